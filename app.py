@@ -1,0 +1,56 @@
+"""python app.py: parse flags, build the demo, launch. Nothing else."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+from autowrite.catalog import CATALOG_PATH, load_catalog
+from autowrite.service import DEFAULT_MAX_DOWNLOAD_BYTES, Service
+from autowrite.ui.app import build_demo, launch_options
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The app's command-line flags (each can also come from the environment)."""
+    parser = argparse.ArgumentParser(description="Autowrite: live completion, generation and comparison.")
+    parser.add_argument("--host", default=os.environ.get("AUTOWRITE_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("AUTOWRITE_PORT", "7860")))
+    parser.add_argument("--catalog", type=Path, default=Path(os.environ.get("AUTOWRITE_CATALOG", CATALOG_PATH)))
+    parser.add_argument(
+        "--allow-custom-models",
+        action="store_true",
+        default=os.environ.get("AUTOWRITE_ALLOW_CUSTOM_MODELS") == "1",
+        help="let people type a local folder or any Hub repo id into the model box (off on shared Spaces)",
+    )
+    parser.add_argument(
+        "--max-download-gb",
+        type=float,
+        default=DEFAULT_MAX_DOWNLOAD_BYTES / 1e9,
+        help="largest typed Hub repo to download, checked from Hub metadata first",
+    )
+    parser.add_argument("--no-preload", action="store_true", help="load the default model on first use, not at start")
+    parser.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
+    return parser.parse_args(argv)
+
+
+def main(args: argparse.Namespace) -> None:
+    """Build the service and the page, then serve until interrupted."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    service = Service(
+        load_catalog(args.catalog),
+        allow_custom=args.allow_custom_models,
+        max_download_bytes=int(args.max_download_gb * 1e9),
+    )
+    if not args.no_preload:
+        service.load(service.default_name)
+    demo = build_demo(service)
+    # Why a bounded queue: a shared link can bring many people; beyond this they get a clear
+    # "queue is full" instead of waiting minutes.
+    demo.queue(max_size=64, default_concurrency_limit=2)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_options())
+
+
+if __name__ == "__main__":
+    main(parse_args())

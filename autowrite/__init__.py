@@ -1,0 +1,1 @@
+"""Autowrite: try, compare and share completions from small review and ad-copy models."""

@@ -1,0 +1,253 @@
+"""The backend interface, the reference transformers backend, and decoding built on it.
+
+A backend does three things: tokenize, detokenize, and give next-token logits for a
+sequence of token ids while reusing whatever it computed for an earlier sequence with the
+same prefix. Streaming generation, several samples, the next-token distribution and live
+suggestions are written once, on top of that, so every backend means the same thing by
+every setting.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from autowrite import sampling
+from autowrite.settings import SamplingSettings
+
+
+class Backend(ABC):
+    """Next-token logits with prefix reuse, plus the tokenizer; thread-safe."""
+
+    name: str = "backend"
+    context_length: int
+    eos_token_id: int | None
+    start_ids: list[int]  # fed before an empty text, so there is always a position to predict from
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self._vocabulary: list[str] | None = None
+
+    @abstractmethod
+    def encode(self, text: str) -> list[int]:
+        """Token ids of a text, without special tokens."""
+
+    @abstractmethod
+    def decode(self, ids: Sequence[int]) -> str:
+        """Text of token ids, special tokens dropped."""
+
+    @abstractmethod
+    def next_logits(self, ids: Sequence[int]) -> torch.Tensor:
+        """Float logits over the vocabulary for the token after ids (ids must not be empty)."""
+
+    def branch_logits(self, prefix: Sequence[int], branches: Sequence[Sequence[int]]) -> list[torch.Tensor]:
+        """Logits after prefix + each branch; backends may evaluate the branches as one batch."""
+        return [self.next_logits([*prefix, *branch]) for branch in branches]
+
+    @property
+    def vocabulary(self) -> list[str]:
+        """The text of each token id on its own (computed once)."""
+        if self._vocabulary is None:
+            self._vocabulary = [self.decode([i]) for i in range(self.vocab_size)]
+        return self._vocabulary
+
+    @property
+    @abstractmethod
+    def vocab_size(self) -> int:
+        """Number of logits per position."""
+
+
+@dataclass
+class _Slot:
+    """One remembered sequence: its ids, its key/value cache and the logits after it."""
+
+    ids: list[int] = field(default_factory=list)
+    cache: object | None = None
+    logits: torch.Tensor | None = None
+
+
+def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading ids two sequences share."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _truncate(cache, length: int) -> None:
+    """Keep the first length positions of a key/value cache (transformers 5 crops by a negative count)."""
+    extra = cache.get_seq_length() - length
+    if extra > 0:
+        cache.crop(-extra)
+
+
+class TransformersBackend(Backend):
+    """The reference backend: any causal LM from transformers, with a few reusable KV caches."""
+
+    name = "transformers"
+
+    def __init__(self, model, tokenizer, *, max_slots: int = 4) -> None:
+        super().__init__()
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        config = model.config
+        self.context_length = int(
+            getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None) or 1024
+        )
+        self.eos_token_id = tokenizer.eos_token_id
+        start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+        self.start_ids = [start] if start is not None else []
+        # Why several slots: two people typing at once would otherwise evict each other's
+        # prefix on every keystroke. Four keeps memory small for a 135M model.
+        self._slots = [_Slot() for _ in range(max_slots)]
+        self._clock = 0
+        self._last_used = [0] * max_slots
+        self.tokens_computed = 0  # positions run through the model; tests read it to see reuse
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.model.get_output_embeddings().weight.shape[0])
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=False)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+    def _pick_slot(self, ids: Sequence[int]) -> tuple[int, int]:
+        shared = [common_prefix_length(slot.ids, ids) for slot in self._slots]
+        best = max(range(len(self._slots)), key=lambda i: (shared[i], self._last_used[i]))
+        if shared[best] == 0:
+            best = min(range(len(self._slots)), key=lambda i: self._last_used[i])
+        return best, shared[best]
+
+    def next_logits(self, ids: Sequence[int]) -> torch.Tensor:
+        ids = list(ids)
+        if not ids:
+            raise ValueError("next_logits needs at least one token id")
+        with self.lock, torch.inference_mode():
+            index, shared = self._pick_slot(ids)
+            self._clock += 1
+            self._last_used[index] = self._clock
+            slot = self._slots[index]
+            if shared == len(ids) == len(slot.ids) and slot.logits is not None:
+                return slot.logits
+            keep = min(shared, len(ids) - 1)
+            if slot.cache is not None and keep > 0:
+                _truncate(slot.cache, keep)
+            else:
+                keep, slot.cache = 0, None
+            new = torch.tensor([ids[keep:]], dtype=torch.long)
+            out = self.model(input_ids=new, past_key_values=slot.cache, use_cache=True)
+            self.tokens_computed += new.shape[1]
+            slot.ids, slot.cache, slot.logits = ids, out.past_key_values, out.logits[0, -1].float()
+            return slot.logits
+
+    def branch_logits(self, prefix: Sequence[int], branches: Sequence[Sequence[int]]) -> list[torch.Tensor]:
+        if len(branches) <= 1 or not prefix or any(len(b) == 0 for b in branches):
+            return super().branch_logits(prefix, branches)
+        with self.lock, torch.inference_mode():
+            self.next_logits(prefix)
+            index, _ = self._pick_slot(prefix)
+            cache = copy.deepcopy(self._slots[index].cache)
+            _truncate(cache, len(prefix))
+            cache.batch_repeat_interleave(len(branches))
+            width = max(len(b) for b in branches)
+            # Right padding is safe without a mask: a causal model's logits at a branch's last
+            # real token never see the padding after it.
+            pad = self.eos_token_id if self.eos_token_id is not None else 0
+            batch = torch.tensor([[*b, *[pad] * (width - len(b))] for b in branches], dtype=torch.long)
+            out = self.model(input_ids=batch, past_key_values=cache, use_cache=True)
+            self.tokens_computed += batch.numel()
+            return [out.logits[i, len(b) - 1].float() for i, b in enumerate(branches)]
+
+
+@dataclass
+class Prepared:
+    """Prompt token ids ready to decode from, with any warning about the prompt."""
+
+    ids: list[int]
+    warnings: list[str]
+
+
+def prepare_prompt(backend: Backend, prompt: str, max_new_tokens: int) -> Prepared:
+    """Tokenize a prompt, keeping its end when it would not leave room for the new tokens."""
+    ids = backend.encode(prompt)
+    warnings = []
+    room = backend.context_length - max_new_tokens
+    if len(ids) > room:
+        warnings.append(
+            f"The prompt is {len(ids)} tokens; this model reads at most {backend.context_length} "
+            f"including the {max_new_tokens} new ones, so only its last {room} tokens were used."
+        )
+        ids = ids[-room:]
+    return Prepared(ids=backend.start_ids + ids if not ids else ids, warnings=warnings)
+
+
+def stream(
+    backend: Backend,
+    prompt_ids: Sequence[int],
+    settings: SamplingSettings,
+    stop: threading.Event | None = None,
+) -> Iterator[str]:
+    """Yield the generated text so far after each new token; ends at EOS, the limit or stop."""
+    ids = list(prompt_ids)
+    generated: list[int] = []
+    generator = sampling.make_generator(settings.seed)
+    text = ""
+    for _ in range(settings.max_new_tokens):
+        if stop is not None and stop.is_set():
+            return
+        logits = backend.next_logits(ids)
+        token = sampling.choose(logits, settings, ids, generator)
+        if token == backend.eos_token_id:
+            return
+        ids.append(token)
+        generated.append(token)
+        decoded = backend.decode(generated)
+        # A multi-byte character split across tokens decodes to U+FFFD until it is whole.
+        if decoded.endswith("\ufffd"):
+            continue
+        text = decoded
+        yield text
+
+
+def generate(backend: Backend, prompt_ids: Sequence[int], settings: SamplingSettings) -> str:
+    """The whole generated text at once."""
+    text = ""
+    for text in stream(backend, prompt_ids, settings):
+        pass
+    return text
+
+
+@dataclass
+class Candidate:
+    """One next token with its probability before and after the sampling settings."""
+
+    token: str
+    raw: float
+    adjusted: float
+
+
+def distribution(
+    backend: Backend, prompt_ids: Sequence[int], settings: SamplingSettings, top: int = 10
+) -> list[Candidate]:
+    """The most likely next tokens, with raw and setting-adjusted probabilities."""
+    logits = backend.next_logits(prompt_ids)
+    raw = torch.softmax(logits.float(), dim=-1)
+    adjusted_logits = sampling.adjust(logits, settings, prompt_ids)
+    if settings.do_sample:
+        adjusted = torch.softmax(adjusted_logits, dim=-1)
+    else:
+        # Greedy puts all the mass on one token.
+        adjusted = torch.zeros_like(raw)
+        adjusted[int(torch.argmax(adjusted_logits))] = 1.0
+    order = torch.argsort(raw, descending=True)[:top].tolist()
+    return [Candidate(backend.vocabulary[i], float(raw[i]), float(adjusted[i])) for i in order]

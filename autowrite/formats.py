@@ -1,0 +1,157 @@
+"""Prompt formats for reviews, ads and free text: built and parsed in this one place.
+
+Training, evaluation and the app all go through these functions, so a checkpoint trained
+here always sees at inference time exactly the text layout it was trained on.
+
+The layout uses plain-text field markers and the tokenizer's own end-of-text token: no new
+vocabulary, so a LoRA adapter stays small and loads on the unchanged base model.
+
+    Category: Electronics
+    Rating: 5/5
+    Title: Great little speaker
+    Review: The sound is clear and ...<eos>
+
+Every prompt ends right after a marker's colon and every completion starts with a space,
+because byte-level BPE vocabularies attach the space to the following word.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Task(StrEnum):
+    """What a model writes; decides the prompt layout."""
+
+    REVIEW = "review"
+    AD = "ad"
+    FREE = "free"
+
+
+# The category names shown in the app, spelled as people read them. Data files use
+# other spellings (Home_and_Kitchen, "CDs & Vinyl"); canonical_category maps them here.
+CATEGORIES: tuple[str, ...] = (
+    "Books",
+    "Digital Music",
+    "Electronics",
+    "Gift Cards",
+    "Home and Kitchen",
+    "Movies and TV",
+)
+
+RATINGS: tuple[int, ...] = (1, 2, 3, 4, 5)
+
+CATEGORY_MARK = "Category:"
+RATING_MARK = "Rating:"
+TITLE_MARK = "Title:"
+REVIEW_MARK = "Review:"
+AD_MARK = "Ad:"
+
+
+class FormatError(ValueError):
+    """A field is missing or invalid, or a text does not follow the layout."""
+
+
+@dataclass(frozen=True)
+class Review:
+    """One review in the fields the prompt is conditioned on."""
+
+    category: str
+    rating: int
+    headline: str
+    body: str = ""
+
+    def __post_init__(self) -> None:
+        if self.rating not in RATINGS:
+            raise FormatError(f"rating must be a whole number from 1 to 5, got {self.rating!r}")
+        if not self.category.strip():
+            raise FormatError("category must not be empty")
+
+
+def canonical_category(name: str) -> str:
+    """Map a data file's category spelling (Home_and_Kitchen, Movies & TV) to a display name."""
+    cleaned = re.sub(r"[_\s]+", " ", name.replace("&", "and")).strip()
+    for known in CATEGORIES:
+        if cleaned.lower() == known.lower():
+            return known
+    return cleaned
+
+
+def _one_line(text: str) -> str:
+    # Header fields are single-line by construction; a newline inside one would let the
+    # field run into the next marker and break parsing.
+    return " ".join(text.split())
+
+
+def review_header(category: str, rating: int, headline: str | None = None) -> str:
+    """The prompt for a review: ends after "Review:", or after "Title:" when no headline is given."""
+    review = Review(category=_one_line(category), rating=rating, headline=_one_line(headline or ""))
+    head = f"{CATEGORY_MARK} {review.category}\n{RATING_MARK} {review.rating}/5\n{TITLE_MARK}"
+    if not review.headline:
+        return head
+    return f"{head} {review.headline}\n{REVIEW_MARK}"
+
+
+def ad_header() -> str:
+    """The prompt for an ad before its text."""
+    return AD_MARK
+
+
+def split_example(task: Task | str, record: Review | str) -> tuple[str, str]:
+    """A training example as (prompt, completion) without the end-of-text token.
+
+    The completion is the part the model is scored on: the review body, the ad text, or
+    the whole free text (its prompt is empty).
+    """
+    task = Task(task)
+    if task is Task.REVIEW:
+        if not isinstance(record, Review):
+            raise FormatError("a review example needs a Review record")
+        if not record.headline.strip():
+            # Without a headline the prompt would end at "Title:", where the model learns to
+            # write a headline, not a body; preparation drops such rows and counts them.
+            raise FormatError("a review example needs a headline")
+        prompt = review_header(record.category, record.rating, record.headline)
+        return prompt, " " + record.body.strip()
+    text = record if isinstance(record, str) else record.body
+    if task is Task.AD:
+        return ad_header(), " " + _one_line(text)
+    return "", text.strip()
+
+
+def parse_review(text: str) -> Review:
+    """Read a review back from text laid out by review_header plus a completion."""
+    match = re.match(
+        rf"{CATEGORY_MARK} (?P<category>[^\n]*)\n{RATING_MARK} (?P<rating>\d)/5\n"
+        rf"{TITLE_MARK} ?(?P<headline>[^\n]*)(?:\n{REVIEW_MARK} ?(?P<body>.*))?\Z",
+        text,
+        flags=re.DOTALL,
+    )
+    if not match:
+        raise FormatError("text does not follow the review layout")
+    return Review(
+        category=match["category"],
+        rating=int(match["rating"]),
+        headline=match["headline"].strip(),
+        body=(match["body"] or "").strip(),
+    )
+
+
+def parse_ad(text: str) -> str:
+    """Read an ad's text back from text laid out by ad_header plus a completion."""
+    if not text.startswith(AD_MARK):
+        raise FormatError("text does not start with the ad marker")
+    return text[len(AD_MARK) :].strip()
+
+
+def prompt_for(task: Task | str, *, text: str = "", category: str = "", rating: int = 5, headline: str = "") -> str:
+    """The generation prompt for a task from the app's fields; text continues the body."""
+    task = Task(task)
+    if task is Task.REVIEW:
+        header = review_header(category, rating, headline)
+        return header + (" " + text.strip() if text.strip() else "")
+    if task is Task.AD:
+        return ad_header() + (" " + text.strip() if text.strip() else "")
+    return text

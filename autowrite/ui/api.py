@@ -1,0 +1,122 @@
+"""Named API endpoints (suggest, generate, compare) for gradio_client and the REST protocol.
+
+Parameters are spelled as in share links. A setting left out (None) takes the model's
+default from its card; every value is validated like the UI's and a bad one is an error
+naming the parameter and its bounds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import gradio as gr
+
+from autowrite.formats import Task
+from autowrite.service import MAX_COLUMNS, Request, Service, UserError
+from autowrite.settings import PRESET_NAMES, SettingsError, preset
+
+
+def _request(service: Service, model: str, mode: str, text: str, rating: int, category: str, headline: str) -> Request:
+    entry = service.entry(model)
+    try:
+        task = Task(mode) if mode else entry.task
+    except ValueError:
+        raise UserError(f"mode must be one of review, ad, free; got {mode!r}") from None
+    return Request(model=entry.name, mode=task, text=text, rating=rating, category=category, headline=headline)
+
+
+def register(service: Service) -> None:
+    """Add the endpoints to the Blocks being built."""
+
+    def suggest(
+        text: str,
+        model: str = "",
+        mode: str = "",
+        rating: int = 5,
+        category: str = "Electronics",
+        headline: str = "",
+    ) -> dict:
+        """Next words (or completions of the word being typed) with probabilities, and ghost text."""
+        try:
+            result = service.suggest(_request(service, model, mode, text, rating, category, headline))
+        except UserError as error:
+            raise gr.Error(str(error)) from None
+        return {
+            "partial": result.partial,
+            "words": [{"word": w.word, "append": w.append, "probability": round(w.probability, 4)} for w in result.words],
+            "ghost": result.ghost,
+        }
+
+    def generate(
+        prompt: str,
+        model: str = "",
+        temperature: float | None = None,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        repetition_penalty: float | None = None,
+        max_new_tokens: int | None = None,
+        do_sample: bool | None = None,
+        seed: int | None = None,
+        mode: str = "",
+        rating: int = 5,
+        category: str = "Electronics",
+        headline: str = "",
+    ) -> Iterator[str]:
+        """Stream the generated text (the continuation only); the last message is the whole text."""
+        try:
+            request = _request(service, model, mode, prompt, rating, category, headline)
+            settings = service.settings(
+                request.model,
+                temperature=temperature,
+                top_k=top_k,
+                top_p=top_p,
+                repetition_penalty=repetition_penalty,
+                max_new_tokens=max_new_tokens,
+                do_sample=do_sample,
+                seed=seed,
+            )
+            for output in service.stream(request, settings):
+                yield output.texts[0]
+        except UserError as error:
+            raise gr.Error(str(error)) from None
+
+    def compare(
+        prompt: str,
+        model: str = "",
+        presets: list[str] | None = None,
+        seed: int | None = None,
+        max_new_tokens: int = 60,
+        mode: str = "",
+        rating: int = 5,
+        category: str = "Electronics",
+        headline: str = "",
+    ) -> list[dict]:
+        """The same prompt and seed under several presets, with each one's next-token distribution."""
+        names = list(presets or PRESET_NAMES)
+        try:
+            if not 1 <= len(names) <= MAX_COLUMNS:
+                raise UserError(f"presets: between 1 and {MAX_COLUMNS}, got {len(names)}")
+            request = _request(service, model, mode, prompt, rating, category, headline)
+            base = service.settings(request.model, max_new_tokens=max_new_tokens, seed=seed)
+            variants = [preset(name, service.entry(request.model).defaults, base.max_new_tokens, base.seed) for name in names]
+            output = None
+            for output in service.stream_each(request, variants):
+                pass
+            return [
+                {
+                    "preset": name,
+                    "settings": settings.as_dict(),
+                    "text": text,
+                    "distribution": [
+                        {"token": c.token, "probability": round(c.raw, 4), "adjusted": round(c.adjusted, 4)}
+                        for c in service.distribution(request, settings)
+                    ],
+                }
+                for name, settings, text in zip(names, variants, output.texts)
+            ]
+        except (UserError, SettingsError) as error:
+            raise gr.Error(str(error)) from None
+
+    gr.api(suggest, api_name="suggest", concurrency_id="suggest")
+    gr.api(generate, api_name="generate", concurrency_id="generate")
+    gr.api(compare, api_name="compare", concurrency_id="generate")

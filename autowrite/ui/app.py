@@ -1,0 +1,187 @@
+"""The whole page: model picker, what to write, the three tabs, share links and the API."""
+
+from __future__ import annotations
+
+import html
+from functools import partial
+from pathlib import Path
+
+import gradio as gr
+
+from autowrite.formats import Task
+from autowrite.service import Service, UserError
+from autowrite.ui import api, compare, generate, live
+from autowrite.ui.common import MODES, Common, mode_fields_visible, review_field_widgets, settings_updates
+from autowrite.ui.share import PageState, from_query, to_query
+
+ASSETS = Path(__file__).parent / "assets"
+
+
+def model_info(service: Service, model: str) -> str:
+    """One line about the chosen model: where it comes from, what it writes, notices."""
+    try:
+        entry = service.entry(model)
+    except UserError as error:
+        return f"⚠️ {html.escape(str(error))}"
+    where = {
+        "embedded": "built in, no network needed",
+        "hub": f"Hub: `{entry.repo}`",
+        "local": f"local folder `{entry.path}`",
+    }[entry.source]
+    if entry.adapter:
+        where += f" + adapter `{entry.adapter}`"
+    notes = " · ".join(service.notes(model))
+    return f"{entry.description} ({where}; writes {entry.task.value}s){' · ' + notes if notes else ''}"
+
+
+def load_model(service: Service, model: str) -> str:
+    """Load the model now (download if needed) so the first keystroke is fast; report the outcome."""
+    try:
+        service.load(model)
+    except UserError as error:
+        return f"⚠️ {html.escape(str(error))}"
+    return model_info(service, model)
+
+
+def switch_model(service: Service, model: str) -> list:
+    """The model's own mode, default settings and examples after choosing it."""
+    try:
+        entry = service.entry(model)
+    except UserError as error:
+        gr.Warning(str(error))
+        return [gr.update()] * 10
+    return [
+        entry.task.value,
+        mode_fields_visible(entry.task.value),
+        *settings_updates(entry.defaults),
+        gr.Dataset(samples=[[e] for e in entry.examples]),
+    ]
+
+
+def restore(service: Service, request: gr.Request) -> list:
+    """The page state from the URL's query parameters (a share link), with any notices."""
+    state = from_query(service, dict(request.query_params) if request else {})
+    notice = "\n".join(f"⚠️ {n}" for n in state.notices)
+    entry = service.entry(state.model)
+    return [
+        state.model,
+        state.mode.value,
+        mode_fields_visible(state.mode.value),
+        state.rating,
+        state.category,
+        state.headline,
+        state.prompt,
+        state.prompt,
+        state.samples,
+        *settings_updates(state.settings),
+        gr.Dataset(samples=[[e] for e in entry.examples]),
+        notice,
+        model_info(service, state.model),
+    ]
+
+
+def share_query(
+    service: Service,
+    model: str,
+    mode: str,
+    prompt: str,
+    rating: int,
+    category: str,
+    headline: str,
+    samples: int,
+    temperature: float,
+    top_k: int,
+    top_p: float,
+    repetition_penalty: float,
+    max_new_tokens: int,
+    do_sample: bool,
+    seed: int,
+) -> str:
+    """The query string that reproduces the generate tab's output."""
+    try:
+        settings = service.settings(
+            model,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            repetition_penalty=repetition_penalty,
+            max_new_tokens=max_new_tokens,
+            do_sample=do_sample,
+            seed=seed,
+        )
+    except UserError as error:
+        raise gr.Error(str(error)) from None
+    state = PageState(model, Task(mode), prompt, settings, int(rating), category, headline, int(samples))
+    return to_query(state)
+
+
+def build_demo(service: Service) -> gr.Blocks:
+    """The app's Blocks; builds widgets and events only (loads no model, launches nothing)."""
+    default = service.entry(service.default_name)
+    with gr.Blocks(title="Autowrite") as demo:
+        gr.Markdown("# Autowrite\nTry, compare and share completions from small models fine-tuned on reviews and ads.")
+        with gr.Row(equal_height=True):
+            model = gr.Dropdown(
+                service.names,
+                value=service.default_name,
+                label="Model",
+                allow_custom_value=service.allow_custom,
+                scale=2,
+                elem_id="model",
+            )
+            info = gr.Markdown(model_info(service, service.default_name), elem_id="model-info")
+        with gr.Row(equal_height=True):
+            mode = gr.Radio(MODES, value=default.task.value, label="Write", scale=1, elem_id="mode")
+            with gr.Row(visible=default.task is Task.REVIEW, elem_id="review-fields") as review_fields:
+                rating, category, headline = review_field_widgets()
+        notice = gr.Markdown(elem_id="notice")
+        common = Common(model, mode, rating, category, headline, review_fields)
+        with gr.Tabs():
+            with gr.Tab("Live completion", id="live"):
+                live.build(service, common)
+            with gr.Tab("Generate", id="generate"):
+                prompt, widgets, samples, extra = generate.build(service, common)
+            with gr.Tab("Compare", id="compare"):
+                compare_prompt, _ = compare.build(service, common)
+        with gr.Row():
+            share = gr.Button("Copy share link", size="sm", elem_id="share", scale=0)
+            link = gr.Textbox(label="Share link (reproduces the generate tab)", elem_id="share-link", buttons=["copy"], scale=4)
+        api.register(service)
+
+        mode.input(mode_fields_visible, mode, review_fields, api_visibility="private")
+        model.input(
+            partial(switch_model, service),
+            model,
+            [mode, review_fields, *widgets.as_list(), extra["examples"]],
+            api_visibility="private",
+        ).then(partial(load_model, service), model, info, api_visibility="private", show_progress="minimal")
+        demo.load(
+            partial(restore, service),
+            None,
+            [model, mode, review_fields, rating, category, headline, prompt, compare_prompt, samples, *widgets.as_list(),
+             extra["examples"], notice, info],
+            api_visibility="private",
+        ).then(partial(load_model, service), model, info, api_visibility="private", show_progress="hidden")
+        share.click(
+            partial(share_query, service),
+            [model, mode, prompt, rating, category, headline, samples, *widgets.as_list()],
+            link,
+            api_visibility="private",
+        ).then(
+            None,
+            link,
+            link,
+            js="(query) => { const url = window.location.origin + window.location.pathname + query;"
+            " navigator.clipboard?.writeText(url).catch(() => {}); return url; }",
+            api_visibility="private",
+        )
+    return demo
+
+
+def launch_options() -> dict:
+    """Styling and the Tab-to-accept key binding, passed to launch() (Gradio 6 takes them there)."""
+    return {
+        "css": (ASSETS / "style.css").read_text(encoding="utf-8"),
+        "head": f"<script>{(ASSETS / 'keys.js').read_text(encoding='utf-8')}</script>",
+        "theme": gr.themes.Soft(),
+    }

@@ -1,0 +1,82 @@
+"""Widgets every tab reads (model and what to write), and the sampling controls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from autowrite.formats import CATEGORIES, Task
+from autowrite.settings import BOUNDS, SamplingSettings
+
+MODES = [("Review", Task.REVIEW.value), ("Ad", Task.AD.value), ("Free text", Task.FREE.value)]
+
+
+@dataclass
+class Common:
+    """The shared input widgets, created once and passed to each tab."""
+
+    model: gr.Dropdown
+    mode: gr.Radio
+    rating: gr.Slider
+    category: gr.Dropdown
+    headline: gr.Textbox
+    review_fields: gr.Row
+
+
+@dataclass
+class SettingsWidgets:
+    """One set of sampling controls, in the order of SamplingSettings' fields."""
+
+    temperature: gr.Slider
+    top_k: gr.Slider
+    top_p: gr.Slider
+    repetition_penalty: gr.Slider
+    max_new_tokens: gr.Slider
+    do_sample: gr.Checkbox
+    seed: gr.Number
+
+    def as_list(self) -> list:
+        """The widgets in field order, for event inputs and outputs."""
+        return [self.temperature, self.top_k, self.top_p, self.repetition_penalty, self.max_new_tokens, self.do_sample, self.seed]
+
+
+def settings_widgets(defaults: SamplingSettings, *, with_length_and_seed: bool = True, prefix: str = "") -> SettingsWidgets:
+    """Sliders for each setting, bounded as the settings are."""
+
+    def slider(name: str, label: str, step: float, info: str) -> gr.Slider:
+        bound = BOUNDS[name]
+        return gr.Slider(
+            bound.low, bound.high, value=getattr(defaults, name), step=step, label=label, info=info,
+            elem_id=f"{prefix}{name}",
+        )
+
+    temperature = slider("temperature", "Temperature", 0.05, "Lower is safer, higher is more varied")
+    top_k = slider("top_k", "Top-k", 1, "Only the k likeliest tokens (0 = off)")
+    top_p = slider("top_p", "Top-p", 0.01, "Smallest set of tokens with this much probability (1 = off)")
+    repetition_penalty = slider("repetition_penalty", "Repetition penalty", 0.05, "Discourage repeats (1 = off)")
+    max_new_tokens = slider("max_new_tokens", "Max new tokens", 1, "Length limit")
+    do_sample = gr.Checkbox(value=defaults.do_sample, label="Sample (off: greedy, always the likeliest token)", elem_id=f"{prefix}do_sample")
+    seed = gr.Number(value=defaults.seed, label="Seed", precision=0, minimum=0, maximum=BOUNDS["seed"].high, elem_id=f"{prefix}seed")
+    if not with_length_and_seed:
+        max_new_tokens.visible = False
+        seed.visible = False
+    return SettingsWidgets(temperature, top_k, top_p, repetition_penalty, max_new_tokens, do_sample, seed)
+
+
+def settings_updates(settings: SamplingSettings) -> list:
+    """Values for a SettingsWidgets list, in field order."""
+    return [getattr(settings, name) for name in SamplingSettings.__dataclass_fields__]
+
+
+def mode_fields_visible(mode: str):
+    """Show the review fields only when writing a review."""
+    return gr.update(visible=mode == Task.REVIEW.value)
+
+
+def review_field_widgets() -> tuple[gr.Slider, gr.Dropdown, gr.Textbox]:
+    """Rating, category and optional headline."""
+    rating = gr.Slider(1, 5, value=5, step=1, label="Stars", elem_id="rating")
+    category = gr.Dropdown(list(CATEGORIES), value="Electronics", label="Category", elem_id="category")
+    headline = gr.Textbox(label="Headline (optional: leave empty and the model writes one)", elem_id="headline")
+    return rating, category, headline

@@ -1,0 +1,135 @@
+"""The compare tab: two to four settings side by side, and what each does to the next token."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator, Sequence
+from functools import partial
+
+import gradio as gr
+
+from autowrite.engine import Candidate
+from autowrite.service import MAX_COLUMNS, Request, Service, UserError
+from autowrite.settings import PRESET_NAMES, SamplingSettings, SettingsError, preset
+from autowrite.ui.common import Common, SettingsWidgets, settings_updates, settings_widgets
+
+COLUMN_FIELDS = 5  # temperature, top_k, top_p, repetition_penalty, do_sample per column
+
+
+def column_settings(
+    service: Service, model: str, seed: int, max_new_tokens: int, values: Sequence
+) -> list[SamplingSettings]:
+    """Each column's settings from its widgets, sharing the seed and length."""
+    columns = []
+    for i in range(0, len(values), COLUMN_FIELDS):
+        temperature, top_k, top_p, repetition_penalty, do_sample = values[i : i + COLUMN_FIELDS]
+        columns.append(
+            service.settings(
+                model,
+                temperature=temperature,
+                top_k=top_k,
+                top_p=top_p,
+                repetition_penalty=repetition_penalty,
+                do_sample=do_sample,
+                seed=seed,
+                max_new_tokens=max_new_tokens,
+            )
+        )
+    return columns
+
+
+def distribution_html(candidates: list[Candidate]) -> str:
+    """A small table of next tokens with bars for raw and adjusted probability."""
+    rows = []
+    for c in candidates:
+        token = html.escape(repr(c.token)[1:-1])
+        rows.append(
+            f"<tr><td class='tok'><code>{token}</code></td>"
+            f"<td><div class='bar raw' style='width:{c.raw * 100:.1f}%'></div>{c.raw:.1%}</td>"
+            f"<td><div class='bar adj' style='width:{c.adjusted * 100:.1f}%'></div>{c.adjusted:.1%}</td></tr>"
+        )
+    return (
+        "<table class='dist'><thead><tr><th>next token</th><th>model</th><th>after settings</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def compare_stream(
+    service: Service,
+    prompt: str,
+    columns: int,
+    seed: int,
+    max_new_tokens: int,
+    model: str,
+    mode: str,
+    rating: int,
+    category: str,
+    headline: str,
+    *column_values,
+) -> Iterator[tuple]:
+    """Stream each column's text from the same prompt and seed, with its next-token view."""
+    columns = int(columns)
+    try:
+        settings = column_settings(service, model, seed, max_new_tokens, column_values[: columns * COLUMN_FIELDS])
+        request = Request(model=model, mode=mode, text=prompt, rating=rating, category=category, headline=headline)
+        views = [distribution_html(service.distribution(request, s)) for s in settings]
+        views += [""] * (MAX_COLUMNS - columns)
+        for output in service.stream_each(request, settings):
+            texts = output.texts + [""] * (MAX_COLUMNS - columns)
+            yield (*texts, *views, "\n".join(f"⚠️ {w}" for w in output.warnings))
+    except (UserError, SettingsError) as error:
+        raise gr.Error(str(error)) from None
+
+
+def preset_values(service: Service, model: str, name: str) -> list:
+    """Slider values for a preset; "Card defaults" reads the model's card."""
+    try:
+        defaults = service.entry(model).defaults
+    except UserError:
+        defaults = SamplingSettings()
+    values = settings_updates(preset(name, defaults, defaults.max_new_tokens, defaults.seed))
+    temperature, top_k, top_p, repetition_penalty, _, do_sample, _ = values
+    return [temperature, top_k, top_p, repetition_penalty, do_sample]
+
+
+def column_visibility(columns: int) -> list:
+    """Show the first n columns."""
+    return [gr.update(visible=i < int(columns)) for i in range(MAX_COLUMNS)]
+
+
+def build(service: Service, common: Common) -> tuple[gr.Textbox, list[gr.Dropdown]]:
+    """The tab's widgets and events; returns the prompt and preset pickers for share links."""
+    entry = service.entry(service.default_name)
+    with gr.Row():
+        prompt = gr.Textbox(label="Prompt", lines=2, scale=4, elem_id="cmp-prompt")
+        columns = gr.Radio([2, 3, 4], value=4, label="Columns", scale=1, elem_id="cmp-columns")
+        seed = gr.Number(value=entry.defaults.seed, label="Seed (same for every column)", precision=0, minimum=0, scale=1)
+        length = gr.Slider(1, 200, value=60, step=1, label="Max new tokens", scale=1)
+    go = gr.Button("Compare", variant="primary", elem_id="compare")
+    pickers, column_widgets, texts, views, blocks = [], [], [], [], []
+    with gr.Row(equal_height=False):
+        for i, name in enumerate(PRESET_NAMES[:MAX_COLUMNS]):
+            with gr.Column(min_width=220) as block:
+                picker = gr.Dropdown(list(PRESET_NAMES), value=name, label=f"Column {i + 1}", elem_id=f"cmp-preset-{i}")
+                with gr.Accordion("Settings", open=False):
+                    widgets: SettingsWidgets = settings_widgets(
+                        preset(name, entry.defaults, 60, entry.defaults.seed), with_length_and_seed=False, prefix=f"cmp{i}-"
+                    )
+                texts.append(gr.Textbox(label="Output", lines=8, elem_id=f"cmp-out-{i}", buttons=["copy"]))
+                views.append(gr.HTML(elem_id=f"cmp-dist-{i}"))
+            fields = [widgets.temperature, widgets.top_k, widgets.top_p, widgets.repetition_penalty, widgets.do_sample]
+            picker.input(partial(preset_values, service), [common.model, picker], fields, api_visibility="private")
+            pickers.append(picker)
+            column_widgets += fields
+            blocks.append(block)
+    warnings = gr.Markdown()
+    columns.input(column_visibility, columns, blocks, api_visibility="private")
+    go.click(
+        partial(compare_stream, service),
+        [prompt, columns, seed, length, common.model, common.mode, common.rating, common.category, common.headline, *column_widgets],
+        [*texts, *views, warnings],
+        api_visibility="private",
+        concurrency_id="generate",
+        show_progress="minimal",
+    )
+    return prompt, pickers

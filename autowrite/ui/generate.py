@@ -1,0 +1,99 @@
+"""The generate tab: streamed reviews, ads or free text, several samples at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import partial
+
+import gradio as gr
+
+from autowrite.service import MAX_SAMPLES, Request, Service, UserError
+from autowrite.ui.common import Common, SettingsWidgets, settings_widgets
+
+
+def generate_stream(
+    service: Service,
+    prompt: str,
+    samples: int,
+    model: str,
+    mode: str,
+    rating: int,
+    category: str,
+    headline: str,
+    temperature: float,
+    top_k: int,
+    top_p: float,
+    repetition_penalty: float,
+    max_new_tokens: int,
+    do_sample: bool,
+    seed: int,
+) -> Iterator[tuple]:
+    """Stream every sample's text into its box; warnings go to the line below."""
+    try:
+        settings = service.settings(
+            model,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            repetition_penalty=repetition_penalty,
+            max_new_tokens=max_new_tokens,
+            do_sample=do_sample,
+            seed=seed,
+        )
+        request = Request(model=model, mode=mode, text=prompt, rating=rating, category=category, headline=headline)
+        samples = int(samples)
+        for output in service.stream(request, settings, samples=samples):
+            boxes = [gr.update(value=t, visible=True) for t in output.texts]
+            boxes += [gr.update(value="", visible=False)] * (MAX_SAMPLES - samples)
+            yield (*boxes, "\n".join(f"⚠️ {w}" for w in output.warnings))
+    except UserError as error:
+        raise gr.Error(str(error)) from None
+
+
+def example_samples(service: Service, model: str) -> gr.Dataset:
+    """The model card's example prompts for the example list."""
+    try:
+        examples = service.entry(model).examples
+    except UserError:
+        examples = ()
+    return gr.Dataset(samples=[[e] for e in examples])
+
+
+def build(service: Service, common: Common) -> tuple[gr.Textbox, SettingsWidgets, gr.Slider, dict]:
+    """The tab's widgets and events; returns what share links and the model switch update."""
+    entry = service.entry(service.default_name)
+    with gr.Row():
+        with gr.Column(scale=3):
+            prompt = gr.Textbox(
+                label="Prompt: the start of the text (for reviews: the first words of the body, optional)",
+                lines=3,
+                elem_id="gen-prompt",
+            )
+            examples = gr.Dataset(
+                components=[prompt], samples=[[e] for e in entry.examples], label="Examples", elem_id="gen-examples"
+            )
+            with gr.Row():
+                go = gr.Button("Generate", variant="primary", elem_id="generate")
+                stop = gr.Button("Stop", variant="stop", elem_id="stop")
+            boxes = [
+                gr.Textbox(label=f"Sample {i + 1}", lines=6, visible=i == 0, elem_id=f"sample-{i}", buttons=["copy"])
+                for i in range(MAX_SAMPLES)
+            ]
+            warnings = gr.Markdown(elem_id="gen-warnings")
+        with gr.Column(scale=2):
+            with gr.Accordion("Sampling settings", open=True):
+                samples = gr.Slider(1, MAX_SAMPLES, value=1, step=1, label="Samples (seed, seed+1, ...)", elem_id="samples")
+                widgets = settings_widgets(entry.defaults)
+    examples.click(lambda value: value[0], examples, prompt, api_visibility="private")
+    run = gr.on(
+        [go.click, prompt.submit],
+        partial(generate_stream, service),
+        [prompt, samples, common.model, common.mode, common.rating, common.category, common.headline, *widgets.as_list()],
+        [*boxes, warnings],
+        api_visibility="private",
+        concurrency_id="generate",
+        show_progress="minimal",
+    )
+    # Cancelling closes the generator between two tokens, so the model stops computing.
+    stop.click(None, None, None, cancels=[run], api_visibility="private")
+    return prompt, widgets, samples, {"examples": examples}

@@ -1,0 +1,109 @@
+"""The live completion tab: next words, the word being typed, and ghost text as you type."""
+
+from __future__ import annotations
+
+import html
+from functools import partial
+
+import gradio as gr
+
+from autowrite.service import Request, Service, UserError
+from autowrite.ui.common import Common
+
+WORD_BUTTONS = 5
+GHOST_TAIL_CHARS = 240  # how much of the typed text the ghost preview repeats before the ghost
+
+
+def live_suggest(
+    service: Service, text: str, model: str, mode: str, rating: int, category: str, headline: str
+) -> tuple:
+    """Suggestions for the text so far: word buttons, ghost preview, status line, and state."""
+    try:
+        result = service.suggest(
+            Request(model=model, mode=mode, text=text or "", rating=rating, category=category, headline=headline)
+        )
+    except UserError as error:
+        return (*[gr.update(visible=False)] * WORD_BUTTONS, _ghost_html(text, ""), f"⚠️ {error}", {"words": [], "ghost": ""})
+    buttons = [
+        gr.update(value=f"{w.word}  {w.probability:.0%}", visible=True) for w in result.words[:WORD_BUTTONS]
+    ] + [gr.update(visible=False)] * (WORD_BUTTONS - len(result.words))
+    if result.partial:
+        status = f"Completing **{html.escape(result.partial)}**"
+    else:
+        status = "Next word"
+    if not result.words:
+        status += ": no likely words"
+    state = {"words": [w.append for w in result.words], "ghost": result.ghost}
+    return (*buttons, _ghost_html(text, result.ghost), status, state)
+
+
+def insert_word(index: int, text: str, state: dict) -> str:
+    """The text with suggested word number index appended."""
+    words = (state or {}).get("words", [])
+    if index >= len(words):
+        return text
+    return _append(text, words[index])
+
+
+def accept_ghost(text: str, state: dict) -> str:
+    """The text with the ghost continuation appended."""
+    return _append(text, (state or {}).get("ghost", ""))
+
+
+def _append(text: str, addition: str) -> str:
+    text = text or ""
+    return (text + addition).lstrip() if not text.strip() else text + addition
+
+
+def _ghost_html(text: str, ghost: str) -> str:
+    tail = (text or "")[-GHOST_TAIL_CHARS:]
+    return (
+        '<div class="ghost-box">'
+        f'<span class="typed">{html.escape(tail)}</span>'
+        f'<span class="ghost-text">{html.escape(ghost)}</span>'
+        "</div>"
+    )
+
+
+def build(service: Service, common: Common) -> None:
+    """The tab's widgets and events (inside a gr.Blocks context)."""
+    gr.Markdown(
+        "Type below: the model proposes the next words with their probabilities, completes the word "
+        "you are typing, and offers a grey continuation that **Tab** accepts."
+    )
+    text = gr.Textbox(
+        label="Your text",
+        lines=5,
+        placeholder="Start typing, e.g. The sound quality is gre",
+        elem_id="live-text",
+        autofocus=True,
+    )
+    status = gr.Markdown("Next word", elem_id="live-status")
+    with gr.Row(elem_id="word-row"):
+        buttons = [
+            gr.Button(visible=False, size="sm", elem_classes=["word-chip"], elem_id=f"word-{i}") for i in range(WORD_BUTTONS)
+        ]
+    ghost = gr.HTML(_ghost_html("", ""), elem_id="ghost")
+    accept = gr.Button("Accept continuation (Tab)", size="sm", elem_id="accept-ghost")
+    state = gr.State({"words": [], "ghost": ""})
+
+    inputs = [text, common.model, common.mode, common.rating, common.category, common.headline]
+    outputs = [*buttons, ghost, status, state]
+    refresh = dict(
+        fn=partial(live_suggest, service),
+        inputs=inputs,
+        outputs=outputs,
+        show_progress="hidden",
+        api_visibility="private",
+        concurrency_id="suggest",
+    )
+    # always_last: while one suggestion is computed, newer keystrokes replace older ones,
+    # so a fast typist never waits for stale suggestions.
+    text.input(trigger_mode="always_last", **refresh)
+    for field in (common.model, common.mode, common.rating, common.category, common.headline):
+        field.input(trigger_mode="always_last", **refresh)
+    for i, button in enumerate(buttons):
+        button.click(partial(insert_word, i), [text, state], text, api_visibility="private", show_progress="hidden").then(
+            **refresh
+        )
+    accept.click(accept_ghost, [text, state], text, api_visibility="private", show_progress="hidden").then(**refresh)
