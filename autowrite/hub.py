@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from huggingface_hub import HfApi, ModelCard, hf_hub_download
+from huggingface_hub import HfApi, ModelCard, constants, hf_hub_download
 from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
@@ -65,18 +65,19 @@ def download_size(repo: str, revision: str | None = None) -> int:
 
 def read_card(repo: str, revision: str | None = None) -> tuple[CardInfo | None, str]:
     """A Hub model card's defaults and examples, from the Hub or the local cache, with its origin."""
-    try:
-        path = hf_hub_download(repo, "README.md", revision=revision, etag_timeout=HUB_TIMEOUT_S)
-        origin = "model card"
-    except (RepositoryNotFoundError, RevisionNotFoundError, GatedRepoError, EntryNotFoundError):
-        return None, "no model card on the Hub"
-    except Exception:
+    if not constants.is_offline_mode():
         try:
-            path = hf_hub_download(repo, "README.md", revision=revision, local_files_only=True)
-            origin = "cached model card"
-        except (LocalEntryNotFoundError, EntryNotFoundError, OSError):
-            return None, "model card not reachable (Hub offline, not cached)"
-    return card_from_file(Path(path)), origin
+            path = hf_hub_download(repo, "README.md", revision=revision, etag_timeout=HUB_TIMEOUT_S)
+            return card_from_file(Path(path)), "model card"
+        except (RepositoryNotFoundError, RevisionNotFoundError, GatedRepoError, EntryNotFoundError):
+            return None, "no model card on the Hub"
+        except Exception:  # unreachable: fall through to the cache
+            pass
+    try:
+        path = hf_hub_download(repo, "README.md", revision=revision, local_files_only=True)
+    except (LocalEntryNotFoundError, EntryNotFoundError, OSError):
+        return None, "model card not reachable (Hub offline, not cached)"
+    return card_from_file(Path(path)), "cached model card"
 
 
 def card_from_file(path: Path) -> CardInfo:

@@ -31,7 +31,8 @@ def model_info(service: Service, model: str) -> str:
     if entry.adapter:
         where += f" + adapter `{entry.adapter}`"
     notes = " · ".join(service.notes(model))
-    return f"{entry.description} ({where}; writes {entry.task.value}s){' · ' + notes if notes else ''}"
+    writes = {Task.REVIEW: "reviews", Task.AD: "ad copy", Task.FREE: "free text"}[entry.task]
+    return f"{entry.description} ({where}; writes {writes}){' · ' + notes if notes else ''}"
 
 
 def load_model(service: Service, model: str) -> str:
@@ -155,8 +156,12 @@ def build_demo(service: Service) -> gr.Blocks:
             [mode, review_fields, *widgets.as_list(), extra["examples"]],
             api_visibility="private",
         ).then(partial(load_model, service), model, info, api_visibility="private", show_progress="minimal")
+        def on_load(request: gr.Request) -> list:
+            # A closure, not a partial: Gradio finds the gr.Request parameter by its annotation.
+            return restore(service, request)
+
         demo.load(
-            partial(restore, service),
+            on_load,
             None,
             [model, mode, review_fields, rating, category, headline, prompt, compare_prompt, samples, *widgets.as_list(),
              extra["examples"], notice, info],

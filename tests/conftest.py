@@ -1,0 +1,122 @@
+"""Shared fixtures: tiny real models built here (no download), the shared data, a tiny catalog."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+# Tests must never reach the network: the Hub is unreachable here and on CI anyway, and a
+# test that passes only online is a test that fails for most contributors.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+torch.set_num_threads(2)
+
+
+def review_texts(limit: int = 400) -> list[str]:
+    """Real review bodies from the shared data, to train the tiny tokenizer on."""
+    path = SHARED_DATA / "reviews" / "mdsd_2023_format" / "Electronics.jsonl.gz"
+    if not path.exists():
+        return ["This speaker sounds great and the battery lasts all day."] * limit
+    texts = []
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            texts.append(f"{row['title']}. {row['text']}")
+            if len(texts) >= limit:
+                break
+    return texts
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer_dir(tmp_path_factory) -> Path:
+    """A byte-level BPE tokenizer (vocab 600) trained on real reviews, saved as a transformers folder."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=600, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tokenizer.train_from_iterator(review_texts(), trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
+    folder = tmp_path_factory.mktemp("tiny-tokenizer")
+    fast.save_pretrained(folder)
+    return folder
+
+
+def _save_tiny(folder: Path, config, tokenizer_dir: Path) -> Path:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config)
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(tokenizer_dir).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2_dir(tmp_path_factory, tiny_tokenizer_dir) -> Path:
+    """A 2-layer GPT-2 with hidden size 32, saved with safetensors."""
+    from transformers import GPT2Config
+
+    config = GPT2Config(vocab_size=600, n_positions=128, n_embd=32, n_layer=2, n_head=2, bos_token_id=0, eos_token_id=0)
+    return _save_tiny(tmp_path_factory.mktemp("tiny-gpt2"), config, tiny_tokenizer_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_gptneo_dir(tmp_path_factory, tiny_tokenizer_dir) -> Path:
+    """A 2-layer GPT-Neo (global and local attention) with hidden size 32."""
+    from transformers import GPTNeoConfig
+
+    config = GPTNeoConfig(
+        vocab_size=600,
+        max_position_embeddings=128,
+        hidden_size=32,
+        num_layers=2,
+        num_heads=2,
+        attention_types=[[["global", "local"], 1]],
+        window_size=16,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
+    return _save_tiny(tmp_path_factory.mktemp("tiny-gptneo"), config, tiny_tokenizer_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_backend(tiny_gpt2_dir):
+    """The reference backend on the tiny GPT-2."""
+    from autowrite.engine import TransformersBackend
+    from autowrite.loading import load_pretrained
+
+    return TransformersBackend(*load_pretrained(tiny_gpt2_dir))
+
+
+@pytest.fixture()
+def tiny_service(tiny_gpt2_dir, tiny_gptneo_dir):
+    """A service over a catalog of the two tiny models (local folders)."""
+    from autowrite.catalog import Entry
+    from autowrite.formats import Task
+    from autowrite.service import Service
+    from autowrite.settings import SamplingSettings
+
+    entries = [
+        Entry(
+            name="tiny-gpt2",
+            source="local",
+            path=str(tiny_gpt2_dir),
+            task=Task.FREE,
+            defaults=SamplingSettings(temperature=0.7, top_k=5, top_p=0.9, max_new_tokens=12, seed=3),
+            examples=("This speaker", "The battery"),
+        ),
+        Entry(name="tiny-gptneo", source="local", path=str(tiny_gptneo_dir), task=Task.REVIEW, prompt_format="autowrite"),
+    ]
+    return Service(entries, read_hub_cards=False)

@@ -1,0 +1,144 @@
+"""The catalog, model-card metadata, and the Hub paths with no network: cache hits and clear misses."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from huggingface_hub import constants
+
+from autowrite import hub
+from autowrite.catalog import CatalogError, Entry, apply_card, load_catalog, read_card_metadata
+from autowrite.formats import Task
+from autowrite.loading import LoadError, hub_folder, load_entry
+from autowrite.service import Service, UserError
+
+AD_CARD = """---
+license: mit
+tags: [text-generation, ads]
+widget:
+- text: "Sony TV"
+- text: "Apple Watch"
+- text: "Last minute shopping for Samsung headphones for"
+- text: "Labor Day discounts for"
+inference:
+  parameters:
+    temperature: 0.7
+    top_k: 5
+    top_p: 0.9
+    max_length: 200
+---
+# AdTextGeneration
+"""
+
+
+def test_shipped_catalog_is_valid():
+    entries = load_catalog()
+    names = [e.name for e in entries]
+    repos = {e.repo for e in entries if e.source == "hub"}
+    assert {"nirajsaran/AdTextGenerator", "nirajsaran/AdTextGeneration", "defex/distilgpt2-finetuned-amazon-reviews",
+            "distilgpt2", "gpt2"} <= repos
+    assert len(names) == len(set(names))
+    assert entries[0].source == "embedded" or entries[0].adapter
+
+
+def test_catalog_errors_are_clear(tmp_path):
+    bad = tmp_path / "catalog.yaml"
+    bad.write_text("models:\n  - name: x\n    source: ftp\n")
+    with pytest.raises(CatalogError, match="source must be one of"):
+        load_catalog(bad)
+    bad.write_text("models:\n  - name: x\n    source: hub\n    repo: a/b\n    defaults: {temperature: 9}\n")
+    with pytest.raises(CatalogError, match="temperature must be between"):
+        load_catalog(bad)
+    bad.write_text("models: []\n")
+    with pytest.raises(CatalogError, match="at least one"):
+        load_catalog(bad)
+
+
+def test_card_metadata_like_the_hub_widget():
+    import yaml
+
+    meta = yaml.safe_load(AD_CARD.split("---")[1])
+    card = read_card_metadata(meta)
+    assert card.defaults == {"temperature": 0.7, "top_k": 5, "top_p": 0.9, "max_new_tokens": 200, "do_sample": True}
+    assert card.examples == ("Sony TV", "Apple Watch", "Last minute shopping for Samsung headphones for", "Labor Day discounts for")
+    entry, notices = apply_card(Entry(name="ads", source="hub", repo="a/b", task=Task.AD), card)
+    assert (entry.defaults.temperature, entry.defaults.top_k, entry.defaults.top_p) == (0.7, 5, 0.9)
+    assert entry.examples[0] == "Sony TV" and notices == []
+
+
+def test_card_values_out_of_bounds_are_reported():
+    card = read_card_metadata({"inference": {"parameters": {"temperature": 5, "top_k": 3}}, "widget": "nonsense"})
+    entry, notices = apply_card(Entry(name="x", source="hub", repo="a/b", task=Task.FREE), card)
+    assert entry.defaults.top_k == 3 and "temperature" in notices[0]
+
+
+def _cache_repo(cache: Path, repo: str, model_dir: Path, card: str | None) -> Path:
+    """Lay a model out exactly as huggingface_hub's cache does (refs, snapshots)."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    root = cache / f"models--{repo.replace('/', '--')}"
+    snapshot = root / "snapshots" / commit
+    shutil.copytree(model_dir, snapshot)
+    if card:
+        (snapshot / "README.md").write_text(card)
+    (root / "refs").mkdir(parents=True)
+    (root / "refs" / "main").write_text(commit)
+    return snapshot
+
+
+@pytest.fixture()
+def hf_cache(tmp_path, monkeypatch, tiny_gptneo_dir):
+    cache = tmp_path / "hub"
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    _cache_repo(cache, "nirajsaran/AdTextGeneration", tiny_gptneo_dir, AD_CARD)
+    return cache
+
+
+def test_cached_hub_model_loads_offline(hf_cache):
+    entry = Entry(name="ads", source="hub", repo="nirajsaran/AdTextGeneration", task=Task.AD)
+    folder = hub_folder(entry.repo)
+    assert folder.parent.parent == hf_cache / "models--nirajsaran--AdTextGeneration"
+    loaded = load_entry(entry)
+    assert loaded.backend.encode("Sony TV")
+    card, origin = hub.read_card(entry.repo)
+    assert origin == "cached model card" and card.defaults["top_k"] == 5
+    assert hub.is_cached(entry.repo) and not hub.is_cached("gpt2")
+
+
+def test_uncached_hub_model_says_so_and_the_others_keep_working(hf_cache, tiny_gpt2_dir):
+    with pytest.raises(LoadError, match="not in the local Hugging Face cache and the Hub cannot be reached"):
+        hub_folder("gpt2")
+    service = Service(
+        [
+            Entry(name="local", source="local", path=str(tiny_gpt2_dir), task=Task.FREE),
+            Entry(name="GPT-2", source="hub", repo="gpt2", task=Task.FREE),
+            Entry(name="ads", source="hub", repo="nirajsaran/AdTextGeneration", task=Task.AD),
+        ]
+    )
+    with pytest.raises(UserError, match="not in the local Hugging Face cache"):
+        service.load("GPT-2")
+    assert "model card not reachable" in service.notes("GPT-2")[0]
+    # The cached entry takes its card's defaults even offline; the local one still generates.
+    assert service.entry("ads").defaults.top_k == 5
+    assert service.entry("ads").examples[0] == "Sony TV"
+    settings = service.settings("local", max_new_tokens=5, do_sample=False)
+    from autowrite.service import Request
+
+    assert service.generate(Request(model="local", text="Hello"), settings).texts[0]
+
+
+def test_unreachable_hub_falls_back_to_the_cache(hf_cache, monkeypatch):
+    # Not offline mode but a Hub that refuses connections (a closed loopback port).
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", "http://127.0.0.1:9/{repo_id}/resolve/{revision}/{filename}")
+    with pytest.raises(hub.HubUnreachable):
+        hub.weight_patterns("nirajsaran/AdTextGeneration")
+    assert hub_folder("nirajsaran/AdTextGeneration").name == "0123456789abcdef0123456789abcdef01234567"
+    # huggingface_hub itself serves the cached card when the Hub refuses the connection.
+    card, _ = hub.read_card("nirajsaran/AdTextGeneration")
+    assert card.examples[1] == "Apple Watch"
+    with pytest.raises(LoadError, match="not in the local Hugging Face cache"):
+        hub_folder("distilgpt2")

@@ -1,0 +1,138 @@
+"""The reference backend and decoding: exact outputs, seeds, settings semantics, prefix reuse."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+from transformers.generation.logits_process import (
+    RepetitionPenaltyLogitsProcessor,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
+
+from autowrite import engine, sampling
+from autowrite.engine import TransformersBackend
+from autowrite.loading import load_pretrained
+from autowrite.settings import SamplingSettings
+
+
+@pytest.mark.parametrize("fixture", ["tiny_gpt2_dir", "tiny_gptneo_dir"])
+def test_greedy_matches_transformers_generate(fixture, request):
+    folder = request.getfixturevalue(fixture)
+    model, tokenizer = load_pretrained(folder)
+    backend = TransformersBackend(model, tokenizer)
+    prompt = backend.encode("The battery life is")
+    settings = SamplingSettings(do_sample=False, repetition_penalty=1.0, max_new_tokens=15)
+    ours = engine.generate(backend, prompt, settings)
+
+    reference = AutoModelForCausalLM.from_pretrained(folder)
+    out = reference.generate(
+        torch.tensor([prompt]), max_new_tokens=15, do_sample=False, pad_token_id=0, eos_token_id=None
+    )
+    expected = tokenizer.decode(out[0, len(prompt) :], skip_special_tokens=True)
+    assert ours == expected[: len(ours)]
+    assert len(ours) > 0
+
+
+def test_same_seed_same_text_other_seed_other_text(tiny_backend):
+    prompt = tiny_backend.encode("This speaker")
+    settings = SamplingSettings(temperature=1.5, top_k=0, top_p=1.0, max_new_tokens=20, seed=11)
+    first = engine.generate(tiny_backend, prompt, settings)
+    again = engine.generate(tiny_backend, prompt, settings)
+    other = engine.generate(tiny_backend, prompt, settings.replace(seed=12))
+    assert first == again
+    assert first != other
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        SamplingSettings(temperature=0.7, top_k=5, top_p=0.9, repetition_penalty=1.3),
+        SamplingSettings(temperature=1.3, top_k=0, top_p=0.5, repetition_penalty=1.0),
+        SamplingSettings(temperature=0.5, top_k=40, top_p=1.0, repetition_penalty=2.0),
+    ],
+)
+def test_adjust_means_what_transformers_means(settings):
+    torch.manual_seed(0)
+    logits = torch.randn(600) * 3
+    previous = [1, 5, 5, 42, 300]
+    ours = sampling.adjust(logits, settings, previous)
+
+    ids = torch.tensor([previous])
+    scores = logits.unsqueeze(0).clone()
+    scores = RepetitionPenaltyLogitsProcessor(settings.repetition_penalty)(ids, scores)
+    scores = TemperatureLogitsWarper(settings.temperature)(ids, scores)
+    if settings.top_k:
+        scores = TopKLogitsWarper(settings.top_k)(ids, scores)
+    if settings.top_p < 1:
+        scores = TopPLogitsWarper(settings.top_p)(ids, scores)
+    theirs = scores[0]
+    assert torch.equal(torch.isinf(ours), torch.isinf(theirs))
+    finite = ~torch.isinf(ours)
+    assert torch.allclose(ours[finite], theirs[finite], atol=1e-5)
+
+
+def test_prefix_is_not_recomputed(tiny_backend):
+    text = tiny_backend.encode("The sound quality of this speaker is great and the battery lasts")
+    tiny_backend.next_logits(text)
+    before = tiny_backend.tokens_computed
+    longer = text + tiny_backend.encode(" all day")
+    tiny_backend.next_logits(longer)
+    assert tiny_backend.tokens_computed - before == len(longer) - len(text)
+    # Backspacing over the last word reuses everything before it.
+    before = tiny_backend.tokens_computed
+    tiny_backend.next_logits(text[:-1])
+    assert tiny_backend.tokens_computed - before == 1
+
+
+def test_cached_logits_equal_fresh_logits(tiny_gpt2_dir, tiny_backend):
+    ids = tiny_backend.encode("Great little speaker, clear sound")
+    for n in range(2, len(ids) + 1):
+        tiny_backend.next_logits(ids[:n])
+    fresh = TransformersBackend(*load_pretrained(tiny_gpt2_dir))
+    assert torch.allclose(tiny_backend.next_logits(ids), fresh.next_logits(ids), atol=1e-4)
+
+
+def test_branch_logits_match_one_by_one(tiny_backend):
+    prefix = tiny_backend.encode("I bought this for my")
+    branches = [tiny_backend.encode(" son"), tiny_backend.encode(" daughter and"), tiny_backend.encode(" car")]
+    batched = tiny_backend.branch_logits(prefix, branches)
+    for branch, logits in zip(branches, batched):
+        assert torch.allclose(logits, tiny_backend.next_logits(prefix + branch), atol=1e-4)
+
+
+def test_long_prompt_keeps_its_end_with_a_warning(tiny_backend):
+    text = "word " * 400
+    prepared = engine.prepare_prompt(tiny_backend, text, max_new_tokens=20)
+    assert len(prepared.ids) == tiny_backend.context_length - 20
+    assert prepared.ids == tiny_backend.encode(text)[-(tiny_backend.context_length - 20) :]
+    assert "only its last" in prepared.warnings[0]
+
+
+def test_stop_event_ends_the_stream(tiny_backend):
+    import threading
+
+    stop = threading.Event()
+    settings = SamplingSettings(max_new_tokens=50, do_sample=False, repetition_penalty=1.0)
+    prompt = tiny_backend.encode("Hello there")
+    before = tiny_backend.tokens_computed
+    pieces = []
+    for text in engine.stream(tiny_backend, prompt, settings, stop):
+        pieces.append(text)
+        if len(pieces) == 3:
+            stop.set()
+    assert len(pieces) == 3
+    # The prompt once, then one position per token fed back; nothing after the stop.
+    assert tiny_backend.tokens_computed - before <= len(prompt) + 2
+
+
+def test_distribution_raw_and_adjusted(tiny_backend):
+    prompt = tiny_backend.encode("This")
+    greedy = engine.distribution(tiny_backend, prompt, SamplingSettings(do_sample=False, repetition_penalty=1.0))
+    assert greedy[0].adjusted == 1.0 and all(c.adjusted == 0.0 for c in greedy[1:])
+    assert greedy == sorted(greedy, key=lambda c: -c.raw)
+    top2 = engine.distribution(tiny_backend, prompt, SamplingSettings(top_k=2, top_p=1.0, repetition_penalty=1.0))
+    assert sum(c.adjusted > 0 for c in top2) == 2
+    assert abs(sum(c.adjusted for c in top2) - 1.0) < 1e-5
