@@ -71,7 +71,18 @@ def _entry(raw: Mapping[str, Any]) -> Entry:
         defaults = SamplingSettings.from_mapping(raw.get("defaults") or {})
     except SettingsError as error:
         raise CatalogError(f"{name}: bad defaults: {error}") from None
-    known = {"name", "source", "task", "repo", "path", "adapter", "revision", "prompt_format", "examples", "description"}
+    known = {
+        "name",
+        "source",
+        "task",
+        "repo",
+        "path",
+        "adapter",
+        "revision",
+        "prompt_format",
+        "examples",
+        "description",
+    }
     unknown = set(raw) - known - {"defaults"}
     if unknown:
         raise CatalogError(f"{name}: unknown field(s) {', '.join(sorted(unknown))}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import threading
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -188,7 +189,7 @@ def prepare_prompt(backend: Backend, prompt: str, max_new_tokens: int) -> Prepar
             f"including the {max_new_tokens} new ones, so only its last {room} tokens were used."
         )
         ids = ids[-room:]
-    return Prepared(ids=backend.start_ids + ids if not ids else ids, warnings=warnings)
+    return Prepared(ids=ids if ids else backend.start_ids + ids, warnings=warnings)
 
 
 def stream(
@@ -219,12 +220,15 @@ def stream(
         yield text
 
 
+def last(items: Iterator, default=None):
+    """The final item of a stream (draining it), or default when it yields nothing."""
+    remaining = deque(items, maxlen=1)
+    return remaining[0] if remaining else default
+
+
 def generate(backend: Backend, prompt_ids: Sequence[int], settings: SamplingSettings) -> str:
     """The whole generated text at once."""
-    text = ""
-    for text in stream(backend, prompt_ids, settings):
-        pass
-    return text
+    return last(stream(backend, prompt_ids, settings), "")
 
 
 @dataclass

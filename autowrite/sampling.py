@@ -44,7 +44,9 @@ def adjust(logits: torch.Tensor, settings: SamplingSettings, previous: Sequence[
     return logits
 
 
-def choose(logits: torch.Tensor, settings: SamplingSettings, previous: Sequence[int], generator: torch.Generator) -> int:
+def choose(
+    logits: torch.Tensor, settings: SamplingSettings, previous: Sequence[int], generator: torch.Generator
+) -> int:
     """The next token id: argmax when greedy, else a draw from the adjusted distribution."""
     adjusted = adjust(logits, settings, previous)
     if not settings.do_sample:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from autowrite import engine, formats, hub
 from autowrite.catalog import Entry, apply_card
-from autowrite.hub import card_from_file
 from autowrite.formats import Task
-from autowrite.loading import LoadError, Loaded, ModelCache, load_entry
+from autowrite.hub import card_from_file
+from autowrite.loading import Loaded, LoadError, ModelCache, load_entry
 from autowrite.settings import FIELDS, SamplingSettings, SettingsError
-from autowrite.suggest import Suggestions, suggest
+from autowrite.suggest import MIN_PROBABILITY, Suggestions, suggest
 
 # Why these caps: one request must not be able to hold the CPU or memory for long.
 MAX_PROMPT_CHARS = 8_000
@@ -74,6 +74,7 @@ class Service:
         allow_custom: bool = False,
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         read_hub_cards: bool = True,
+        min_probability: float = MIN_PROBABILITY,
     ) -> None:
         self.entries = {e.name: e for e in entries}
         self.default_name = entries[0].name
@@ -81,6 +82,7 @@ class Service:
         self.allow_custom = allow_custom
         self.max_download_bytes = max_download_bytes
         self.read_hub_cards = read_hub_cards
+        self.min_probability = min_probability
         self._card_lock = threading.Lock()
         self._card_read: dict[str, list[str]] = {}
 
@@ -225,10 +227,7 @@ class Service:
 
     def generate(self, request: Request, settings: SamplingSettings, samples: int = 1) -> Output:
         """The finished samples at once."""
-        output = Output([""] * samples)
-        for output in self.stream(request, settings, samples):
-            pass
-        return output
+        return engine.last(self.stream(request, settings, samples))
 
     def distribution(self, request: Request, settings: SamplingSettings, top: int = 10) -> list[engine.Candidate]:
         """The next-token candidates after the prompt, before and after the settings."""
@@ -251,4 +250,11 @@ class Service:
             # Long texts keep their end: suggestions depend on the last few hundred tokens.
             tail = loaded.backend.decode(ids[-budget:])
             context, text = "", tail
-        return suggest(loaded.backend, text, context=context, count=count, ghost_tokens=ghost_tokens)
+        return suggest(
+            loaded.backend,
+            text,
+            context=context,
+            count=count,
+            ghost_tokens=ghost_tokens,
+            min_probability=self.min_probability,
+        )

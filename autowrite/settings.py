@@ -54,9 +54,7 @@ class SamplingSettings:
             if bound.kind is int and value != int(value):
                 raise SettingsError(f"{name} must be a whole number, got {value!r}")
             if math.isnan(value) or not bound.low <= value <= bound.high:
-                raise SettingsError(
-                    f"{name} must be between {_fmt(bound.low)} and {_fmt(bound.high)}, got {value!r}"
-                )
+                raise SettingsError(f"{name} must be between {_fmt(bound.low)} and {_fmt(bound.high)}, got {value!r}")
             object.__setattr__(self, name, bound.kind(value))
         if not isinstance(self.do_sample, bool):
             raise SettingsError(f"do_sample must be true or false, got {self.do_sample!r}")
@@ -79,7 +77,9 @@ class SamplingSettings:
         return dataclasses.replace(base or cls(), **parsed)
 
     @classmethod
-    def lenient(cls, values: Mapping[str, Any], base: SamplingSettings | None = None) -> tuple[SamplingSettings, list[str]]:
+    def lenient(
+        cls, values: Mapping[str, Any], base: SamplingSettings | None = None
+    ) -> tuple[SamplingSettings, list[str]]:
         """Build settings from untrusted values (share links): bad ones fall back, with notices."""
         settings = base or cls()
         notices = []

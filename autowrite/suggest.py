@@ -57,14 +57,28 @@ def _starts_word(piece: str) -> bool:
 
 
 def _split(backend: Backend, context: str, text: str) -> tuple[list[int], str]:
-    """Prefix ids (context plus whole tokens of text) and the remainder after them."""
-    context_ids = backend.encode(context) if context else []
-    typed = backend.encode(context + text)[len(context_ids) :] if context else backend.encode(text)
-    if context and backend.decode(context_ids + typed) != context + text:
-        # The context's last token merged with the typed text; fall back to a clean split.
-        typed = backend.encode(text)
-    prefix = context_ids + typed[:-1]
-    remainder = (context + text)[len(backend.decode(prefix)) :] if prefix else context + text
+    """Prefix ids (context plus whole tokens of text) and the remainder after them.
+
+    At least the last token is backed off, and then as many as it takes for the remainder to
+    hold the whole word being typed with the space before it: a word the tokenizer split
+    ("g" + "re") is completed as one word.
+    """
+    full = context + text
+    ids = backend.encode(full)
+    context_length = len(context)
+    match = re.search(r"[\w'’-]+$", text)
+    target = len(full) - (len(match.group(0)) if match else 0)
+    if target > context_length and full[target - 1] == " ":
+        target -= 1
+    target = max(target, context_length) if match else min(len(full) - 1, len(full))
+    keep = max(len(ids) - 1, 0)
+    while keep > 0:
+        decoded = backend.decode(ids[:keep])
+        if len(decoded) <= target and full.startswith(decoded):
+            break
+        keep -= 1
+    prefix = ids[:keep]
+    remainder = full[len(backend.decode(prefix)) :]
     if not prefix:
         prefix = list(backend.start_ids)
     return prefix, remainder
@@ -104,7 +118,9 @@ def _index(backend: Backend) -> _Index:
     return _INDEXES[backend]
 
 
-def _cover(backend: Backend, prefix: list[int], remainder: str, width: int, steps: int = 3) -> tuple[list[_Path], float]:
+def _cover(
+    backend: Backend, prefix: list[int], remainder: str, width: int, steps: int = 3
+) -> tuple[list[_Path], float]:
     """Token paths whose text starts with the remainder, best first, and the log-probability
     that the text continues with the remainder at all (to condition on the typed letters)."""
     vocabulary = backend.vocabulary
@@ -143,7 +159,9 @@ def _cover(backend: Backend, prefix: list[int], remainder: str, width: int, step
     return sorted(done, key=lambda p: -p.logprob)[:width], math.log(max(mass, 1e-12))
 
 
-def _finish_words(backend: Backend, prefix: list[int], paths: list[_Path], remainder: str, steps: int = 2) -> list[_Path]:
+def _finish_words(
+    backend: Backend, prefix: list[int], paths: list[_Path], remainder: str, steps: int = 2
+) -> list[_Path]:
     """Extend each path greedily until its word ends, so "Gre" shows "Great", not "Grea"."""
     open_paths = [p for p in paths if p.text.strip()]
     for _ in range(steps):
@@ -164,7 +182,9 @@ def _finish_words(backend: Backend, prefix: list[int], paths: list[_Path], remai
     return paths
 
 
-def suggest_words(backend: Backend, text: str, context: str = "", count: int = 5) -> tuple[list[int], Suggestions, list[_Path]]:
+def suggest_words(
+    backend: Backend, text: str, context: str = "", count: int = 5, min_probability: float = MIN_PROBABILITY
+) -> tuple[list[int], Suggestions, list[_Path]]:
     """Next words, or completions of the word being typed, with their probabilities."""
     prefix, remainder = _split(backend, context, text)
     match = re.search(r"[\w'’-]+$", remainder)
@@ -180,19 +200,24 @@ def suggest_words(backend: Backend, text: str, context: str = "", count: int = 5
         shown = (partial + append).strip()
         # Probability given what is typed: the typed letters are a fact, not a guess.
         probability = math.exp(path.logprob - mass)
-        if not append.strip() or shown in seen or probability < MIN_PROBABILITY:
+        if not append.strip() or shown in seen or probability < min_probability:
             continue
         seen.add(shown)
         words.append(Word(word=shown, append=append, probability=probability))
     if partial and not words and paths and not paths[0].text[len(remainder) :]:
         # The typed word is most likely finished ("she"): offer the words that follow it.
-        after = suggest_words(backend, text + " ", context, count)[1].words
+        after = suggest_words(backend, text + " ", context, count, min_probability)[1].words
         words = [Word(word=w.word, append=" " + w.append, probability=w.probability) for w in after]
     return prefix, Suggestions(partial=partial, words=words[:count]), paths
 
 
 def ghost_text(
-    backend: Backend, prefix: Sequence[int], path: _Path, remainder: str, tokens: int = 8, repetition_penalty: float = 1.2
+    backend: Backend,
+    prefix: Sequence[int],
+    path: _Path,
+    remainder: str,
+    tokens: int = 8,
+    repetition_penalty: float = 1.2,
 ) -> str:
     """A greedy continuation of a few tokens after the best word, up to the end of the line."""
     ids = [*prefix, *path.ids]
@@ -207,10 +232,17 @@ def ghost_text(
     return path.text[len(remainder) :] + backend.decode(added)
 
 
-def suggest(backend: Backend, text: str, context: str = "", count: int = 5, ghost_tokens: int = 8) -> Suggestions:
+def suggest(
+    backend: Backend,
+    text: str,
+    context: str = "",
+    count: int = 5,
+    ghost_tokens: int = 8,
+    min_probability: float = MIN_PROBABILITY,
+) -> Suggestions:
     """Words and ghost text for the text typed so far (after an optional prompt context)."""
     with backend.lock:
-        prefix, result, paths = suggest_words(backend, text, context, count)
+        prefix, result, paths = suggest_words(backend, text, context, count, min_probability)
         if paths and ghost_tokens > 0:
             _, remainder = _split(backend, context, text)
             best = max(paths, key=lambda p: p.logprob)

@@ -100,8 +100,7 @@ def tiny_backend(tiny_gpt2_dir):
     return TransformersBackend(*load_pretrained(tiny_gpt2_dir))
 
 
-@pytest.fixture()
-def tiny_service(tiny_gpt2_dir, tiny_gptneo_dir):
+def make_tiny_service(gpt2_dir: Path, gptneo_dir: Path):
     """A service over a catalog of the two tiny models (local folders)."""
     from autowrite.catalog import Entry
     from autowrite.formats import Task
@@ -112,11 +111,18 @@ def tiny_service(tiny_gpt2_dir, tiny_gptneo_dir):
         Entry(
             name="tiny-gpt2",
             source="local",
-            path=str(tiny_gpt2_dir),
+            path=str(gpt2_dir),
             task=Task.FREE,
             defaults=SamplingSettings(temperature=0.7, top_k=5, top_p=0.9, max_new_tokens=12, seed=3),
             examples=("This speaker", "The battery"),
         ),
-        Entry(name="tiny-gptneo", source="local", path=str(tiny_gptneo_dir), task=Task.REVIEW, prompt_format="autowrite"),
+        Entry(name="tiny-gptneo", source="local", path=str(gptneo_dir), task=Task.REVIEW, prompt_format="autowrite"),
     ]
-    return Service(entries, read_hub_cards=False)
+    # A random tiny model spreads probability thinly: show every suggestion, however unlikely.
+    return Service(entries, read_hub_cards=False, min_probability=0.0)
+
+
+@pytest.fixture()
+def tiny_service(tiny_gpt2_dir, tiny_gptneo_dir):
+    """A fresh service over the two tiny models."""
+    return make_tiny_service(tiny_gpt2_dir, tiny_gptneo_dir)

@@ -37,8 +37,13 @@ def test_shipped_catalog_is_valid():
     entries = load_catalog()
     names = [e.name for e in entries]
     repos = {e.repo for e in entries if e.source == "hub"}
-    assert {"nirajsaran/AdTextGenerator", "nirajsaran/AdTextGeneration", "defex/distilgpt2-finetuned-amazon-reviews",
-            "distilgpt2", "gpt2"} <= repos
+    assert {
+        "nirajsaran/AdTextGenerator",
+        "nirajsaran/AdTextGeneration",
+        "defex/distilgpt2-finetuned-amazon-reviews",
+        "distilgpt2",
+        "gpt2",
+    } <= repos
     assert len(names) == len(set(names))
     assert entries[0].source == "embedded" or entries[0].adapter
 
@@ -62,7 +67,12 @@ def test_card_metadata_like_the_hub_widget():
     meta = yaml.safe_load(AD_CARD.split("---")[1])
     card = read_card_metadata(meta)
     assert card.defaults == {"temperature": 0.7, "top_k": 5, "top_p": 0.9, "max_new_tokens": 200, "do_sample": True}
-    assert card.examples == ("Sony TV", "Apple Watch", "Last minute shopping for Samsung headphones for", "Labor Day discounts for")
+    assert card.examples == (
+        "Sony TV",
+        "Apple Watch",
+        "Last minute shopping for Samsung headphones for",
+        "Labor Day discounts for",
+    )
     entry, notices = apply_card(Entry(name="ads", source="hub", repo="a/b", task=Task.AD), card)
     assert (entry.defaults.temperature, entry.defaults.top_k, entry.defaults.top_p) == (0.7, 5, 0.9)
     assert entry.examples[0] == "Sony TV" and notices == []
@@ -133,7 +143,9 @@ def test_unreachable_hub_falls_back_to_the_cache(hf_cache, monkeypatch):
     # Not offline mode but a Hub that refuses connections (a closed loopback port).
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
-    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", "http://127.0.0.1:9/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(
+        constants, "HUGGINGFACE_CO_URL_TEMPLATE", "http://127.0.0.1:9/{repo_id}/resolve/{revision}/{filename}"
+    )
     with pytest.raises(hub.HubUnreachable):
         hub.weight_patterns("nirajsaran/AdTextGeneration")
     assert hub_folder("nirajsaran/AdTextGeneration").name == "0123456789abcdef0123456789abcdef01234567"

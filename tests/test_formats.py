@@ -55,7 +55,12 @@ def test_invalid_fields():
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("Home_and_Kitchen", "Home and Kitchen"), ("Movies & TV", "Movies and TV"), ("Digital_Music", "Digital Music"), ("Toys", "Toys")],
+    [
+        ("Home_and_Kitchen", "Home and Kitchen"),
+        ("Movies & TV", "Movies and TV"),
+        ("Digital_Music", "Digital Music"),
+        ("Toys", "Toys"),
+    ],
 )
 def test_canonical_category(raw, expected):
     assert canonical_category(raw) == expected

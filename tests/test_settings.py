@@ -35,7 +35,9 @@ def test_strings_from_urls_are_parsed():
     settings = SamplingSettings.from_mapping(
         {"temperature": "0.7", "top_k": "5", "top_p": "0.9", "do_sample": "false", "seed": "42", "max_new_tokens": "60"}
     )
-    assert settings == SamplingSettings(temperature=0.7, top_k=5, top_p=0.9, do_sample=False, seed=42, max_new_tokens=60)
+    assert settings == SamplingSettings(
+        temperature=0.7, top_k=5, top_p=0.9, do_sample=False, seed=42, max_new_tokens=60
+    )
     assert isinstance(settings.top_k, int)
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import gradio as gr
 
+from autowrite.engine import last
 from autowrite.formats import Task
 from autowrite.service import MAX_COLUMNS, Request, Service, UserError
 from autowrite.settings import PRESET_NAMES, SettingsError, preset
@@ -43,7 +44,9 @@ def register(service: Service) -> None:
             raise gr.Error(str(error)) from None
         return {
             "partial": result.partial,
-            "words": [{"word": w.word, "append": w.append, "probability": round(w.probability, 4)} for w in result.words],
+            "words": [
+                {"word": w.word, "append": w.append, "probability": round(w.probability, 4)} for w in result.words
+            ],
             "ghost": result.ghost,
         }
 
@@ -98,10 +101,10 @@ def register(service: Service) -> None:
                 raise UserError(f"presets: between 1 and {MAX_COLUMNS}, got {len(names)}")
             request = _request(service, model, mode, prompt, rating, category, headline)
             base = service.settings(request.model, max_new_tokens=max_new_tokens, seed=seed)
-            variants = [preset(name, service.entry(request.model).defaults, base.max_new_tokens, base.seed) for name in names]
-            output = None
-            for output in service.stream_each(request, variants):
-                pass
+            variants = [
+                preset(name, service.entry(request.model).defaults, base.max_new_tokens, base.seed) for name in names
+            ]
+            output = last(service.stream_each(request, variants))
             return [
                 {
                     "preset": name,

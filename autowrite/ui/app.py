@@ -146,7 +146,9 @@ def build_demo(service: Service) -> gr.Blocks:
                 compare_prompt, _ = compare.build(service, common)
         with gr.Row():
             share = gr.Button("Copy share link", size="sm", elem_id="share", scale=0)
-            link = gr.Textbox(label="Share link (reproduces the generate tab)", elem_id="share-link", buttons=["copy"], scale=4)
+            link = gr.Textbox(
+                label="Share link (reproduces the generate tab)", elem_id="share-link", buttons=["copy"], scale=4
+            )
         api.register(service)
 
         mode.input(mode_fields_visible, mode, review_fields, api_visibility="private")
@@ -156,6 +158,7 @@ def build_demo(service: Service) -> gr.Blocks:
             [mode, review_fields, *widgets.as_list(), extra["examples"]],
             api_visibility="private",
         ).then(partial(load_model, service), model, info, api_visibility="private", show_progress="minimal")
+
         def on_load(request: gr.Request) -> list:
             # A closure, not a partial: Gradio finds the gr.Request parameter by its annotation.
             return restore(service, request)
@@ -163,8 +166,21 @@ def build_demo(service: Service) -> gr.Blocks:
         demo.load(
             on_load,
             None,
-            [model, mode, review_fields, rating, category, headline, prompt, compare_prompt, samples, *widgets.as_list(),
-             extra["examples"], notice, info],
+            [
+                model,
+                mode,
+                review_fields,
+                rating,
+                category,
+                headline,
+                prompt,
+                compare_prompt,
+                samples,
+                *widgets.as_list(),
+                extra["examples"],
+                notice,
+                info,
+            ],
             api_visibility="private",
         ).then(partial(load_model, service), model, info, api_visibility="private", show_progress="hidden")
         share.click(

@@ -38,16 +38,31 @@ class SettingsWidgets:
 
     def as_list(self) -> list:
         """The widgets in field order, for event inputs and outputs."""
-        return [self.temperature, self.top_k, self.top_p, self.repetition_penalty, self.max_new_tokens, self.do_sample, self.seed]
+        return [
+            self.temperature,
+            self.top_k,
+            self.top_p,
+            self.repetition_penalty,
+            self.max_new_tokens,
+            self.do_sample,
+            self.seed,
+        ]
 
 
-def settings_widgets(defaults: SamplingSettings, *, with_length_and_seed: bool = True, prefix: str = "") -> SettingsWidgets:
+def settings_widgets(
+    defaults: SamplingSettings, *, with_length_and_seed: bool = True, prefix: str = ""
+) -> SettingsWidgets:
     """Sliders for each setting, bounded as the settings are."""
 
     def slider(name: str, label: str, step: float, info: str) -> gr.Slider:
         bound = BOUNDS[name]
         return gr.Slider(
-            bound.low, bound.high, value=getattr(defaults, name), step=step, label=label, info=info,
+            bound.low,
+            bound.high,
+            value=getattr(defaults, name),
+            step=step,
+            label=label,
+            info=info,
             elem_id=f"{prefix}{name}",
         )
 
@@ -56,8 +71,12 @@ def settings_widgets(defaults: SamplingSettings, *, with_length_and_seed: bool =
     top_p = slider("top_p", "Top-p", 0.01, "Smallest set of tokens with this much probability (1 = off)")
     repetition_penalty = slider("repetition_penalty", "Repetition penalty", 0.05, "Discourage repeats (1 = off)")
     max_new_tokens = slider("max_new_tokens", "Max new tokens", 1, "Length limit")
-    do_sample = gr.Checkbox(value=defaults.do_sample, label="Sample (off: greedy, always the likeliest token)", elem_id=f"{prefix}do_sample")
-    seed = gr.Number(value=defaults.seed, label="Seed", precision=0, minimum=0, maximum=BOUNDS["seed"].high, elem_id=f"{prefix}seed")
+    do_sample = gr.Checkbox(
+        value=defaults.do_sample, label="Sample (off: greedy, always the likeliest token)", elem_id=f"{prefix}do_sample"
+    )
+    seed = gr.Number(
+        value=defaults.seed, label="Seed", precision=0, minimum=0, maximum=BOUNDS["seed"].high, elem_id=f"{prefix}seed"
+    )
     if not with_length_and_seed:
         max_new_tokens.visible = False
         seed.visible = False

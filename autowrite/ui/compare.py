@@ -103,7 +103,9 @@ def build(service: Service, common: Common) -> tuple[gr.Textbox, list[gr.Dropdow
     with gr.Row():
         prompt = gr.Textbox(label="Prompt", lines=2, scale=4, elem_id="cmp-prompt")
         columns = gr.Radio([2, 3, 4], value=4, label="Columns", scale=1, elem_id="cmp-columns")
-        seed = gr.Number(value=entry.defaults.seed, label="Seed (same for every column)", precision=0, minimum=0, scale=1)
+        seed = gr.Number(
+            value=entry.defaults.seed, label="Seed (same for every column)", precision=0, minimum=0, scale=1
+        )
         length = gr.Slider(1, 200, value=60, step=1, label="Max new tokens", scale=1)
     go = gr.Button("Compare", variant="primary", elem_id="compare")
     pickers, column_widgets, texts, views, blocks = [], [], [], [], []
@@ -113,7 +115,9 @@ def build(service: Service, common: Common) -> tuple[gr.Textbox, list[gr.Dropdow
                 picker = gr.Dropdown(list(PRESET_NAMES), value=name, label=f"Column {i + 1}", elem_id=f"cmp-preset-{i}")
                 with gr.Accordion("Settings", open=False):
                     widgets: SettingsWidgets = settings_widgets(
-                        preset(name, entry.defaults, 60, entry.defaults.seed), with_length_and_seed=False, prefix=f"cmp{i}-"
+                        preset(name, entry.defaults, 60, entry.defaults.seed),
+                        with_length_and_seed=False,
+                        prefix=f"cmp{i}-",
                     )
                 texts.append(gr.Textbox(label="Output", lines=8, elem_id=f"cmp-out-{i}", buttons=["copy"]))
                 views.append(gr.HTML(elem_id=f"cmp-dist-{i}"))
@@ -126,7 +130,18 @@ def build(service: Service, common: Common) -> tuple[gr.Textbox, list[gr.Dropdow
     columns.input(column_visibility, columns, blocks, api_visibility="private")
     go.click(
         partial(compare_stream, service),
-        [prompt, columns, seed, length, common.model, common.mode, common.rating, common.category, common.headline, *column_widgets],
+        [
+            prompt,
+            columns,
+            seed,
+            length,
+            common.model,
+            common.mode,
+            common.rating,
+            common.category,
+            common.headline,
+            *column_widgets,
+        ],
         [*texts, *views, warnings],
         api_visibility="private",
         concurrency_id="generate",

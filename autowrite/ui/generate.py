@@ -80,15 +80,23 @@ def build(service: Service, common: Common) -> tuple[gr.Textbox, SettingsWidgets
                 for i in range(MAX_SAMPLES)
             ]
             warnings = gr.Markdown(elem_id="gen-warnings")
-        with gr.Column(scale=2):
-            with gr.Accordion("Sampling settings", open=True):
-                samples = gr.Slider(1, MAX_SAMPLES, value=1, step=1, label="Samples (seed, seed+1, ...)", elem_id="samples")
-                widgets = settings_widgets(entry.defaults)
+        with gr.Column(scale=2), gr.Accordion("Sampling settings", open=True):
+            samples = gr.Slider(1, MAX_SAMPLES, value=1, step=1, label="Samples (seed, seed+1, ...)", elem_id="samples")
+            widgets = settings_widgets(entry.defaults)
     examples.click(lambda value: value[0], examples, prompt, api_visibility="private")
     run = gr.on(
         [go.click, prompt.submit],
         partial(generate_stream, service),
-        [prompt, samples, common.model, common.mode, common.rating, common.category, common.headline, *widgets.as_list()],
+        [
+            prompt,
+            samples,
+            common.model,
+            common.mode,
+            common.rating,
+            common.category,
+            common.headline,
+            *widgets.as_list(),
+        ],
         [*boxes, warnings],
         api_visibility="private",
         concurrency_id="generate",

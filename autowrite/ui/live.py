@@ -23,14 +23,16 @@ def live_suggest(
             Request(model=model, mode=mode, text=text or "", rating=rating, category=category, headline=headline)
         )
     except UserError as error:
-        return (*[gr.update(visible=False)] * WORD_BUTTONS, _ghost_html(text, ""), f"⚠️ {error}", {"words": [], "ghost": ""})
-    buttons = [
-        gr.update(value=f"{w.word}  {w.probability:.0%}", visible=True) for w in result.words[:WORD_BUTTONS]
-    ] + [gr.update(visible=False)] * (WORD_BUTTONS - len(result.words))
-    if result.partial:
-        status = f"Completing **{html.escape(result.partial)}**"
-    else:
-        status = "Next word"
+        return (
+            *[gr.update(visible=False)] * WORD_BUTTONS,
+            _ghost_html(text, ""),
+            f"⚠️ {error}",
+            {"words": [], "ghost": ""},
+        )
+    buttons = [gr.update(value=f"{w.word}  {w.probability:.0%}", visible=True) for w in result.words[:WORD_BUTTONS]] + [
+        gr.update(visible=False)
+    ] * (WORD_BUTTONS - len(result.words))
+    status = f"Completing **{html.escape(result.partial)}**" if result.partial else "Next word"
     if not result.words:
         status += ": no likely words"
     state = {"words": [w.append for w in result.words], "ghost": result.ghost}
@@ -81,7 +83,8 @@ def build(service: Service, common: Common) -> None:
     status = gr.Markdown("Next word", elem_id="live-status")
     with gr.Row(elem_id="word-row"):
         buttons = [
-            gr.Button(visible=False, size="sm", elem_classes=["word-chip"], elem_id=f"word-{i}") for i in range(WORD_BUTTONS)
+            gr.Button(visible=False, size="sm", elem_classes=["word-chip"], elem_id=f"word-{i}")
+            for i in range(WORD_BUTTONS)
         ]
     ghost = gr.HTML(_ghost_html("", ""), elem_id="ghost")
     accept = gr.Button("Accept continuation (Tab)", size="sm", elem_id="accept-ghost")
@@ -103,7 +106,7 @@ def build(service: Service, common: Common) -> None:
     for field in (common.model, common.mode, common.rating, common.category, common.headline):
         field.input(trigger_mode="always_last", **refresh)
     for i, button in enumerate(buttons):
-        button.click(partial(insert_word, i), [text, state], text, api_visibility="private", show_progress="hidden").then(
-            **refresh
-        )
+        button.click(
+            partial(insert_word, i), [text, state], text, api_visibility="private", show_progress="hidden"
+        ).then(**refresh)
     accept.click(accept_ghost, [text, state], text, api_visibility="private", show_progress="hidden").then(**refresh)

@@ -1,0 +1,161 @@
+"""The launched app: the named API through gradio_client, and the page in headless Chromium."""
+
+from __future__ import annotations
+
+import socket
+import time
+from urllib.parse import quote
+
+import pytest
+
+from autowrite.service import Request
+from autowrite.ui.app import build_demo, launch_options
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_gpt2_dir, tiny_gptneo_dir):
+    from tests.conftest import make_tiny_service
+
+    service = make_tiny_service(tiny_gpt2_dir, tiny_gptneo_dir)
+    demo = build_demo(service)
+    demo.queue(max_size=32)
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options())
+    yield f"http://127.0.0.1:{port}/", service
+    demo.close()
+
+
+def test_api_endpoints_with_gradio_client(app_url):
+    from gradio_client import Client
+
+    url, service = app_url
+    client = Client(url, verbose=False)
+    names = set(client.view_api(return_format="dict", print_info=False)["named_endpoints"])
+    assert {"/suggest", "/generate", "/compare"} <= names
+
+    text = client.predict(
+        prompt="The battery",
+        model="tiny-gpt2",
+        temperature=0.9,
+        top_k=20,
+        seed=7,
+        max_new_tokens=10,
+        api_name="/generate",
+    )
+    expected = service.generate(
+        Request(model="tiny-gpt2", text="The battery"),
+        service.settings("tiny-gpt2", temperature=0.9, top_k=20, seed=7, max_new_tokens=10),
+    ).texts[0]
+    assert text == expected and text
+
+    suggestions = client.predict(text="The sound is gre", model="tiny-gpt2", api_name="/suggest")
+    assert suggestions["partial"] == "gre"
+    assert all(w["word"].startswith("gre") for w in suggestions["words"])
+
+    columns = client.predict(
+        prompt="The battery",
+        model="tiny-gpt2",
+        presets=["Greedy", "Creative"],
+        seed=1,
+        max_new_tokens=6,
+        api_name="/compare",
+    )
+    assert [c["preset"] for c in columns] == ["Greedy", "Creative"]
+    assert columns[0]["settings"]["do_sample"] is False
+    assert abs(sum(c["adjusted"] for c in columns[0]["distribution"]) - 1.0) < 1e-6
+
+    with pytest.raises(Exception, match="temperature must be between 0.05 and 2"):
+        client.predict(prompt="x", model="tiny-gpt2", temperature=50, api_name="/generate")
+    with pytest.raises(Exception, match="Unknown model"):
+        client.predict(prompt="x", model="gpt-99", api_name="/generate")
+    # Still serving after the errors.
+    assert client.predict(prompt="Still", model="tiny-gpt2", max_new_tokens=3, api_name="/generate")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    import os
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.mark.browser
+def test_typing_shows_suggestions_and_tab_accepts(app_url, browser):
+    url, _ = app_url
+    page = browser.new_page()
+    page.goto(url)
+    box = page.locator("#live-text textarea")
+    box.click()
+    page.keyboard.type("The sound is gre", delay=40)
+    first = page.locator("#word-0")
+    first.wait_for(state="visible", timeout=20_000)
+    page.wait_for_function("document.querySelector('#live-status').innerText.includes('gre')", timeout=20_000)
+    label = first.inner_text()
+    assert label.startswith("gre") and label.endswith("%")
+    ghost = page.locator("#ghost .ghost-text").inner_text()
+    assert ghost
+    page.keyboard.press("Tab")
+    page.wait_for_function(
+        "(want) => document.querySelector('#live-text textarea').value === want",
+        arg="The sound is gre" + ghost,
+        timeout=10_000,
+    )
+    page.close()
+
+
+@pytest.mark.browser
+def test_share_link_restores_the_page(app_url, browser):
+    url, _ = app_url
+    page = browser.new_page()
+    page.goto(
+        url + "?model=tiny-gpt2&prompt=" + quote("Sony TV") + "&temperature=0.5&top_k=7&top_p=9&seed=99&samples=2"
+    )
+    page.get_by_role("tab", name="Generate").click()
+    prompt = page.locator("#gen-prompt textarea")
+    page.wait_for_function("document.querySelector('#gen-prompt textarea').value === 'Sony TV'", timeout=20_000)
+    assert prompt.input_value() == "Sony TV"
+    assert page.locator("#temperature input[type=number]").input_value() == "0.5"
+    assert page.locator("#top_k input[type=number]").input_value() == "7"
+    assert page.locator("#top_p input[type=number]").input_value() == "0.9"  # the card default, not 9
+    assert page.locator("#seed input").input_value() == "99"
+    assert "top_p must be between 0.05 and 1" in page.locator("#notice").inner_text()
+    page.click("#generate")
+    page.wait_for_function("document.querySelector('#sample-1 textarea')?.value?.length > 0", timeout=30_000)
+    first = page.locator("#sample-0 textarea").input_value()
+    page.close()
+    # The same link gives the same text again.
+    again = browser.new_page()
+    again.goto(url + "?model=tiny-gpt2&prompt=" + quote("Sony TV") + "&temperature=0.5&top_k=7&seed=99&samples=2")
+    again.get_by_role("tab", name="Generate").click()
+    again.wait_for_function("document.querySelector('#gen-prompt textarea').value === 'Sony TV'", timeout=20_000)
+    time.sleep(0.5)
+    again.click("#generate")
+    again.wait_for_function(
+        "(want) => document.querySelector('#sample-0 textarea')?.value === want", arg=first, timeout=30_000
+    )
+    again.close()

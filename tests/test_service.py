@@ -1,0 +1,122 @@
+"""Bad input gets a clear message and the service keeps serving; share links round-trip."""
+
+from __future__ import annotations
+
+import pytest
+
+from autowrite.formats import Task
+from autowrite.service import MAX_PROMPT_CHARS, Request, UserError
+from autowrite.settings import SamplingSettings
+from autowrite.ui.share import PageState, from_query, to_query
+
+
+def test_generate_is_reproducible_per_seed(tiny_service):
+    settings = tiny_service.settings("tiny-gpt2", seed=5, max_new_tokens=10)
+    request = Request(model="tiny-gpt2", text="The battery")
+    first = tiny_service.generate(request, settings, samples=2).texts
+    assert first == tiny_service.generate(request, settings, samples=2).texts
+    assert first[0] != first[1]
+    # Sample 2 with seed 5 is sample 1 with seed 6.
+    assert first[1] == tiny_service.generate(request, settings.replace(seed=6)).texts[0]
+
+
+def test_model_defaults_come_from_the_entry(tiny_service):
+    assert tiny_service.settings("tiny-gpt2") == SamplingSettings(
+        temperature=0.7, top_k=5, top_p=0.9, max_new_tokens=12, seed=3
+    )
+    assert tiny_service.settings("tiny-gpt2", top_k=9).top_k == 9
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda s: s.settings("tiny-gpt2", temperature=7), "temperature must be between 0.05 and 2"),
+        (lambda s: s.settings("tiny-gpt2", max_new_tokens=10_000), "max_new_tokens must be between 1 and 512"),
+        (lambda s: s.load("no-such-model"), "Unknown model 'no-such-model'"),
+        (lambda s: s.stream(Request(model="tiny-gpt2", text="   "), SamplingSettings()), "The prompt is empty"),
+        (
+            lambda s: s.stream(Request(model="tiny-gpt2", text="x" * (MAX_PROMPT_CHARS + 1)), SamplingSettings()),
+            "limit is 8,000",
+        ),
+        (
+            lambda s: s.stream(Request(model="tiny-gpt2", text="hi"), SamplingSettings(), samples=9),
+            "samples must be between 1 and 4",
+        ),
+        (lambda s: s.entry("/etc"), "Unknown model"),
+    ],
+)
+def test_bad_input_is_a_clear_error(tiny_service, call, message):
+    with pytest.raises(UserError, match=message):
+        call(tiny_service)
+    # ...and the service keeps serving.
+    assert tiny_service.generate(Request(model="tiny-gpt2", text="Still"), tiny_service.settings("tiny-gpt2")).texts[0]
+
+
+def test_long_prompt_is_truncated_with_a_warning(tiny_service):
+    request = Request(model="tiny-gpt2", text="good sound " * 300)
+    output = tiny_service.generate(request, tiny_service.settings("tiny-gpt2", max_new_tokens=8))
+    assert output.texts[0]
+    assert "only its last" in output.warnings[0]
+
+
+def test_emoji_and_control_characters(tiny_service):
+    request = Request(model="tiny-gpt2", text="Love it 😍🎧\x00\x1b[31m\u200b great")
+    assert tiny_service.generate(request, tiny_service.settings("tiny-gpt2", max_new_tokens=6)).texts[0]
+    prompt = tiny_service.prompt(tiny_service.entry("tiny-gpt2"), request)
+    assert prompt == "Love it 😍🎧[31m\u200b great"
+    backend = tiny_service.load("tiny-gpt2").backend
+    assert backend.decode(backend.encode(prompt)) == prompt
+    suggestions = tiny_service.suggest(Request(model="tiny-gpt2", text="Emoji 😍 gre"))
+    assert suggestions.partial == "gre"
+
+
+def test_review_prompt_uses_the_field_markers(tiny_service):
+    entry = tiny_service.entry("tiny-gptneo")
+    prompt = tiny_service.prompt(
+        entry, Request(model="tiny-gptneo", mode=Task.REVIEW, rating=1, category="Books", headline="Dull")
+    )
+    assert prompt == "Category: Books\nRating: 1/5\nTitle: Dull\nReview:"
+    with pytest.raises(UserError, match="rating"):
+        tiny_service.prompt(entry, Request(model="tiny-gptneo", mode=Task.REVIEW, rating=7))
+
+
+def test_custom_models_only_with_the_flag(tiny_service, tiny_gpt2_dir):
+    with pytest.raises(UserError, match="Unknown model"):
+        tiny_service.entry(str(tiny_gpt2_dir))
+    tiny_service.allow_custom = True
+    assert tiny_service.entry(str(tiny_gpt2_dir)).source == "local"
+    with pytest.raises(UserError, match="not in the local cache"):
+        tiny_service.entry("someone/some-model")
+    with pytest.raises(UserError, match="neither a catalog model"):
+        tiny_service.entry("rm -rf /")
+
+
+def test_share_link_round_trip(tiny_service):
+    settings = SamplingSettings(temperature=0.7, top_k=5, top_p=0.9, repetition_penalty=1.2, max_new_tokens=60, seed=42)
+    state = PageState(
+        "tiny-gpt2", Task.REVIEW, "Sony TV & more?", settings, rating=2, category="Books", headline="Meh", samples=3
+    )
+    query = to_query(state)
+    assert "temperature=0.7&top_k=5&top_p=0.9&repetition_penalty=1.2&max_new_tokens=60" in query
+    from urllib.parse import parse_qsl
+
+    restored = from_query(tiny_service, dict(parse_qsl(query[1:])))
+    assert restored == state
+
+
+def test_share_link_bad_values_fall_back_with_notices(tiny_service):
+    state = from_query(
+        tiny_service, {"model": "nope", "temperature": "99", "top_k": "abc", "rating": "9", "mode": "poem", "x": "1"}
+    )
+    assert state.model == "tiny-gpt2"
+    assert state.settings == tiny_service.settings("tiny-gpt2")
+    joined = " ".join(state.notices)
+    for expected in (
+        "Unknown model 'nope'",
+        "temperature must be between",
+        "top_k must be a number",
+        "rating must be one of",
+        "Unknown mode 'poem'",
+        "unknown parameter(s): x",
+    ):
+        assert expected in joined

@@ -1,0 +1,73 @@
+"""Live suggestions: partial words complete consistently, the prefix is cached, ghost text follows."""
+
+from __future__ import annotations
+
+import pytest
+
+from autowrite.suggest import _split, suggest
+
+
+@pytest.mark.parametrize("text", ["The sound is gre", "I love this pro", "Batt", "It works well", "Great value, b"])
+def test_completions_extend_the_typed_letters(tiny_backend, text):
+    result = suggest(tiny_backend, text, ghost_tokens=4, min_probability=0.0)
+    partial = text.split(" ")[-1].split(",")[-1].strip()
+    assert result.partial == partial
+    for word in result.words:
+        assert word.word.startswith(partial), word
+        assert (text + word.append).endswith(word.word) or word.append.startswith(" ")
+        assert 0.0 < word.probability <= 1.0
+    assert [w.probability for w in result.words] == sorted((w.probability for w in result.words), reverse=True)
+
+
+def test_after_a_space_words_are_whole_next_words(tiny_backend):
+    result = suggest(tiny_backend, "The battery life is ", ghost_tokens=0, min_probability=0.0)
+    assert result.partial == ""
+    assert result.words, "a next-word list is expected"
+    for word in result.words:
+        assert word.append.strip() and not word.append.startswith(" ")
+
+
+def test_split_backs_off_the_partial_token(tiny_backend):
+    prefix, remainder = _split(tiny_backend, "", "The sound is gre")
+    assert tiny_backend.decode(prefix) + remainder == "The sound is gre"
+    assert remainder.endswith("gre") and len(remainder) <= len(" gre")
+
+
+def test_context_is_not_part_of_the_typed_word(tiny_backend):
+    context = "Category: Books\nRating: 5/5\nTitle: Great\nReview:"
+    result = suggest(tiny_backend, " Wond", context=context, ghost_tokens=3, min_probability=0.0)
+    assert result.partial == "Wond"
+    assert all(w.word.startswith("Wond") for w in result.words)
+
+
+def test_typing_one_more_letter_reuses_the_prefix(tiny_backend):
+    text = "The speaker has a clear sound and the bass is dee"
+    suggest(tiny_backend, text, ghost_tokens=0)
+    before = tiny_backend.tokens_computed
+    suggest(tiny_backend, text + "p", ghost_tokens=0)
+    computed = tiny_backend.tokens_computed - before
+    # Only the last token or two of the prefix plus the few candidate branches are run, never
+    # the whole text again.
+    assert computed < len(tiny_backend.encode(text)) + 3 * 10
+    prefix, _ = _split(tiny_backend, "", text + "p")
+    assert computed < len(prefix) * 4
+
+
+def test_ghost_continues_the_best_word(tiny_backend):
+    result = suggest(tiny_backend, "Great value, b", ghost_tokens=6, min_probability=0.0)
+    if result.words:
+        assert result.ghost.startswith(result.words[0].append) or result.words[0].append.startswith(" ")
+    assert "\n" not in result.ghost
+
+
+def test_real_model_completes_gre_to_great():
+    """On the embedded SmolLM2: "gre" after "The sound quality is" suggests "great", not a new word."""
+    from autowrite.engine import TransformersBackend
+    from autowrite.loading import embedded_folder, load_pretrained
+
+    backend = TransformersBackend(*load_pretrained(embedded_folder()))
+    result = suggest(backend, "The sound quality is gre", ghost_tokens=0)
+    words = [w.word for w in result.words]
+    assert "great" in words and all(w.startswith("gre") for w in words)
+    assert all(w.probability >= 0.01 for w in result.words)
+    assert result.words[0].append in {"at", "atly", "ater"}
