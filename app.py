@@ -15,8 +15,9 @@ from autowrite.ui.app import build_demo, launch_options
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The app's command-line flags (each can also come from the environment)."""
     parser = argparse.ArgumentParser(description="Autowrite: live completion, generation and comparison.")
-    parser.add_argument("--host", default=os.environ.get("AUTOWRITE_HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("AUTOWRITE_PORT", "7860")))
+    # Spaces set GRADIO_SERVER_NAME=0.0.0.0; locally the app stays on loopback.
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--catalog", type=Path, default=Path(os.environ.get("AUTOWRITE_CATALOG", CATALOG_PATH)))
     parser.add_argument(
         "--allow-custom-models",
