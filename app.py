@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from functools import partial
 from pathlib import Path
 
 from autowrite.catalog import CATALOG_PATH, load_catalog
+from autowrite.loading import BACKENDS, ModelCache, load_entry
 from autowrite.service import DEFAULT_MAX_DOWNLOAD_BYTES, Service
 from autowrite.ui.app import build_demo, launch_options
 
@@ -31,6 +33,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=DEFAULT_MAX_DOWNLOAD_BYTES / 1e9,
         help="largest typed Hub repo to download, checked from Hub metadata first",
     )
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=os.environ.get("AUTOWRITE_BACKEND", "auto"),
+        help="auto: llama.cpp for the embedded model and its adapters, transformers for the rest",
+    )
     parser.add_argument("--no-preload", action="store_true", help="load the default model on first use, not at start")
     parser.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
     return parser.parse_args(argv)
@@ -41,6 +49,7 @@ def main(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     service = Service(
         load_catalog(args.catalog),
+        cache=ModelCache(partial(load_entry, backend=args.backend)),
         allow_custom=args.allow_custom_models,
         max_download_bytes=int(args.max_download_gb * 1e9),
     )

@@ -50,6 +50,10 @@ class Backend(ABC):
         """Logits after prefix + each branch; backends may evaluate the branches as one batch."""
         return [self.next_logits([*prefix, *branch]) for branch in branches]
 
+    def logits_many(self, sequences: Sequence[Sequence[int]]) -> list[torch.Tensor]:
+        """Logits after each of several sequences; backends may evaluate them as one batch."""
+        return [self.next_logits(s) for s in sequences]
+
     @property
     def vocabulary(self) -> list[str]:
         """The text of each token id on its own (computed once)."""
@@ -199,25 +203,43 @@ def stream(
     stop: threading.Event | None = None,
 ) -> Iterator[str]:
     """Yield the generated text so far after each new token; ends at EOS, the limit or stop."""
-    ids = list(prompt_ids)
-    generated: list[int] = []
-    generator = sampling.make_generator(settings.seed)
-    text = ""
-    for _ in range(settings.max_new_tokens):
+    for texts in stream_many(backend, prompt_ids, [settings], stop):
+        yield texts[0]
+
+
+def stream_many(
+    backend: Backend,
+    prompt_ids: Sequence[int],
+    variants: Sequence[SamplingSettings],
+    stop: threading.Event | None = None,
+) -> Iterator[list[str]]:
+    """Decode one text per settings variant from the same prompt, one token each per step.
+
+    All unfinished texts go to the backend together (logits_many), so a batching backend
+    computes a step of four compare columns in about the time of one. Each variant has its
+    own random stream, so a text never depends on which others run beside it.
+    """
+    ids = [list(prompt_ids) for _ in variants]
+    generated: list[list[int]] = [[] for _ in variants]
+    generators = [sampling.make_generator(v.seed) for v in variants]
+    texts = [""] * len(variants)
+    active = [i for i, v in enumerate(variants) if v.max_new_tokens > 0]
+    while active:
         if stop is not None and stop.is_set():
             return
-        logits = backend.next_logits(ids)
-        token = sampling.choose(logits, settings, ids, generator)
-        if token == backend.eos_token_id:
-            return
-        ids.append(token)
-        generated.append(token)
-        decoded = backend.decode(generated)
-        # A multi-byte character split across tokens decodes to U+FFFD until it is whole.
-        if decoded.endswith("\ufffd"):
-            continue
-        text = decoded
-        yield text
+        for i, logits in zip(active, backend.logits_many([ids[i] for i in active])):
+            token = sampling.choose(logits, variants[i], ids[i], generators[i])
+            if token == backend.eos_token_id:
+                generated[i].append(-1)  # marks the end; never decoded
+                continue
+            ids[i].append(token)
+            generated[i].append(token)
+            decoded = backend.decode(generated[i])
+            # A multi-byte character split across tokens decodes to U+FFFD until it is whole.
+            if not decoded.endswith("\ufffd"):
+                texts[i] = decoded
+        active = [i for i in active if generated[i][-1:] != [-1] and len(generated[i]) < variants[i].max_new_tokens]
+        yield list(texts)
 
 
 def last(items: Iterator, default=None):

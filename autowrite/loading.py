@@ -83,6 +83,25 @@ def embedded_folder(gguf: Path | None = None) -> Path:
     return folder
 
 
+def embedded_tokenizer(gguf: Path | None = None):
+    """The embedded model's tokenizer, read from the GGUF once and cached (no weights needed)."""
+    from transformers import AutoTokenizer
+
+    gguf = gguf or embedded_gguf_path()
+    folder = cache_root() / "embedded" / f"{gguf.stem}-{_fingerprint(gguf)}-tokenizer"
+    if not (folder / "tokenizer_config.json").exists():
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        partial = folder.with_name(folder.name + f".partial-{os.getpid()}")
+        tokenizer.save_pretrained(partial)
+        partial.rename(folder)
+    return AutoTokenizer.from_pretrained(folder)
+
+
+def fast_backend_available() -> bool:
+    """Whether llama-cpp-python is installed (it builds from source with the requirements)."""
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
 def load_pretrained(folder: Path | str, adapter: Path | None = None):
     """Model and tokenizer from a transformers folder, optionally with a LoRA adapter merged in."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -140,9 +159,35 @@ class Loaded:
     notices: list[str] = field(default_factory=list)
 
 
-def load_entry(entry: Entry, progress: ProgressFn | None = None) -> Loaded:
-    """Load the model an entry names, ready to generate."""
+BACKENDS = ("auto", "llama.cpp", "transformers")
+
+
+def load_entry(entry: Entry, progress: ProgressFn | None = None, backend: str = "auto") -> Loaded:
+    """Load the model an entry names, ready to generate.
+
+    backend "auto" serves the embedded model (with any adapter merged in) with llama.cpp when
+    llama-cpp-python is installed, and everything else with transformers.
+    """
+    if backend not in BACKENDS:
+        raise LoadError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     adapter = entry.resolve(entry.adapter) if entry.adapter else None
+    if (
+        entry.source == "embedded"
+        and backend != "transformers"
+        and (backend == "llama.cpp" or fast_backend_available())
+    ):
+        from autowrite.fast import LlamaCppBackend
+        from autowrite.gguf_merge import MergeError, merged_path
+
+        gguf = embedded_gguf_path()
+        if adapter is not None:
+            if progress:
+                progress(f"Merging {entry.adapter} into the embedded model (once)")
+            try:
+                gguf = merged_path(gguf, adapter, cache_root())
+            except (MergeError, OSError, KeyError) as error:
+                raise LoadError(f"cannot merge the adapter in {adapter}: {error}") from None
+        return Loaded(entry=entry, backend=LlamaCppBackend(gguf, embedded_tokenizer()))
     if entry.source == "embedded":
         model, tokenizer = load_pretrained(embedded_folder(), adapter)
     elif entry.source == "local":

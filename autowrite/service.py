@@ -208,22 +208,13 @@ class Service:
             raise UserError("The prompt is empty: type a few words for the model to continue.")
         longest = max(v.max_new_tokens for v in variants)
         prepared = engine.prepare_prompt(loaded.backend, prompt, longest)
-        return self._interleave(
-            [engine.stream(loaded.backend, prepared.ids, v, stop) for v in variants], prepared.warnings
-        )
 
-    @staticmethod
-    def _interleave(streams: list[Iterator[str]], warnings: list[str]) -> Iterator[Output]:
-        texts = [""] * len(streams)
-        running = set(range(len(streams)))
-        yield Output(list(texts), warnings)
-        while running:
-            for i in sorted(running):
-                try:
-                    texts[i] = next(streams[i])
-                except StopIteration:
-                    running.discard(i)
-            yield Output(list(texts), warnings)
+        def outputs() -> Iterator[Output]:
+            yield Output([""] * len(variants), prepared.warnings)
+            for texts in engine.stream_many(loaded.backend, prepared.ids, variants, stop):
+                yield Output(texts, prepared.warnings)
+
+        return outputs()
 
     def generate(self, request: Request, settings: SamplingSettings, samples: int = 1) -> Output:
         """The finished samples at once."""

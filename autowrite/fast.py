@@ -1,0 +1,184 @@
+"""The fast CPU backend: llama.cpp (through llama-cpp-python's low-level API) on a GGUF file.
+
+llama.cpp keeps a key/value cache per sequence id in one unified buffer. Each sequence id
+is a slot remembering some token ids, like the reference backend's slots; a request
+continues the slot that shares the longest prefix with it, and sequences that branch from
+one prefix (suggestion candidates, compare columns, samples) copy that prefix's cache
+instead of recomputing it, then decode together in one batch.
+
+Tokenization stays with the transformers tokenizer of the same model, so both backends see
+exactly the same token ids, and sampling stays in autowrite.sampling.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from autowrite.engine import Backend, common_prefix_length
+
+# Why 16: four compare columns or samples plus up to ten suggestion branches, with room to
+# keep a few people's typing prefixes warm.
+SEQUENCES = 16
+# Why 8192: the cache is shared by all sequences; 2048 positions for the longest one and
+# the rest for the short branches. About 190 MB of f16 cache for SmolLM2-135M.
+CACHE_POSITIONS = 8192
+BATCH = 512
+
+
+def _silence_llama_logs() -> None:
+    """llama.cpp logs every load to stderr; the app has its own logging."""
+    import llama_cpp
+
+    @llama_cpp.llama_log_callback
+    def _ignore(level, text, user_data):  # noqa: ARG001 - the C callback signature
+        return None
+
+    llama_cpp.llama_log_set(_ignore, ctypes.c_void_p(0))
+    _silence_llama_logs.keep = _ignore  # the C side holds a pointer: keep the callback alive
+
+
+class LlamaCppBackend(Backend):
+    """Next-token logits from llama.cpp with per-sequence prefix reuse and batched branches."""
+
+    name = "llama.cpp"
+
+    def __init__(self, gguf: Path, tokenizer, *, context_length: int = 2048, threads: int | None = None) -> None:
+        super().__init__()
+        from llama_cpp import _internals, llama_cpp
+
+        _silence_llama_logs()
+        self.tokenizer = tokenizer
+        self.eos_token_id = tokenizer.eos_token_id
+        start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+        self.start_ids = [start] if start is not None else []
+        model_params = llama_cpp.llama_model_default_params()
+        model_params.n_gpu_layers = 0
+        self._model = _internals.LlamaModel(path_model=str(gguf), params=model_params, verbose=False)
+        self.context_length = min(context_length, self._model.n_ctx_train())
+        threads = threads or max(1, torch.get_num_threads())
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = max(CACHE_POSITIONS, self.context_length)
+        params.n_batch = BATCH
+        params.n_ubatch = BATCH
+        params.n_threads = threads
+        params.n_threads_batch = threads
+        params.n_seq_max = SEQUENCES
+        params.kv_unified = True  # one buffer for all sequences, so a shared prefix costs its length once
+        params.no_perf = True
+        self._ctx = _internals.LlamaContext(model=self._model, params=params, verbose=False)
+        self._batch = _internals.LlamaBatch(n_tokens=BATCH, embd=0, n_seq_max=1, verbose=False)
+        self._n_vocab = self._model.n_vocab()
+        self._slots: list[list[int]] = [[] for _ in range(SEQUENCES)]
+        self._last_used = [0] * SEQUENCES
+        self._clock = 0
+        self._last_logits: dict[int, torch.Tensor] = {}
+        self.tokens_computed = 0  # positions run through the model; tests read it to see reuse
+        self.decode_calls = 0  # llama_decode calls; tests read it to see batching
+
+    @property
+    def vocab_size(self) -> int:
+        return self._n_vocab
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=False)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+    def next_logits(self, ids: Sequence[int]) -> torch.Tensor:
+        return self.logits_many([ids])[0]
+
+    def branch_logits(self, prefix: Sequence[int], branches: Sequence[Sequence[int]]) -> list[torch.Tensor]:
+        return self.logits_many([[*prefix, *branch] for branch in branches])
+
+    def logits_many(self, sequences: Sequence[Sequence[int]]) -> list[torch.Tensor]:
+        """Logits after each sequence, computing only what no slot holds, in shared batches."""
+        if not sequences or any(not s for s in sequences):
+            raise ValueError("logits_many needs non-empty sequences")
+        if len(sequences) > SEQUENCES:
+            raise ValueError(f"at most {SEQUENCES} sequences at once, got {len(sequences)}")
+        with self.lock:
+            sequences = [list(s) for s in sequences]
+            shared_start = len(sequences[0])
+            for other in sequences[1:]:
+                shared_start = min(shared_start, common_prefix_length(sequences[0], other))
+            held = max(common_prefix_length(slot, sequences[0]) for slot in self._slots)
+            if len(sequences) > 1 and shared_start > held + 1:
+                # Compute the common prefix once; every sequence then copies its cache.
+                self._run(self._assign([sequences[0][:shared_start]]))
+            return self._run(self._assign(sequences))
+
+    def _assign(self, sequences: list[list[int]]) -> list[tuple[int, list[int], int]]:
+        """Choose a distinct slot per sequence and prepare its cache; returns (slot, ids, keep)."""
+        taken: set[int] = set()
+        # Positions whose keys and values are really in the cache: a slot given to a sequence
+        # in this same batch holds only what it kept; the rest is computed by the batch.
+        valid = [len(slot) for slot in self._slots]
+        plan = []
+        for ids in sequences:
+            self._clock += 1
+            shared = [min(common_prefix_length(slot, ids), valid[i]) for i, slot in enumerate(self._slots)]
+            free = [i for i in range(SEQUENCES) if i not in taken]
+            best = max(free, key=lambda i: (shared[i], self._last_used[i]))
+            if shared[best] == 0:
+                best = min(free, key=lambda i: self._last_used[i])
+            source = max(range(SEQUENCES), key=lambda i: shared[i])
+            exact = self._slots[best] == ids and best in self._last_logits
+            keep = min(shared[best], len(ids) - 1)
+            copy_len = min(shared[source], len(ids) - 1)
+            if copy_len > keep:
+                # Another slot holds a longer prefix: copy its cache instead of recomputing.
+                self._ctx.kv_cache_seq_rm(best, 0, -1)
+                self._ctx.kv_cache_seq_cp(source, best, 0, copy_len)
+                keep = copy_len
+            elif not exact:
+                self._ctx.kv_cache_seq_rm(best, keep, -1)
+            if exact:
+                keep = len(ids)  # exactly this sequence was evaluated last: its logits are kept
+            self._slots[best] = ids
+            valid[best] = keep
+            self._last_used[best] = self._clock
+            taken.add(best)
+            plan.append((best, ids, keep))
+        return plan
+
+    def _run(self, plan: list[tuple[int, list[int], int]]) -> list[torch.Tensor]:
+        pending = [(slot, ids, keep) for slot, ids, keep in plan if keep < len(ids)]
+        cursor = {slot: keep for slot, _, keep in pending}
+        results: dict[int, torch.Tensor] = {}
+        while pending:
+            batch = self._batch.batch
+            batch.n_tokens = 0
+            finishing: list[tuple[int, int]] = []
+            for slot, ids, _ in pending:
+                start = cursor[slot]
+                room = BATCH - batch.n_tokens
+                if room <= 0:
+                    break
+                end = min(len(ids), start + room)
+                for position in range(start, end):
+                    j = batch.n_tokens
+                    batch.token[j] = ids[position]
+                    batch.pos[j] = position
+                    batch.n_seq_id[j] = 1
+                    batch.seq_id[j][0] = slot
+                    batch.logits[j] = position == len(ids) - 1
+                    batch.n_tokens += 1
+                if end == len(ids):
+                    finishing.append((slot, batch.n_tokens - 1))
+                cursor[slot] = end
+            self._ctx.decode(self._batch)
+            self.decode_calls += 1
+            self.tokens_computed += batch.n_tokens
+            for slot, index in finishing:
+                pointer = self._ctx.get_logits_ith(index)
+                logits = torch.from_numpy(np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)).copy())
+                results[slot] = logits
+                self._last_logits[slot] = logits
+            pending = [(slot, ids, keep) for slot, ids, keep in pending if cursor[slot] < len(ids)]
+        return [results.get(slot, self._last_logits.get(slot)) for slot, _, _ in plan]

@@ -1,0 +1,143 @@
+"""The llama.cpp backend against the reference: same top-1 token, same settings, batching, adapters."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+import torch
+
+from autowrite import engine
+from autowrite.settings import SamplingSettings
+from tests.conftest import SHARED_DATA
+
+llama_cpp = pytest.importorskip("llama_cpp")
+
+from autowrite.engine import TransformersBackend  # noqa: E402
+from autowrite.fast import LlamaCppBackend  # noqa: E402
+from autowrite.loading import embedded_folder, embedded_gguf_path, embedded_tokenizer, load_pretrained  # noqa: E402
+
+
+def held_out_texts(count: int = 3) -> list[str]:
+    """Real reviews the shipped adapters never trained on (the Gift Cards 2018 file)."""
+    path = SHARED_DATA / "reviews" / "gift_cards_2018" / "Gift_Cards_5.json.gz"
+    if not path.exists():
+        pytest.skip("shared data not found")
+    texts = []
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        for line in handle:
+            text = json.loads(line).get("reviewText", "")
+            if 200 < len(text) < 600:
+                texts.append(text)
+            if len(texts) == count:
+                break
+    return texts
+
+
+@pytest.fixture(scope="module")
+def reference():
+    model, tokenizer = load_pretrained(embedded_folder())
+    return model, tokenizer
+
+
+@pytest.fixture(scope="module")
+def fast():
+    return LlamaCppBackend(embedded_gguf_path(), embedded_tokenizer())
+
+
+def _agreement(fast_backend, model, tokenizer, texts) -> float:
+    agree = total = 0
+    for text in texts:
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        with torch.inference_mode():
+            expected = model(torch.tensor([ids])).logits[0].argmax(-1).tolist()
+        for n in range(1, len(ids)):
+            agree += int(torch.argmax(fast_backend.next_logits(ids[:n]))) == expected[n - 1]
+            total += 1
+    return agree / total
+
+
+def test_top1_agrees_with_reference_on_held_out_text(fast, reference):
+    model, tokenizer = reference
+    assert _agreement(fast, model, tokenizer, held_out_texts()) >= 0.95
+
+
+def test_merged_adapter_agrees_with_reference(tmp_path, reference, monkeypatch):
+    from peft import LoraConfig, get_peft_model
+
+    from autowrite.gguf_merge import merge
+
+    model, tokenizer = reference
+    base, _ = load_pretrained(embedded_folder())
+    torch.manual_seed(0)
+    lora = get_peft_model(
+        base,
+        LoraConfig(
+            r=4,
+            lora_alpha=8,
+            init_lora_weights=False,
+            target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        ),
+    )
+    for name, parameter in lora.named_parameters():
+        if "lora_B" in name:
+            parameter.data.normal_(0, 0.1)  # strong enough that the base model disagrees often
+    lora.save_pretrained(tmp_path / "adapter")
+    merged_model, _ = load_pretrained(embedded_folder(), tmp_path / "adapter")
+    merged = LlamaCppBackend(merge(embedded_gguf_path(), tmp_path / "adapter", tmp_path / "merged.gguf"), tokenizer)
+    texts = held_out_texts(2)
+    assert _agreement(merged, merged_model, tokenizer, texts) >= 0.95
+    # The adapter matters: the unmerged base agrees much less with the adapted reference.
+    assert _agreement(LlamaCppBackend(embedded_gguf_path(), tokenizer), merged_model, tokenizer, texts) < 0.9
+
+
+def test_settings_mean_the_same_in_both_backends(fast, reference):
+    model, tokenizer = reference
+    reference_backend = TransformersBackend(model, tokenizer)
+    prompt = fast.encode("This gift card was the perfect present for my")
+    # Greedy paths may part at a near tie (4-bit kernels against fp32), but every fast greedy
+    # token is one the reference also ranks in its top two.
+    continuation = engine.generate(fast, prompt, SamplingSettings(do_sample=False, max_new_tokens=16))
+    ids = prompt + fast.encode(continuation)
+    with torch.inference_mode():
+        logits = model(torch.tensor([ids])).logits[0]
+    for position in range(len(prompt), len(ids)):
+        assert ids[position] in torch.topk(logits[position - 1], 2).indices.tolist()
+    for settings in (
+        SamplingSettings(temperature=0.7, top_k=5, top_p=0.9, repetition_penalty=1.2),
+        SamplingSettings(temperature=1.3, top_k=0, top_p=0.5, repetition_penalty=1.0),
+        SamplingSettings(temperature=0.4, top_k=40, top_p=1.0, repetition_penalty=1.8),
+    ):
+        ours = engine.distribution(fast, prompt, settings, top=8)
+        theirs = {c.token: c for c in engine.distribution(reference_backend, prompt, settings, top=8)}
+        for candidate in ours[:4]:
+            assert abs(candidate.adjusted - theirs[candidate.token].adjusted) < 0.05
+
+
+def test_columns_decode_as_one_batch(fast):
+    prompt = fast.encode("The best thing about this blender is")
+    variants = [SamplingSettings(seed=s, max_new_tokens=8, temperature=1.0, top_k=0, top_p=1.0) for s in range(4)]
+    before = fast.decode_calls
+    texts = engine.last(engine.stream_many(fast, prompt, variants))
+    steps = fast.decode_calls - before
+    assert steps <= 8 + 2  # one call per step for all four (plus the shared prompt), not four
+    # Batching changes nothing: each column equals the same settings run alone.
+    for variant, text in zip(variants, texts):
+        assert engine.generate(fast, prompt, variant) == text
+
+
+def test_logits_many_and_branches_match_single_calls(fast):
+    prefix = fast.encode("I bought this for my")
+    branches = [fast.encode(" son"), fast.encode(" daughter and she"), fast.encode(" car")]
+    batched = fast.branch_logits(prefix, branches)
+    for branch, logits in zip(branches, batched):
+        assert torch.allclose(logits, fast.next_logits(prefix + branch), atol=1e-3)
+
+
+def test_prefix_is_not_recomputed(fast):
+    ids = fast.encode("Gift cards are easy to give and the recipient can choose what they like")
+    fast.next_logits(ids)
+    before = fast.tokens_computed
+    fast.next_logits(ids + fast.encode(" most"))
+    assert fast.tokens_computed - before == len(fast.encode(" most"))
