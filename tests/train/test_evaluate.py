@@ -1,0 +1,135 @@
+"""Evaluation: body-only perplexity computed exactly, the CLI contract, memorisation and the sentiment probe."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from train.evaluate import (
+    EvalConfig,
+    SentimentProbe,
+    body_nll,
+    copies_span,
+    main,
+    parse_args,
+    span_hashes,
+    to_markdown,
+    tokenize_example,
+)
+from train.readers import Record, read_records
+
+REPO = Path(__file__).parents[2]
+
+
+def test_body_nll_matches_the_models_own_loss(tiny_llama_dir):
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).eval()
+    context, body = [5, 17, 42, 8], [99, 3, 250, 7, 61]
+    labels = torch.tensor([[-100] * len(context) + body])
+    with torch.no_grad():
+        mean = model(input_ids=torch.tensor([context + body]), labels=labels).loss
+    assert body_nll(model, context, body) == pytest.approx(float(mean) * len(body), rel=1e-5)
+    # Without context the first body token has nothing to be predicted from and is not scored.
+    with torch.no_grad():
+        mean_free = model(input_ids=torch.tensor([body]), labels=torch.tensor([body])).loss
+    assert body_nll(model, [], body) == pytest.approx(float(mean_free) * (len(body) - 1), rel=1e-5)
+
+
+def test_long_bodies_are_cut_the_same_for_every_model(tiny_tokenizer_dir):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    record = Record(text="word " * 200, rating=2, headline="Long", category="Books")
+    example = tokenize_example(tokenizer, record, "review", max_body_tokens=50)
+    assert len(example.body_ids) == 50 and example.group == "Books"
+
+
+def test_copied_spans_are_found_only_when_long_enough():
+    training = [[1, 2, 3, 4, 5, 6, 7, 8]]
+    index = span_hashes(training, 4)
+    assert copies_span([9, 9, 3, 4, 5, 6, 9], index, 4)
+    assert not copies_span([9, 9, 3, 4, 5, 9, 6], index, 4)
+    assert not copies_span([3, 4, 5], index, 4)
+
+
+def test_sentiment_probe_separates_obvious_texts():
+    records = [Record(text="terrible broken awful refund", rating=1)] * 5 + [
+        Record(text="great love perfect works", rating=5)
+    ] * 5
+    probe = SentimentProbe(records + [Record(text="neutral", rating=3)])
+    assert probe.ready
+    assert probe.positive_probability("I love it, works great") > 0.9
+    assert probe.positive_probability("awful, broken, want a refund") < 0.1
+    assert probe.positive_probability("unknown words only") == pytest.approx(0.5)
+
+
+def test_cli_contract_on_an_adapter_folder(trained_llama, tmp_path):
+    config, result = trained_llama
+    test_file = Path(config.run_dir) / "data" / "test.jsonl"
+    out = tmp_path / "eval.json"
+    command = [sys.executable, "-m", "train.evaluate", "--model", str(result.output_dir), "--data", str(test_file)]
+    command += [
+        "--data",
+        str(test_file),
+        "--limit",
+        "5",
+        "--json",
+        str(out),
+        "--memorisation-samples",
+        "2",
+        "--threads",
+        "1",
+    ]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads(out.read_text())
+    assert {"base_perplexity", "finetuned_perplexity", "n_examples", "n_tokens"} <= set(results)
+    assert results["n_examples"] == 5
+    # The base is the tiny Llama named in training_config.yaml; token counts are the bodies'.
+    tokenizer = AutoTokenizer.from_pretrained(config.base_model)
+    assert 0 < results["n_tokens"] <= 5 * 256
+    assert 1 < results["finetuned_perplexity"] < 2 * 600 and 1 < results["base_perplexity"] < 2 * 600
+    assert results["few_shot_perplexity"] is not None  # training split found through the recipe
+    assert results["memorisation"]["n_samples"] == 2
+    assert tokenizer.eos_token == "<|endoftext|>"
+
+
+def test_perplexities_are_token_weighted_and_examples_counted(trained_llama):
+    config, result = trained_llama
+    test_file = Path(config.run_dir) / "data" / "test.jsonl"
+    records = read_records(test_file)
+    results = main(
+        EvalConfig(
+            model=str(result.output_dir),
+            data=[str(test_file)],
+            limit=len(records),
+            few_shot_k=0,
+            memorisation_samples=0,
+            samples_per_rating=0,
+            threads=1,
+        )
+    )
+    tokenizer = AutoTokenizer.from_pretrained(config.base_model)
+    expected_tokens = sum(len(tokenize_example(tokenizer, r, "review", 256).body_ids) for r in records)
+    assert results["n_examples"] == len(records) and results["n_tokens"] == expected_tokens
+    groups = results["per_group"]
+    assert sum(g["n_tokens"] for g in groups.values()) == expected_tokens
+    # The overall perplexity is the token-weighted geometric mean of the groups'.
+    pooled = math.exp(sum(math.log(g["finetuned"]) * g["n_tokens"] for g in groups.values()) / expected_tokens)
+    assert results["finetuned_perplexity"] == pytest.approx(pooled, rel=1e-6)
+    assert results["few_shot_perplexity"] is None
+    table = to_markdown(results)
+    assert f"{results['finetuned_perplexity']:.2f}" in table and "few-shot" not in table.split("| category")[0]
+
+
+def test_argument_errors():
+    config = parse_args(["--model", "m", "--data", "a", "--data", "b", "--limit", "3", "--json", "o.json"])
+    assert (config.data, config.limit, config.json) == (["a", "b"], 3, "o.json")
+    with pytest.raises(ValueError):
+        EvalConfig(model="m", data=["a"], limit=0)
+    with pytest.raises(ValueError, match="no such checkpoint"):
+        main(EvalConfig(model="/nonexistent/folder", data=["a"]))

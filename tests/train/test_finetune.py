@@ -1,0 +1,221 @@
+"""Fine-tuning on tiny models: the loss falls, the folder loads, runs resume, recipes parse, torchrun works."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from huggingface_hub import ModelCard
+from safetensors.torch import load_file
+from transformers import TrainerCallback
+
+from autowrite.catalog import read_card_metadata
+from train.card import rewrite_card
+from train.finetune import FinetuneConfig, RecipeError, load_recipe, main, parse_args
+
+from .conftest import tiny_config
+
+REPO = Path(__file__).parents[2]
+
+
+def _eval_losses(history: list[dict]) -> list[float]:
+    return [h["eval_loss"] for h in history if "eval_loss" in h]
+
+
+def test_lora_llama_two_steps_lowers_loss_and_writes_a_loadable_folder(trained_llama):
+    config, result = trained_llama
+    assert result.global_step == 2
+    losses = _eval_losses(result.log_history)
+    assert len(losses) == 2 and all(torch.isfinite(torch.tensor(losses)))
+    assert losses[-1] < losses[0] - 0.01
+
+    out = result.output_dir
+    names = {p.name for p in out.iterdir()}
+    assert {
+        "adapter_model.safetensors",
+        "adapter_config.json",
+        "README.md",
+        "training_config.yaml",
+        "eval_results.json",
+    } <= names
+    # Hub-ready: no trainer state, no pickles, no unchanged tokenizer copy.
+    assert not names & {"optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json", "tokenizer.json"}
+    adapter = json.loads((out / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == "tiny/test-model"
+    assert set(adapter["target_modules"]) == {
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+    }
+    weights = load_file(out / "adapter_model.safetensors")
+    lora_b = [w for name, w in weights.items() if "lora_B" in name]
+    assert lora_b and any(w.abs().sum() > 0 for w in lora_b)  # B starts at zero: it trained
+
+    # The folder loads on its base, and the evaluation ran on it at the end of training.
+    from train.evaluate import load_models
+
+    models = load_models(out, base=config.base_model)
+    ids = models.tokenizer("Category: Electronics\nRating: 5/5\nTitle: Good\nReview:", return_tensors="pt")
+    with models.use("finetuned") as model:
+        tuned = model(**ids).logits
+    with models.use("base") as model:
+        base = model(**ids).logits
+    assert not torch.allclose(tuned, base)
+    results = json.loads((out / "eval_results.json").read_text())
+    assert results["n_examples"] == 6 and results["finetuned_perplexity"] > 1
+
+
+def test_model_card_metadata_is_what_the_app_reads(trained_llama):
+    config, result = trained_llama
+    card = ModelCard.load(result.output_dir / "README.md")
+    data = card.data.to_dict()
+    assert data["base_model"] == "tiny/test-model"
+    assert data["library_name"] == "peft" and data["license"] == "apache-2.0"
+    assert "review" in data["tags"] and "lora" in data["tags"]
+    info = read_card_metadata(data)
+    assert info.defaults == {
+        "temperature": 0.8,
+        "top_k": 50,
+        "top_p": 0.95,
+        "repetition_penalty": 1.2,
+        "max_new_tokens": 120,
+        "do_sample": True,
+    }
+    assert info.examples[0] == "Category: Electronics\nRating: 5/5\nTitle: Works great\nReview:"
+    text = card.text
+    assert "python -m train.finetune --recipe tiny.yaml" in text
+    assert "| base, zero-shot |" in text and "| fine-tuned |" in text  # the eval table
+    assert (result.output_dir / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
+    # Rendering again from the saved recipe and stats reproduces the card, evaluation included.
+    before = (result.output_dir / "README.md").read_text()
+    rewrite_card(result.output_dir)
+    assert (result.output_dir / "README.md").read_text() == before
+
+
+def test_gpt2_lora_targets_conv1d_layers(tmp_path, tiny_gpt2_dir, ads_subset):
+    config = tiny_config(tmp_path, tiny_gpt2_dir, [ads_subset], task="ad", max_length=64)
+    result = main(config)
+    adapter = json.loads((result.output_dir / "adapter_config.json").read_text())
+    assert set(adapter["target_modules"]) == {"c_attn", "c_proj", "c_fc"}
+    losses = _eval_losses(result.log_history)
+    assert losses[-1] < losses[0]
+
+
+def test_full_fine_tune_saves_model_and_tokenizer(tmp_path, tiny_gpt2_dir, ads_subset):
+    config = tiny_config(
+        tmp_path, tiny_gpt2_dir, [ads_subset], task="ad", max_length=64, method="full", learning_rate=1e-3
+    )
+    result = main(config)
+    names = {p.name for p in result.output_dir.iterdir()}
+    assert {"model.safetensors", "config.json", "tokenizer.json"} <= names
+    assert "adapter_config.json" not in names
+    before = load_file(tiny_gpt2_dir / "model.safetensors")
+    after = load_file(result.output_dir / "model.safetensors")
+    assert not torch.equal(before["transformer.h.0.mlp.c_fc.weight"], after["transformer.h.0.mlp.c_fc.weight"])
+
+
+class _Interrupt(TrainerCallback):
+    """Stops the process right after the first checkpoint is written, as a kill would."""
+
+    def on_save(self, args, state, control, **kwargs):
+        raise KeyboardInterrupt
+
+
+def test_interrupted_run_resumes_from_its_saved_step(tmp_path, tiny_llama_dir, review_subset):
+    changes = dict(max_steps=4, save_steps=2, eval_steps=4, lora_dropout=0.0)
+    interrupted = tiny_config(tmp_path / "a", tiny_llama_dir, review_subset, **changes)
+    with pytest.raises(KeyboardInterrupt):
+        main(interrupted, callbacks=[_Interrupt()])
+    assert (Path(interrupted.run_dir) / "checkpoint-2").is_dir()
+    assert not Path(interrupted.output_dir).exists()
+    with pytest.raises(RecipeError, match="--resume"):
+        main(interrupted)
+
+    resumed = main(interrupted, resume=True)
+    assert resumed.resumed_from.endswith("checkpoint-2")
+    assert resumed.global_step == 4
+    steps = [h["step"] for h in resumed.log_history if "loss" in h]
+    assert steps == [1, 2, 3, 4]  # steps 1-2 come from the restored trainer state
+
+    straight = main(tiny_config(tmp_path / "b", tiny_llama_dir, review_subset, **changes))
+    a = load_file(Path(interrupted.output_dir) / "adapter_model.safetensors")
+    b = load_file(straight.output_dir / "adapter_model.safetensors")
+    # Same data order, optimizer and scheduler state: the resumed run ends where an
+    # uninterrupted one does.
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5)
+
+
+def test_recipe_and_command_line_overrides(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        yaml.safe_dump({"task": "ad", "data": ["a.csv"], "learning_rate": 1e-4, "prepare": {"max_chars": 300}})
+    )
+    config, resume = parse_args(
+        [
+            "--recipe",
+            str(recipe),
+            "--max-steps",
+            "7",
+            "--set",
+            "prepare.max_chars=500",
+            "--set",
+            "card.top_k=5",
+            "--full",
+            "--resume",
+        ]
+    )
+    assert (config.task, config.max_steps, config.method, resume) == ("ad", 7, "full", True)
+    assert config.prepare.max_chars == 500 and config.prepare.task == "ad"
+    assert config.card.top_k == 5 and config.learning_rate == 1e-4
+    config, _ = parse_args(["--recipe", str(recipe), "--data", "b.csv", "--data", "c.csv"])
+    assert config.data == ["b.csv", "c.csv"]
+
+    with pytest.raises(RecipeError, match="unknown recipe field"):
+        load_recipe(recipe, {"learning_rat": 1})
+    with pytest.raises(RecipeError, match="method"):
+        FinetuneConfig(data=["x"], method="qlora")
+    with pytest.raises(RecipeError, match="no data"):
+        FinetuneConfig()
+    with pytest.raises(RecipeError, match="learning_rate"):
+        FinetuneConfig(data=["x"], learning_rate=3)
+
+
+def test_shipped_recipes_parse():
+    for name in ("reviews", "ads"):
+        config = load_recipe(REPO / "train" / "recipes" / f"{name}.yaml")
+        assert config.method == "lora" and config.base_model == "embedded"
+        assert config.output_dir.startswith("checkpoints/autowrite-") and config.run_dir.startswith("runs/")
+        assert all(path.startswith("../shared/data/") for path in config.data)
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_on_cpu(tmp_path, tiny_llama_dir, review_subset, trained_llama):
+    config = tiny_config(tmp_path, tiny_llama_dir, review_subset, threads=1)
+    recipe = tmp_path / "tiny.yaml"
+    values = config.to_dict()
+    recipe.write_text(yaml.safe_dump(values))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"]
+    command += ["-m", "train.finetune", "--recipe", str(recipe)]
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = json.loads((tmp_path / "run" / "checkpoint-2" / "trainer_state.json").read_text())
+    assert state["global_step"] == 2
+    assert (tmp_path / "out" / "adapter_model.safetensors").exists()
+    # Each process took its own batch of 2 packed rows per step, and the trainer counted both:
+    # twice the tokens of the same step in one process.
+    single = [h for h in trained_llama[1].log_history if "loss" in h]
+    double = [h for h in state["log_history"] if "loss" in h]
+    assert double[0]["num_tokens"] > 1.5 * single[0]["num_tokens"]

@@ -1,0 +1,188 @@
+"""Readers: each published format detected from its rows, gzipped or not, with skips counted."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+
+import pytest
+
+from train.readers import (
+    ADS_CSV,
+    AMAZON_2023,
+    CSV,
+    JSONL,
+    MCAULEY_2014,
+    MCAULEY_2018,
+    RECORDS,
+    TEXT,
+    ReadError,
+    Record,
+    read_file,
+    read_meta,
+    sniff,
+)
+
+
+def test_mcauley_2014_reviews_with_titles_from_python_literal_meta(shared_data):
+    records, report = read_file(shared_data / "reviews" / "digital_music_2014" / "reviews_Digital_Music_5.json.gz")
+    assert report.format == MCAULEY_2014
+    assert len(records) == 6401 and report.skipped == {}
+    first = records[0]
+    assert first.product_id == "5555991584"
+    assert first.rating == 5 and first.helpful_votes == 3
+    assert first.headline == "Enya's last great album"
+    assert first.category == "Digital Music"
+    # The title comes from the meta file, a Python literal (single quotes), not JSON.
+    assert first.product_title == "Memory of Trees"
+    assert first.text.startswith("It's hard to believe")
+
+
+def test_mcauley_2018_vote_strings_and_variant_duplicates(shared_data):
+    records, report = read_file(shared_data / "reviews" / "gift_cards_2018" / "Gift_Cards_5.json.gz")
+    assert report.format == MCAULEY_2018
+    assert report.rows == 2972
+    assert report.skipped == {"empty text": 6}
+    assert {r.category for r in records} == {"Gift Cards"}
+    # Absent vote means zero; duplicates (one per gift-card variant) are kept here, dropped by prepare.
+    assert sum(r.helpful_votes == 0 for r in records) > 2500
+    assert len({r.text for r in records}) < len(records)
+
+
+def test_vote_with_thousands_separator(tmp_path):
+    path = tmp_path / "Gift_Cards_5.json"
+    rows = [
+        {
+            "overall": 4.0,
+            "vote": "1,234",
+            "asin": "B1",
+            "reviewText": "Lovely card.",
+            "summary": "Nice",
+            "verified": True,
+        },
+        {"overall": 2.0, "asin": "B2", "reviewText": "Meh.", "summary": "Meh", "verified": False},
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    records, report = read_file(path)
+    assert report.format == MCAULEY_2018
+    assert [r.helpful_votes for r in records] == [1234, 0]
+    assert [r.rating for r in records] == [4, 2]
+
+
+def test_amazon_2023_fields_and_main_category_from_meta(shared_data):
+    records, report = read_file(shared_data / "reviews" / "mdsd_2023_format" / "Books.jsonl.gz")
+    assert report.format == AMAZON_2023
+    assert len(records) == 1804
+    first = records[0]
+    assert (first.rating, first.helpful_votes, first.product_id) == (1, 4, "0312355645")
+    assert first.headline == "Horrible book, horrible."
+    assert first.category == "Books"
+    assert first.product_title.startswith("Running with Scissors")
+    # The data has no 3-star reviews (converted from the MDSD corpus).
+    assert {r.rating for r in records} == {1, 2, 4, 5}
+
+
+def test_meta_category_overrides_file_name(tmp_path):
+    reviews = tmp_path / "Whatever.jsonl"
+    reviews.write_text(
+        json.dumps({"rating": 5, "title": "t", "text": "Great pan.", "parent_asin": "P1", "helpful_vote": 2}) + "\n"
+    )
+    meta = tmp_path / "meta_Whatever.jsonl"
+    meta.write_text(json.dumps({"parent_asin": "P1", "title": "Pan", "main_category": "Home & Kitchen"}) + "\n")
+    records, _ = read_file(reviews)
+    assert records[0].category == "Home and Kitchen"
+    assert records[0].product_title == "Pan"
+    assert read_meta(meta) == {"P1": {"title": "Pan", "main_category": "Home & Kitchen"}}
+
+
+def test_ads_csv(shared_data):
+    records, report = read_file(shared_data / "ads" / "amazon_tv_wearable_ads.csv")
+    assert report.format == ADS_CSV
+    assert len(records) == 11793
+    assert records[0].text.startswith("Spigen Rugged Armor Pro")
+    assert records[0].rating is None and records[0].helpful_votes is None
+
+
+def test_gzip_detected_from_bytes_not_name(shared_data, tmp_path):
+    plain = tmp_path / "reviews.data"  # uncompressed, unhelpful name
+    with gzip.open(shared_data / "reviews" / "mdsd_2023_format" / "Electronics.jsonl.gz", "rt") as src:
+        plain.write_text("".join(next(src) for _ in range(50)))
+    gzipped = tmp_path / "copy.txt"  # gzipped, misleading name
+    shutil.copy(shared_data / "reviews" / "mdsd_2023_format" / "Electronics.jsonl.gz", gzipped)
+    assert sniff(plain) == AMAZON_2023
+    assert sniff(gzipped) == AMAZON_2023
+    assert len(read_file(plain)[0]) == 50
+
+
+def test_malformed_rows_counted_not_fatal(tmp_path):
+    path = tmp_path / "reviews.jsonl"
+    good = {"rating": 4, "title": "ok", "text": "Works.", "asin": "A", "helpful_vote": 1}
+    lines = [
+        json.dumps(good),
+        "{not json",
+        json.dumps({**good, "rating": "five"}),
+        json.dumps({**good, "rating": 9}),
+        json.dumps(good),
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    records, report = read_file(path)
+    assert len(records) == 2
+    assert report.rows == 5
+    assert report.skipped == {"malformed line": 1, "bad field (ValueError)": 2}
+    assert "2/5 rows read" in report.summary()
+
+
+def test_nothing_usable_is_a_clear_error(tmp_path):
+    path = tmp_path / "broken.jsonl"
+    path.write_text("{broken\n{also broken\n")
+    with pytest.raises(ReadError, match="no usable rows"):
+        read_file(path)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    with pytest.raises(ReadError, match="empty"):
+        read_file(empty)
+    with pytest.raises(ReadError, match="no such file"):
+        read_file(tmp_path / "missing.csv")
+
+
+def test_meta_file_given_as_data_is_refused(shared_data):
+    with pytest.raises(ReadError, match="metadata file"):
+        read_file(shared_data / "reviews" / "mdsd_2023_format" / "meta_Books.jsonl.gz")
+
+
+def test_plain_text_paragraphs(tmp_path):
+    path = tmp_path / "corpus.txt"
+    path.write_text("First paragraph,\nhard-wrapped.\n\nSecond one.\n\n\n  \nThird.\n")
+    records, report = read_file(path)
+    assert report.format == TEXT
+    assert [r.text for r in records] == ["First paragraph, hard-wrapped.", "Second one.", "Third."]
+
+
+def test_csv_and_jsonl_with_named_text_column(tmp_path):
+    table = tmp_path / "posts.csv"
+    table.write_text('id,body\n1,"Hello, world"\n2,Second post\n3\n')
+    records, report = read_file(table, text_column="body")
+    assert report.format == CSV
+    assert [r.text for r in records] == ["Hello, world", "Second post"]
+    assert report.skipped == {"wrong number of cells": 1}
+    with pytest.raises(ReadError, match="no column 'text'"):
+        read_file(table)
+
+    lines = tmp_path / "posts.jsonl"
+    lines.write_text(json.dumps({"body": "One"}) + "\n" + json.dumps({"other": "x"}) + "\n")
+    records, report = read_file(lines, text_column="body", category="Books")
+    assert report.format == JSONL
+    assert [(r.text, r.category) for r in records] == [("One", "Books")]
+    assert report.skipped == {"no 'body' field": 1}
+
+
+def test_prepared_records_round_trip(tmp_path):
+    record = Record(
+        text="Body", rating=5, headline="Head", category="Books", product_id="P", helpful_votes=2, source="x"
+    )
+    path = tmp_path / "train.jsonl"
+    path.write_text(record.to_json() + "\n")
+    records, report = read_file(path)
+    assert report.format == RECORDS
+    assert records == [record]

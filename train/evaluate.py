@@ -1,0 +1,620 @@
+"""Evaluate a checkpoint against its base: body perplexity, memorisation, samples per rating.
+
+    python -m train.evaluate --model checkpoints/autowrite-reviews-smollm2-135m-lora \
+        --data runs/reviews/data/test.jsonl --limit 200 --json /tmp/eval.json --update-card
+
+Perplexity counts only the completion (body) tokens: the header is given at inference and
+would flatter whichever model has seen the layout. Three models are scored on the same
+tokens: the base zero-shot, the base with k real training examples in its prompt
+(few-shot), and the fine-tuned model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import random
+import re
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autowrite.formats import RATINGS, Review, Task, prompt_for, split_example
+from train.prepare import usable
+from train.readers import Record, read_files
+
+log = logging.getLogger(__name__)
+
+# Headlines with no sentiment of their own, so that samples for 1 and 5 stars differ only
+# by the rating in the prompt.
+NEUTRAL_HEADLINES = {
+    "Books": "The novel",
+    "Digital Music": "The new album",
+    "Electronics": "Wireless headphones",
+    "Home and Kitchen": "Coffee maker",
+    "Movies and TV": "The DVD",
+    "Gift Cards": "Gift card",
+}
+
+
+class EvalError(ValueError):
+    """The evaluation cannot run with these inputs."""
+
+
+@dataclass
+class EvalConfig:
+    """What to evaluate, on which data, and how much of it."""
+
+    model: str
+    data: list[str]
+    limit: int = 200
+    json: str | None = None
+    markdown: str | None = None
+    train_data: list[str] = field(default_factory=list)  # few-shot examples and the memorisation index
+    task: str | None = None  # default: from the checkpoint's training_config.yaml, else review
+    base: str | None = None  # default: what the checkpoint names
+    few_shot_k: int = 2
+    # Why 256: bodies kept by prepare fit; longer ones are cut identically for every model.
+    max_body_tokens: int = 256
+    max_context_tokens: int = 1024
+    span_tokens: int = 12
+    memorisation_samples: int = 16
+    samples_per_rating: int = 2
+    max_new_tokens: int = 100
+    update_card: bool = False
+    seed: int = 0
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.data, str):
+            self.data = [self.data]
+        if not self.data:
+            raise EvalError("give at least one --data file")
+        if self.limit < 1:
+            raise EvalError("--limit must be at least 1")
+        if self.span_tokens < 2:
+            raise EvalError("span_tokens must be at least 2")
+        if self.task is not None:
+            self.task = Task(self.task).value
+
+
+@dataclass
+class Scored:
+    """Summed negative log-likelihood and token count, overall and per group."""
+
+    nll: float = 0.0
+    tokens: int = 0
+    groups: dict[str, list[float]] = field(default_factory=lambda: defaultdict(lambda: [0.0, 0]))
+
+    def add(self, nll: float, tokens: int, group: str) -> None:
+        """Add one example's score."""
+        self.nll += nll
+        self.tokens += tokens
+        self.groups[group][0] += nll
+        self.groups[group][1] += tokens
+
+    @property
+    def perplexity(self) -> float:
+        """exp(mean NLL per token)."""
+        return math.exp(self.nll / self.tokens) if self.tokens else float("nan")
+
+    def group_perplexity(self) -> dict[str, float]:
+        """Perplexity per group."""
+        return {k: math.exp(n / t) for k, (n, t) in sorted(self.groups.items()) if t}
+
+
+def _record_to_pair(record: Record, task: Task | str) -> tuple[str, str]:
+    task = Task(task)
+    if task is Task.REVIEW:
+        return split_example(task, Review(record.category, record.rating or 0, record.headline, record.text))
+    return split_example(task, record.text)
+
+
+@dataclass
+class Example:
+    """A scored example: its record, prompt ids and body ids."""
+
+    record: Record
+    prompt_ids: list[int]
+    body_ids: list[int]
+    group: str
+
+
+def tokenize_example(tokenizer, record: Record, task: Task | str, max_body_tokens: int) -> Example | None:
+    """Prompt and body token ids split where training splits them; None when the body is empty."""
+    task = Task(task)
+    prompt, completion = _record_to_pair(record, task)
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"] if prompt else []
+    full_ids = tokenizer(prompt + completion, add_special_tokens=False)["input_ids"]
+    shared = 0
+    while shared < min(len(prompt_ids), len(full_ids)) and prompt_ids[shared] == full_ids[shared]:
+        shared += 1
+    body = full_ids[shared:][:max_body_tokens]
+    if not body:
+        return None
+    group = (record.category or "all") if task is Task.REVIEW else "all"
+    return Example(record, full_ids[:shared], body, group)
+
+
+def body_nll(model, context_ids: list[int], body_ids: list[int]) -> float:
+    """Summed NLL of body_ids given context_ids (an empty context scores from the second token)."""
+    import torch
+
+    ids = torch.tensor([context_ids + body_ids])
+    # Only the logits that predict body tokens are computed: the vocabulary projection is a
+    # fifth of a 135M model's compute.
+    keep = len(body_ids) + (1 if context_ids else 0)
+    with torch.no_grad():
+        logits = model(input_ids=ids, logits_to_keep=keep).logits[0].float()
+    targets = torch.tensor(body_ids if context_ids else body_ids[1:])
+    predictions = logits[:-1] if context_ids else logits[-len(body_ids) : -1]
+    return float(torch.nn.functional.cross_entropy(predictions, targets, reduction="sum"))
+
+
+def few_shot_context(
+    tokenizer, example: Example, pool: list[Record], task: Task, k: int, budget: int, rng: random.Random
+) -> list[int] | None:
+    """k real training examples (same category where possible), each ending in EOS, then the prompt."""
+    if k <= 0 or not pool:
+        return None
+    same = [r for r in pool if r.category == example.record.category] or pool
+    shots = rng.sample(same, min(k, len(same)))
+    eos = tokenizer.eos_token or "\n\n"
+    text = "".join("".join(_record_to_pair(r, task)) + eos for r in shots)
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    room = budget - len(example.prompt_ids) - len(example.body_ids)
+    # Cut from the left so the last shots stay whole next to the prompt.
+    return ids[-room:] + example.prompt_ids if room > 0 else example.prompt_ids
+
+
+def span_hashes(token_lists: Sequence[Sequence[int]], n: int) -> set[int]:
+    """Hashes of every n-token window of the given token lists."""
+    seen: set[int] = set()
+    for tokens in token_lists:
+        for i in range(len(tokens) - n + 1):
+            seen.add(hash(tuple(tokens[i : i + n])))
+    return seen
+
+
+def copies_span(tokens: Sequence[int], index: set[int], n: int) -> bool:
+    """Whether any n-token window of tokens is in the index."""
+    return any(hash(tuple(tokens[i : i + n])) in index for i in range(len(tokens) - n + 1))
+
+
+class SentimentProbe:
+    """A word-count naive Bayes classifier, trained on 1-2 vs 4-5 star training reviews.
+
+    It is the yardstick for "1-star and 5-star samples read differently": a probe that
+    knows nothing of the fine-tuned model reads each sample and says how positive it is.
+    """
+
+    def __init__(self, records: Sequence[Record]) -> None:
+        self.counts = {True: Counter(), False: Counter()}
+        self.docs = Counter()
+        for record in records:
+            if record.rating is None or record.rating == 3:
+                continue
+            positive = record.rating >= 4
+            self.counts[positive].update(self.words(record.text))
+            self.docs[positive] += 1
+        self.vocab = set(self.counts[True]) | set(self.counts[False])
+        self.totals = {label: sum(c.values()) for label, c in self.counts.items()}
+
+    @staticmethod
+    def words(text: str) -> list[str]:
+        """Lower-cased word tokens."""
+        return re.findall(r"[a-z']+", text.lower())
+
+    @property
+    def ready(self) -> bool:
+        """Whether both classes had training documents."""
+        return self.docs[True] > 0 and self.docs[False] > 0
+
+    def positive_probability(self, text: str) -> float:
+        """P(positive | words) under the naive Bayes model."""
+        score = math.log(self.docs[True]) - math.log(self.docs[False])
+        size = len(self.vocab) + 1
+        for word in self.words(text):
+            if word in self.vocab:
+                score += math.log((self.counts[True][word] + 1) / (self.totals[True] + size))
+                score -= math.log((self.counts[False][word] + 1) / (self.totals[False] + size))
+        return 1 / (1 + math.exp(-max(-50.0, min(50.0, score))))
+
+
+@dataclass
+class Models:
+    """The fine-tuned model, a way to run the base, and the tokenizer."""
+
+    finetuned: Any
+    base: Any | None  # a separate base model for full fine-tunes; None when the adapter is disabled instead
+    tokenizer: Any
+    is_adapter: bool
+
+    @contextmanager
+    def use(self, which: str) -> Iterator[Any]:
+        """The model to run for "base" or "finetuned"."""
+        if which == "finetuned":
+            yield self.finetuned
+        elif self.is_adapter:
+            with self.finetuned.disable_adapter():
+                yield self.finetuned
+        else:
+            yield self.base
+
+
+def load_models(folder: Path, base: str | None) -> Models:
+    """The checkpoint (adapter on its base, or a full model) and its base, in eval mode."""
+    from train.modeling import adapter_base_name, is_adapter_folder, load_causal_lm, read_training_config, resolve_base
+
+    if not folder.is_dir():
+        raise EvalError(f"{folder}: no such checkpoint folder")
+    if is_adapter_folder(folder):
+        from peft import PeftModel
+
+        base_model, tokenizer = load_causal_lm(resolve_base(base or adapter_base_name(folder)))
+        if (folder / "tokenizer_config.json").exists():
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = PeftModel.from_pretrained(base_model, folder).eval()
+        return Models(model, None, tokenizer, is_adapter=True)
+    finetuned, tokenizer = load_causal_lm(folder)
+    base_name = base or read_training_config(folder).get("base_model") or "embedded"
+    base_model, _ = load_causal_lm(resolve_base(base_name))
+    return Models(finetuned.eval(), base_model.eval(), tokenizer, is_adapter=False)
+
+
+def _generate(model, tokenizer, prompt: str, sampling: dict[str, Any], seed: int, max_new_tokens: int) -> list[int]:
+    import torch
+
+    ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        out = model.generate(
+            **ids,
+            do_sample=True,
+            max_new_tokens=max_new_tokens,
+            pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            **sampling,
+        )
+    new = out[0, ids["input_ids"].shape[1] :].tolist()
+    if tokenizer.eos_token_id in new:
+        new = new[: new.index(tokenizer.eos_token_id)]
+    return new
+
+
+def _sample_prompt(tokenizer, example: Example) -> str:
+    # Free text has an empty prompt; its first words stand in, as a user would type them.
+    return tokenizer.decode(example.prompt_ids or example.body_ids[:8])
+
+
+def _sampling(folder: Path) -> dict[str, Any]:
+    from train.modeling import read_training_config
+
+    card = read_training_config(folder).get("card") or {}
+    return {
+        "temperature": float(card.get("temperature", 0.8)),
+        "top_k": int(card.get("top_k", 50)),
+        "top_p": float(card.get("top_p", 0.95)),
+        "repetition_penalty": float(card.get("repetition_penalty", 1.2)),
+    }
+
+
+def _default_train_data(folder: Path) -> list[str]:
+    from train.modeling import read_training_config
+
+    run_dir = read_training_config(folder).get("run_dir")
+    candidate = Path(run_dir) / "data" / "train.jsonl" if run_dir else None
+    return [str(candidate)] if candidate and candidate.exists() else []
+
+
+def _rating_prompts(task: Task, categories: list[str], per_rating: int) -> list[tuple[str, str, int]]:
+    """(prompt, category, rating) for sample generations; ads and free text use the bare prompt."""
+    if task is not Task.REVIEW:
+        # Free text has no prompt of its own; it is sampled from test prompts only.
+        return [(prompt_for(task), "", 0)] * per_rating if prompt_for(task) else []
+    prompts = []
+    for index in range(per_rating):
+        category = categories[index % len(categories)]
+        headline = NEUTRAL_HEADLINES.get(category, "My purchase")
+        for rating in RATINGS:
+            prompts.append(
+                (prompt_for(Task.REVIEW, category=category, rating=rating, headline=headline), category, rating)
+            )
+    return prompts
+
+
+def main(config: EvalConfig) -> dict[str, Any]:
+    """Run the evaluation; write JSON / markdown / the card's section as asked; return the results."""
+    import torch
+
+    from train.modeling import default_threads, read_training_config
+
+    torch.set_num_threads(config.threads or default_threads())
+    started = time.time()
+    folder = Path(config.model)
+    task = Task(config.task or read_training_config(folder).get("task") or "review")
+    models = load_models(folder, config.base)
+    tokenizer = models.tokenizer
+
+    records, _ = read_files(config.data)
+    records = [r for r in records if usable(r, task)]
+    if not records:
+        raise EvalError(f"no records in {', '.join(config.data)} can be used for the {task.value} task")
+    rng = random.Random(config.seed)
+    if len(records) > config.limit:
+        records = rng.sample(records, config.limit)
+    examples = [e for e in (tokenize_example(tokenizer, r, task, config.max_body_tokens) for r in records) if e]
+
+    train_paths = config.train_data or _default_train_data(folder)
+    train_records: list[Record] = []
+    if train_paths:
+        train_records, _ = read_files(train_paths)
+        train_records = [r for r in train_records if usable(r, task)]
+
+    scores = {"base": Scored(), "few_shot": Scored(), "finetuned": Scored()}
+    for which, key in (("base", "base"), ("base", "few_shot"), ("finetuned", "finetuned")):
+        if key == "few_shot" and (not train_records or config.few_shot_k <= 0):
+            continue
+        shot_rng = random.Random(config.seed)
+        with models.use(which) as model:
+            for example in examples:
+                context = example.prompt_ids
+                if key == "few_shot":
+                    context = few_shot_context(
+                        tokenizer, example, train_records, task, config.few_shot_k, config.max_context_tokens, shot_rng
+                    )
+                scores[key].add(body_nll(model, context, example.body_ids), len(example.body_ids), example.group)
+        log.info("%s perplexity %.2f (%.0f s)", key, scores[key].perplexity, time.time() - started)
+
+    results: dict[str, Any] = {
+        "model": str(folder),
+        "task": task.value,
+        "data": [str(p) for p in config.data],
+        "n_examples": len(examples),
+        "n_tokens": scores["base"].tokens,
+        "base_perplexity": scores["base"].perplexity,
+        "few_shot_perplexity": scores["few_shot"].perplexity if scores["few_shot"].tokens else None,
+        "few_shot_k": config.few_shot_k if scores["few_shot"].tokens else 0,
+        "finetuned_perplexity": scores["finetuned"].perplexity,
+        "per_group": {
+            group: {
+                "base": scores["base"].group_perplexity().get(group),
+                "few_shot": scores["few_shot"].group_perplexity().get(group),
+                "finetuned": scores["finetuned"].group_perplexity().get(group),
+                "n_tokens": scores["base"].groups[group][1],
+            }
+            for group in sorted(scores["base"].groups)
+        },
+    }
+    results["reduction_vs_base"] = 1 - results["finetuned_perplexity"] / results["base_perplexity"]
+    results.update(_generations(config, task, models, examples, train_records, folder))
+    results["seconds"] = round(time.time() - started, 1)
+    markdown = to_markdown(results)
+    if config.json:
+        Path(config.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(config.json).write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
+    if config.markdown:
+        Path(config.markdown).write_text(markdown, encoding="utf-8")
+    if config.update_card:
+        from train.card import update_eval_section
+
+        update_eval_section(folder / "README.md", markdown)
+    return results
+
+
+def _generations(
+    config: EvalConfig, task: Task, models: Models, examples: list[Example], train_records: list[Record], folder: Path
+) -> dict[str, Any]:
+    """Memorisation shares and sample generations per rating."""
+    tokenizer = models.tokenizer
+    sampling = _sampling(folder)
+    out: dict[str, Any] = {"sampling": sampling}
+    if config.memorisation_samples > 0 and train_records:
+        train_bodies = []
+        for record in train_records:
+            tokenized = tokenize_example(tokenizer, record, task, 10**9)
+            if tokenized:
+                train_bodies.append(tokenized.body_ids)
+        index = span_hashes(train_bodies, config.span_tokens)
+        picks = random.Random(config.seed + 1).sample(examples, min(config.memorisation_samples, len(examples)))
+        shares: dict[str, float] = {}
+        copied_examples: list[dict[str, str]] = []
+        for which in ("base", "finetuned"):
+            hits = 0
+            with models.use(which) as model:
+                for i, example in enumerate(picks):
+                    new = _generate(
+                        model,
+                        tokenizer,
+                        _sample_prompt(tokenizer, example),
+                        sampling,
+                        config.seed + i,
+                        config.max_new_tokens,
+                    )
+                    if copies_span(new, index, config.span_tokens):
+                        hits += 1
+                        if which == "finetuned" and len(copied_examples) < 3:
+                            copied_examples.append({"sample": tokenizer.decode(new)})
+            shares[which] = hits / len(picks)
+        shares["test_references"] = sum(copies_span(e.body_ids, index, config.span_tokens) for e in examples) / len(
+            examples
+        )
+        out["memorisation"] = {
+            "span_tokens": config.span_tokens,
+            "n_samples": len(picks),
+            "max_new_tokens": config.max_new_tokens,
+            "share_with_copied_span": shares,
+            "copied_examples": copied_examples,
+        }
+    if config.samples_per_rating > 0:
+        categories = sorted({e.record.category for e in examples if e.record.category}) or [""]
+        probe = SentimentProbe(train_records) if task is Task.REVIEW else None
+        samples = []
+        with models.use("finetuned") as model:
+            for i, (prompt, category, rating) in enumerate(
+                _rating_prompts(task, categories, config.samples_per_rating)
+            ):
+                text = tokenizer.decode(
+                    _generate(model, tokenizer, prompt, sampling, config.seed + 100 + i, config.max_new_tokens)
+                )
+                sample = {"prompt": prompt, "category": category, "rating": rating, "text": text.strip()}
+                if probe is not None and probe.ready:
+                    sample["positive_probability"] = round(probe.positive_probability(text), 3)
+                samples.append(sample)
+        out["samples"] = samples
+        if probe is not None and probe.ready:
+            per_rating: dict[str, float] = {}
+            for rating in RATINGS:
+                values = [s["positive_probability"] for s in samples if s["rating"] == rating]
+                if values:
+                    per_rating[str(rating)] = round(sum(values) / len(values), 3)
+            references = [e.record for e in examples if e.record.rating in (1, 2, 4, 5)]
+            accuracy = (
+                sum((probe.positive_probability(r.text) > 0.5) == (r.rating >= 4) for r in references) / len(references)
+                if references
+                else None
+            )
+            out["sentiment_probe"] = {
+                "mean_positive_probability_by_rating": per_rating,
+                "probe_accuracy_on_test": accuracy,
+            }
+    return out
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f}"
+
+
+def to_markdown(results: dict[str, Any]) -> str:
+    """The evaluation as markdown tables and sample generations, as put into the model card."""
+    base = results["base_perplexity"]
+    rows = [
+        ("base, zero-shot", base),
+        (f"base, few-shot (k={results['few_shot_k']})", results["few_shot_perplexity"]),
+        ("fine-tuned", results["finetuned_perplexity"]),
+    ]
+    lines = [
+        f"Held-out test set: {results['n_examples']} examples from products never seen in training, "
+        f"{results['n_tokens']:,} body tokens ({', '.join(Path(d).name for d in results['data'])}). "
+        "Perplexity over the completion (body) tokens only; lower is better.",
+        "",
+        "| model | perplexity | change vs zero-shot base |",
+        "|---|---:|---:|",
+    ]
+    for name, value in rows:
+        if value is None:
+            continue
+        change = "" if value is base else f"{value / base - 1:+.1%}"
+        lines.append(f"| {name} | {_num(value)} | {change} |")
+    groups = results.get("per_group", {})
+    if len(groups) > 1:
+        lines += ["", "| category | tokens | base | few-shot | fine-tuned |", "|---|---:|---:|---:|---:|"]
+        for group, values in groups.items():
+            lines.append(
+                f"| {group} | {values['n_tokens']:,} | {_num(values['base'])} | {_num(values['few_shot'])} | {_num(values['finetuned'])} |"
+            )
+    memo = results.get("memorisation")
+    if memo:
+        shares = memo["share_with_copied_span"]
+        lines += [
+            "",
+            f"Memorisation: share of {memo['n_samples']} sampled continuations of test prompts (up to {memo['max_new_tokens']} tokens) "
+            f"that contain a {memo['span_tokens']}-token span copied from the training set. Human-written test texts are the yardstick: "
+            "the same check on them counts stock phrases, not copying.",
+            "",
+            "| text | share with a copied span |",
+            "|---|---:|",
+            f"| base model samples | {_pct(shares.get('base'))} |",
+            f"| fine-tuned samples | {_pct(shares.get('finetuned'))} |",
+            f"| human test texts (full length) | {_pct(shares.get('test_references'))} |",
+        ]
+    probe = results.get("sentiment_probe")
+    if probe:
+        by_rating = probe["mean_positive_probability_by_rating"]
+        lines += [
+            "",
+            "Rating conditioning: a naive Bayes sentiment probe trained on the training split "
+            f"(accuracy {_pct(probe['probe_accuracy_on_test'])} on the test texts) reads the samples below; "
+            "mean probability that a sample is positive, per requested rating (same categories and neutral headlines):",
+            "",
+            "| rating | " + " | ".join(by_rating) + " |",
+            "|---|" + "---:|" * len(by_rating),
+            "| P(positive) | " + " | ".join(f"{v:.2f}" for v in by_rating.values()) + " |",
+        ]
+    samples = results.get("samples") or []
+    if samples:
+        s = results.get("sampling", {})
+        lines += [
+            "",
+            f"Sample generations (temperature {s.get('temperature')}, top-k {s.get('top_k')}, top-p {s.get('top_p')}, "
+            f"repetition penalty {s.get('repetition_penalty')}, fixed seeds):",
+            "",
+        ]
+        shown = [x for x in samples if x["rating"] in (0, 1, 5)]
+        for sample in shown:
+            prompt = sample["prompt"].replace("\n", " | ")
+            text = sample["text"].replace("\n", " ")
+            lines.append(f"- `{prompt}` {text}")
+    return "\n".join(lines) + "\n"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, help="checkpoint folder: a LoRA adapter or a full model")
+    parser.add_argument("--data", action="append", required=True, help="evaluation file (repeat for more)")
+    parser.add_argument("--limit", type=int, default=200, help="examples to score (a seeded sample)")
+    parser.add_argument("--json", help="write the results here as JSON")
+    parser.add_argument("--markdown", help="write the tables here as markdown")
+    parser.add_argument(
+        "--train-data", action="append", default=[], help="training file(s): few-shot examples and memorisation index"
+    )
+    parser.add_argument("--task", choices=[t.value for t in Task])
+    parser.add_argument("--base", help="base model (embedded, folder or Hub id) when the checkpoint does not name it")
+    parser.add_argument("--few-shot-k", type=int, default=2)
+    parser.add_argument("--memorisation-samples", type=int, default=16)
+    parser.add_argument("--samples-per-rating", type=int, default=2)
+    parser.add_argument("--max-new-tokens", type=int, default=100)
+    parser.add_argument(
+        "--update-card", action="store_true", help="replace the evaluation section of the checkpoint's README.md"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0)
+    return parser
+
+
+def parse_args(argv: list[str]) -> EvalConfig:
+    """An EvalConfig from command-line arguments."""
+    args = vars(build_parser().parse_args(argv))
+    return EvalConfig(**args)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    try:
+        outcome = main(parse_args(sys.argv[1:]))
+    except EvalError as error:
+        sys.exit(f"error: {error}")
+    print(to_markdown(outcome))
+    print(
+        json.dumps(
+            {
+                k: outcome[k]
+                for k in ("base_perplexity", "few_shot_perplexity", "finetuned_perplexity", "n_examples", "n_tokens")
+            },
+            indent=2,
+        )
+    )

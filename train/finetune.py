@@ -1,0 +1,418 @@
+"""Fine-tune a causal LM on reviews, ads or any text with TRL's SFTTrainer: LoRA by default.
+
+    python -m train.finetune --recipe train/recipes/reviews.yaml
+    python -m train.finetune --recipe train/recipes/reviews.yaml --resume     # after a kill
+    python -m train.finetune --recipe train/recipes/ads.yaml --max-steps 20 --set prepare.max_chars=300
+
+The same script runs under `accelerate launch` and `torchrun`: Accelerate (inside the
+Trainer) places tensors and wraps the model; only the main process writes files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from autowrite.formats import Review, Task, split_example
+from train.prepare import PrepareConfig, Splits, load_and_prepare, write_splits
+from train.readers import Record
+
+log = logging.getLogger(__name__)
+
+METHODS = ("lora", "full")
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+class RecipeError(ValueError):
+    """A recipe or override is invalid."""
+
+
+@dataclass
+class CardConfig:
+    """What the model card says beyond the numbers: license, data sets, tags, widget defaults."""
+
+    license: str = "apache-2.0"  # the base model's license; the adapter is the project's own
+    datasets: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    language: str = "en"
+    # Sampling defaults the app and the Hub widget use; tuned by reading samples, see the card.
+    temperature: float = 0.8
+    top_k: int = 50
+    top_p: float = 0.95
+    repetition_penalty: float = 1.2
+    max_new_tokens: int = 120
+    widget: list[str] = field(default_factory=list)  # prompts, in the trained format
+    description: str = ""
+
+
+@dataclass
+class FinetuneConfig:
+    """One fine-tuning run: data, model, method and schedule; read from a YAML recipe."""
+
+    task: str = "review"
+    data: list[str] = field(default_factory=list)
+    output_dir: str = "checkpoints/autowrite-model"  # the Hub-ready folder (adapter + card)
+    # Resumable trainer checkpoints, splits and logs: large, git-ignored, never published.
+    run_dir: str = "runs/autowrite-model"
+    base_model: str = "embedded"  # "embedded", a local folder, or a Hub id
+    base_model_id: str = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the Hub id the card names
+    method: str = "lora"
+    # Why r=16 on every linear layer: 135M models need capacity in the MLPs to shift style;
+    # r=16 is ~2.4% extra parameters, still a ~10 MB adapter.
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: list[str] | None = None  # None: chosen per model family (train.modeling)
+    # Why 256: covers 90% of the bodies kept by prepare (<= 1200 characters) whole, and
+    # attention cost on CPU grows with it.
+    max_length: int = 256
+    packing: bool = True  # best-fit packing: no compute spent on padding
+    learning_rate: float = 3e-4
+    per_device_batch_size: int = 4
+    gradient_accumulation_steps: int = 2
+    num_train_epochs: float = 1.0
+    max_steps: int = -1  # > 0 overrides num_train_epochs
+    warmup_ratio: float = 0.05
+    lr_scheduler: str = "cosine"
+    weight_decay: float = 0.0
+    eval_steps: int = 50
+    eval_examples: int = 200  # validation examples per evaluation; more costs time every eval_steps
+    save_steps: int = 50
+    save_total_limit: int = 2
+    logging_steps: int = 10
+    seed: int = 0
+    precision: str = "auto"  # auto: bf16 autocast where the processor supports it
+    threads: int = 0  # 0: the machine's cores shared among local processes
+    # After training, evaluate on this many test examples and put the table in the card (0: skip).
+    final_eval_examples: int = 300
+    samples_per_rating: int = 2
+    memorisation_samples: int = 16  # generated continuations checked for copied training spans
+    prepare: PrepareConfig = field(default_factory=PrepareConfig)
+    card: CardConfig = field(default_factory=CardConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.prepare, dict):
+            self.prepare = PrepareConfig(**{"task": self.task, **self.prepare})
+        if isinstance(self.card, dict):
+            self.card = CardConfig(**self.card)
+        self.task = Task(self.task).value
+        self.prepare.task = self.task
+        if self.method not in METHODS:
+            raise RecipeError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.precision not in PRECISIONS:
+            raise RecipeError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if isinstance(self.data, str):
+            self.data = [self.data]
+        if not self.data:
+            raise RecipeError("no data files: give data: in the recipe or --data")
+        for name in (
+            "lora_r",
+            "max_length",
+            "per_device_batch_size",
+            "gradient_accumulation_steps",
+            "eval_steps",
+            "save_steps",
+            "logging_steps",
+        ):
+            if int(getattr(self, name)) < 1:
+                raise RecipeError(f"{name} must be at least 1")
+        if not 0 < self.learning_rate < 1:
+            raise RecipeError(f"learning_rate must be in (0, 1), got {self.learning_rate}")
+        if self.max_steps <= 0 and self.num_train_epochs <= 0:
+            raise RecipeError("set num_train_epochs > 0 or max_steps > 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values, as written to training_config.yaml."""
+        return dataclasses.asdict(self)
+
+
+def _set_dotted(values: dict, key: str, value: Any) -> None:
+    parts = key.replace("-", "_").split(".")
+    target = values
+    for part in parts[:-1]:
+        target = target.setdefault(part, {})
+    target[parts[-1]] = value
+
+
+def load_recipe(path: Path | None, overrides: dict[str, Any] | None = None) -> FinetuneConfig:
+    """A config from a YAML recipe with dotted-key overrides (prepare.max_chars=900) applied."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as error:
+            raise RecipeError(f"cannot read recipe {path}: {error}") from None
+    for key, value in (overrides or {}).items():
+        _set_dotted(values, key, value)
+    known = {f.name for f in dataclasses.fields(FinetuneConfig)}
+    unknown = set(values) - known
+    if unknown:
+        raise RecipeError(f"unknown recipe field(s): {', '.join(sorted(unknown))}")
+    try:
+        return FinetuneConfig(**values)
+    except TypeError as error:
+        raise RecipeError(str(error)) from None
+
+
+def to_example(record: Record, task: Task | str, eos: str) -> dict[str, str]:
+    """A prompt/completion pair for SFTTrainer, the completion ending with the end-of-text token."""
+    task = Task(task)
+    if task is Task.REVIEW:
+        item: Review | str = Review(
+            category=record.category, rating=record.rating or 0, headline=record.headline, body=record.text
+        )
+    else:
+        item = record.text
+    prompt, completion = split_example(task, item)
+    return {"prompt": prompt, "completion": completion + eos}
+
+
+def _dataset(records: list[Record], task: str, eos: str):
+    from datasets import Dataset
+
+    return Dataset.from_list([to_example(r, task, eos) for r in records])
+
+
+def _lora_config(config: FinetuneConfig, model_type: str):
+    from peft import LoraConfig
+
+    from train.modeling import target_modules_for
+
+    return LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=config.target_modules or target_modules_for(model_type),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+
+
+def _sft_config(config: FinetuneConfig, bf16: bool, use_cpu: bool, has_eval: bool):
+    from trl import SFTConfig
+
+    return SFTConfig(
+        output_dir=config.run_dir,
+        max_length=config.max_length,
+        packing=config.packing,
+        completion_only_loss=True,  # the prompt is given at inference; learning it wastes capacity
+        learning_rate=config.learning_rate,
+        per_device_train_batch_size=config.per_device_batch_size,
+        per_device_eval_batch_size=config.per_device_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        num_train_epochs=config.num_train_epochs,
+        max_steps=config.max_steps,
+        warmup_steps=config.warmup_ratio,  # a float below 1 is a ratio of the total steps
+        lr_scheduler_type=config.lr_scheduler,
+        weight_decay=config.weight_decay,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=config.eval_steps,
+        eval_on_start=has_eval,  # the untrained loss anchors the curve and the "loss fell" check
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        logging_steps=config.logging_steps,
+        logging_first_step=True,
+        seed=config.seed,
+        data_seed=config.seed,
+        bf16=bf16,
+        use_cpu=use_cpu,
+        # Recomputing activations costs ~30% more compute; a 135M model's activations fit.
+        gradient_checkpointing=False,
+        report_to="none",
+        dataloader_num_workers=0,  # worker processes would compete with training for 2 cores
+        ddp_find_unused_parameters=False,
+        save_only_model=False,  # optimizer and scheduler states are what make --resume exact
+    )
+
+
+def _last_checkpoint(run_dir: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(run_dir)) if run_dir.is_dir() else None
+
+
+@dataclass
+class RunResult:
+    """What a run produced: the output folder, the trainer's log history and its final step."""
+
+    output_dir: Path
+    log_history: list[dict]
+    global_step: int
+    resumed_from: str | None
+
+
+def main(
+    config: FinetuneConfig, *, resume: bool = False, command: str = "", callbacks: list | None = None
+) -> RunResult:
+    """Prepare data, fine-tune, save the Hub-ready folder and its card; evaluate if configured."""
+    import torch
+    from transformers import set_seed
+    from trl import SFTTrainer
+
+    from train import card as cards
+    from train.modeling import choose_precision, default_threads, load_causal_lm, resolve_base
+
+    torch.set_num_threads(config.threads or default_threads())
+    set_seed(config.seed)
+    run_dir, output_dir = Path(config.run_dir), Path(config.output_dir)
+    checkpoint = _last_checkpoint(run_dir)
+    if checkpoint and not resume:
+        raise RecipeError(
+            f"{run_dir} already has {Path(checkpoint).name}: pass --resume to continue it, or remove the folder"
+        )
+    if resume and not checkpoint:
+        log.warning("--resume: no checkpoint in %s, starting from the beginning", run_dir)
+
+    base_folder = resolve_base(config.base_model)
+    model, tokenizer = load_causal_lm(base_folder)
+    # Deterministic preparation: every process computes the same splits from the same seed.
+    splits: Splits = load_and_prepare(config.data, config.prepare, report=_main_process_print)
+    eos = tokenizer.eos_token or ""
+    train_set = _dataset(splits.train, config.task, eos)
+    eval_records = splits.val[: config.eval_examples]
+    eval_set = _dataset(eval_records, config.task, eos) if eval_records else None
+
+    device, bf16 = choose_precision(config.precision)
+    sft_config = _sft_config(config, bf16=bf16, use_cpu=device == "cpu", has_eval=eval_set is not None)
+    peft_config = _lora_config(config, model.config.model_type) if config.method == "lora" else None
+    trainer = SFTTrainer(
+        model=model,
+        args=sft_config,
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=callbacks,
+    )
+    if trainer.is_world_process_zero():
+        write_splits(splits, run_dir / "data")
+        log.info("bf16 autocast: %s, device: %s, threads: %d", bf16, device, torch.get_num_threads())
+    started = time.time()
+    trainer.train(resume_from_checkpoint=checkpoint if resume else None)
+    elapsed = time.time() - started
+
+    trained = trainer.model
+    if trainer.is_world_process_zero():
+        output_dir.mkdir(parents=True, exist_ok=True)
+        if config.method == "lora":
+            # Name the Hub model as the base, not this machine's cache folder, so the adapter
+            # loads anywhere (the app maps the id back to the embedded copy when offline).
+            trained.peft_config["default"].base_model_name_or_path = config.base_model_id
+        trained.save_pretrained(output_dir, safe_serialization=True)
+        if config.method == "full" or _tokenizer_changed(tokenizer, base_folder):
+            tokenizer.save_pretrained(output_dir)
+        (output_dir / "training_config.yaml").write_text(
+            yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8"
+        )
+        history = trainer.state.log_history
+        cards.write_loss_curve(history, output_dir / "loss_curve.png")
+        stats = cards.TrainStats.from_history(
+            history, elapsed=elapsed, splits=splits, global_step=trainer.state.global_step
+        )
+        cards.write_card(output_dir, config, command=command or "python -m train.finetune", stats=stats)
+        if config.final_eval_examples > 0:
+            from train import evaluate
+
+            evaluate.main(
+                evaluate.EvalConfig(
+                    model=str(output_dir),
+                    data=[str(run_dir / "data" / "test.jsonl")],
+                    train_data=[str(run_dir / "data" / "train.jsonl")],
+                    limit=config.final_eval_examples,
+                    json=str(output_dir / "eval_results.json"),
+                    update_card=True,
+                    samples_per_rating=config.samples_per_rating,
+                    memorisation_samples=config.memorisation_samples,
+                    threads=config.threads,
+                )
+            )
+    trainer.accelerator.wait_for_everyone()
+    return RunResult(
+        output_dir, list(trainer.state.log_history), trainer.state.global_step, checkpoint if resume else None
+    )
+
+
+def _tokenizer_changed(tokenizer, base_folder: Path) -> bool:
+    from transformers import AutoTokenizer
+
+    # A pad token set for batching is not a change worth shipping tokenizer files for; a new
+    # vocabulary entry or a different end-of-text token is.
+    original = AutoTokenizer.from_pretrained(base_folder)
+    return original.get_vocab() != tokenizer.get_vocab() or original.eos_token != tokenizer.eos_token
+
+
+def _main_process_print(text: str) -> None:
+    import os
+
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(text, flush=True)
+
+
+def _parse_value(raw: str) -> Any:
+    # YAML parsing gives numbers, booleans and lists their types; the dataclass validates them.
+    return yaml.safe_load(raw)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface: a recipe plus overrides for any top-level field."""
+    parser = argparse.ArgumentParser(prog="python -m train.finetune", description=__doc__.split("\n")[0])
+    parser.add_argument("--recipe", type=Path, help="YAML recipe (train/recipes/*.yaml)")
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in run_dir")
+    parser.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA")
+    parser.add_argument("--data", action="append", help="input file (repeat for more); replaces the recipe's data")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any field, dotted for nested ones (prepare.max_chars=900)",
+    )
+    for spec in dataclasses.fields(FinetuneConfig):
+        if spec.name in {"data", "prepare", "card"}:
+            continue
+        parser.add_argument(
+            "--" + spec.name.replace("_", "-"),
+            dest=f"override_{spec.name}",
+            type=_parse_value,
+            default=None,
+            metavar="VALUE",
+        )
+    return parser
+
+
+def parse_args(argv: list[str]) -> tuple[FinetuneConfig, bool]:
+    """A config and the resume flag from command-line arguments."""
+    args = build_parser().parse_args(argv)
+    overrides: dict[str, Any] = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise RecipeError(f"--set needs KEY=VALUE, got {item!r}")
+        overrides[key] = _parse_value(value)
+    for name, value in vars(args).items():
+        if name.startswith("override_") and value is not None:
+            overrides[name.removeprefix("override_")] = value
+    if args.data:
+        overrides["data"] = args.data
+    if args.full:
+        overrides["method"] = "full"
+    return load_recipe(args.recipe, overrides), args.resume
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    try:
+        recipe, resume_run = parse_args(sys.argv[1:])
+        main(recipe, resume=resume_run, command=shlex.join(["python", "-m", "train.finetune", *sys.argv[1:]]))
+    except RecipeError as error:
+        sys.exit(f"error: {error}")

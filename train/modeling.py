@@ -1,0 +1,116 @@
+"""Model choices shared by fine-tuning and evaluation: base folder, precision, LoRA targets, loading."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+from pathlib import Path
+
+import torch
+import yaml
+
+log = logging.getLogger(__name__)
+
+EMBEDDED = "embedded"
+# The Hub id of the embedded base: model cards and adapter configs name it, so an adapter
+# published from here loads on the Hub's copy of the same model.
+EMBEDDED_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+TRAINING_CONFIG = "training_config.yaml"  # the resolved recipe, saved next to the adapter
+
+# LoRA targets per model family: every linear layer of attention and MLP, because on a
+# 135M model the MLP adapters carry much of the domain shift (style, vocabulary).
+# GPT-2 uses Conv1D layers (fan_in_fan_out), which peft detects by module type.
+TARGET_MODULES: dict[str, list[str]] = {
+    "gpt2": ["c_attn", "c_proj", "c_fc"],
+    "gpt_neo": ["q_proj", "k_proj", "v_proj", "out_proj", "c_fc", "c_proj"],
+    "llama": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "mistral": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "qwen2": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+}
+
+
+def target_modules_for(model_type: str) -> list[str] | str:
+    """LoRA target module names for a model family; peft's "all-linear" for unknown families."""
+    return TARGET_MODULES.get(model_type, "all-linear")
+
+
+def resolve_base(name: str) -> Path:
+    """A local transformers folder for a base model name: "embedded", a folder, or a Hub id."""
+    if name in (EMBEDDED, EMBEDDED_HUB_ID):
+        # The Hub is often out of reach (and the embedded copy is the one adapters here
+        # were trained on), so the Hub id of the embedded model means the embedded copy.
+        from autowrite.loading import embedded_folder
+
+        return embedded_folder()
+    if Path(name).is_dir():
+        return Path(name)
+    from autowrite.loading import hub_folder
+
+    return hub_folder(name)
+
+
+def cpu_supports_bf16() -> bool:
+    """Whether this CPU computes in bf16 natively (AVX512-BF16 or AMX); emulated bf16 is slower than fp32."""
+    try:
+        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return False
+    except (AttributeError, RuntimeError):
+        return False
+    if platform.system() == "Linux" and Path("/proc/cpuinfo").exists():
+        flags = Path("/proc/cpuinfo").read_text(errors="replace")
+        return "avx512_bf16" in flags or "amx_bf16" in flags
+    return platform.machine().lower() in {"arm64", "aarch64"}  # Apple M2+ and recent ARM servers
+
+
+def choose_precision(requested: str = "auto") -> tuple[str, bool]:
+    """The device and whether to train under bf16 autocast: bf16 only where the processor supports it."""
+    if torch.cuda.is_available():
+        return "cuda", requested in ("auto", "bf16") and torch.cuda.is_bf16_supported()
+    if requested == "bf16" and not cpu_supports_bf16():
+        log.warning("bf16 was asked for but this CPU has no native bf16; training in fp32")
+    return "cpu", requested in ("auto", "bf16") and cpu_supports_bf16()
+
+
+def default_threads() -> int:
+    """CPU threads per process: the cores shared among the processes of this machine (torchrun)."""
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    return max(1, (os.cpu_count() or 1) // local_world)
+
+
+def read_training_config(folder: Path) -> dict:
+    """The recipe a checkpoint folder was trained with, or {} for folders made elsewhere."""
+    path = folder / TRAINING_CONFIG
+    if not path.exists():
+        return {}
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
+def is_adapter_folder(folder: Path) -> bool:
+    """Whether a folder holds a peft adapter rather than full weights."""
+    return (folder / "adapter_config.json").exists()
+
+
+def adapter_base_name(folder: Path) -> str:
+    """The base model an adapter folder names: its training recipe first, then adapter_config.json."""
+    recorded = read_training_config(folder).get("base_model")
+    if recorded:
+        return str(recorded)
+    config = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+    return config.get("base_model_name_or_path") or EMBEDDED
+
+
+def load_causal_lm(folder: Path):
+    """A float32 causal LM and its tokenizer from a local folder."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    config = AutoConfig.from_pretrained(folder)
+    if getattr(config, "quantization_config", None) is not None and (folder / "model.safetensors").exists():
+        # The embedded folder is de-quantised safetensors, but its config.json still carries
+        # the GGUF quantization_config it was converted from; transformers would then treat
+        # the model as quantized and refuse to train it.
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_pretrained(folder, config=config, dtype=torch.float32)
+    return model, tokenizer

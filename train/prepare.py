@@ -1,0 +1,249 @@
+"""From read records to train/val/test splits: quality filters, de-duplication, a split by product.
+
+Every step prints its counts per category and rating, so a filter that silently empties a
+class (1-star Gift Cards, say) is seen before an hour of training, not after.
+
+    python -m train.prepare --data ../shared/data/reviews/mdsd_2023_format/Books.jsonl.gz --out runs/books/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import random
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from autowrite.formats import RATINGS, Task
+from train.readers import Record, read_files
+
+SPLITS = ("train", "val", "test")
+
+
+class PrepareError(ValueError):
+    """A preparation setting is invalid, or the filters left nothing to train on."""
+
+
+@dataclass
+class PrepareConfig:
+    """How records become splits."""
+
+    task: str = "review"
+    # Why 1: reviews nobody found helpful are more often spam, one-liners or off-topic; the
+    # filter applies only to sources that publish votes (ads and plain text have none).
+    min_helpful_votes: int = 1
+    # Why 20 and 1200 characters: shorter texts teach nothing about a body; longer ones
+    # would be cut by the training sequence length and never show the model an ending.
+    min_chars: int = 20
+    max_chars: int = 1200
+    val_fraction: float = 0.05
+    test_fraction: float = 0.05
+    seed: int = 0
+    # A cap on training examples (0: no cap), drawn round-robin over (category, rating) so
+    # that rare ratings are not crowded out by 5-star Music reviews; val and test keep the
+    # natural distribution, which is what perplexity should be measured on.
+    max_train_examples: int = 0
+    balance: bool = True
+    text_column: str = "text"  # for generic CSV / JSONL files
+
+    def __post_init__(self) -> None:
+        self.task = Task(self.task).value
+        if self.min_helpful_votes < 0:
+            raise PrepareError("min_helpful_votes must be 0 or more")
+        if not 0 <= self.min_chars < self.max_chars:
+            raise PrepareError(f"need 0 <= min_chars < max_chars, got {self.min_chars}, {self.max_chars}")
+        if not (
+            0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1 and self.val_fraction + self.test_fraction < 1
+        ):
+            raise PrepareError("val_fraction and test_fraction must be in [0, 1) and leave room for training")
+        if self.max_train_examples < 0:
+            raise PrepareError("max_train_examples must be 0 (no cap) or more")
+
+
+@dataclass
+class Splits:
+    """Records per split."""
+
+    train: list[Record]
+    val: list[Record]
+    test: list[Record]
+
+    def items(self) -> list[tuple[str, list[Record]]]:
+        """(name, records) for each split, in a fixed order."""
+        return [(name, getattr(self, name)) for name in SPLITS]
+
+
+def count_table(records: Sequence[Record]) -> str:
+    """Counts per category (rows) and rating (columns) as a fixed-width table."""
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for record in records:
+        counts[record.category or "-"][record.rating or "-"] += 1
+    columns: list[Any] = list(RATINGS) + ["-"]
+    columns = [c for c in columns if any(c in row for row in counts.values())]
+    width = max([len("category")] + [len(name) for name in counts])
+    lines = [f"{'category':<{width}} " + " ".join(f"{str(c):>6}" for c in columns) + f" {'total':>7}"]
+    for name in sorted(counts):
+        row = counts[name]
+        lines.append(f"{name:<{width}} " + " ".join(f"{row[c]:>6}" for c in columns) + f" {sum(row.values()):>7}")
+    lines.append(
+        f"{'total':<{width}} "
+        + " ".join(f"{sum(r[c] for r in counts.values()):>6}" for c in columns)
+        + f" {len(records):>7}"
+    )
+    return "\n".join(lines)
+
+
+def _step(name: str, records: list[Record], report: Callable[[str], None]) -> list[Record]:
+    report(f"\n== {name}: {len(records)} records\n{count_table(records)}")
+    return records
+
+
+def normalized(text: str) -> str:
+    """The text as compared for duplicates: whitespace runs collapsed."""
+    return " ".join(text.split())
+
+
+def usable(record: Record, task: Task | str) -> bool:
+    """Whether a record can become an example of the task (reviews need a rating and headline)."""
+    if Task(task) is Task.REVIEW:
+        return record.rating is not None and bool(record.headline.strip()) and bool(record.category.strip())
+    return True
+
+
+def group_key(record: Record) -> str:
+    """What must not be split across train/val/test: the product, or for ads the listing's first words."""
+    if record.product_id:
+        return f"{record.category}/{record.product_id}"
+    # Ad lists repeat one listing per colour and size ("Band for Apple Watch 38mm ... Black",
+    # "... Blue"); the first five words name the listing, so its variants stay in one split.
+    return "text/" + " ".join(normalized(record.text).lower().split()[:5])
+
+
+def split_by_group(records: list[Record], config: PrepareConfig) -> Splits:
+    """A seeded train/val/test split in which no product appears in two splits."""
+    groups: dict[str, list[Record]] = defaultdict(list)
+    for record in records:
+        groups[group_key(record)].append(record)
+    # Keys are shuffled by a hash with the seed, not by Python's random order of a set, so
+    # the same data and seed give the same split on every machine.
+    order = sorted(groups, key=lambda k: hashlib.sha256(f"{config.seed}:{k}".encode()).hexdigest())
+    total = len(records)
+    targets = {"test": config.test_fraction * total, "val": config.val_fraction * total}
+    split = Splits([], [], [])
+    for key in order:
+        for name in ("test", "val"):
+            if len(getattr(split, name)) < targets[name]:
+                getattr(split, name).extend(groups[key])
+                break
+        else:
+            split.train.extend(groups[key])
+    return split
+
+
+def cap_balanced(records: list[Record], limit: int, seed: int, balance: bool) -> list[Record]:
+    """At most `limit` records, drawn round-robin over (category, rating) groups when balancing."""
+    if not limit or len(records) <= limit:
+        return records
+    rng = random.Random(seed)
+    if not balance:
+        return rng.sample(records, limit)
+    groups: dict[tuple, list[Record]] = defaultdict(list)
+    for record in records:
+        groups[(record.category, record.rating)].append(record)
+    queues = [rng.sample(members, len(members)) for _, members in sorted(groups.items(), key=lambda kv: str(kv[0]))]
+    chosen: list[Record] = []
+    while len(chosen) < limit:
+        for queue in queues:
+            if queue and len(chosen) < limit:
+                chosen.append(queue.pop())
+    rng.shuffle(chosen)
+    return chosen
+
+
+def prepare(records: list[Record], config: PrepareConfig, report: Callable[[str], None] = print) -> Splits:
+    """Filter, de-duplicate and split records, printing counts after each step."""
+    records = _step("read", records, report)
+    records = _step(
+        f"helpful votes >= {config.min_helpful_votes}",
+        [r for r in records if r.helpful_votes is None or r.helpful_votes >= config.min_helpful_votes],
+        report,
+    )
+    records = _step(f"usable for {config.task}", [r for r in records if usable(r, config.task)], report)
+    seen: set[str] = set()
+    unique = []
+    for record in records:
+        # McAuley 2018 repeats a review once per product variant; the same text in two
+        # splits would also let the test set leak into training.
+        key = normalized(record.text)
+        if key not in seen:
+            seen.add(key)
+            unique.append(record)
+    records = _step("exact duplicates dropped", unique, report)
+    records = _step(
+        f"length {config.min_chars}..{config.max_chars} characters",
+        [r for r in records if config.min_chars <= len(normalized(r.text)) <= config.max_chars],
+        report,
+    )
+    if not records:
+        raise PrepareError("the filters left no records; lower min_helpful_votes or widen the length bounds")
+    splits = split_by_group(records, config)
+    splits.train = cap_balanced(splits.train, config.max_train_examples, config.seed, config.balance)
+    for name, members in splits.items():
+        _step(f"split {name}", members, report)
+    if not splits.train:
+        raise PrepareError("the training split is empty; lower val_fraction/test_fraction or add data")
+    return splits
+
+
+def write_splits(splits: Splits, folder: Path) -> dict[str, Path]:
+    """Each split as JSON lines of the common record; returns the paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, members in splits.items():
+        path = folder / f"{name}.jsonl"
+        path.write_text("".join(r.to_json() + "\n" for r in members), encoding="utf-8")
+        paths[name] = path
+    return paths
+
+
+def load_and_prepare(
+    paths: Sequence[Path | str], config: PrepareConfig, report: Callable[[str], None] = print
+) -> Splits:
+    """Read files and prepare splits, reporting per-file skips first."""
+    records, reports = read_files(paths, text_column=config.text_column)
+    for file_report in reports:
+        report(file_report.summary())
+    return prepare(records, config, report)
+
+
+def main(data: Sequence[Path | str], out: Path, config: PrepareConfig) -> dict[str, Path]:
+    """Read, prepare and write the splits of the given files."""
+    return write_splits(load_and_prepare(data, config), out)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m train.prepare", description=__doc__.split("\n")[0])
+    parser.add_argument("--data", action="append", required=True, type=Path, help="input file (repeat for more)")
+    parser.add_argument("--out", required=True, type=Path, help="folder for train/val/test.jsonl")
+    for spec in fields(PrepareConfig):
+        flag = "--" + spec.name.replace("_", "-")
+        if spec.type == "bool":
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=spec.default)
+        else:
+            kind = {"int": int, "float": float}.get(str(spec.type), str)
+            parser.add_argument(flag, type=kind, default=spec.default)
+    return parser
+
+
+if __name__ == "__main__":
+    options = vars(_parser().parse_args(sys.argv[1:]))
+    data, out = options.pop("data"), options.pop("out")
+    try:
+        written = main(data, out, PrepareConfig(**options))
+    except (PrepareError, ValueError) as error:
+        sys.exit(f"error: {error}")
+    print("\n".join(f"wrote {path}" for path in written.values()))

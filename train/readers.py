@@ -1,0 +1,392 @@
+"""Readers for Amazon review dumps, the ads CSV and plain corpora, into one common record.
+
+Formats are detected from the first rows, not from file names, because the same data is
+published under many names (and gzipped or not). Rows that cannot be read are counted and
+reported, never fatal: real dumps contain a few broken lines, and one should not cost an
+hour-long run. A file with nothing usable is an error, because that is a wrong path or a
+wrong column, not bad luck.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import gzip
+import io
+import json
+import logging
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autowrite.formats import canonical_category
+
+log = logging.getLogger(__name__)
+
+# Formats read_file recognises; the names appear in reports and in Record.source.
+MCAULEY_2014 = "mcauley2014"
+MCAULEY_2018 = "mcauley2018"
+AMAZON_2023 = "amazon2023"
+ADS_CSV = "ads_csv"
+RECORDS = "records"  # files written by train.prepare (the common record as JSON lines)
+JSONL = "jsonl"
+CSV = "csv"
+TEXT = "text"
+META = "meta"  # product metadata, not reviews: a helpful error if given as data
+
+# Why 20: enough rows to see past a header or a first broken line, few enough to be instant.
+SNIFF_ROWS = 20
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+class ReadError(ValueError):
+    """A file cannot be read as any known format, or has no usable rows."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One training text with whatever conditioning fields its source provides."""
+
+    text: str
+    rating: int | None = None
+    headline: str = ""
+    category: str = ""
+    product_id: str = ""
+    helpful_votes: int | None = None  # None: the source has no votes (ads, plain text)
+    source: str = ""
+    product_title: str = ""
+
+    def to_json(self) -> str:
+        """One JSON line, as train.prepare writes its splits."""
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+
+@dataclass
+class ReadReport:
+    """What one file gave: its detected format, rows read and rows skipped with reasons."""
+
+    path: Path
+    format: str = ""
+    rows: int = 0
+    records: int = 0
+    skipped: Counter = field(default_factory=Counter)
+
+    def summary(self) -> str:
+        """One line for the console."""
+        skipped = ", ".join(f"{n} {why}" for why, n in self.skipped.most_common()) or "none"
+        return f"{self.path.name}: {self.format}, {self.records}/{self.rows} rows read, skipped: {skipped}"
+
+
+def open_text(path: Path) -> io.TextIOBase:
+    """A text stream over a file, gunzipped when its first bytes say gzip (whatever its name)."""
+    with open(path, "rb") as raw:
+        magic = raw.read(2)
+    if magic == GZIP_MAGIC:
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace", newline="")
+    return open(path, encoding="utf-8", errors="replace", newline="")
+
+
+def _parse_object(line: str) -> dict | None:
+    # McAuley 2014 metadata is Python literals (single quotes), not JSON; try JSON first
+    # because it is stricter and much faster.
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError:
+        try:
+            value = ast.literal_eval(line)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return None
+    return value if isinstance(value, dict) else None
+
+
+def classify_object(obj: dict) -> str:
+    """The format of one JSON object, from its field names."""
+    keys = set(obj)
+    if {"reviewText", "overall"} <= keys or {"reviewText", "asin"} <= keys:
+        # 2014 has helpful [yes, total]; 2018 has vote (a string, only when >= 1) instead.
+        return MCAULEY_2014 if "helpful" in keys else MCAULEY_2018
+    if {"text", "rating"} <= keys and keys & {"helpful_vote", "parent_asin", "asin", "user_id"}:
+        return AMAZON_2023
+    if {"text", "product_id", "source"} <= keys:
+        return RECORDS
+    if "main_category" in keys or ("asin" in keys and keys & {"title", "categories", "related", "salesRank"}):
+        return META
+    return JSONL
+
+
+def sniff(path: Path) -> str:
+    """The format of a file, from its first non-empty rows."""
+    with open_text(path) as stream:
+        lines = [line for line in (stream.readline() for _ in range(SNIFF_ROWS * 5)) if line.strip()][:SNIFF_ROWS]
+    if not lines:
+        raise ReadError(f"{path}: the file is empty")
+    braced = [line for line in lines if line.lstrip().startswith("{")]
+    if len(braced) * 2 >= len(lines):
+        # Mostly objects: a JSON-lines file, even if its first rows are broken (then they
+        # are counted as malformed, not read as prose).
+        objects = [o for o in map(_parse_object, braced) if o is not None]
+        if not objects:
+            return JSONL
+        return Counter(classify_object(o) for o in objects).most_common(1)[0][0]
+    header = [h.strip().lower() for h in next(csv.reader([lines[0]]), [])]
+    if header == ["ad"]:
+        return ADS_CSV
+    if path.name.lower().removesuffix(".gz").endswith(".csv"):
+        return CSV
+    return TEXT
+
+
+def _int_or_none(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        value = value.replace(",", "").strip()
+    return int(float(value))
+
+
+def _rating(value: Any) -> int:
+    rating = int(round(float(value)))
+    if not 1 <= rating <= 5:
+        raise ValueError(f"rating {value!r} out of 1..5")
+    return rating
+
+
+def _clean(text: Any) -> str:
+    return str(text or "").strip()
+
+
+def category_from_name(path: Path) -> str:
+    """A category from a dump's file name: reviews_Digital_Music_5.json.gz -> Digital Music."""
+    stem = path.name.split(".")[0]
+    stem = re.sub(r"^(reviews_|meta_)", "", stem)
+    stem = re.sub(r"_5$", "", stem)
+    return canonical_category(stem)
+
+
+def meta_path_for(path: Path) -> Path | None:
+    """The metadata file published next to a review dump, if it is there."""
+    stem = path.name.split(".")[0]
+    base = re.sub(r"_5$", "", re.sub(r"^reviews_", "", stem))
+    for candidate in sorted(path.parent.glob(f"meta_{base}.*")):
+        if candidate != path:
+            return candidate
+    return None
+
+
+_ASIN_IN_LINE = re.compile(r"""['"](?:parent_asin|asin)['"]\s*:\s*['"]([^'"]+)['"]""")
+
+
+def read_meta(path: Path, wanted: set[str] | None = None) -> dict[str, dict[str, str]]:
+    """Product title and main category by product id, from a 2014 (Python literal) or 2023 meta file.
+
+    Only the products in `wanted` are parsed: a 2014 meta line is a large Python literal,
+    and ast.literal_eval on every line of a full dump would take minutes.
+    """
+    found: dict[str, dict[str, str]] = {}
+    with open_text(path) as stream:
+        for line in stream:
+            match = _ASIN_IN_LINE.search(line)
+            if wanted is not None and (not match or match.group(1) not in wanted):
+                continue
+            obj = _parse_object(line)
+            if obj is None:
+                continue
+            product = obj.get("parent_asin") or obj.get("asin")
+            if product:
+                found[str(product)] = {
+                    "title": _clean(obj.get("title")),
+                    "main_category": _clean(obj.get("main_category")),
+                }
+    return found
+
+
+def _from_mcauley2014(obj: dict, category: str) -> Record:
+    helpful = obj.get("helpful") or [0, 0]
+    return Record(
+        text=_clean(obj.get("reviewText")),
+        rating=_rating(obj["overall"]),
+        headline=_clean(obj.get("summary")),
+        category=category,
+        product_id=_clean(obj.get("asin")),
+        helpful_votes=int(helpful[0]),
+        source=MCAULEY_2014,
+    )
+
+
+def _from_mcauley2018(obj: dict, category: str) -> Record:
+    # vote is published only when at least one person voted, as a string with thousands
+    # separators ("1,234"); its absence means zero votes, not unknown.
+    return Record(
+        text=_clean(obj.get("reviewText")),
+        rating=_rating(obj["overall"]),
+        headline=_clean(obj.get("summary")),
+        category=category,
+        product_id=_clean(obj.get("asin")),
+        helpful_votes=_int_or_none(obj.get("vote")) or 0,
+        source=MCAULEY_2018,
+    )
+
+
+def _from_amazon2023(obj: dict, category: str) -> Record:
+    return Record(
+        text=_clean(obj.get("text")),
+        rating=_rating(obj["rating"]),
+        headline=_clean(obj.get("title")),
+        category=category,
+        # Variants of one product share parent_asin; splitting by it keeps them together.
+        product_id=_clean(obj.get("parent_asin") or obj.get("asin")),
+        helpful_votes=_int_or_none(obj.get("helpful_vote")) or 0,
+        source=AMAZON_2023,
+    )
+
+
+def _from_records(obj: dict, category: str) -> Record:
+    known = {f for f in Record.__dataclass_fields__}
+    return Record(**{k: v for k, v in obj.items() if k in known})
+
+
+def _from_jsonl(obj: dict, text_column: str, source: str = JSONL) -> Record:
+    if text_column not in obj:
+        raise KeyError(text_column)
+    return Record(text=_clean(obj[text_column]), source=source)
+
+
+def _json_rows(path: Path, report: ReadReport) -> Iterator[dict]:
+    with open_text(path) as stream:
+        for line in stream:
+            if not line.strip():
+                continue
+            report.rows += 1
+            obj = _parse_object(line)
+            if obj is None:
+                report.skipped["malformed line"] += 1
+                continue
+            yield obj
+
+
+def _review_records(path: Path, fmt: str, report: ReadReport, category: str | None) -> list[Record]:
+    convert = {MCAULEY_2014: _from_mcauley2014, MCAULEY_2018: _from_mcauley2018, AMAZON_2023: _from_amazon2023}
+    records = []
+    default_category = category or category_from_name(path)
+    for obj in _json_rows(path, report):
+        try:
+            record = convert[fmt](obj, default_category)
+        except (KeyError, ValueError, TypeError) as error:
+            report.skipped[f"bad field ({type(error).__name__})"] += 1
+            continue
+        records.append(record)
+    meta = meta_path_for(path)
+    if meta is not None and records:
+        products = read_meta(meta, {r.product_id for r in records})
+        records = [_with_meta(r, products.get(r.product_id), fixed_category=category is not None) for r in records]
+    return records
+
+
+def _with_meta(record: Record, meta: dict[str, str] | None, fixed_category: bool) -> Record:
+    if not meta:
+        return record
+    changes = {"product_title": meta["title"]}
+    # 2023 metadata names the store department (main_category); the 2014 dumps have none
+    # that matches the file, so the file name stays the category there.
+    if meta["main_category"] and not fixed_category:
+        changes["category"] = canonical_category(meta["main_category"])
+    return Record(**{**asdict(record), **changes})
+
+
+def _csv_records(path: Path, report: ReadReport, text_column: str, source: str) -> list[Record]:
+    records = []
+    with open_text(path) as stream:
+        reader = csv.DictReader(stream)
+        columns = reader.fieldnames or []
+        if text_column not in columns:
+            raise ReadError(f"{path}: no column {text_column!r}; columns are {', '.join(columns) or 'none'}")
+        for row in reader:
+            report.rows += 1
+            value = row.get(text_column)
+            if value is None or None in row:
+                # csv puts extra cells under the key None and missing cells as None
+                report.skipped["wrong number of cells"] += 1
+                continue
+            records.append(Record(text=value.strip(), source=source))
+    return records
+
+
+def _text_records(path: Path, report: ReadReport) -> list[Record]:
+    # One record per paragraph (blank-line separated), not per line: corpora are often
+    # hard-wrapped, and a wrapped line is not a unit of text.
+    with open_text(path) as stream:
+        paragraphs = re.split(r"\n\s*\n", stream.read())
+    records = []
+    for paragraph in paragraphs:
+        text = " ".join(paragraph.split())
+        if text:
+            report.rows += 1
+            records.append(Record(text=text, source=TEXT))
+    return records
+
+
+def read_file(
+    path: Path | str, *, text_column: str = "text", fmt: str | None = None, category: str | None = None
+) -> tuple[list[Record], ReadReport]:
+    """All records of one file and a report of what was skipped; the format is detected unless given."""
+    path = Path(path)
+    if not path.is_file():
+        raise ReadError(f"{path}: no such file")
+    report = ReadReport(path=path, format=fmt or sniff(path))
+    if report.format == META:
+        raise ReadError(f"{path}: this is a product metadata file, not reviews; pass the reviews file")
+    if report.format in (MCAULEY_2014, MCAULEY_2018, AMAZON_2023):
+        records = _review_records(path, report.format, report, category)
+    elif report.format == RECORDS:
+        records = []
+        for obj in _json_rows(path, report):
+            try:
+                records.append(_from_records(obj, ""))
+            except TypeError:
+                report.skipped["bad field (TypeError)"] += 1
+    elif report.format == JSONL:
+        records = []
+        for obj in _json_rows(path, report):
+            try:
+                records.append(_from_jsonl(obj, text_column))
+            except KeyError:
+                report.skipped[f"no {text_column!r} field"] += 1
+    elif report.format == ADS_CSV:
+        records = _csv_records(path, report, "ad", ADS_CSV)
+    elif report.format == CSV:
+        records = _csv_records(path, report, text_column, CSV)
+    elif report.format == TEXT:
+        records = _text_records(path, report)
+    else:
+        raise ReadError(f"{path}: unknown format {report.format!r}")
+    if category and report.format not in (MCAULEY_2014, MCAULEY_2018, AMAZON_2023):
+        records = [Record(**{**asdict(r), "category": canonical_category(category)}) for r in records]
+    empty = sum(1 for r in records if not r.text)
+    if empty:
+        report.skipped["empty text"] += empty
+        records = [r for r in records if r.text]
+    report.records = len(records)
+    if not records:
+        raise ReadError(f"{path}: no usable rows ({report.summary()})")
+    return records, report
+
+
+def read_files(paths: Iterable[Path | str], **options: Any) -> tuple[list[Record], list[ReadReport]]:
+    """Records of several files, in order, with one report per file."""
+    records: list[Record] = []
+    reports: list[ReadReport] = []
+    for path in paths:
+        got, report = read_file(path, **options)
+        log.info(report.summary())
+        records.extend(got)
+        reports.append(report)
+    return records, reports
+
+
+def read_records(path: Path | str) -> list[Record]:
+    """The records of a split written by train.prepare."""
+    records, _ = read_file(path, fmt=RECORDS)
+    return records
