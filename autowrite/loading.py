@@ -65,7 +65,7 @@ def embedded_folder(gguf: Path | None = None) -> Path:
     into a plain model built from the same config.
     """
     gguf = gguf or embedded_gguf_path()
-    folder = cache_root() / "embedded" / f"{gguf.stem}-{_fingerprint(gguf)}"
+    folder = cache_root() / "embedded" / f"{gguf.stem}-{_fingerprint(gguf)}-plain"
     if (folder / "model.safetensors").exists():
         return folder
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -73,7 +73,12 @@ def embedded_folder(gguf: Path | None = None) -> Path:
     log.info("converting %s once into %s (about 20 s)", gguf.name, folder)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     quantized = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    plain = AutoModelForCausalLM.from_config(quantized.config, dtype=torch.float32)
+    config = quantized.config
+    # The GGUF loader records a quantization_config; kept, it would make every later load of
+    # the plain weights go through transformers' GGUF kernels (slower, and not plain).
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     plain.load_state_dict(quantized.state_dict())
     # Written to a temporary sibling and renamed, so an interrupted conversion is never loaded.
     partial = folder.with_name(folder.name + f".partial-{os.getpid()}")

@@ -1,0 +1,1 @@
+"""Side-by-side measurements (not tests): python -m benchmarks.run"""

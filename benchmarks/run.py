@@ -1,0 +1,414 @@
+"""Side-by-side speed of this project's engine, transformers' pipeline (bf16) and llama-cpp-python.
+
+python -m benchmarks.run            # full run, writes benchmarks/results/latest.{json,md}
+python -m benchmarks.run --smoke    # seconds; what CI runs to keep the benchmark working
+
+All three engines run in this one process, on the same model (the catalog's default: the
+embedded SmolLM2-135M, with the default entry's adapter merged in when it has one), the
+same prompts and the same settings, interleaved repeat by repeat so that a busy machine
+slows them alike. Cold start, resident memory and the HTTP round trip need a fresh
+process each and are measured in subprocesses of the real app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+sys.path.insert(0, str(ROOT))
+
+from autowrite import engine  # noqa: E402
+from autowrite.catalog import load_catalog  # noqa: E402
+from autowrite.loading import cache_root, embedded_folder, embedded_gguf_path  # noqa: E402
+from autowrite.service import Request, Service  # noqa: E402
+from autowrite.settings import SamplingSettings  # noqa: E402
+
+PROMPTS = [
+    "I bought these headphones for my daughter and",
+    "The blender arrived quickly, but after two weeks the motor",
+    "This is the best album I have heard in years because",
+]
+TRACE = (
+    "I ordered this speaker for my kitchen and the sound is much better than I expected. "
+    "The battery lasts about ten hours and pairing with my phone took seconds."
+)
+
+
+@dataclass
+class Config:
+    """How much to measure; --smoke shrinks everything to a few seconds."""
+
+    repeats: int = 5
+    new_tokens: int = 64
+    trace_chars: int = len(TRACE)
+    http_calls: int = 40
+
+    @classmethod
+    def smoke(cls) -> Config:
+        return cls(repeats=1, new_tokens=4, trace_chars=12, http_calls=3)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (nearest rank) of a list of numbers."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+def default_model() -> tuple[Path, Path | None]:
+    """The GGUF and adapter folder of the catalog's default entry."""
+    entry = load_catalog()[0]
+    adapter = entry.resolve(entry.adapter) if entry.adapter else None
+    return embedded_gguf_path(), adapter
+
+
+# --- the three engines ------------------------------------------------------------------
+
+
+class Ours:
+    """This project's engine: the service and backend the app uses."""
+
+    name = "autowrite (llama.cpp backend)"
+
+    def __init__(self) -> None:
+        self.service = Service(load_catalog(), read_hub_cards=False)
+        self.model = self.service.default_name
+        self.backend = self.service.load(self.model).backend
+
+    def stream(self, prompt: str, settings: SamplingSettings):
+        ids = self.backend.encode(prompt)
+        previous = 0
+        for text in engine.stream(self.backend, ids, settings):
+            if len(text) > previous:
+                previous = len(text)
+                yield text
+
+    def suggest(self, text: str) -> None:
+        self.service.suggest(Request(model=self.model, text=text), ghost_tokens=0)
+
+    def columns(self, prompt: str, variants: list[SamplingSettings]) -> None:
+        engine.last(engine.stream_many(self.backend, self.backend.encode(prompt), variants))
+
+
+class Pipeline:
+    """transformers' text-generation pipeline in bf16, streaming with TextIteratorStreamer."""
+
+    name = "transformers pipeline (bf16)"
+
+    def __init__(self, adapter: Path | None) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
+
+        folder = embedded_folder()
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16)
+        if adapter is not None:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        self.pipe = pipeline("text-generation", model=model, tokenizer=self.tokenizer)
+
+    def stream(self, prompt: str, settings: SamplingSettings):
+        from transformers import TextIteratorStreamer
+
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True)
+        kwargs = dict(
+            max_new_tokens=settings.max_new_tokens,
+            do_sample=settings.do_sample,
+            repetition_penalty=settings.repetition_penalty,
+            streamer=streamer,
+            min_new_tokens=settings.max_new_tokens,
+        )
+        worker = threading.Thread(target=self.pipe, args=(prompt,), kwargs=kwargs)
+        worker.start()
+        text = ""
+        for piece in streamer:
+            text += piece
+            if piece:
+                yield text
+        worker.join()
+
+    def suggest(self, text: str) -> None:
+        # The plain way: the whole text through the model on every keystroke.
+        self.pipe(text, max_new_tokens=1, do_sample=False)
+
+
+class LlamaCppPython:
+    """llama-cpp-python's high-level Llama on the same GGUF (with its own prefix reuse)."""
+
+    name = "llama-cpp-python"
+
+    def __init__(self, gguf: Path) -> None:
+        from llama_cpp import Llama
+
+        self.llm = Llama(model_path=str(gguf), n_ctx=2048, n_threads=torch.get_num_threads(), verbose=False)
+
+    def stream(self, prompt: str, settings: SamplingSettings):
+        text = ""
+        for chunk in self.llm.create_completion(
+            prompt,
+            max_tokens=settings.max_new_tokens,
+            temperature=0.0 if not settings.do_sample else settings.temperature,
+            top_k=settings.top_k,
+            top_p=settings.top_p,
+            repeat_penalty=settings.repetition_penalty,
+            seed=settings.seed,
+            stream=True,
+        ):
+            text += chunk["choices"][0]["text"]
+            yield text
+
+    def suggest(self, text: str) -> None:
+        self.llm.create_completion(text, max_tokens=1, temperature=0.0)
+
+
+# --- measurements ----------------------------------------------------------------------
+
+
+def decode_rate(engine_, prompt: str, settings: SamplingSettings) -> float:
+    """Tokens per second between the first and the last streamed piece."""
+    stamps = [time.perf_counter() for _ in engine_.stream(prompt, settings)]
+    if len(stamps) < 2:
+        return float("nan")
+    return (len(stamps) - 1) / (stamps[-1] - stamps[0])
+
+
+def typing_trace(text: str, by: str) -> list[str]:
+    """The states of a text box while someone types it, word by word or letter by letter."""
+    if by == "letter":
+        return [text[:i] for i in range(1, len(text) + 1)]
+    words = text.split(" ")
+    return [" ".join(words[:i]) + " " for i in range(1, len(words) + 1)]
+
+
+def keystrokes(engine_, trace: list[str]) -> list[float]:
+    """Milliseconds from each keystroke's text to its next-word suggestions."""
+    timings = []
+    for state in trace:
+        start = time.perf_counter()
+        engine_.suggest(state)
+        timings.append((time.perf_counter() - start) * 1000)
+    return timings
+
+
+def in_process(config: Config) -> dict:
+    """Decode speed, keystroke latency and compare columns for all engines, interleaved."""
+    gguf, adapter = default_model()
+    ours = Ours()
+    same_gguf = gguf
+    if adapter is not None:
+        from autowrite.gguf_merge import merged_path
+
+        same_gguf = merged_path(gguf, adapter, cache_root())
+    engines = [ours, LlamaCppPython(same_gguf), Pipeline(adapter)]
+    settings = SamplingSettings(do_sample=False, repetition_penalty=1.1, max_new_tokens=config.new_tokens)
+    for e in engines:  # warm-up: first calls pay for allocations and caches
+        engine.last(e.stream(PROMPTS[0], settings.replace(max_new_tokens=4)))
+    rates: dict[str, list[float]] = {e.name: [] for e in engines}
+    for _ in range(config.repeats):
+        for prompt in PROMPTS:
+            for e in engines:
+                rates[e.name].append(decode_rate(e, prompt, settings))
+    latency: dict[str, dict[str, list[float]]] = {e.name: {} for e in engines}
+    text = TRACE[: config.trace_chars]
+    for by in ("word", "letter"):
+        trace = typing_trace(text, by)
+        for e in engines:
+            keystrokes(e, trace[:2])  # warm the caches of this trace's start
+            latency[e.name][by] = keystrokes(e, trace)
+    columns = {}
+    base = SamplingSettings(temperature=0.9, top_k=40, top_p=0.95, max_new_tokens=config.new_tokens)
+    for n in (1, 4):
+        variants = [base.replace(seed=s) for s in range(n)]
+        times = []
+        for _ in range(config.repeats):
+            start = time.perf_counter()
+            ours.columns(PROMPTS[1], variants)
+            times.append(time.perf_counter() - start)
+        columns[n] = statistics.median(times)
+    return {
+        "decode_tokens_per_s": {name: statistics.median(r) for name, r in rates.items()},
+        "keystroke_ms": {
+            name: {by: {"p50": percentile(v, 50), "p95": percentile(v, 95), "n": len(v)} for by, v in runs.items()}
+            for name, runs in latency.items()
+        },
+        "compare_seconds": {"1 column": columns[1], "4 columns": columns[4], "ratio": columns[4] / columns[1]},
+        "ours": ours.name,
+    }
+
+
+def rss_of(engine_name: str) -> float:
+    """Peak resident memory (MB) of a fresh process that loads one engine and generates."""
+    code = (
+        "import sys, resource; sys.path.insert(0, %r); from benchmarks import run; "
+        "e = {'ours': run.Ours, 'llama': lambda: run.LlamaCppPython(run.default_model()[0]), "
+        "'pipeline': lambda: run.Pipeline(run.default_model()[1])}[%r](); "
+        "from autowrite.settings import SamplingSettings; "
+        "list(e.stream(run.PROMPTS[0], SamplingSettings(do_sample=False, max_new_tokens=16))); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+    ) % (str(ROOT), engine_name)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def app_process(config: Config) -> dict:
+    """Start python app.py: time to the first suggestion over HTTP, REST latency, memory."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    start = time.perf_counter()
+    app = subprocess.Popen(
+        [sys.executable, "app.py", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        first = None
+        while time.perf_counter() - start < 120:
+            try:
+                rest_call(url, "suggest", suggest_inputs("Great sound and"))
+                first = time.perf_counter() - start
+                break
+            except OSError:
+                time.sleep(0.1)
+        trace = typing_trace(TRACE[: config.trace_chars], "letter")[: config.http_calls]
+        rest_call(url, "suggest", suggest_inputs(trace[0]))
+        timings = []
+        for state in trace:
+            t = time.perf_counter()
+            rest_call(url, "suggest", suggest_inputs(state))
+            timings.append((time.perf_counter() - t) * 1000)
+        rss = _rss_mb(app.pid)
+    finally:
+        app.terminate()
+        app.wait(timeout=30)
+    return {
+        "cold_start_to_first_suggestion_s": first,
+        "http_suggest_ms": {"p50": percentile(timings, 50), "p95": percentile(timings, 95), "n": len(timings)},
+        "app_rss_mb": rss,
+    }
+
+
+def suggest_inputs(text: str) -> list:
+    """All of suggest's parameters in order (the REST protocol takes them positionally)."""
+    return [text, "", "", 5, "Electronics", ""]
+
+
+def rest_call(url: str, name: str, data: list) -> object:
+    """One call through Gradio's REST protocol: POST the inputs, read the event stream's result."""
+    body = json.dumps({"data": data}).encode()
+    request = urllib.request.Request(
+        f"{url}/gradio_api/call/{name}", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        event_id = json.loads(response.read())["event_id"]
+    with urllib.request.urlopen(f"{url}/gradio_api/call/{name}/{event_id}", timeout=60) as stream:
+        event = None
+        for raw in stream:
+            line = raw.decode().strip()
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event in ("complete", "error"):
+                if event == "error":
+                    raise RuntimeError(line)
+                return json.loads(line[5:])
+    raise RuntimeError("event stream ended without a result")
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def markdown(result: dict) -> str:
+    """The results as the README's table."""
+    rows = [
+        "| engine | decode tokens/s | keystroke p50 / p95 ms (word) | keystroke p50 / p95 ms (letter) | peak RSS MB |",
+        "|---|---|---|---|---|",
+    ]
+    for name, rate in result["decode_tokens_per_s"].items():
+        k = result["keystroke_ms"][name]
+        rss = result.get("rss_mb", {}).get(name, float("nan"))
+        rows.append(
+            f"| {name} | {rate:.1f} | {k['word']['p50']:.1f} / {k['word']['p95']:.1f} | "
+            f"{k['letter']['p50']:.1f} / {k['letter']['p95']:.1f} | {rss:.0f} |"
+        )
+    ours = result["decode_tokens_per_s"][result["ours"]]
+    ratios = ", ".join(
+        f"{ours / rate:.2f}x {name}" for name, rate in result["decode_tokens_per_s"].items() if name != result["ours"]
+    )
+    c = result["compare_seconds"]
+    app = result.get("app", {})
+    lines = [
+        *rows,
+        "",
+        f"Decode speed of this engine: {ratios} (medians, same process, same prompts and settings).",
+        f"Compare tab: 4 columns in {c['4 columns']:.2f} s against {c['1 column']:.2f} s for one ({c['ratio']:.2f}x).",
+    ]
+    if app:
+        h = app["http_suggest_ms"]
+        lines.append(
+            f"App (`python app.py`): first suggestion {app['cold_start_to_first_suggestion_s']:.1f} s after start; "
+            f"suggest through the REST protocol p50 {h['p50']:.1f} ms, p95 {h['p95']:.1f} ms; resident memory {app['app_rss_mb']:.0f} MB."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(args: argparse.Namespace) -> dict:
+    """Run every measurement, write JSON and markdown, return the results."""
+    torch.set_num_threads(args.threads)
+    config = Config.smoke() if args.smoke else Config()
+    result = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "threads": args.threads,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "smoke": args.smoke,
+        },
+        "config": config.__dict__,
+        **in_process(config),
+    }
+    if not args.skip_processes:
+        names = {"ours": result["ours"], "llama": LlamaCppPython.name, "pipeline": Pipeline.name}
+        result["rss_mb"] = {names[key]: rss_of(key) for key in names}
+        result["app"] = app_process(config)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = "smoke" if args.smoke else "latest"
+    (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2))
+    (args.out / f"{stem}.md").write_text(markdown(result))
+    return result
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Flags: --smoke, --out, --threads, --skip-processes."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="a few seconds, to check the benchmark runs")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--skip-processes", action="store_true", help="skip cold start, RSS and HTTP measurements")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    print(markdown(main(parse_args())))
