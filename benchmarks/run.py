@@ -56,10 +56,12 @@ class Config:
     new_tokens: int = 64
     trace_chars: int = len(TRACE)
     http_calls: int = 40
+    prompts: int = len(PROMPTS)
 
     @classmethod
     def smoke(cls) -> Config:
-        return cls(repeats=1, new_tokens=4, trace_chars=12, http_calls=3)
+        """A few seconds of everything: CI checks the benchmark runs, not how fast."""
+        return cls(repeats=1, new_tokens=3, trace_chars=6, http_calls=3, prompts=1)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -218,7 +220,7 @@ def in_process(config: Config) -> dict:
         engine.last(e.stream(PROMPTS[0], settings.replace(max_new_tokens=4)))
     rates: dict[str, list[float]] = {e.name: [] for e in engines}
     for _ in range(config.repeats):
-        for prompt in PROMPTS:
+        for prompt in PROMPTS[: config.prompts]:
             for e in engines:
                 rates[e.name].append(decode_rate(e, prompt, settings))
     latency: dict[str, dict[str, list[float]]] = {e.name: {} for e in engines}
@@ -249,18 +251,27 @@ def in_process(config: Config) -> dict:
     }
 
 
+ENGINES = {
+    "ours": Ours,
+    "llama": lambda: LlamaCppPython(default_model()[0]),
+    "pipeline": lambda: Pipeline(default_model()[1]),
+}
+
+
 def rss_of(engine_name: str) -> float:
     """Peak resident memory (MB) of a fresh process that loads one engine and generates."""
-    code = (
-        "import sys, resource; sys.path.insert(0, %r); from benchmarks import run; "
-        "e = {'ours': run.Ours, 'llama': lambda: run.LlamaCppPython(run.default_model()[0]), "
-        "'pipeline': lambda: run.Pipeline(run.default_model()[1])}[%r](); "
-        "from autowrite.settings import SamplingSettings; "
-        "list(e.stream(run.PROMPTS[0], SamplingSettings(do_sample=False, max_new_tokens=16))); "
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
-    ) % (str(ROOT), engine_name)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    command = [sys.executable, "-m", "benchmarks.run", "--rss-of", engine_name]
+    out = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
     return float(out.stdout.strip().splitlines()[-1])
+
+
+def measure_own_rss(engine_name: str) -> float:
+    """Load one engine, generate a little, and return this process's peak resident memory (MB)."""
+    import resource
+
+    e = ENGINES[engine_name]()
+    engine.last(e.stream(PROMPTS[0], SamplingSettings(do_sample=False, max_new_tokens=16)))
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def app_process(config: Config) -> dict:
@@ -407,8 +418,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--skip-processes", action="store_true", help="skip cold start, RSS and HTTP measurements")
+    parser.add_argument("--rss-of", choices=sorted(ENGINES), help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
-    print(markdown(main(parse_args())))
+    arguments = parse_args()
+    if arguments.rss_of:
+        print(measure_own_rss(arguments.rss_of))
+    else:
+        print(markdown(main(arguments)))

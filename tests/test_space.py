@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
 
 from autowrite.catalog import load_catalog
@@ -10,7 +12,7 @@ from space.build import main, parse_args
 
 def test_build_space_folder(tmp_path):
     out = main(parse_args(["--out", str(tmp_path / "space")]))
-    assert (out / "app.py").read_text() == open("app.py").read()
+    assert (out / "app.py").read_text() == Path("app.py").read_text()
     assert (out / "autowrite" / "engine.py").exists()
     assert (out / "checkpoints" / "catalog.yaml").exists()
     meta = yaml.safe_load((out / "README.md").read_text().split("---")[1])

@@ -1,0 +1,22 @@
+"""The benchmark still runs (smoke mode: tiny sizes, no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("llama_cpp")
+
+
+def test_benchmark_smoke(tmp_path):
+    from benchmarks.run import main, parse_args
+
+    result = main(parse_args(["--smoke", "--skip-processes", "--out", str(tmp_path)]))
+    saved = json.loads((tmp_path / "smoke.json").read_text())
+    assert saved["machine"]["smoke"] is True
+    engines = set(result["decode_tokens_per_s"])
+    assert engines == {"autowrite (llama.cpp backend)", "llama-cpp-python", "transformers pipeline (bf16)"}
+    for name in engines:
+        assert result["keystroke_ms"][name]["letter"]["n"] == 6
+    assert "| autowrite (llama.cpp backend) |" in (tmp_path / "smoke.md").read_text()
