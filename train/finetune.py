@@ -231,6 +231,9 @@ def _sft_config(config: FinetuneConfig, bf16: bool, use_cpu: bool, has_eval: boo
         report_to="none",
         dataloader_num_workers=0,  # worker processes would compete with training for 2 cores
         ddp_find_unused_parameters=False,
+        # The main process evaluates on the test split after training (~10 min on 2 cores)
+        # while the others wait at a barrier; the default 30 min would be too close.
+        ddp_timeout=7200,
         save_only_model=False,  # optimizer and scheduler states are what make --resume exact
     )
 
