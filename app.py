@@ -11,6 +11,7 @@ from pathlib import Path
 from autowrite.catalog import CATALOG_PATH, load_catalog
 from autowrite.loading import BACKENDS, ModelCache, load_entry
 from autowrite.service import DEFAULT_MAX_DOWNLOAD_BYTES, Service
+from autowrite.ui import lanes
 from autowrite.ui.app import build_demo, launch_options
 
 
@@ -39,6 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("AUTOWRITE_BACKEND", "auto"),
         help="auto: llama.cpp for the embedded model and its adapters, transformers for the rest",
     )
+    parser.add_argument("--max-models", type=int, default=2, help="models kept loaded at once")
+    parser.add_argument("--max-model-gb", type=float, default=2.0, help="memory budget of the loaded models' weights")
     parser.add_argument("--no-preload", action="store_true", help="load the default model on first use, not at start")
     parser.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
     return parser.parse_args(argv)
@@ -49,16 +52,18 @@ def main(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     service = Service(
         load_catalog(args.catalog),
-        cache=ModelCache(partial(load_entry, backend=args.backend)),
+        cache=ModelCache(
+            partial(load_entry, backend=args.backend),
+            max_models=args.max_models,
+            max_bytes=int(args.max_model_gb * 1e9),
+        ),
         allow_custom=args.allow_custom_models,
         max_download_bytes=int(args.max_download_gb * 1e9),
     )
     if not args.no_preload:
         service.load(service.default_name)
     demo = build_demo(service)
-    # Why a bounded queue: a shared link can bring many people; beyond this they get a clear
-    # "queue is full" instead of waiting minutes.
-    demo.queue(max_size=64, default_concurrency_limit=2)
+    demo.queue(max_size=lanes.QUEUE_SIZE, default_concurrency_limit=2)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_options())
 
 

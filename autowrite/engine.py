@@ -66,6 +66,11 @@ class Backend(ABC):
     def vocab_size(self) -> int:
         """Number of logits per position."""
 
+    @property
+    @abstractmethod
+    def nbytes(self) -> int:
+        """Memory the model's weights take, for the model cache's budget."""
+
 
 @dataclass
 class _Slot:
@@ -119,6 +124,10 @@ class TransformersBackend(Backend):
     @property
     def vocab_size(self) -> int:
         return int(self.model.get_output_embeddings().weight.shape[0])
+
+    @property
+    def nbytes(self) -> int:
+        return sum(p.numel() * p.element_size() for p in self.model.parameters())
 
     def encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False)

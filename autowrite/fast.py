@@ -73,6 +73,8 @@ class LlamaCppBackend(Backend):
         self._ctx = _internals.LlamaContext(model=self._model, params=params, verbose=False)
         self._batch = _internals.LlamaBatch(n_tokens=BATCH, embd=0, n_seq_max=1, verbose=False)
         self._n_vocab = self._model.n_vocab()
+        self._file_bytes = Path(gguf).stat().st_size
+        self._ctx_bytes = llama_cpp.llama_state_get_size(self._ctx.ctx)
         self._slots: list[list[int]] = [[] for _ in range(SEQUENCES)]
         self._last_used = [0] * SEQUENCES
         self._clock = 0
@@ -83,6 +85,10 @@ class LlamaCppBackend(Backend):
     @property
     def vocab_size(self) -> int:
         return self._n_vocab
+
+    @property
+    def nbytes(self) -> int:
+        return self._file_bytes + self._ctx_bytes
 
     def encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False)

@@ -114,14 +114,14 @@ def load_pretrained(folder: Path | str, adapter: Path | None = None):
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, trust_remote_code=False)
-    except (OSError, ValueError, RuntimeError) as error:
-        raise LoadError(f"cannot load the model in {folder}: {error}") from None
+    except Exception as error:  # a damaged checkpoint fails in many libraries' own error types
+        raise LoadError(f"cannot load the model in {folder}: {type(error).__name__}: {error}") from None
     if adapter is not None:
         from peft import PeftModel
 
         try:
             model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
-        except (OSError, ValueError, RuntimeError) as error:
+        except Exception as error:  # as above: any failure means this adapter cannot be used
             raise LoadError(f"cannot load the adapter in {adapter}: {error}") from None
         if (adapter / "tokenizer_config.json").exists():
             tokenizer = AutoTokenizer.from_pretrained(adapter)
@@ -203,11 +203,17 @@ def load_entry(entry: Entry, progress: ProgressFn | None = None, backend: str = 
 
 
 class ModelCache:
-    """Loaded models by name, least recently used dropped first; loads are serialized per name."""
+    """Loaded models by name within a count and a byte budget, least recently used dropped first.
 
-    def __init__(self, loader: Callable[[Entry], Loaded], max_models: int = 2) -> None:
+    Loads are serialized per name (two people picking the same model load it once). A model
+    dropped from the cache while a generation still uses it lives until that generation
+    ends: the cache only lets go of its own reference.
+    """
+
+    def __init__(self, loader: Callable[[Entry], Loaded], max_models: int = 2, max_bytes: int = 2_000_000_000) -> None:
         self._loader = loader
-        self._max = max_models
+        self.max_models = max_models
+        self.max_bytes = max_bytes
         self._models: OrderedDict[str, Loaded] = OrderedDict()
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}
@@ -226,9 +232,24 @@ class ModelCache:
             loaded = self._loader(entry)
             with self._lock:
                 self._models[entry.name] = loaded
-                while len(self._models) > self._max:
-                    self._models.popitem(last=False)
+                self._evict(keep=entry.name)
             return loaded
+
+    def _evict(self, keep: str) -> None:
+        while len(self._models) > 1 and (len(self._models) > self.max_models or self.nbytes > self.max_bytes):
+            oldest = next(name for name in self._models if name != keep)
+            log.info("dropping %s from the model cache", oldest)
+            del self._models[oldest]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the cached models' weights take."""
+        return sum(loaded.backend.nbytes for loaded in self._models.values())
+
+    @property
+    def names(self) -> list[str]:
+        """Cached model names, least recently used first."""
+        return list(self._models)
 
     def __contains__(self, name: str) -> bool:
         return name in self._models

@@ -15,6 +15,7 @@ from autowrite.engine import last
 from autowrite.formats import Task
 from autowrite.service import MAX_COLUMNS, Request, Service, UserError
 from autowrite.settings import PRESET_NAMES, SettingsError, preset
+from autowrite.ui import lanes
 
 
 def _request(service: Service, model: str, mode: str, text: str, rating: int, category: str, headline: str) -> Request:
@@ -120,6 +121,6 @@ def register(service: Service) -> None:
         except (UserError, SettingsError) as error:
             raise gr.Error(str(error)) from None
 
-    gr.api(suggest, api_name="suggest", concurrency_id="suggest")
-    gr.api(generate, api_name="generate", concurrency_id="generate")
-    gr.api(compare, api_name="compare", concurrency_id="generate")
+    gr.api(suggest, api_name="suggest", **lanes.SUGGEST)
+    gr.api(generate, api_name="generate", **lanes.GENERATE)
+    gr.api(compare, api_name="compare", **lanes.GENERATE)

@@ -11,6 +11,7 @@ import gradio as gr
 from autowrite.engine import Candidate
 from autowrite.service import MAX_COLUMNS, Request, Service, UserError
 from autowrite.settings import PRESET_NAMES, SamplingSettings, SettingsError, preset
+from autowrite.ui import lanes
 from autowrite.ui.common import Common, SettingsWidgets, settings_updates, settings_widgets
 
 COLUMN_FIELDS = 5  # temperature, top_k, top_p, repetition_penalty, do_sample per column
@@ -144,7 +145,7 @@ def build(service: Service, common: Common) -> tuple[gr.Textbox, list[gr.Dropdow
         ],
         [*texts, *views, warnings],
         api_visibility="private",
-        concurrency_id="generate",
+        **lanes.GENERATE,
         show_progress="minimal",
     )
     return prompt, pickers

@@ -8,6 +8,7 @@ from functools import partial
 import gradio as gr
 
 from autowrite.service import MAX_SAMPLES, Request, Service, UserError
+from autowrite.ui import lanes
 from autowrite.ui.common import Common, SettingsWidgets, settings_widgets
 
 
@@ -99,7 +100,7 @@ def build(service: Service, common: Common) -> tuple[gr.Textbox, SettingsWidgets
         ],
         [*boxes, warnings],
         api_visibility="private",
-        concurrency_id="generate",
+        **lanes.GENERATE,
         show_progress="minimal",
     )
     # Cancelling closes the generator between two tokens, so the model stops computing.

@@ -8,6 +8,7 @@ from functools import partial
 import gradio as gr
 
 from autowrite.service import Request, Service, UserError
+from autowrite.ui import lanes
 from autowrite.ui.common import Common
 
 WORD_BUTTONS = 5
@@ -98,7 +99,7 @@ def build(service: Service, common: Common) -> None:
         outputs=outputs,
         show_progress="hidden",
         api_visibility="private",
-        concurrency_id="suggest",
+        **lanes.SUGGEST,
     )
     # always_last: while one suggestion is computed, newer keystrokes replace older ones,
     # so a fast typist never waits for stale suggestions.

@@ -1,0 +1,131 @@
+"""Faults: broken checkpoints, memory bounds under model switches, clients that leave mid-stream."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from autowrite.catalog import Entry
+from autowrite.formats import Task
+from autowrite.loading import ModelCache, load_entry
+from autowrite.service import Request, Service, UserError
+from autowrite.settings import SamplingSettings
+
+
+def _copy(src, dst):
+    shutil.copytree(src, dst)
+    return dst
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "config"])
+def test_broken_checkpoint_is_a_clear_error_and_others_keep_working(tmp_path, tiny_gpt2_dir, damage):
+    broken = _copy(tiny_gpt2_dir, tmp_path / "broken")
+    weights = broken / "model.safetensors"
+    if damage == "truncate":
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    elif damage == "garbage":
+        weights.write_bytes(b"\x00" * 4096)
+    else:
+        (broken / "config.json").write_text("{not json")
+    service = Service(
+        [
+            Entry(name="good", source="local", path=str(tiny_gpt2_dir), task=Task.FREE),
+            Entry(name="broken", source="local", path=str(broken), task=Task.FREE),
+        ]
+    )
+    with pytest.raises(UserError, match="cannot load the model in"):
+        service.load("broken")
+    assert service.generate(Request(model="good", text="Still"), SamplingSettings(max_new_tokens=4)).texts[0]
+    assert "broken" not in service.cache
+
+
+def test_model_cache_stays_within_count_and_bytes(tmp_path, tiny_gpt2_dir, tiny_gptneo_dir):
+    entries = [
+        Entry(name=f"m{i}", source="local", path=str(folder), task=Task.FREE)
+        for i, folder in enumerate([tiny_gpt2_dir, tiny_gptneo_dir, _copy(tiny_gpt2_dir, tmp_path / "third")])
+    ]
+    cache = ModelCache(load_entry, max_models=2, max_bytes=10**9)
+    for entry in entries + entries:
+        cache.get(entry)
+        assert len(cache.names) <= 2
+    assert cache.names == ["m1", "m2"]
+    one = cache.get(entries[0]).backend.nbytes
+    tight = ModelCache(load_entry, max_models=5, max_bytes=int(one * 1.5))
+    for entry in entries:
+        tight.get(entry)
+        assert tight.nbytes <= one * 1.5 or len(tight.names) == 1
+
+
+def test_switching_models_while_generating_is_safe(tiny_gpt2_dir, tiny_gptneo_dir, tmp_path):
+    entries = [
+        Entry(name="a", source="local", path=str(tiny_gpt2_dir), task=Task.FREE),
+        Entry(name="b", source="local", path=str(tiny_gptneo_dir), task=Task.FREE),
+        Entry(name="c", source="local", path=str(_copy(tiny_gpt2_dir, tmp_path / "c")), task=Task.FREE),
+    ]
+    service = Service(entries, cache=ModelCache(load_entry, max_models=1))
+    settings = SamplingSettings(max_new_tokens=200, do_sample=False, repetition_penalty=1.0)
+    expected = service.generate(Request(model="a", text="Hello"), settings).texts[0]
+    results = {}
+
+    def generate():
+        results["a"] = service.generate(Request(model="a", text="Hello"), settings).texts[0]
+
+    worker = threading.Thread(target=generate)
+    worker.start()
+    for name in ["b", "c", "b", "c"]:  # each load evicts the model the worker is using
+        service.generate(Request(model=name, text="Hi"), SamplingSettings(max_new_tokens=3))
+    worker.join(timeout=120)
+    assert results["a"] == expected
+    assert len(service.cache.names) == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_client_that_disconnects_mid_stream_stops_the_generation(tiny_gpt2_dir, tiny_gptneo_dir):
+    from autowrite.ui.app import build_demo
+    from tests.conftest import make_tiny_service
+
+    service = make_tiny_service(tiny_gpt2_dir, tiny_gptneo_dir)
+    backend = service.load("tiny-gpt2").backend
+    demo = build_demo(service)
+    demo.queue(max_size=8)
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        url = f"http://127.0.0.1:{port}/gradio_api/call/generate"
+        data = ["The battery", "tiny-gpt2", 1.0, 0, 1.0, 1.0, 512, True, 1, "", 5, "Electronics", ""]
+        request = urllib.request.Request(url, json.dumps({"data": data}).encode(), {"Content-Type": "application/json"})
+        before = backend.tokens_computed
+        event_id = json.loads(urllib.request.urlopen(request, timeout=30).read())["event_id"]
+        stream = urllib.request.urlopen(f"{url}/{event_id}", timeout=30)
+        seen = 0
+        for raw in stream:
+            seen += raw.startswith(b"data:")
+            if seen >= 3:
+                break
+        stream.close()  # the person closed the tab
+        time.sleep(1.0)
+        settled = backend.tokens_computed
+        time.sleep(1.5)
+        assert backend.tokens_computed == settled, "the generation went on after the client left"
+        assert settled - before < 400, "the generation ran to its end: the test proves nothing"
+        # The slot is free: a new request completes.
+        request = urllib.request.Request(
+            url, json.dumps({"data": ["Next", "tiny-gpt2", None, None, None, None, 4, False, 1, "", 5, "Electronics", ""]}).encode(),
+            {"Content-Type": "application/json"},
+        )
+        event_id = json.loads(urllib.request.urlopen(request, timeout=30).read())["event_id"]
+        body = urllib.request.urlopen(f"{url}/{event_id}", timeout=30).read().decode()
+        assert "event: complete" in body
+    finally:
+        demo.close()
