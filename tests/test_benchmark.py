@@ -20,3 +20,13 @@ def test_benchmark_smoke(tmp_path):
     for name in engines:
         assert result["keystroke_ms"][name]["letter"]["n"] == 6
     assert "| autowrite (llama.cpp backend) |" in (tmp_path / "smoke.md").read_text()
+
+
+def test_load_test_smoke(tmp_path):
+    """Two users for a few seconds against the real app: the load test runs and nothing errs."""
+    from benchmarks.load import main, parse_args
+
+    result = main(parse_args(["--users", "2", "--duration", "4", "--out", str(tmp_path)]))
+    assert result["errors"] == 0, result["error_samples"]
+    assert result["served"]["suggest"]["n"] >= 2
+    assert (tmp_path / "load.md").read_text().startswith("2 users")
