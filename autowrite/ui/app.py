@@ -11,7 +11,14 @@ import gradio as gr
 from autowrite.formats import Task
 from autowrite.service import Service, UserError
 from autowrite.ui import api, compare, generate, live
-from autowrite.ui.common import MODES, Common, mode_fields_visible, review_field_widgets, settings_updates
+from autowrite.ui.common import (
+    MODES,
+    Common,
+    mode_fields_visible,
+    review_field_widgets,
+    settings_updates,
+    warning_lines,
+)
 from autowrite.ui.share import PageState, from_query, to_query
 
 ASSETS = Path(__file__).parent / "assets"
@@ -62,7 +69,7 @@ def switch_model(service: Service, model: str) -> list:
 def restore(service: Service, request: gr.Request) -> list:
     """The page state from the URL's query parameters (a share link), with any notices."""
     state = from_query(service, dict(request.query_params) if request else {})
-    notice = "\n".join(f"⚠️ {n}" for n in state.notices)
+    notice = warning_lines(state.notices)
     entry = service.entry(state.model)
     return [
         state.model,

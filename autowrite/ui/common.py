@@ -88,6 +88,11 @@ def settings_updates(settings: SamplingSettings) -> list:
     return [getattr(settings, name) for name in SamplingSettings.__dataclass_fields__]
 
 
+def warning_lines(messages: list[str]) -> str:
+    """Markdown with one warning per line."""
+    return "\n".join(f"- ⚠️ {m}" for m in messages)
+
+
 def mode_fields_visible(mode: str):
     """Show the review fields only when writing a review."""
     return gr.update(visible=mode == Task.REVIEW.value)

@@ -12,7 +12,7 @@ from autowrite.engine import Candidate
 from autowrite.service import MAX_COLUMNS, Request, Service, UserError
 from autowrite.settings import PRESET_NAMES, SamplingSettings, SettingsError, preset
 from autowrite.ui import lanes
-from autowrite.ui.common import Common, SettingsWidgets, settings_updates, settings_widgets
+from autowrite.ui.common import Common, SettingsWidgets, settings_updates, settings_widgets, warning_lines
 
 COLUMN_FIELDS = 5  # temperature, top_k, top_p, repetition_penalty, do_sample per column
 
@@ -77,7 +77,7 @@ def compare_stream(
         views += [""] * (MAX_COLUMNS - columns)
         for output in service.stream_each(request, settings):
             texts = output.texts + [""] * (MAX_COLUMNS - columns)
-            yield (*texts, *views, "\n".join(f"⚠️ {w}" for w in output.warnings))
+            yield (*texts, *views, warning_lines(output.warnings))
     except (UserError, SettingsError) as error:
         raise gr.Error(str(error)) from None
 

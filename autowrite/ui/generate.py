@@ -9,7 +9,7 @@ import gradio as gr
 
 from autowrite.service import MAX_SAMPLES, Request, Service, UserError
 from autowrite.ui import lanes
-from autowrite.ui.common import Common, SettingsWidgets, settings_widgets
+from autowrite.ui.common import Common, SettingsWidgets, settings_widgets, warning_lines
 
 
 def generate_stream(
@@ -46,7 +46,7 @@ def generate_stream(
         for output in service.stream(request, settings, samples=samples):
             boxes = [gr.update(value=t, visible=True) for t in output.texts]
             boxes += [gr.update(value="", visible=False)] * (MAX_SAMPLES - samples)
-            yield (*boxes, "\n".join(f"⚠️ {w}" for w in output.warnings))
+            yield (*boxes, warning_lines(output.warnings))
     except UserError as error:
         raise gr.Error(str(error)) from None
 

@@ -88,7 +88,8 @@ def build(service: Service, common: Common) -> None:
             for i in range(WORD_BUTTONS)
         ]
     ghost = gr.HTML(_ghost_html("", ""), elem_id="ghost")
-    accept = gr.Button("Accept continuation (Tab)", size="sm", elem_id="accept-ghost")
+    with gr.Row():
+        accept = gr.Button("Accept continuation (Tab)", size="sm", elem_id="accept-ghost", scale=0, min_width=220)
     state = gr.State({"words": [], "ghost": ""})
 
     inputs = [text, common.model, common.mode, common.rating, common.category, common.headline]
