@@ -121,7 +121,10 @@ def test_client_that_disconnects_mid_stream_stops_the_generation(tiny_gpt2_dir, 
         assert settled - before < 400, "the generation ran to its end: the test proves nothing"
         # The slot is free: a new request completes.
         request = urllib.request.Request(
-            url, json.dumps({"data": ["Next", "tiny-gpt2", None, None, None, None, 4, False, 1, "", 5, "Electronics", ""]}).encode(),
+            url,
+            json.dumps(
+                {"data": ["Next", "tiny-gpt2", None, None, None, None, 4, False, 1, "", 5, "Electronics", ""]}
+            ).encode(),
             {"Content-Type": "application/json"},
         )
         event_id = json.loads(urllib.request.urlopen(request, timeout=30).read())["event_id"]
