@@ -13,7 +13,8 @@ exactly the same token ids, and sampling stays in autowrite.sampling.
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,32 @@ def _silence_llama_logs() -> None:
     _silence_llama_logs.keep = _ignore  # the C side holds a pointer: keep the callback alive
 
 
+@contextmanager
+def without_extra_buffers() -> Iterator[None]:
+    """Make llama-cpp-python's high-level Llama (and its server) load models without repacking.
+
+    llama.cpp's "extra buffer types" repack weights for the CPU's matrix units. On CPUs with
+    AMX (Sapphire Rapids and later), its AMX matmul crashes the process (SIGSEGV) on Q4_1
+    batches of more than one token, as in llama-cpp-python 0.3.36; plain kernels are as
+    fast for one-token decoding. llama.cpp's own server has --no-repack for the same thing;
+    Llama() has no such argument, so its default parameters are patched while it loads.
+    """
+    from llama_cpp import llama_cpp  # the module Llama() reads its defaults from
+
+    original = llama_cpp.llama_model_default_params
+
+    def defaults():
+        params = original()
+        params.use_extra_bufts = False
+        return params
+
+    llama_cpp.llama_model_default_params = defaults
+    try:
+        yield
+    finally:
+        llama_cpp.llama_model_default_params = original
+
+
 class LlamaCppBackend(Backend):
     """Next-token logits from llama.cpp with per-sequence prefix reuse and batched branches."""
 
@@ -58,6 +85,7 @@ class LlamaCppBackend(Backend):
         self.start_ids = [start] if start is not None else []
         model_params = llama_cpp.llama_model_default_params()
         model_params.n_gpu_layers = 0
+        model_params.use_extra_bufts = False  # see without_extra_buffers
         self._model = _internals.LlamaModel(path_model=str(gguf), params=model_params, verbose=False)
         self.context_length = min(context_length, self._model.n_ctx_train())
         threads = threads or max(1, torch.get_num_threads())

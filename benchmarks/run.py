@@ -155,7 +155,11 @@ class LlamaCppPython:
     def __init__(self, gguf: Path) -> None:
         from llama_cpp import Llama
 
-        self.llm = Llama(model_path=str(gguf), n_ctx=2048, n_threads=torch.get_num_threads(), verbose=False)
+        from autowrite.fast import without_extra_buffers
+
+        # The same kernels as this project's backend (the AMX repacking crashes; see fast.py).
+        with without_extra_buffers():
+            self.llm = Llama(model_path=str(gguf), n_ctx=2048, n_threads=torch.get_num_threads(), verbose=False)
 
     def stream(self, prompt: str, settings: SamplingSettings):
         text = ""

@@ -19,7 +19,7 @@ from autowrite.fast import LlamaCppBackend  # noqa: E402
 from autowrite.loading import embedded_folder, embedded_gguf_path, embedded_tokenizer, load_pretrained  # noqa: E402
 
 
-def held_out_texts(count: int = 3) -> list[str]:
+def held_out_texts(count: int = 8) -> list[str]:
     """Real reviews the shipped adapters never trained on (the Gift Cards 2018 file)."""
     path = SHARED_DATA / "reviews" / "gift_cards_2018" / "Gift_Cards_5.json.gz"
     if not path.exists():

@@ -42,8 +42,11 @@ def model_info(service: Service, model: str) -> str:
     return f"{entry.description} ({where}; writes {writes}){' · ' + notes if notes else ''}"
 
 
-def load_model(service: Service, model: str) -> str:
-    """Load the model now (download if needed) so the first keystroke is fast; report the outcome."""
+def load_model(service: Service, model: str, progress: gr.Progress = gr.Progress(track_tqdm=True)) -> str:  # noqa: B008
+    """Load the model now (download if needed) so the first keystroke is fast; report the outcome.
+
+    track_tqdm shows huggingface_hub's download bars in the page while a Hub model downloads.
+    """
     try:
         service.load(model)
     except UserError as error:
@@ -164,7 +167,7 @@ def build_demo(service: Service) -> gr.Blocks:
             model,
             [mode, review_fields, *widgets.as_list(), extra["examples"]],
             api_visibility="private",
-        ).then(partial(load_model, service), model, info, api_visibility="private", show_progress="minimal")
+        ).then(partial(load_model, service), model, info, api_visibility="private", show_progress="full")
 
         def on_load(request: gr.Request) -> list:
             # A closure, not a partial: Gradio finds the gr.Request parameter by its annotation.
