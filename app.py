@@ -10,6 +10,7 @@ from pathlib import Path
 
 from autowrite.catalog import CATALOG_PATH, load_catalog
 from autowrite.loading import BACKENDS, ModelCache, load_entry
+from autowrite.remote import api_base, remote_entry
 from autowrite.service import DEFAULT_MAX_DOWNLOAD_BYTES, Service
 from autowrite.ui import lanes
 from autowrite.ui.app import build_demo, launch_options
@@ -40,6 +41,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("AUTOWRITE_BACKEND", "auto"),
         help="auto: llama.cpp for the embedded model and its adapters, transformers for the rest",
     )
+    parser.add_argument(
+        "--remote-url",
+        type=api_base,
+        default=os.environ.get("AUTOWRITE_REMOTE_URL") or None,
+        help="also offer the model of an OpenAI-compatible completions server (vLLM, TGI, llama.cpp), first in the list",
+    )
+    parser.add_argument(
+        "--remote-model",
+        default=os.environ.get("AUTOWRITE_REMOTE_MODEL") or None,
+        help="the served model's name, shown in the list and sent with each request; "
+        "when left out, the list shows the name the server reports and requests name none",
+    )
+    # The API key comes from the environment only: a flag would show it in the process list.
+    parser.set_defaults(remote_api_key=os.environ.get("AUTOWRITE_REMOTE_API_KEY") or None)
     parser.add_argument("--max-models", type=int, default=2, help="models kept loaded at once")
     parser.add_argument("--max-model-gb", type=float, default=2.0, help="memory budget of the loaded models' weights")
     parser.add_argument("--no-preload", action="store_true", help="load the default model on first use, not at start")
@@ -50,10 +65,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(args: argparse.Namespace) -> None:
     """Build the service and the page, then serve until interrupted."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    entries = load_catalog(args.catalog)
+    if args.remote_url:
+        entries = [remote_entry(args.remote_url, args.remote_model, args.remote_api_key), *entries]
     service = Service(
-        load_catalog(args.catalog),
+        entries,
         cache=ModelCache(
-            partial(load_entry, backend=args.backend),
+            partial(load_entry, backend=args.backend, remote_api_key=args.remote_api_key),
             max_models=args.max_models,
             max_bytes=int(args.max_model_gb * 1e9),
         ),

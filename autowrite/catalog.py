@@ -9,13 +9,14 @@ from typing import Any
 
 import yaml
 
+from autowrite import formats
 from autowrite.formats import Task
 from autowrite.settings import FIELDS, SamplingSettings, SettingsError
 
 CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 CATALOG_PATH = CHECKPOINTS_DIR / "catalog.yaml"
 
-SOURCES = ("embedded", "hub", "local")
+SOURCES = ("embedded", "hub", "local", "remote")
 PROMPT_FORMATS = ("autowrite", "plain")
 
 
@@ -28,10 +29,14 @@ class Entry:
     """One model the app offers."""
 
     name: str
-    source: str  # embedded | hub | local
+    source: str  # embedded | hub | local | remote
     task: Task
     repo: str = ""  # Hub repo id, for source hub
     path: str = ""  # folder, for source local (relative to checkpoints/)
+    url: str = ""  # an OpenAI-compatible completions server, for source remote (autowrite.remote)
+    # The name the server serves the model under, sent as "model" when set. vLLM needs it
+    # only when it serves several models; TGI would read it as a LoRA adapter id.
+    served_model: str = ""
     adapter: str = ""  # LoRA adapter folder on top of the source (relative to checkpoints/)
     revision: str | None = None
     # "autowrite": the field markers of autowrite.formats; "plain": the model was trained on
@@ -48,6 +53,8 @@ class Entry:
             raise CatalogError(f"{self.name}: a hub entry needs a repo id")
         if self.source == "local" and not self.path:
             raise CatalogError(f"{self.name}: a local entry needs a path")
+        if self.source == "remote" and not self.url:
+            raise CatalogError(f"{self.name}: a remote entry needs a url")
         if self.prompt_format not in PROMPT_FORMATS:
             raise CatalogError(f"{self.name}: prompt_format must be one of {', '.join(PROMPT_FORMATS)}")
 
@@ -77,6 +84,8 @@ def _entry(raw: Mapping[str, Any]) -> Entry:
         "task",
         "repo",
         "path",
+        "url",
+        "served_model",
         "adapter",
         "revision",
         "prompt_format",
@@ -146,4 +155,21 @@ def read_card_metadata(metadata: Mapping[str, Any]) -> CardInfo:
 def apply_card(entry: Entry, card: CardInfo) -> tuple[Entry, list[str]]:
     """The entry with the card's defaults and examples; values out of bounds are skipped, with notices."""
     settings, notices = SamplingSettings.lenient(card.defaults, base=entry.defaults)
-    return replace(entry, defaults=settings, examples=card.examples or entry.examples), notices
+    examples = card.examples
+    if entry.prompt_format == "autowrite":
+        examples = tuple(e for e in (_typed_part(x) for x in examples) if e)
+    return replace(entry, defaults=settings, examples=examples or entry.examples), notices
+
+
+def _typed_part(example: str) -> str:
+    """What a person types for a card's widget prompt: the ad or review text after the field markers.
+
+    Widget prompts carry the markers because the Hub widget sends them as they are; in the
+    app the markers come from the mode and the review fields, so only the text is an example.
+    """
+    for parse, text_of in ((formats.parse_ad, lambda ad: ad), (formats.parse_review, lambda r: r.body)):
+        try:
+            return text_of(parse(example.strip()))
+        except formats.FormatError:
+            continue
+    return example

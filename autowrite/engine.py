@@ -54,6 +54,9 @@ class Backend(ABC):
         """Logits after each of several sequences; backends may evaluate them as one batch."""
         return [self.next_logits(s) for s in sequences]
 
+    def forget(self) -> None:
+        """Drop remembered prefixes, so what comes next is computed as in a new backend."""
+
     @property
     def vocabulary(self) -> list[str]:
         """The text of each token id on its own (computed once)."""
@@ -228,6 +231,9 @@ def stream_many(
     computes a step of four compare columns in about the time of one. Each variant has its
     own random stream, so a text never depends on which others run beside it.
     """
+    # A shared link must give the same text whatever the server computed before, so each
+    # generation starts from a clean cache (the prompt costs one batched pass).
+    backend.forget()
     ids = [list(prompt_ids) for _ in variants]
     generated: list[list[int]] = [[] for _ in variants]
     generators = [sampling.make_generator(v.seed) for v in variants]

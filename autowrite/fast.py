@@ -97,6 +97,10 @@ class LlamaCppBackend(Backend):
         params.n_threads_batch = threads
         params.n_seq_max = SEQUENCES
         params.kv_unified = True  # one buffer for all sequences, so a shared prefix costs its length once
+        # llama.cpp's CPU flash attention reads stale keys once sequences share and drop cells in
+        # the unified cache (a column generated alone after a batch drifted by 0.4 logits from a
+        # fresh context); plain attention matches it exactly, and at 135M it costs nothing noticeable.
+        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
         params.no_perf = True
         self._ctx = _internals.LlamaContext(model=self._model, params=params, verbose=False)
         self._batch = _internals.LlamaBatch(n_tokens=BATCH, embd=0, n_seq_max=1, verbose=False)
@@ -123,6 +127,20 @@ class LlamaCppBackend(Backend):
 
     def decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+    def forget(self) -> None:
+        """Empty the key/value cache and the slots.
+
+        Why generations start here: after many sequences have shared and dropped cells of the
+        unified cache, llama.cpp (llama-cpp-python 0.3.36) computes some positions differently
+        from a new context (logits off by ~0.4, so a seeded sample can part from the shared
+        link's text), although slot bookkeeping and chunking are exact (tests/test_fast.py).
+        """
+        with self.lock:
+            self._ctx.kv_cache_clear()
+            self._slots = [[] for _ in range(SEQUENCES)]
+            self._last_used = [0] * SEQUENCES
+            self._last_logits.clear()
 
     def next_logits(self, ids: Sequence[int]) -> torch.Tensor:
         return self.logits_many([ids])[0]

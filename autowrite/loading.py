@@ -11,11 +11,15 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from autowrite.catalog import Entry
 from autowrite.engine import Backend, TransformersBackend
+
+if TYPE_CHECKING:
+    from autowrite.remote import RemoteClient
 
 log = logging.getLogger(__name__)
 
@@ -157,24 +161,34 @@ def hub_folder(repo: str, revision: str | None = None, progress: ProgressFn | No
 
 @dataclass
 class Loaded:
-    """A ready model: its backend, its catalog entry (with card defaults) and any notices."""
+    """A ready model: its backend (or remote server), its catalog entry (with card defaults) and any notices."""
 
     entry: Entry
-    backend: Backend
+    backend: Backend | RemoteClient
     notices: list[str] = field(default_factory=list)
 
 
 BACKENDS = ("auto", "llama.cpp", "transformers")
 
 
-def load_entry(entry: Entry, progress: ProgressFn | None = None, backend: str = "auto") -> Loaded:
+def load_entry(
+    entry: Entry, progress: ProgressFn | None = None, backend: str = "auto", remote_api_key: str | None = None
+) -> Loaded:
     """Load the model an entry names, ready to generate.
 
     backend "auto" serves the embedded model (with any adapter merged in) with llama.cpp when
-    llama-cpp-python is installed, and everything else with transformers.
+    llama-cpp-python is installed, and everything else with transformers. A remote entry
+    loads nothing: its client contacts the server on first use.
     """
     if backend not in BACKENDS:
         raise LoadError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if entry.source == "remote":
+        from autowrite.remote import RemoteClient
+
+        try:
+            return Loaded(entry=entry, backend=RemoteClient(entry.url, entry.served_model, remote_api_key))
+        except ValueError as error:
+            raise LoadError(f"{entry.name}: {error}") from None
     adapter = entry.resolve(entry.adapter) if entry.adapter else None
     if (
         entry.source == "embedded"
@@ -236,8 +250,12 @@ class ModelCache:
             return loaded
 
     def _evict(self, keep: str) -> None:
-        while len(self._models) > 1 and (len(self._models) > self.max_models or self.nbytes > self.max_bytes):
-            oldest = next(name for name in self._models if name != keep)
+        while True:
+            # A remote model's weights live on its server (nbytes 0): it never pushes a local one out.
+            held = [name for name, loaded in self._models.items() if loaded.backend.nbytes > 0]
+            if len(held) <= 1 or (len(held) <= self.max_models and self.nbytes <= self.max_bytes):
+                return
+            oldest = next(name for name in held if name != keep)
             log.info("dropping %s from the model cache", oldest)
             del self._models[oldest]
 

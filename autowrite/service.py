@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from autowrite.catalog import Entry, apply_card
 from autowrite.formats import Task
 from autowrite.hub import card_from_file
 from autowrite.loading import Loaded, LoadError, ModelCache, load_entry
+from autowrite.remote import NoLogprobs, RemoteClient, RemoteError
 from autowrite.settings import FIELDS, SamplingSettings, SettingsError
 from autowrite.suggest import MIN_PROBABILITY, Suggestions, suggest
 
@@ -33,6 +35,21 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 class UserError(ValueError):
     """A request the app cannot serve, with a message meant for the person who sent it."""
+
+
+class Unavailable(UserError):
+    """Something this model's server does not offer, said plainly; everything else still works."""
+
+
+@contextmanager
+def remote_errors() -> Iterator[None]:
+    """A remote server's failure becomes a UserError for this request only."""
+    try:
+        yield
+    except NoLogprobs as error:
+        raise Unavailable(str(error)) from None
+    except RemoteError as error:
+        raise UserError(str(error)) from None
 
 
 def clean_text(text: str | None, what: str = "text") -> str:
@@ -206,6 +223,8 @@ class Service:
         prompt = self.prompt(loaded.entry, request)
         if not prompt.strip():
             raise UserError("The prompt is empty: type a few words for the model to continue.")
+        if isinstance(loaded.backend, RemoteClient):
+            return _remote_outputs(loaded.backend.stream_many(prompt, variants, stop), len(variants))
         longest = max(v.max_new_tokens for v in variants)
         prepared = engine.prepare_prompt(loaded.backend, prompt, longest)
 
@@ -224,6 +243,9 @@ class Service:
         """The next-token candidates after the prompt, before and after the settings."""
         loaded = self.load(request.model)
         prompt = self.prompt(loaded.entry, request)
+        if isinstance(loaded.backend, RemoteClient):
+            with remote_errors():
+                return loaded.backend.distribution(prompt, settings, top)
         prepared = engine.prepare_prompt(loaded.backend, prompt, 1)
         return engine.distribution(loaded.backend, prepared.ids, settings, top)
 
@@ -235,6 +257,11 @@ class Service:
         if loaded.entry.prompt_format == "autowrite" and context:
             # The typed text is the body; the field header ends right before its first word.
             text = " " + text.lstrip() if text.strip() else " "
+        if isinstance(loaded.backend, RemoteClient):
+            with remote_errors():
+                return loaded.backend.suggest(
+                    text, context=context, count=count, ghost_tokens=ghost_tokens, min_probability=self.min_probability
+                )
         budget = loaded.backend.context_length - ghost_tokens - 8
         ids = loaded.backend.encode(context + text)
         if len(ids) > budget:
@@ -249,3 +276,14 @@ class Service:
             ghost_tokens=ghost_tokens,
             min_probability=self.min_probability,
         )
+
+
+def _remote_outputs(streamed: Iterator[tuple[list[str], list[str]]], count: int) -> Iterator[Output]:
+    """Outputs from a remote server's stream; its failures become UserErrors.
+
+    Closing these outputs (a Stop, a client that left) closes the stream, and so its requests.
+    """
+    with remote_errors(), closing(streamed):
+        yield Output([""] * count)
+        for texts, warnings in streamed:
+            yield Output(texts, warnings)

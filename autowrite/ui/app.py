@@ -34,6 +34,7 @@ def model_info(service: Service, model: str) -> str:
         "embedded": "built in, no network needed",
         "hub": f"Hub: `{entry.repo}`",
         "local": f"local folder `{entry.path}`",
+        "remote": f"remote server `{entry.url}`",
     }[entry.source]
     if entry.adapter:
         where += f" + adapter `{entry.adapter}`"

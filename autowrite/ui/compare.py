@@ -9,7 +9,7 @@ from functools import partial
 import gradio as gr
 
 from autowrite.engine import Candidate
-from autowrite.service import MAX_COLUMNS, Request, Service, UserError
+from autowrite.service import MAX_COLUMNS, Request, Service, Unavailable, UserError
 from autowrite.settings import PRESET_NAMES, SamplingSettings, SettingsError, preset
 from autowrite.ui import lanes
 from autowrite.ui.common import Common, SettingsWidgets, settings_updates, settings_widgets, warning_lines
@@ -55,6 +55,14 @@ def distribution_html(candidates: list[Candidate]) -> str:
     )
 
 
+def distribution_view(service: Service, request: Request, settings: SamplingSettings) -> str:
+    """One column's next-token table, or why this model has none (a server without log-probabilities)."""
+    try:
+        return distribution_html(service.distribution(request, settings))
+    except Unavailable as error:
+        return f"<p class='dist-note'>{html.escape(str(error))}</p>"
+
+
 def compare_stream(
     service: Service,
     prompt: str,
@@ -73,7 +81,7 @@ def compare_stream(
     try:
         settings = column_settings(service, model, seed, max_new_tokens, column_values[: columns * COLUMN_FIELDS])
         request = Request(model=model, mode=mode, text=prompt, rating=rating, category=category, headline=headline)
-        views = [distribution_html(service.distribution(request, s)) for s in settings]
+        views = [distribution_view(service, request, s) for s in settings]
         views += [""] * (MAX_COLUMNS - columns)
         for output in service.stream_each(request, settings):
             texts = output.texts + [""] * (MAX_COLUMNS - columns)
