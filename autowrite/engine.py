@@ -54,7 +54,7 @@ class Backend(ABC):
         """Logits after each of several sequences; backends may evaluate them as one batch."""
         return [self.next_logits(s) for s in sequences]
 
-    def forget(self) -> None:
+    def forget(self) -> None:  # noqa: B027 - optional: only a backend whose memory can change results needs it
         """Drop remembered prefixes, so what comes next is computed as in a new backend."""
 
     @property
