@@ -56,7 +56,9 @@ def main(args: argparse.Namespace) -> Path:
     shutil.copytree(CHECKPOINTS_DIR, out / "checkpoints", ignore=ignore)
     (out / "requirements.txt").write_text(runtime_requirements((ROOT / "requirements.txt").read_text()))
     readme = (SPACE_DIR / "README.md").read_text(encoding="utf-8")
-    (out / "README.md").write_text(front_matter(readme, space_models(CHECKPOINTS_DIR / "catalog.yaml")), encoding="utf-8")
+    (out / "README.md").write_text(
+        front_matter(readme, space_models(CHECKPOINTS_DIR / "catalog.yaml")), encoding="utf-8"
+    )
     return out
 
 
