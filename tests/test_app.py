@@ -130,6 +130,8 @@ def test_typing_shows_suggestions_and_tab_accepts(app_url, browser):
     page.wait_for_function("document.querySelector('#live-status').innerText.includes('gre')", timeout=20_000)
     label = first.inner_text()
     assert label.startswith("gre") and label.endswith("%")
+    # The ghost follows the words in its own event.
+    page.wait_for_function("document.querySelector('#ghost .ghost-text').innerText.length > 0", timeout=20_000)
     ghost = page.locator("#ghost .ghost-text").inner_text()
     assert ghost
     page.keyboard.press("Tab")
@@ -172,3 +174,15 @@ def test_share_link_restores_the_page(app_url, browser):
     again.wait_for_function("document.querySelector('#sample-0 textarea')?.value?.length > 0", timeout=30_000)
     assert _settled(again, "#sample-0 textarea") == first
     again.close()
+
+
+def test_a_ghost_made_for_an_older_text_is_not_appended():
+    from autowrite.ui.live import accept_ghost
+
+    assert accept_ghost("The sound is gre", {"ghost": "at and clear", "text": "The sound is gre"}) == (
+        "The sound is great and clear"
+    )
+    # Typed on after the ghost was computed: appending it would garble the text.
+    assert accept_ghost("The sound is grea", {"ghost": "at and clear", "text": "The sound is gre"}) == (
+        "The sound is grea"
+    )

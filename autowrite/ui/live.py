@@ -18,10 +18,15 @@ GHOST_TAIL_CHARS = 240  # how much of the typed text the ghost preview repeats b
 def live_suggest(
     service: Service, text: str, model: str, mode: str, rating: int, category: str, headline: str
 ) -> tuple:
-    """Suggestions for the text so far: word buttons, ghost preview, status line, and state."""
+    """Next words for the text so far: word buttons, the preview without ghost, status line, and state.
+
+    The ghost continuation comes in a second event (live_ghost): its greedy tokens cost
+    about twice the words, and the words should not wait for them.
+    """
     try:
         result = service.suggest(
-            Request(model=model, mode=mode, text=text or "", rating=rating, category=category, headline=headline)
+            Request(model=model, mode=mode, text=text or "", rating=rating, category=category, headline=headline),
+            ghost_tokens=0,
         )
     except UserError as error:
         return (
@@ -36,8 +41,21 @@ def live_suggest(
     status = f"Completing **{html.escape(result.partial)}**" if result.partial else "Next word"
     if not result.words:
         status += ": no likely words"
-    state = {"words": [w.append for w in result.words], "ghost": result.ghost}
-    return (*buttons, _ghost_html(text, result.ghost), status, state)
+    state = {"words": [w.append for w in result.words], "ghost": "", "text": text or ""}
+    return (*buttons, _ghost_html(text, ""), status, state)
+
+
+def live_ghost(
+    service: Service, text: str, model: str, mode: str, rating: int, category: str, headline: str, state: dict
+) -> tuple:
+    """The ghost continuation for the text so far, after its words are shown."""
+    try:
+        result = service.suggest(
+            Request(model=model, mode=mode, text=text or "", rating=rating, category=category, headline=headline)
+        )
+    except UserError:
+        return _ghost_html(text, ""), state  # live_suggest has already shown the message
+    return _ghost_html(text, result.ghost), {**(state or {}), "ghost": result.ghost, "text": text or ""}
 
 
 def insert_word(index: int, text: str, state: dict) -> str:
@@ -49,8 +67,11 @@ def insert_word(index: int, text: str, state: dict) -> str:
 
 
 def accept_ghost(text: str, state: dict) -> str:
-    """The text with the ghost continuation appended."""
-    return _append(text, (state or {}).get("ghost", ""))
+    """The text with the ghost continuation appended, if the ghost was made for this text."""
+    state = state or {}
+    if state.get("text", text or "") != (text or ""):
+        return text  # typed on since the ghost was computed: it belongs to an older text
+    return _append(text, state.get("ghost", ""))
 
 
 def _append(text: str, addition: str) -> str:
@@ -90,7 +111,7 @@ def build(service: Service, common: Common) -> None:
     ghost = gr.HTML(_ghost_html("", ""), elem_id="ghost")
     with gr.Row():
         accept = gr.Button("Accept continuation (Tab)", size="sm", elem_id="accept-ghost", scale=0, min_width=220)
-    state = gr.State({"words": [], "ghost": ""})
+    state = gr.State({"words": [], "ghost": "", "text": ""})
 
     inputs = [text, common.model, common.mode, common.rating, common.category, common.headline]
     outputs = [*buttons, ghost, status, state]
@@ -102,13 +123,23 @@ def build(service: Service, common: Common) -> None:
         api_visibility="private",
         **lanes.SUGGEST,
     )
+    then_ghost = dict(
+        fn=partial(live_ghost, service),
+        inputs=[*inputs, state],
+        outputs=[ghost, state],
+        show_progress="hidden",
+        api_visibility="private",
+        **lanes.SUGGEST,
+    )
     # always_last: while one suggestion is computed, newer keystrokes replace older ones,
     # so a fast typist never waits for stale suggestions.
-    text.input(trigger_mode="always_last", **refresh)
+    text.input(trigger_mode="always_last", **refresh).then(**then_ghost)
     for field in (common.model, common.mode, common.rating, common.category, common.headline):
-        field.input(trigger_mode="always_last", **refresh)
+        field.input(trigger_mode="always_last", **refresh).then(**then_ghost)
     for i, button in enumerate(buttons):
         button.click(
             partial(insert_word, i), [text, state], text, api_visibility="private", show_progress="hidden"
-        ).then(**refresh)
-    accept.click(accept_ghost, [text, state], text, api_visibility="private", show_progress="hidden").then(**refresh)
+        ).then(**refresh).then(**then_ghost)
+    accept.click(accept_ghost, [text, state], text, api_visibility="private", show_progress="hidden").then(
+        **refresh
+    ).then(**then_ghost)
