@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autowrite import engine, formats, hub
-from autowrite.catalog import Entry, apply_card
+from autowrite.catalog import CardInfo, Entry, apply_card
 from autowrite.formats import Task
 from autowrite.hub import card_from_file
 from autowrite.loading import Loaded, LoadError, ModelCache, load_entry
@@ -102,6 +102,7 @@ class Service:
         self.min_probability = min_probability
         self._card_lock = threading.Lock()
         self._card_read: dict[str, list[str]] = {}
+        self._local_cards: dict[Path, tuple[int, CardInfo]] = {}
 
     # --- models -----------------------------------------------------------------------
 
@@ -126,7 +127,7 @@ class Service:
 
     def _with_card(self, entry: Entry) -> Entry:
         if entry.card_path is not None:
-            updated, _ = apply_card(entry, card_from_file(entry.card_path))
+            updated, _ = apply_card(entry, self._local_card(entry.card_path))
             return updated
         if entry.source != "hub" or not self.read_hub_cards:
             return entry
@@ -140,6 +141,16 @@ class Service:
                     notices += skipped
                 self._card_read[entry.name] = notices
             return self.entries[entry.name]
+
+    def _local_card(self, path: Path) -> CardInfo:
+        """A checkpoint's card from disk, read again only when the file changes (a new training run)."""
+        stamp = path.stat().st_mtime_ns
+        with self._card_lock:
+            cached = self._local_cards.get(path)
+            if cached is None or cached[0] != stamp:
+                cached = (stamp, card_from_file(path))
+                self._local_cards[path] = cached
+            return cached[1]
 
     def _custom_entry(self, name: str) -> Entry:
         path = Path(name).expanduser()

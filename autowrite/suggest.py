@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -24,6 +26,8 @@ from autowrite.sampling import apply_repetition_penalty
 _WORD_CHAR = re.compile(r"[\w'’-]")
 # Why 1%: rarer words are mostly tokenizer accidents ("Greturn") that distract more than help.
 MIN_PROBABILITY = 0.01
+REMEMBERED_NEEDS = 4096  # typed-letter strings whose agreeing tokens are kept, oldest dropped first
+_NO_TOKENS = torch.zeros(0, dtype=torch.long)
 
 
 @dataclass(frozen=True)
@@ -98,15 +102,26 @@ class _Index:
         self.first: dict[str, list[int]] = {}
         for start, tokens in self.by_start.items():
             self.first.setdefault(start[:1], []).extend(tokens)
+        self.remembered: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def agreeing(self, need: str, vocabulary: list[str]) -> tuple[list[int] | None, list[int]]:
-        """Tokens that start with need (they cover it; None: all do), and tokens that need starts with."""
+    def agreeing(self, need: str, vocabulary: list[str]) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """Tokens that start with need (they cover it; None: all do), and tokens that need starts with.
+
+        Remembered per need: the same few strings (" ", " o", " or") come back on every
+        keystroke, and after a space nearly half the vocabulary covers it.
+        """
         if not need:
-            return None, []
-        pool = self.first.get(need, []) if len(need) == 1 else self.by_start.get(need[:2], [])
-        covering = [t for t in pool if vocabulary[t].startswith(need)]
-        partial = [t for j in range(1, len(need)) for t in self.exact.get(need[:j], [])]
-        return covering, partial
+            return None, _NO_TOKENS
+        found = self.remembered.get(need)
+        if found is None:
+            pool = self.first.get(need, []) if len(need) == 1 else self.by_start.get(need[:2], [])
+            covering = [t for t in pool if vocabulary[t].startswith(need)]
+            partial = [t for j in range(1, len(need)) for t in self.exact.get(need[:j], [])]
+            found = (torch.tensor(covering, dtype=torch.long), torch.tensor(partial, dtype=torch.long))
+            if len(self.remembered) >= REMEMBERED_NEEDS:
+                self.remembered.pop(next(iter(self.remembered)))
+            self.remembered[need] = found
+        return found
 
 
 _INDEXES: weakref.WeakKeyDictionary[Backend, _Index] = weakref.WeakKeyDictionary()
@@ -116,6 +131,62 @@ def _index(backend: Backend) -> _Index:
     if backend not in _INDEXES:
         _INDEXES[backend] = _Index(backend.vocabulary)
     return _INDEXES[backend]
+
+
+class _Memo:
+    """Logits already computed for suggestions, by token ids, most recently used kept.
+
+    Typing one more letter keeps the prefix and narrows the candidates to a subset of the
+    last keystroke's, whose branches were computed then; a space after a word reaches the
+    position that finishing the word looked at. So most keystrokes find every position they
+    need here and run no model at all.
+    """
+
+    # Why 256: ~200 KB of logits each for a 49k vocabulary (50 MB), room for a few typists'
+    # candidate branches and ghost continuations.
+    def __init__(self, capacity: int = 256) -> None:
+        self.capacity = capacity
+        self.entries: OrderedDict[tuple[int, ...], torch.Tensor] = OrderedDict()
+        self.lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def logits_many(self, backend: Backend, sequences: Sequence[Sequence[int]]) -> list[torch.Tensor]:
+        """Logits after each sequence, running the backend (as one batch) only for new ones."""
+        keys = [tuple(s) for s in sequences]
+        with self.lock:
+            found = {key: self.entries[key] for key in keys if key in self.entries}
+            for key in found:
+                self.entries.move_to_end(key)
+        missing = list(dict.fromkeys(key for key in keys if key not in found))
+        self.hits += len(keys) - len(missing)
+        self.misses += len(missing)
+        if missing:
+            computed = dict(zip(missing, backend.logits_many(missing)))
+            with self.lock:
+                self.entries.update(computed)
+                while len(self.entries) > self.capacity:
+                    self.entries.popitem(last=False)
+            found.update(computed)
+        return [found[key] for key in keys]
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+
+
+_MEMOS: weakref.WeakKeyDictionary[Backend, _Memo] = weakref.WeakKeyDictionary()
+
+
+def memo(backend: Backend) -> _Memo:
+    """The suggestion logits remembered for a backend (one per loaded model)."""
+    if backend not in _MEMOS:
+        _MEMOS[backend] = _Memo()
+    return _MEMOS[backend]
+
+
+def _logits(backend: Backend, prefix: Sequence[int], branches: Sequence[Sequence[int]]) -> list[torch.Tensor]:
+    return memo(backend).logits_many(backend, [[*prefix, *branch] for branch in branches])
 
 
 def _cover(
@@ -128,26 +199,26 @@ def _cover(
     done: list[_Path] = []
     beam = [_Path([], "", 0.0)]
     mass = 0.0
-    for step in range(steps):
-        logits_list = backend.branch_logits(prefix, [p.ids for p in beam]) if step else [backend.next_logits(prefix)]
+    for _ in range(steps):
+        logits_list = _logits(backend, prefix, [p.ids for p in beam])
         grown: list[_Path] = []
         for path, logits in zip(beam, logits_list):
             logprobs = torch.log_softmax(logits.float(), dim=-1)
             covering, partial = index.agreeing(remainder[len(path.text) :], vocabulary)
             if covering is None:
-                covering = torch.topk(logprobs, width).indices.tolist()
+                covering = torch.topk(logprobs, width).indices
                 mass += math.exp(path.logprob)
             for tokens, into in ((covering, done), (partial, grown)):
-                if not tokens:
+                if not len(tokens):
                     continue
-                scores = logprobs[torch.tensor(tokens)]
+                scores = logprobs[tokens]
                 if into is done and remainder[len(path.text) :]:
                     # Every covering token counts towards P(text starts with the remainder),
                     # shown or not; partial tokens count only through the paths they finish.
                     mass += float(torch.exp(scores + path.logprob).sum())
                 best = torch.topk(scores, min(width, len(tokens)))
                 for i, logprob in zip(best.indices.tolist(), best.values.tolist()):
-                    token = tokens[i]
+                    token = int(tokens[i])
                     into.append(_Path(path.ids + [token], path.text + vocabulary[token], path.logprob + logprob))
         best_done = max((p.logprob for p in done), default=-math.inf)
         # A longer spelling of the remainder is worth a model call only if it could still
@@ -162,12 +233,18 @@ def _cover(
 def _finish_words(
     backend: Backend, prefix: list[int], paths: list[_Path], remainder: str, steps: int = 2
 ) -> list[_Path]:
-    """Extend each path greedily until its word ends, so "Gre" shows "Great", not "Grea"."""
-    open_paths = [p for p in paths if p.text.strip()]
+    """Extend the most likely path greedily until its word ends, so "Gre" shows "Great", not "Grea".
+
+    Why only the first: the others are nearly always whole-word tokens already (on a typing
+    trace 7% of them grew, mostly into glued oddities such as "secondstraight"), and each
+    one extended costs a model position on every keystroke. The first path's next position
+    is also where the ghost continuation starts, so finishing it is work the ghost reuses.
+    """
+    open_paths = [p for p in paths[:1] if p.text.strip()]
     for _ in range(steps):
         if not open_paths:
             break
-        logits_list = backend.branch_logits(prefix, [p.ids for p in open_paths])
+        logits_list = _logits(backend, prefix, [p.ids for p in open_paths])
         still_open = []
         for path, logits in zip(open_paths, logits_list):
             best = int(torch.argmax(logits))
@@ -223,7 +300,7 @@ def ghost_text(
     ids = [*prefix, *path.ids]
     added: list[int] = []
     for _ in range(tokens):
-        logits = apply_repetition_penalty(backend.next_logits(ids), ids, repetition_penalty)
+        logits = apply_repetition_penalty(_logits(backend, ids, [[]])[0], ids, repetition_penalty)
         best = int(torch.argmax(logits))
         if best == backend.eos_token_id or "\n" in backend.vocabulary[best]:
             break

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from autowrite.suggest import _split, suggest
+from autowrite.suggest import _Memo, _split, memo, suggest
 
 
 @pytest.mark.parametrize("text", ["The sound is gre", "I love this pro", "Batt", "It works well", "Great value, b"])
@@ -51,6 +51,38 @@ def test_typing_one_more_letter_reuses_the_prefix(tiny_backend):
     assert computed < len(tiny_backend.encode(text)) + 3 * 10
     prefix, _ = _split(tiny_backend, "", text + "p")
     assert computed < len(prefix) * 4
+
+
+def test_the_same_text_again_runs_no_model(tiny_backend):
+    text = "The battery lasts all day and the scr"
+    first = suggest(tiny_backend, text, ghost_tokens=4, min_probability=0.0)
+    before = tiny_backend.tokens_computed
+    again = suggest(tiny_backend, text, ghost_tokens=4, min_probability=0.0)
+    assert tiny_backend.tokens_computed == before
+    assert again == first
+
+
+def test_remembered_positions_do_not_change_suggestions(tiny_gpt2_dir, tiny_backend):
+    from autowrite.engine import TransformersBackend
+    from autowrite.loading import load_pretrained
+
+    text = "Great sound, the bass is deep and cle"
+    for end in range(len(text) - 8, len(text) + 1):  # type the last letters one by one
+        typed = suggest(tiny_backend, text[:end], ghost_tokens=3, min_probability=0.0)
+    assert memo(tiny_backend).hits > 0
+    fresh = suggest(TransformersBackend(*load_pretrained(tiny_gpt2_dir)), text, ghost_tokens=3, min_probability=0.0)
+    assert [w.word for w in typed.words] == [w.word for w in fresh.words]
+    assert [w.probability for w in typed.words] == pytest.approx([w.probability for w in fresh.words], abs=1e-5)
+    assert typed.ghost == fresh.ghost
+
+
+def test_memo_keeps_at_most_its_capacity(tiny_backend):
+    small = _Memo(capacity=3)
+    sequences = [[1, 2, k] for k in range(5)]
+    small.logits_many(tiny_backend, sequences)
+    assert len(small.entries) == 3 and small.misses == 5
+    small.logits_many(tiny_backend, sequences[-2:])  # the most recent are kept
+    assert small.hits == 2
 
 
 def test_ghost_continues_the_best_word(tiny_backend):
