@@ -57,6 +57,14 @@ class Backend(ABC):
     def forget(self) -> None:  # noqa: B027 - optional: only a backend whose memory can change results needs it
         """Drop remembered prefixes, so what comes next is computed as in a new backend."""
 
+    def for_generation(self) -> Backend:
+        """The backend generations run on: this one, or the same model with a memory of its own.
+
+        A backend whose forget() would also throw away what live suggestions keep (every
+        typist's prefix) gives generations their own memory instead.
+        """
+        return self
+
     @property
     def vocabulary(self) -> list[str]:
         """The text of each token id on its own (computed once)."""
@@ -233,6 +241,7 @@ def stream_many(
     """
     # A shared link must give the same text whatever the server computed before, so each
     # generation starts from a clean cache (the prompt costs one batched pass).
+    backend = backend.for_generation()
     backend.forget()
     ids = [list(prompt_ids) for _ in variants]
     generated: list[list[int]] = [[] for _ in variants]

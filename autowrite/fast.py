@@ -12,6 +12,7 @@ exactly the same token ids, and sampling stays in autowrite.sampling.
 
 from __future__ import annotations
 
+import copy
 import ctypes
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -88,13 +89,24 @@ class LlamaCppBackend(Backend):
         model_params.use_extra_bufts = False  # see without_extra_buffers
         self._model = _internals.LlamaModel(path_model=str(gguf), params=model_params, verbose=False)
         self.context_length = min(context_length, self._model.n_ctx_train())
-        threads = threads or max(1, torch.get_num_threads())
+        self._threads = threads or max(1, torch.get_num_threads())
+        self._file_bytes = Path(gguf).stat().st_size
+        self._n_vocab = self._model.n_vocab()
+        self._open_context()
+        self._generation = copy.copy(self)  # same weights, tokenizer and lock; a context of its own
+        self._generation._open_context()
+        self._generation._generation = self._generation
+
+    def _open_context(self) -> None:
+        """A llama.cpp context (key/value cache, slots) on the loaded weights."""
+        from llama_cpp import _internals, llama_cpp
+
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = max(CACHE_POSITIONS, self.context_length)
         params.n_batch = BATCH
         params.n_ubatch = BATCH
-        params.n_threads = threads
-        params.n_threads_batch = threads
+        params.n_threads = self._threads
+        params.n_threads_batch = self._threads
         params.n_seq_max = SEQUENCES
         params.kv_unified = True  # one buffer for all sequences, so a shared prefix costs its length once
         # Plain attention, as the benchmark measured it. With flash attention the cache drift
@@ -104,8 +116,6 @@ class LlamaCppBackend(Backend):
         params.no_perf = True
         self._ctx = _internals.LlamaContext(model=self._model, params=params, verbose=False)
         self._batch = _internals.LlamaBatch(n_tokens=BATCH, embd=0, n_seq_max=1, verbose=False)
-        self._n_vocab = self._model.n_vocab()
-        self._file_bytes = Path(gguf).stat().st_size
         self._ctx_bytes = llama_cpp.llama_state_get_size(self._ctx.ctx)
         self._slots: list[list[int]] = [[] for _ in range(SEQUENCES)]
         self._last_used = [0] * SEQUENCES
@@ -114,13 +124,18 @@ class LlamaCppBackend(Backend):
         self.tokens_computed = 0  # positions run through the model; tests read it to see reuse
         self.decode_calls = 0  # llama_decode calls; tests read it to see batching
 
+    def for_generation(self) -> LlamaCppBackend:
+        """The same weights with a second context: generations start from forget() (a shared
+        link must reproduce), and on this context that would also drop every typist's prefix."""
+        return self._generation
+
     @property
     def vocab_size(self) -> int:
         return self._n_vocab
 
     @property
     def nbytes(self) -> int:
-        return self._file_bytes + self._ctx_bytes
+        return self._file_bytes + self._ctx_bytes + (self._generation._ctx_bytes if self._generation is not self else 0)
 
     def encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False)

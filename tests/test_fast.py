@@ -123,9 +123,9 @@ def test_settings_mean_the_same_in_both_backends(fast, reference):
 def test_columns_decode_as_one_batch(fast):
     prompt = fast.encode("The best thing about this blender is")
     variants = [SamplingSettings(seed=s, max_new_tokens=8, temperature=1.0, top_k=0, top_p=1.0) for s in range(4)]
-    before = fast.decode_calls
+    before = fast.for_generation().decode_calls
     texts = engine.last(engine.stream_many(fast, prompt, variants))
-    steps = fast.decode_calls - before
+    steps = fast.for_generation().decode_calls - before
     assert steps <= 8 + 2  # one call per step for all four (plus the shared prompt), not four
     # Batching changes nothing: each column equals the same settings run alone.
     for variant, text in zip(variants, texts):
@@ -138,6 +138,16 @@ def test_logits_many_and_branches_match_single_calls(fast):
     batched = fast.branch_logits(prefix, branches)
     for branch, logits in zip(branches, batched):
         assert torch.allclose(logits, fast.next_logits(prefix + branch), atol=1e-3)
+
+
+def test_generations_leave_the_typing_cache_alone(fast):
+    typed = fast.encode("The headphones fit well and the sound is")
+    fast.next_logits(typed)
+    engine.last(engine.stream_many(fast, fast.encode("A gift for my dad"), [SamplingSettings(max_new_tokens=4)]))
+    before = fast.tokens_computed
+    fast.next_logits(typed + fast.encode(" clear"))
+    assert fast.tokens_computed - before == len(fast.encode(" clear"))  # the prefix is still there
+    assert fast.for_generation() is not fast and fast.for_generation().for_generation() is fast.for_generation()
 
 
 def test_prefix_is_not_recomputed(fast):
