@@ -35,12 +35,15 @@ def adjust(logits: torch.Tensor, settings: SamplingSettings, previous: Sequence[
         kth = torch.topk(logits, settings.top_k).values[-1]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     if settings.top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, descending=True)
-        cumulative = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
+        # Only tokens top-k kept can be in the nucleus: sorting those few instead of the
+        # whole vocabulary gives the same nucleus for a fraction of the time.
+        kept = torch.isfinite(logits).nonzero().squeeze(1)
+        sorted_logits, order = torch.sort(logits[kept], descending=True)
+        probabilities = torch.softmax(sorted_logits, dim=-1)
         # Drop a token once the mass before it already reaches top_p; the first always stays.
-        drop_sorted = (cumulative - torch.softmax(sorted_logits, dim=-1)) >= settings.top_p
-        drop = torch.zeros_like(drop_sorted).scatter(0, order, drop_sorted)
-        logits = logits.masked_fill(drop, float("-inf"))
+        drop_sorted = (probabilities.cumsum(dim=-1) - probabilities) >= settings.top_p
+        logits = logits.clone()
+        logits[kept[order[drop_sorted]]] = float("-inf")
     return logits
 
 
