@@ -14,12 +14,26 @@ import threading
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
 
 from autowrite import sampling
 from autowrite.settings import SamplingSettings
+
+# Why 0.1 s: a keystroke's suggestions take a few to a few tens of milliseconds; a generation
+# waits at most this long per token for them, so a crowd of typists slows generations to
+# ~10 tokens/s at worst but never stops them.
+KEYSTROKE_PRIORITY_S = 0.1
+
+
+class _Turns:
+    """How many live suggestions wait for or hold a model, and a condition to wait on."""
+
+    def __init__(self) -> None:
+        self.changed = threading.Condition()
+        self.waiting = 0
 
 
 class Backend(ABC):
@@ -33,6 +47,29 @@ class Backend(ABC):
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self._vocabulary: list[str] | None = None
+        self._turns = _Turns()  # shared with any sibling backend on the same weights
+
+    @contextmanager
+    def keystroke(self) -> Iterator[None]:
+        """Hold the model for a live suggestion; generation steps let it go first.
+
+        A generation takes the lock one token at a time and would otherwise win it back at
+        once, so a keystroke could wait several tokens behind it (see yield_to_keystrokes).
+        """
+        with self._turns.changed:
+            self._turns.waiting += 1
+        try:
+            with self.lock:
+                yield
+        finally:
+            with self._turns.changed:
+                self._turns.waiting -= 1
+                self._turns.changed.notify_all()
+
+    def yield_to_keystrokes(self, limit_s: float = KEYSTROKE_PRIORITY_S) -> None:
+        """Wait (at most limit_s) while live suggestions wait for or hold the model."""
+        with self._turns.changed:
+            self._turns.changed.wait_for(lambda: self._turns.waiting == 0, timeout=limit_s)
 
     @abstractmethod
     def encode(self, text: str) -> list[int]:
@@ -251,6 +288,7 @@ def stream_many(
     while active:
         if stop is not None and stop.is_set():
             return
+        backend.yield_to_keystrokes()
         for i, logits in zip(active, backend.logits_many([ids[i] for i in active])):
             token = sampling.choose(logits, variants[i], ids[i], generators[i])
             if token == backend.eos_token_id:

@@ -318,7 +318,7 @@ def suggest(
     min_probability: float = MIN_PROBABILITY,
 ) -> Suggestions:
     """Words and ghost text for the text typed so far (after an optional prompt context)."""
-    with backend.lock:
+    with backend.keystroke():
         prefix, result, paths = suggest_words(backend, text, context, count, min_probability)
         if paths and ghost_tokens > 0:
             _, remainder = _split(backend, context, text)

@@ -101,6 +101,13 @@ class Ours:
     def suggest(self, text: str) -> None:
         self.service.suggest(Request(model=self.model, text=text), ghost_tokens=0)
 
+    def reset(self) -> None:
+        """Forget every computed position, so a typing trace starts cold."""
+        from autowrite.suggest import memo
+
+        memo(self.backend).clear()
+        self.backend.forget()
+
     def columns(self, prompt: str, variants: list[SamplingSettings]) -> None:
         engine.last(engine.stream_many(self.backend, self.backend.encode(prompt), variants))
 
@@ -146,6 +153,9 @@ class Pipeline:
         # The plain way: the whole text through the model on every keystroke.
         self.pipe(text, max_new_tokens=1, do_sample=False)
 
+    def reset(self) -> None:
+        """Nothing is kept between calls."""
+
 
 class LlamaCppPython:
     """llama-cpp-python's high-level Llama on the same GGUF (with its own prefix reuse)."""
@@ -178,6 +188,11 @@ class LlamaCppPython:
 
     def suggest(self, text: str) -> None:
         self.llm.create_completion(text, max_tokens=1, temperature=0.0)
+
+    def reset(self) -> None:
+        """Forget the evaluated prefix."""
+        self.llm.reset()
+        self.llm._ctx.kv_cache_clear()
 
 
 # --- measurements ----------------------------------------------------------------------
@@ -232,6 +247,7 @@ def in_process(config: Config) -> dict:
     for by in ("word", "letter"):
         trace = typing_trace(text, by)
         for e in engines:
+            e.reset()  # the word trace must not leave positions the letter trace reuses
             keystrokes(e, trace[:2])  # warm the caches of this trace's start
             latency[e.name][by] = keystrokes(e, trace)
     columns = {}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 import torch
 from transformers import AutoModelForCausalLM
@@ -136,3 +139,61 @@ def test_distribution_raw_and_adjusted(tiny_backend):
     top2 = engine.distribution(tiny_backend, prompt, SamplingSettings(top_k=2, top_p=1.0, repetition_penalty=1.0))
     assert sum(c.adjusted > 0 for c in top2) == 2
     assert abs(sum(c.adjusted for c in top2) - 1.0) < 1e-5
+
+
+class _SlowBackend(engine.Backend):
+    """A model that takes 30 ms per step and records who ran when."""
+
+    context_length = 64
+    eos_token_id = None
+    start_ids = [0]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[str] = []
+
+    def encode(self, text: str) -> list[int]:
+        return [1] * len(text)
+
+    def decode(self, ids) -> str:
+        return "x" * len(ids)
+
+    def next_logits(self, ids) -> torch.Tensor:
+        with self.lock:
+            time.sleep(0.03)
+            self.events.append("generation step")
+            return torch.zeros(8)
+
+    @property
+    def vocab_size(self) -> int:
+        return 8
+
+    @property
+    def nbytes(self) -> int:
+        return 0
+
+
+def test_waiting_keystrokes_go_before_the_next_generation_step():
+    backend = _SlowBackend()
+    settings = SamplingSettings(do_sample=False, max_new_tokens=20)
+    worker = threading.Thread(target=lambda: engine.last(engine.stream(backend, [1, 2], settings)))
+    worker.start()
+    while not backend.events:
+        time.sleep(0.001)
+
+    def keystroke() -> None:
+        with backend.keystroke():
+            time.sleep(0.03)  # the suggestion's own work
+            backend.events.append("keystroke")
+
+    typists = [threading.Thread(target=keystroke) for _ in range(3)]
+    for typist in typists:
+        typist.start()
+    for typist in typists:
+        typist.join()
+    worker.join()
+    # All three keystrokes run back to back, after at most the step already under way;
+    # without priority the generation would take every other turn.
+    first = backend.events.index("keystroke")
+    assert backend.events[first : first + 3] == ["keystroke"] * 3
+    assert backend.events.count("generation step") == 20
