@@ -29,6 +29,9 @@ SEQUENCES = 16
 # Why 8192: the cache is shared by all sequences; 2048 positions for the longest one and
 # the rest for the short branches. About 190 MB of f16 cache for SmolLM2-135M.
 CACHE_POSITIONS = 8192
+# Why 2: a generation's prompt and new tokens fit one context length, and the three other
+# compare columns (or samples) add at most 3 x 512 new tokens (the max_new_tokens bound).
+GENERATION_POSITIONS_PER_CONTEXT = 2
 BATCH = 512
 
 
@@ -92,17 +95,17 @@ class LlamaCppBackend(Backend):
         self._threads = threads or max(1, torch.get_num_threads())
         self._file_bytes = Path(gguf).stat().st_size
         self._n_vocab = self._model.n_vocab()
-        self._open_context()
+        self._open_context(max(CACHE_POSITIONS, self.context_length))
         self._generation = copy.copy(self)  # same weights, tokenizer and lock; a context of its own
-        self._generation._open_context()
+        self._generation._open_context(GENERATION_POSITIONS_PER_CONTEXT * self.context_length)
         self._generation._generation = self._generation
 
-    def _open_context(self) -> None:
-        """A llama.cpp context (key/value cache, slots) on the loaded weights."""
+    def _open_context(self, positions: int) -> None:
+        """A llama.cpp context (key/value cache of this many positions, slots) on the loaded weights."""
         from llama_cpp import _internals, llama_cpp
 
         params = llama_cpp.llama_context_default_params()
-        params.n_ctx = max(CACHE_POSITIONS, self.context_length)
+        params.n_ctx = positions
         params.n_batch = BATCH
         params.n_ubatch = BATCH
         params.n_threads = self._threads
