@@ -81,7 +81,7 @@ def main(args: argparse.Namespace) -> None:
     if not args.no_preload:
         service.load(service.default_name)
     demo = build_demo(service)
-    demo.queue(max_size=lanes.QUEUE_SIZE, default_concurrency_limit=2)
+    lanes.enable_queue(demo)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_options())
 
 

@@ -8,7 +8,8 @@ Each user types a review at 5 keystrokes per second, one `suggest` call per keys
 is still out is folded into the next call), starts a generation every 10 s (every other
 one a compare, for a quarter of the users), and half-way through some users switch to the
 catalog's second offline model. Calls go through Gradio's REST protocol (POST, then read
-the event stream), never gradio_client, whose own overhead would hide the server's.
+the event stream), never gradio_client, whose own overhead would hide the server's; each
+user keeps one session hash, as a browser tab does.
 Traffic goes to loopback only, and every loop is bounded by the duration.
 """
 
@@ -60,9 +61,13 @@ class Tally:
             self.errors.append(message[:300])
 
 
-def call(url: str, name: str, data: list, timeout: float = 120) -> object:
-    """One REST-protocol call: POST the inputs, then read the event stream to its result."""
-    body = json.dumps({"data": data}).encode()
+def call(url: str, name: str, data: list, timeout: float = 120, session: str | None = None) -> object:
+    """One REST-protocol call: POST the inputs, then read the event stream to its result.
+
+    session: the caller's session hash, kept across calls as a browser tab keeps its own
+    (without one, Gradio sets up a new session for every call).
+    """
+    body = json.dumps({"data": data, **({"session_hash": session} if session else {})}).encode()
     request = urllib.request.Request(f"{url}/gradio_api/call/{name}", body, {"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=timeout) as response:
         event_id = json.loads(response.read())["event_id"]
@@ -99,10 +104,12 @@ def user(index: int, url: str, models: list[str], deadline: float, tally: Tally)
     in_flight = threading.Event()
     workers: list[threading.Thread] = []
 
+    session = f"load-user-{index}-{os.getpid()}"
+
     def timed(name: str, data: list) -> None:
         start = time.monotonic()
         try:
-            call(url, name, data)
+            call(url, name, data, session=session)
             tally.record(name, time.monotonic() - start)
         except (OSError, RuntimeError, urllib.error.URLError) as error:
             tally.error(f"{name}: {error}")
