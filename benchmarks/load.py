@@ -9,7 +9,7 @@ is still out is folded into the next call), starts a generation every 10 s (ever
 one a compare, for a quarter of the users), and half-way through some users switch to the
 catalog's second offline model. Calls go through Gradio's REST protocol (POST, then read
 the event stream), never gradio_client, whose own overhead would hide the server's; each
-user keeps one session hash, as a browser tab does.
+user's typing keeps one session hash, as a browser tab does.
 Traffic goes to loopback only, and every loop is bounded by the duration.
 """
 
@@ -104,9 +104,12 @@ def user(index: int, url: str, models: list[str], deadline: float, tally: Tally)
     in_flight = threading.Event()
     workers: list[threading.Thread] = []
 
-    session = f"load-user-{index}-{os.getpid()}"
+    # A browser tab keeps one session for everything; over the REST protocol a session's
+    # event stream carries all its events' messages, so only the typing (one call out at a
+    # time) keeps a session, and each generation or compare gets its own.
+    typing_session = f"load-user-{index}-{os.getpid()}"
 
-    def timed(name: str, data: list) -> None:
+    def timed(name: str, data: list, session: str | None = None) -> None:
         start = time.monotonic()
         try:
             call(url, name, data, session=session)
@@ -115,7 +118,7 @@ def user(index: int, url: str, models: list[str], deadline: float, tally: Tally)
             tally.error(f"{name}: {error}")
 
     def keystroke(state: str, chosen: str) -> None:
-        timed("suggest", suggest_data(state, chosen))
+        timed("suggest", suggest_data(state, chosen), typing_session)
         in_flight.clear()
 
     typed = 0
