@@ -95,13 +95,19 @@ class LlamaCppBackend(Backend):
         self._threads = threads or max(1, torch.get_num_threads())
         self._file_bytes = Path(gguf).stat().st_size
         self._n_vocab = self._model.n_vocab()
-        self._open_context(max(CACHE_POSITIONS, self.context_length))
+        self._open_context(max(CACHE_POSITIONS, self.context_length), flash_attention=False)
         self._generation = copy.copy(self)  # same weights, tokenizer and lock; a context of its own
-        self._generation._open_context(GENERATION_POSITIONS_PER_CONTEXT * self.context_length)
+        self._generation._open_context(GENERATION_POSITIONS_PER_CONTEXT * self.context_length, flash_attention=True)
         self._generation._generation = self._generation
 
-    def _open_context(self, positions: int) -> None:
-        """A llama.cpp context (key/value cache of this many positions, slots) on the loaded weights."""
+    def _open_context(self, positions: int, flash_attention: bool) -> None:
+        """A llama.cpp context (key/value cache of this many positions, slots) on the loaded weights.
+
+        Flash attention: on for generations, which start from an empty cache (forget()) and
+        decode ~15% faster with it (benchmarks/run.py, against llama-cpp-python, which turns
+        it on by itself). Off for typing, whose cache lives long: there the drift described
+        in forget() showed in the first steps after a batch with it, a few steps later without.
+        """
         from llama_cpp import _internals, llama_cpp
 
         params = llama_cpp.llama_context_default_params()
@@ -112,10 +118,9 @@ class LlamaCppBackend(Backend):
         params.n_threads_batch = self._threads
         params.n_seq_max = SEQUENCES
         params.kv_unified = True  # one buffer for all sequences, so a shared prefix costs its length once
-        # Plain attention, as the benchmark measured it. With flash attention the cache drift
-        # described in forget() showed in the first steps after a batch, without it a few
-        # steps later; neither removes it, which is why generations start from forget().
-        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        params.flash_attn_type = (
+            llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attention else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        )
         params.no_perf = True
         self._ctx = _internals.LlamaContext(model=self._model, params=params, verbose=False)
         self._batch = _internals.LlamaBatch(n_tokens=BATCH, embd=0, n_seq_max=1, verbose=False)
