@@ -10,7 +10,7 @@ import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from autowrite import engine, formats, hub
@@ -198,6 +198,8 @@ class Service:
         text = clean_text(request.text, "prompt")
         if entry.prompt_format == "plain":
             return text
+        request = _title_from_first_line(request)
+        text = clean_text(request.text, "prompt")
         try:
             return formats.prompt_for(
                 request.mode,
@@ -263,6 +265,8 @@ class Service:
     def suggest(self, request: Request, count: int = 5, ghost_tokens: int = 8) -> Suggestions:
         """Live suggestions for text typed after the prompt's fields."""
         loaded = self.load(request.model)
+        if loaded.entry.prompt_format != "plain":
+            request = _title_from_first_line(request)
         text = clean_text(request.text, "text")
         context = self.prompt(loaded.entry, Request(**{**request.__dict__, "text": ""}))
         if loaded.entry.prompt_format == "autowrite" and context:
@@ -287,6 +291,20 @@ class Service:
             ghost_tokens=ghost_tokens,
             min_probability=self.min_probability,
         )
+
+
+def _title_from_first_line(request: Request) -> Request:
+    """A review typed with no headline field: its first line is the title, the rest the body.
+
+    Without a headline the prompt ends at "Title:", so typed text is the title; once the
+    text goes past a line break, that line becomes the headline and the rest follows
+    "Review:", as the checkpoints were trained.
+    """
+    text = (request.text or "").lstrip()  # a trailing line break counts: the body starts there
+    if request.mode != Task.REVIEW or (request.headline or "").strip() or "\n" not in text:
+        return request
+    title, _, body = text.partition("\n")
+    return replace(request, headline=title.strip(), text=body.lstrip("\n"))
 
 
 def _remote_outputs(streamed: Iterator[tuple[list[str], list[str]]], count: int) -> Iterator[Output]:

@@ -120,3 +120,29 @@ def test_share_link_bad_values_fall_back_with_notices(tiny_service):
         "unknown parameter(s): x",
     ):
         assert expected in joined
+
+
+def test_a_typed_first_line_is_the_review_title(tiny_service):
+    """With the headline field empty, typed text is the title until a line break, then the body."""
+    entry = tiny_service.entry("tiny-gptneo")
+
+    def prompt(text: str, headline: str = "") -> str:
+        request = Request(model="tiny-gptneo", mode=Task.REVIEW, text=text, category="Books", headline=headline)
+        return tiny_service.prompt(entry, request)
+
+    assert prompt("Great little speaker\nThe bass") == (
+        "Category: Books\nRating: 5/5\nTitle: Great little speaker\nReview: The bass"
+    )
+    assert prompt("Great little speaker\n").endswith("Title: Great little speaker\nReview:")
+    assert prompt("Great little").endswith("Title: Great little")
+    assert "Title: Fine\nReview: Line one\nline two" in prompt("Line one\nline two", headline="Fine")
+    # Live suggestions after the line break continue the body, as if the title were typed
+    # into the headline field.
+    typed = Request(model="tiny-gptneo", mode=Task.REVIEW, text="Great little speaker\nThe ba", category="Books")
+    fielded = Request(
+        model="tiny-gptneo", mode=Task.REVIEW, text="The ba", category="Books", headline="Great little speaker"
+    )
+    as_title = Request(model="tiny-gptneo", mode=Task.REVIEW, text="Great little speaker The ba", category="Books")
+    kwargs = dict(count=5, ghost_tokens=3)
+    assert tiny_service.suggest(typed, **kwargs) == tiny_service.suggest(fielded, **kwargs)
+    assert tiny_service.suggest(typed, **kwargs) != tiny_service.suggest(as_title, **kwargs)
