@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import ctypes
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +34,14 @@ CACHE_POSITIONS = 8192
 # compare columns (or samples) add at most 3 x 512 new tokens (the max_new_tokens bound).
 GENERATION_POSITIONS_PER_CONTEXT = 2
 BATCH = 512
+
+
+def cpu_count() -> int:
+    """Cores this process may run on: llama.cpp's thread count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def _silence_llama_logs() -> None:
@@ -92,7 +101,7 @@ class LlamaCppBackend(Backend):
         model_params.use_extra_bufts = False  # see without_extra_buffers
         self._model = _internals.LlamaModel(path_model=str(gguf), params=model_params, verbose=False)
         self.context_length = min(context_length, self._model.n_ctx_train())
-        self._threads = threads or max(1, torch.get_num_threads())
+        self._threads = threads or cpu_count()
         self._file_bytes = Path(gguf).stat().st_size
         self._n_vocab = self._model.n_vocab()
         self._open_context(max(CACHE_POSITIONS, self.context_length), flash_attention=False)
