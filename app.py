@@ -8,8 +8,6 @@ import os
 from functools import partial
 from pathlib import Path
 
-import torch
-
 from autowrite.catalog import CATALOG_PATH, load_catalog
 from autowrite.loading import BACKENDS, ModelCache, load_entry
 from autowrite.remote import api_base, remote_entry
@@ -60,13 +58,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-models", type=int, default=2, help="models kept loaded at once")
     parser.add_argument("--max-model-gb", type=float, default=2.0, help="memory budget of the loaded models' weights")
     parser.add_argument("--no-preload", action="store_true", help="load the default model on first use, not at start")
-    parser.add_argument(
-        "--torch-threads",
-        type=int,
-        default=int(os.environ.get("AUTOWRITE_TORCH_THREADS", "1")),
-        help="threads for torch: sampling and suggestion arithmetic, and the transformers models "
-        "(llama.cpp always uses every core)",
-    )
     parser.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
     return parser.parse_args(argv)
 
@@ -74,10 +65,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(args: argparse.Namespace) -> None:
     """Build the service and the page, then serve until interrupted."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    # Why 1 by default: torch's work here is mostly on one vocabulary-sized vector per step.
-    # With two threads each such op waits for a core that llama.cpp's threads hold; on a
-    # busy 2-core machine a sampling step went from 2 ms to 30 ms.
-    torch.set_num_threads(max(1, args.torch_threads))
     entries = load_catalog(args.catalog)
     if args.remote_url:
         entries = [remote_entry(args.remote_url, args.remote_model, args.remote_api_key), *entries]

@@ -22,7 +22,6 @@ import sys
 import threading
 import time
 import urllib.request
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,19 +80,8 @@ def default_model() -> tuple[Path, Path | None]:
 # --- the three engines ------------------------------------------------------------------
 
 
-@contextmanager
-def torch_threads(count: int):
-    """Run with torch on this many threads, as app.py does (--torch-threads, default 1)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 class Ours:
-    """This project's engine: the service and backend the app uses, with the app's threads."""
+    """This project's engine: the service and backend the app uses."""
 
     name = "autowrite (llama.cpp backend)"
 
@@ -105,19 +93,16 @@ class Ours:
     def stream(self, prompt: str, settings: SamplingSettings):
         ids = self.backend.encode(prompt)
         previous = 0
-        with torch_threads(1):
-            for text in engine.stream(self.backend, ids, settings):
-                if len(text) > previous:
-                    previous = len(text)
-                    yield text
+        for text in engine.stream(self.backend, ids, settings):
+            if len(text) > previous:
+                previous = len(text)
+                yield text
 
     def suggest(self, text: str) -> None:
-        with torch_threads(1):
-            self.service.suggest(Request(model=self.model, text=text), ghost_tokens=0)
+        self.service.suggest(Request(model=self.model, text=text), ghost_tokens=0)
 
     def ghost(self, text: str) -> None:
-        with torch_threads(1):
-            self.service.suggest(Request(model=self.model, text=text), ghost_tokens=8)
+        self.service.suggest(Request(model=self.model, text=text), ghost_tokens=8)
 
     def reset(self) -> None:
         """Forget every computed position, so a typing trace starts cold."""
@@ -127,8 +112,7 @@ class Ours:
         self.backend.forget()
 
     def columns(self, prompt: str, variants: list[SamplingSettings]) -> None:
-        with torch_threads(1):
-            engine.last(engine.stream_many(self.backend, self.backend.encode(prompt), variants))
+        engine.last(engine.stream_many(self.backend, self.backend.encode(prompt), variants))
 
 
 class Pipeline:
