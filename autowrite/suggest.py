@@ -200,7 +200,13 @@ def _cover(
     beam = [_Path([], "", 0.0)]
     mass = 0.0
     for _ in range(steps):
-        logits_list = _logits(backend, prefix, [p.ids for p in beam])
+        branches = [p.ids for p in beam]
+        first = _first_shown(done, remainder)
+        if first is not None:
+            # The word that will be finished next is most likely the best one found so far:
+            # its next position rides along in this call instead of costing a call of its own.
+            branches.append(first.ids)
+        logits_list = _logits(backend, prefix, branches)[: len(beam)]
         grown: list[_Path] = []
         for path, logits in zip(beam, logits_list):
             logprobs = torch.log_softmax(logits.float(), dim=-1)
@@ -228,6 +234,20 @@ def _cover(
             break
         beam = sorted(grown, key=lambda p: -p.logprob)[:width]
     return sorted(done, key=lambda p: -p.logprob)[:width], math.log(max(mass, 1e-12))
+
+
+def _partial(remainder: str) -> str:
+    """The letters of the word being typed at the end of the remainder ("" after a space)."""
+    match = re.search(r"[\w'’-]+$", remainder)
+    return match.group(0) if match else ""
+
+
+def _first_shown(paths: list[_Path], remainder: str) -> _Path | None:
+    """The path suggest_words would finish: the best one, adding a word after a space."""
+    ordered = sorted(paths, key=lambda p: -p.logprob)
+    if not _partial(remainder):
+        ordered = [p for p in ordered if p.text[len(remainder) :].strip()] or ordered
+    return ordered[0] if ordered and ordered[0].text.strip() else None
 
 
 def _finish_words(
@@ -264,8 +284,7 @@ def suggest_words(
 ) -> tuple[list[int], Suggestions, list[_Path]]:
     """Next words, or completions of the word being typed, with their probabilities."""
     prefix, remainder = _split(backend, context, text)
-    match = re.search(r"[\w'’-]+$", remainder)
-    partial = match.group(0) if match else ""
+    partial = _partial(remainder)
     paths, mass = _cover(backend, prefix, remainder, width=count * 2)
     if not partial:
         # After a space or punctuation, a suggestion is a whole next word, not more space.

@@ -156,3 +156,20 @@ def test_prefix_is_not_recomputed(fast):
     before = fast.tokens_computed
     fast.next_logits(ids + fast.encode(" most"))
     assert fast.tokens_computed - before == len(fast.encode(" most"))
+
+
+def test_the_best_words_next_position_rides_along_with_longer_spellings():
+    """ "spea" is also spelled " sp" + "ea...": one batched call computes those branches and the
+    best word's next position, which finishing the word then finds remembered."""
+    from autowrite.suggest import suggest
+
+    backend = LlamaCppBackend(embedded_gguf_path(), embedded_tokenizer())
+    text = "I ordered this spea"
+    for end in range(1, len(text)):
+        suggest(backend, text[:end], ghost_tokens=0)
+    calls: list[int] = []
+    compute = backend.logits_many
+    backend.logits_many = lambda sequences: (calls.append(len(sequences)), compute(sequences))[1]
+    result = suggest(backend, text, ghost_tokens=0)
+    assert result.words and result.words[0].word.startswith("spea")
+    assert len(calls) == 1 and calls[0] > 1, calls  # before: one call for the spellings, one to finish
