@@ -170,6 +170,11 @@ class _Memo:
             found.update(computed)
         return [found[key] for key in keys]
 
+    def holds(self, sequence: Sequence[int]) -> bool:
+        """Whether the logits after this sequence are remembered."""
+        with self.lock:
+            return tuple(sequence) in self.entries
+
     def clear(self) -> None:
         with self.lock:
             self.entries.clear()
@@ -261,10 +266,18 @@ def _finish_words(
     is also where the ghost continuation starts, so finishing it is work the ghost reuses.
     """
     open_paths = [p for p in paths[:1] if p.text.strip()]
-    for _ in range(steps):
+    # The runner-up's next position rides along when the model runs anyway: if the next
+    # letter makes it the likeliest, finishing it then runs no model. On the typing trace,
+    # keystrokes without a model call went from 46% to 51%, and p95 from 44 to 39 ms; adding
+    # the third as well made the calls slower than the calls it saved.
+    ride_along = [p.ids for p in paths[1:2] if p.text.strip()]
+    for step in range(steps):
         if not open_paths:
             break
-        logits_list = _logits(backend, prefix, [p.ids for p in open_paths])
+        branches = [p.ids for p in open_paths]
+        if step == 0 and not all(memo(backend).holds([*prefix, *b]) for b in branches):
+            branches += ride_along
+        logits_list = _logits(backend, prefix, branches)[: len(open_paths)]
         still_open = []
         for path, logits in zip(open_paths, logits_list):
             best = int(torch.argmax(logits))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from autowrite.suggest import _Memo, _split, memo, suggest
+from autowrite.suggest import _Memo, _split, memo, suggest, suggest_words
 
 
 @pytest.mark.parametrize("text", ["The sound is gre", "I love this pro", "Batt", "It works well", "Great value, b"])
@@ -74,6 +74,16 @@ def test_remembered_positions_do_not_change_suggestions(tiny_gpt2_dir, tiny_back
     assert [w.word for w in typed.words] == [w.word for w in fresh.words]
     assert [w.probability for w in typed.words] == pytest.approx([w.probability for w in fresh.words], abs=1e-5)
     assert typed.ghost == fresh.ghost
+
+
+def test_the_runner_up_rides_along_when_the_model_runs(tiny_backend):
+    prefix, result, paths = suggest_words(
+        tiny_backend, "Quiet fan, the motor hums and the blades spi", min_probability=0
+    )
+    assert len(paths) > 1
+    # Finishing the best word ran the model; the second candidate's next position came with
+    # it, so a letter that makes the second the best finishes it without a call.
+    assert memo(tiny_backend).holds([*prefix, *paths[1].ids])
 
 
 def test_memo_keeps_at_most_its_capacity(tiny_backend):
