@@ -195,11 +195,11 @@ class Service:
 
     def prompt(self, entry: Entry, request: Request) -> str:
         """The text the model continues: field markers for checkpoints trained here, else the text."""
+        if entry.prompt_format != "plain":
+            request = _title_from_first_line(request)
         text = clean_text(request.text, "prompt")
         if entry.prompt_format == "plain":
             return text
-        request = _title_from_first_line(request)
-        text = clean_text(request.text, "prompt")
         try:
             return formats.prompt_for(
                 request.mode,
@@ -266,9 +266,9 @@ class Service:
         """Live suggestions for text typed after the prompt's fields."""
         loaded = self.load(request.model)
         if loaded.entry.prompt_format != "plain":
-            request = _title_from_first_line(request)
+            request = _title_from_first_line(request)  # the typed body; its title joins the header
         text = clean_text(request.text, "text")
-        context = self.prompt(loaded.entry, Request(**{**request.__dict__, "text": ""}))
+        context = self.prompt(loaded.entry, replace(request, text=""))
         if loaded.entry.prompt_format == "autowrite" and context:
             # The typed text is the body; the field header ends right before its first word.
             text = " " + text.lstrip() if text.strip() else " "

@@ -247,11 +247,20 @@ def _partial(remainder: str) -> str:
     return match.group(0) if match else ""
 
 
-def _first_shown(paths: list[_Path], remainder: str) -> _Path | None:
-    """The path suggest_words would finish: the best one, adding a word after a space."""
+def _shown(paths: list[_Path], remainder: str) -> list[_Path]:
+    """Paths in the order they are offered, best first.
+
+    After a space or punctuation a suggestion is a whole next word, not more space.
+    """
     ordered = sorted(paths, key=lambda p: -p.logprob)
     if not _partial(remainder):
         ordered = [p for p in ordered if p.text[len(remainder) :].strip()] or ordered
+    return ordered
+
+
+def _first_shown(paths: list[_Path], remainder: str) -> _Path | None:
+    """The path suggest_words will finish: the first one offered, if it adds any text."""
+    ordered = _shown(paths, remainder)
     return ordered[0] if ordered and ordered[0].text.strip() else None
 
 
@@ -299,10 +308,7 @@ def suggest_words(
     prefix, remainder = _split(backend, context, text)
     partial = _partial(remainder)
     paths, mass = _cover(backend, prefix, remainder, width=count * 2)
-    if not partial:
-        # After a space or punctuation, a suggestion is a whole next word, not more space.
-        paths = [p for p in paths if p.text[len(remainder) :].strip()] or paths
-    paths = _finish_words(backend, prefix, paths[:count], remainder)
+    paths = _finish_words(backend, prefix, _shown(paths, remainder)[:count], remainder)
     words, seen = [], set()
     for path in sorted(paths, key=lambda p: -p.logprob):
         append = path.text[len(remainder) :]
