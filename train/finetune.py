@@ -238,6 +238,42 @@ def _sft_config(config: FinetuneConfig, bf16: bool, use_cpu: bool, has_eval: boo
     )
 
 
+def _trainer_class():
+    """TRL's SFTTrainer; on CPU, one that takes the loss from the model's own forward.
+
+    TRL computes log-probabilities with a chunked LM head (`ChunkedLogProbFunction`) so that
+    GPUs never hold the full logits. Without Triton it folds each vocabulary tile with torch
+    ops and multiplies in fp32: py-spy put a third of every CPU step there. On CPU the full
+    logits of one 512-token row are small, and the model's own loss (the LM head under bf16
+    autocast, cross-entropy in fp32) costs a fraction of that. GPUs keep TRL's path.
+    """
+    import torch
+    from trl import SFTTrainer
+
+    class CpuLossSFTTrainer(SFTTrainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if self.args.device.type != "cpu" or return_outputs:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            mode = "train" if self.model.training else "eval"
+            labels = inputs["labels"]
+            model_inputs = {k: v for k, v in inputs.items() if k not in ("labels", "completion_mask")}
+            outputs = model(**model_inputs, labels=labels, use_cache=False, num_items_in_batch=num_items_in_batch)
+            with torch.no_grad():
+                targets = labels[:, 1:]
+                scored = targets != -100
+                correct = (outputs.logits[:, :-1].argmax(dim=-1) == targets) & scored
+                self._metrics[mode]["mean_token_accuracy"].append(
+                    (correct.sum() / scored.sum().clamp(min=1)).item()
+                )
+            if mode == "train":
+                counted = inputs["attention_mask"] if "attention_mask" in inputs else inputs["position_ids"]
+                self._total_train_tokens += int(counted.numel() if "attention_mask" not in inputs else counted.sum())
+            self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+            return outputs.loss
+
+    return CpuLossSFTTrainer
+
+
 def _last_checkpoint(run_dir: Path) -> str | None:
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -260,8 +296,6 @@ def main(
     """Prepare data, fine-tune, save the Hub-ready folder and its card; evaluate if configured."""
     import torch
     from transformers import set_seed
-    from trl import SFTTrainer
-
     from train import card as cards
     from train.modeling import choose_precision, default_threads, load_causal_lm, resolve_base
 
@@ -288,7 +322,7 @@ def main(
     device, bf16 = choose_precision(config.precision)
     sft_config = _sft_config(config, bf16=bf16, use_cpu=device == "cpu", has_eval=eval_set is not None)
     peft_config = _lora_config(config, model.config.model_type) if config.method == "lora" else None
-    trainer = SFTTrainer(
+    trainer = _trainer_class()(
         model=model,
         args=sft_config,
         train_dataset=train_set,

@@ -124,6 +124,46 @@ def test_full_fine_tune_saves_model_and_tokenizer(tmp_path, tiny_gpt2_dir, ads_s
     assert not torch.equal(before["transformer.h.0.mlp.c_fc.weight"], after["transformer.h.0.mlp.c_fc.weight"])
 
 
+def test_cpu_loss_and_gradients_equal_trl_chunked_head(tmp_path, tiny_llama_dir, review_subset):
+    """On CPU the loss comes from the model's own forward; it must be TRL's loss, not an approximation."""
+    from train.finetune import _dataset, _lora_config, _sft_config, _trainer_class
+    from train.modeling import load_causal_lm
+    from train.prepare import load_and_prepare
+
+    config = tiny_config(tmp_path, tiny_llama_dir, review_subset)
+    model, tokenizer = load_causal_lm(tiny_llama_dir)
+    splits = load_and_prepare(config.data, config.prepare, report=lambda _: None)
+    cls = _trainer_class()
+    trainer = cls(
+        model=model,
+        args=_sft_config(config, bf16=False, use_cpu=True, has_eval=False),
+        train_dataset=_dataset(splits.train[:16], config.task, tokenizer.eos_token),
+        processing_class=tokenizer,
+        peft_config=_lora_config(config, model.config.model_type),
+    )
+    batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    assert "position_ids" in batch  # packed rows: several reviews, positions restarting per review
+    # Twice the batch's own count, as under gradient accumulation: the loss must divide by it.
+    scored = 2 * (batch["labels"][:, 1:] != -100).sum()
+
+    def loss_and_grads(compute_loss):
+        loss = compute_loss(trainer, trainer.model, dict(batch), num_items_in_batch=scored)
+        loss.backward()
+        trainable = [p for p in trainer.model.parameters() if p.requires_grad]
+        grads = [p.grad.clone() for p in trainable]
+        for p in trainable:
+            p.grad = None
+        return loss.detach(), grads
+
+    ours, our_grads = loss_and_grads(cls.compute_loss)
+    theirs, their_grads = loss_and_grads(cls.__mro__[1].compute_loss)
+    assert torch.allclose(ours, theirs, rtol=1e-5)
+    assert any(g.abs().sum() > 0 for g in our_grads)
+    for mine, reference in zip(our_grads, their_grads, strict=True):
+        assert torch.allclose(mine, reference, rtol=1e-4, atol=1e-7)
+    assert trainer._metrics["train"]["num_tokens"] == [2 * batch["input_ids"].numel()]
+
+
 class _Interrupt(TrainerCallback):
     """Stops the process right after the first checkpoint is written, as a kill would."""
 
