@@ -262,9 +262,7 @@ def _trainer_class():
                 targets = labels[:, 1:]
                 scored = targets != -100
                 correct = (outputs.logits[:, :-1].argmax(dim=-1) == targets) & scored
-                self._metrics[mode]["mean_token_accuracy"].append(
-                    (correct.sum() / scored.sum().clamp(min=1)).item()
-                )
+                self._metrics[mode]["mean_token_accuracy"].append((correct.sum() / scored.sum().clamp(min=1)).item())
             if mode == "train":
                 counted = inputs["attention_mask"] if "attention_mask" in inputs else inputs["position_ids"]
                 self._total_train_tokens += int(counted.numel() if "attention_mask" not in inputs else counted.sum())
@@ -296,6 +294,7 @@ def main(
     """Prepare data, fine-tune, save the Hub-ready folder and its card; evaluate if configured."""
     import torch
     from transformers import set_seed
+
     from train import card as cards
     from train.modeling import choose_precision, default_threads, load_causal_lm, resolve_base
 
