@@ -10,6 +10,7 @@ every setting.
 from __future__ import annotations
 
 import copy
+import queue
 import threading
 from abc import ABC, abstractmethod
 from collections import deque
@@ -40,12 +41,20 @@ class Backend(ABC):
     """Next-token logits with prefix reuse, plus the tokenizer; thread-safe."""
 
     name: str = "backend"
+    # Whether concurrent generations should decode as one batch (StepBatcher): for a backend
+    # whose logits_many costs about one sequence's time for many, and whose results do not
+    # depend on what runs beside them.
+    batches_generations: bool = False
+    # What a StepBatcher may hold at once: sequences, and key/value positions in all.
+    batch_sequences: int = 1
+    batch_positions: int = 0
     context_length: int
     eos_token_id: int | None
     start_ids: list[int]  # fed before an empty text, so there is always a position to predict from
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
+        self._batcher: StepBatcher | None = None
         self._vocabulary: list[str] | None = None
         self._turns = _Turns()  # shared with any sibling backend on the same weights
 
@@ -93,6 +102,13 @@ class Backend(ABC):
 
     def forget(self) -> None:  # noqa: B027 - optional: only a backend whose memory can change results needs it
         """Drop remembered prefixes, so what comes next is computed as in a new backend."""
+
+    def step_batcher(self) -> StepBatcher:
+        """The StepBatcher of this backend (made on first use)."""
+        with self.lock:
+            if self._batcher is None:
+                self._batcher = StepBatcher(self)
+            return self._batcher
 
     def for_generation(self) -> Backend:
         """The backend generations run on: this one, or the same model with a memory of its own.
@@ -273,35 +289,194 @@ def stream_many(
     """Decode one text per settings variant from the same prompt, one token each per step.
 
     All unfinished texts go to the backend together (logits_many), so a batching backend
-    computes a step of four compare columns in about the time of one. Each variant has its
-    own random stream, so a text never depends on which others run beside it.
+    computes a step of four compare columns in about the time of one; on such a backend
+    other people's generations join the same steps (StepBatcher). Each variant has its own
+    random stream, so a text never depends on which others run beside it.
     """
+    backend = backend.for_generation()
+    if backend.batches_generations:
+        yield from backend.step_batcher().stream(prompt_ids, variants, stop)
+        return
     # A shared link must give the same text whatever the server computed before, so each
     # generation starts from a clean cache (the prompt costs one batched pass).
-    backend = backend.for_generation()
     backend.forget()
-    ids = [list(prompt_ids) for _ in variants]
-    generated: list[list[int]] = [[] for _ in variants]
-    generators = [sampling.make_generator(v.seed) for v in variants]
-    texts = [""] * len(variants)
-    active = [i for i, v in enumerate(variants) if v.max_new_tokens > 0]
-    while active:
+    texts = _Texts(backend, prompt_ids, variants)
+    while texts.active:
         if stop is not None and stop.is_set():
             return
         backend.yield_to_keystrokes()
-        for i, logits in zip(active, backend.logits_many([ids[i] for i in active])):
-            token = sampling.choose(logits, variants[i], ids[i], generators[i])
-            if token == backend.eos_token_id:
-                generated[i].append(-1)  # marks the end; never decoded
+        texts.advance(backend.logits_many(texts.pending()))
+        yield list(texts.texts)
+
+
+class _Texts:
+    """The texts of one generation request: ids, random streams and decoded text per variant."""
+
+    def __init__(self, backend: Backend, prompt_ids: Sequence[int], variants: Sequence[SamplingSettings]) -> None:
+        self.backend = backend
+        self.variants = list(variants)
+        self.ids = [list(prompt_ids) for _ in variants]
+        self.generated: list[list[int]] = [[] for _ in variants]
+        self.generators = [sampling.make_generator(v.seed) for v in variants]
+        self.texts = [""] * len(variants)
+        self.active = [i for i, v in enumerate(variants) if v.max_new_tokens > 0]
+        # Key/value positions this request may come to hold: the prompt once (columns share
+        # it) and every column's new tokens.
+        self.positions = len(prompt_ids) + sum(v.max_new_tokens for v in variants)
+
+    def pending(self) -> list[list[int]]:
+        """The sequences whose next token is wanted, in the order advance() takes their logits."""
+        return [self.ids[i] for i in self.active]
+
+    def advance(self, logits: Sequence[torch.Tensor]) -> None:
+        """Choose each active variant's next token from its logits."""
+        for i, row in zip(self.active, logits, strict=True):
+            token = sampling.choose(row, self.variants[i], self.ids[i], self.generators[i])
+            if token == self.backend.eos_token_id:
+                self.generated[i].append(-1)  # marks the end; never decoded
                 continue
-            ids[i].append(token)
-            generated[i].append(token)
-            decoded = backend.decode(generated[i])
+            self.ids[i].append(token)
+            self.generated[i].append(token)
+            decoded = self.backend.decode(self.generated[i])
             # A multi-byte character split across tokens decodes to U+FFFD until it is whole.
             if not decoded.endswith("\ufffd"):
-                texts[i] = decoded
-        active = [i for i in active if generated[i][-1:] != [-1] and len(generated[i]) < variants[i].max_new_tokens]
-        yield list(texts)
+                self.texts[i] = decoded
+        self.active = [
+            i
+            for i in self.active
+            if self.generated[i][-1:] != [-1] and len(self.generated[i]) < self.variants[i].max_new_tokens
+        ]
+
+
+_DONE = object()  # ends a request's queue of texts
+
+
+@dataclass(eq=False)
+class _Request:
+    """A generation waiting for or taking part in a StepBatcher's steps."""
+
+    texts: _Texts
+    stop: threading.Event | None
+    results: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
+    left: bool = False  # the reader went away (Stop, a closed tab): drop it at the next step
+
+    @property
+    def ended(self) -> bool:
+        return self.left or (self.stop is not None and self.stop.is_set())
+
+
+class StepBatcher:
+    """Decodes every generation running on one backend together: each step, one token for each.
+
+    One person's generation costs a llama.cpp call per token that reads all the weights; a
+    batch of sixteen sequences costs little more than one, so generations started by
+    different people share steps instead of taking turns. A worker thread runs the steps
+    while any request is running and stops when none is. Requests join and leave between
+    steps; those that do not fit (sequences or key/value positions) wait their turn, in
+    order of arrival.
+
+    The results do not depend on what runs beside them: llama.cpp computes each sequence's
+    logits the same, bit for bit, in any batch (tests/test_fast.py), and each request has
+    its own random streams. The memory starts empty whenever the worker starts, as a lone
+    generation did before (see forget()).
+    """
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._lock = threading.Lock()
+        self._waiting: deque[_Request] = deque()
+        self._running: list[_Request] = []
+        self._working = False
+        self.steps = 0  # logits_many calls; tests read it to see that requests shared steps
+
+    def stream(
+        self, prompt_ids: Sequence[int], variants: Sequence[SamplingSettings], stop: threading.Event | None = None
+    ) -> Iterator[list[str]]:
+        """The texts so far after each step this request took part in (later ones, if it lags)."""
+        request = _Request(_Texts(self.backend, prompt_ids, variants), stop)
+        if not request.texts.active:
+            return
+        with self._lock:
+            self._waiting.append(request)
+            if not self._working:
+                self._working = True
+                threading.Thread(target=self._work, name="generation-steps", daemon=True).start()
+        try:
+            while True:
+                item = request.results.get()
+                while item is not _DONE and not isinstance(item, BaseException):
+                    try:  # a reader that fell behind skips to the newest texts
+                        newer = request.results.get_nowait()
+                    except queue.Empty:
+                        break
+                    if newer is _DONE or isinstance(newer, BaseException):
+                        yield item
+                    item = newer
+                if item is _DONE:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            request.left = True
+
+    def _admit(self) -> None:
+        """Move waiting requests into the steps while they fit; the first one always fits alone."""
+        sequences = sum(len(r.texts.active) for r in self._running)
+        positions = sum(r.texts.positions for r in self._running)
+        while self._waiting:
+            request = self._waiting[0]
+            if request.ended:
+                self._waiting.popleft()
+                request.results.put(_DONE)
+                continue
+            wanted = len(request.texts.active)
+            fits = (
+                sequences + wanted <= self.backend.batch_sequences
+                and positions + request.texts.positions <= self.backend.batch_positions
+            )
+            if self._running and not fits:
+                return
+            self._waiting.popleft()
+            self._running.append(request)
+            sequences += wanted
+            positions += request.texts.positions
+
+    def _work(self) -> None:
+        self.backend.forget()
+        while True:
+            with self._lock:
+                for request in [r for r in self._running if r.ended]:
+                    self._running.remove(request)
+                    request.results.put(_DONE)
+                self._admit()
+                if not self._running:
+                    self._working = False
+                    return
+                running = list(self._running)
+            self._step(running)
+
+    def _step(self, running: list[_Request]) -> None:
+        self.backend.yield_to_keystrokes()
+        wanted = [r.texts.pending() for r in running]
+        try:
+            logits = self.backend.logits_many([ids for sequences in wanted for ids in sequences])
+        except Exception as error:  # noqa: BLE001 - handed to every reader of this step, then the next step runs
+            with self._lock:
+                for request in running:
+                    self._running.remove(request)
+                    request.results.put(error)
+            return
+        self.steps += 1
+        start = 0
+        for request, sequences in zip(running, wanted, strict=True):
+            request.texts.advance(logits[start : start + len(sequences)])
+            start += len(sequences)
+            request.results.put(list(request.texts.texts))
+            if not request.texts.active:
+                with self._lock:
+                    self._running.remove(request)
+                request.results.put(_DONE)
 
 
 def last(items: Iterator, default=None):

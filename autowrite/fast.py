@@ -86,6 +86,8 @@ class LlamaCppBackend(Backend):
     """Next-token logits from llama.cpp with per-sequence prefix reuse and batched branches."""
 
     name = "llama.cpp"
+    batches_generations = True  # every sequence's logits are the same in any batch (tests/test_fast.py)
+    batch_sequences = SEQUENCES
 
     def __init__(self, gguf: Path, tokenizer, *, context_length: int = 2048, threads: int | None = None) -> None:
         super().__init__()
@@ -131,6 +133,7 @@ class LlamaCppBackend(Backend):
             llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attention else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
         )
         params.no_perf = True
+        self.batch_positions = positions
         self._ctx = _internals.LlamaContext(model=self._model, params=params, verbose=False)
         self._batch = _internals.LlamaBatch(n_tokens=BATCH, embd=0, n_seq_max=1, verbose=False)
         self._ctx_bytes = llama_cpp.llama_state_get_size(self._ctx.ctx)
@@ -206,6 +209,15 @@ class LlamaCppBackend(Backend):
         plan = []
         for ids in sequences:
             self._clock += 1
+            grown = self._grown_slot(ids, taken, valid)
+            if grown is not None:
+                # The common case while generating: one new token after what the slot holds.
+                self._slots[grown] = ids
+                valid[grown] = len(ids) - 1
+                self._last_used[grown] = self._clock
+                taken.add(grown)
+                plan.append((grown, ids, len(ids) - 1))
+                continue
             shared = [min(common_prefix_length(slot, ids), valid[i]) for i, slot in enumerate(self._slots)]
             free = [i for i in range(SEQUENCES) if i not in taken]
             best = max(free, key=lambda i: (shared[i], self._last_used[i]))
@@ -230,6 +242,14 @@ class LlamaCppBackend(Backend):
             taken.add(best)
             plan.append((best, ids, keep))
         return plan
+
+    def _grown_slot(self, ids: list[int], taken: set[int], valid: list[int]) -> int | None:
+        """A free slot whose cache holds all of ids but the last token, found without the prefix scan."""
+        held = len(ids) - 1
+        for i, slot in enumerate(self._slots):
+            if i not in taken and valid[i] == held and len(slot) == held and slot == ids[:held]:
+                return i
+        return None
 
     def _run(self, plan: list[tuple[int, list[int], int]]) -> list[torch.Tensor]:
         pending = [(slot, ids, keep) for slot, ids, keep in plan if keep < len(ids)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 
@@ -130,6 +131,40 @@ def test_columns_decode_as_one_batch(fast):
     # Batching changes nothing: each column equals the same settings run alone.
     for variant, text in zip(variants, texts):
         assert engine.generate(fast, prompt, variant) == text
+
+
+def test_generations_started_by_different_people_share_steps_and_equal_solo_runs(fast):
+    """Staggered requests with different prompts join and leave one batch; none changes another's text."""
+    import threading
+    import time
+
+    requests = [
+        ("Category: Books\nRating: 5/5\nTitle: A wonderful read\nReview:", [SamplingSettings(seed=1)]),
+        ("Ad: Smart watch band, breathable silicone", [SamplingSettings(seed=2, temperature=1.2, top_k=0)]),
+        ("Category: Electronics\nRating: 1/5\nTitle: Broke\nReview:", [SamplingSettings(seed=s) for s in (3, 4)]),
+        ("I bought this blender for", [SamplingSettings(do_sample=False, repetition_penalty=1.3)]),
+        ("Category: Books\nRating: 5/5\nTitle: Dull\nReview:", [SamplingSettings(seed=5, top_p=0.8)]),
+    ]
+    requests = [
+        (p, [dataclasses.replace(v, max_new_tokens=12 + 6 * i) for v in vs]) for i, (p, vs) in enumerate(requests)
+    ]
+    solo = [engine.last(engine.stream_many(fast, fast.encode(p), vs)) for p, vs in requests]
+    batcher = fast.for_generation().step_batcher()
+    steps = batcher.steps
+    together = [None] * len(requests)
+
+    def run(i: int) -> None:
+        prompt, variants = requests[i]
+        together[i] = engine.last(engine.stream_many(fast, fast.encode(prompt), variants))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(requests))]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.05)  # later requests join steps already under way, and early ones leave first
+    for thread in threads:
+        thread.join()
+    assert together == solo
+    assert batcher.steps - steps < sum(len(vs) * vs[0].max_new_tokens for _, vs in requests) / 2
 
 
 def test_logits_many_and_branches_match_single_calls(fast):

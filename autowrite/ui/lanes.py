@@ -1,8 +1,8 @@
 """Queue lanes: typing and generating are queued apart, so a long generation never delays a keystroke.
 
-Every model computation takes its backend's lock one step at a time (one token, or one
-batch of suggestion branches), so events in different lanes interleave between tokens
-rather than waiting for a whole generation to finish.
+Every model computation takes its backend's lock one step at a time (one token for every
+running generation, or one batch of suggestion branches), so events in different lanes
+interleave between tokens rather than waiting for a whole generation to finish.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ import gradio as gr
 # Why 8: a suggestion takes tens of milliseconds; eight in flight keep the CPU busy
 # without letting a crowd of typists pile up work that is stale by the time it runs.
 SUGGEST = {"concurrency_id": "suggest", "concurrency_limit": 8}
-# Why 2: two generations interleave token by token on 2 cores; more only slows each one.
-GENERATE = {"concurrency_id": "generate", "concurrency_limit": 2}
+# Why 8: generations on the fast backend share decode steps (engine.StepBatcher): eight
+# running together cost little more per step than one. Compare and samples count as one
+# event each; the batcher queues what does not fit its sequences.
+GENERATE = {"concurrency_id": "generate", "concurrency_limit": 8}
 # Why 64: beyond this many waiting events a newcomer gets "the queue is full, try again"
 # at once instead of a minute's wait.
 QUEUE_SIZE = 64
