@@ -42,6 +42,8 @@ PROMPTS = [
     "The blender arrived quickly, but after two weeks the motor",
     "This is the best album I have heard in years because",
 ]
+# Suffixes that make eight different prompts of the three above (one per simulated person).
+PEOPLE_WORDS = ["honestly", "I", "it", "overall", "still", "the", "we", "my"]
 TRACE = (
     "I ordered this speaker for my kitchen and the sound is much better than I expected. "
     "The battery lasts about ten hours and pairing with my phone took seconds."
@@ -114,6 +116,29 @@ class Ours:
     def columns(self, prompt: str, variants: list[SamplingSettings]) -> int:
         """Decode the compare columns; returns the number of steps (the longest column's tokens)."""
         return sum(1 for _ in engine.stream_many(self.backend, self.backend.encode(prompt), variants))
+
+    def together(self, prompts: list[str], settings: SamplingSettings, shared_steps: bool) -> tuple[int, float]:
+        """Generate from every prompt at once, one thread each, as that many people would.
+
+        shared_steps=False is the way before engine.StepBatcher: each generation takes its own
+        turns at the model. Returns the tokens generated and the wall time.
+        """
+        generation = self.backend.for_generation()
+        generation.batches_generations = shared_steps
+        texts = [""] * len(prompts)
+
+        def run(i: int) -> None:
+            texts[i] = engine.generate(self.backend, self.backend.encode(prompts[i]), settings)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(prompts))]
+        start = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - start
+        generation.batches_generations = True
+        return sum(len(self.backend.encode(t)) for t in texts), elapsed
 
 
 class Pipeline:
@@ -278,7 +303,19 @@ def in_process(config: Config) -> dict:
             times.append(time.perf_counter() - start)
         columns[n] = statistics.median(times)
         per_step[n] = statistics.median(t / max(1, k) for t, k in zip(times, steps)) * 1000
+    # Eight people generating at once, from eight prompts: shared steps against turns.
+    people = [f"{PROMPTS[i % len(PROMPTS)]} {word}" for i, word in enumerate(PEOPLE_WORDS)]
+    crowd: dict[str, list[float]] = {"1 alone": [], "8 sharing steps": [], "8 taking turns": []}
+    for _ in range(config.repeats):
+        for label, group, shared in (
+            ("1 alone", people[:1], True),
+            ("8 sharing steps", people, True),
+            ("8 taking turns", people, False),
+        ):
+            tokens, seconds = ours.together(group, settings, shared_steps=shared)
+            crowd[label].append(tokens / seconds)
     return {
+        "concurrent_tokens_per_s": {label: statistics.median(r) for label, r in crowd.items()},
         "decode_tokens_per_s": {name: statistics.median(r) for name, r in rates.items()},
         "keystroke_ms": {
             name: {by: {"p50": percentile(v, 50), "p95": percentile(v, 95), "n": len(v)} for by, v in runs.items()}
@@ -420,6 +457,13 @@ def markdown(result: dict) -> str:
         lines.append(
             f"Per decode step (columns end at different lengths): 4 columns {step['4 columns']:.1f} ms, "
             f"one column {step['1 column']:.1f} ms ({step['ratio']:.2f}x)."
+        )
+    crowd = result.get("concurrent_tokens_per_s")
+    if crowd:
+        alone, shared, turns = crowd["1 alone"], crowd["8 sharing steps"], crowd["8 taking turns"]
+        lines.append(
+            f"Eight people generating at once (tokens/s, all together): {shared:.1f} sharing decode steps, "
+            f"{turns:.1f} taking turns ({shared / turns:.2f}x); one alone {alone:.1f}."
         )
     flow = result["keystroke_ms"][result["ours"]].get("letter, app flow")
     if flow:

@@ -19,7 +19,10 @@ def test_benchmark_smoke(tmp_path):
     assert engines == {"autowrite (llama.cpp backend)", "llama-cpp-python", "transformers pipeline (bf16)"}
     for name in engines:
         assert result["keystroke_ms"][name]["letter"]["n"] == 6
-    assert "| autowrite (llama.cpp backend) |" in (tmp_path / "smoke.md").read_text()
+    assert set(result["concurrent_tokens_per_s"]) == {"1 alone", "8 sharing steps", "8 taking turns"}
+    assert all(rate > 0 for rate in result["concurrent_tokens_per_s"].values())
+    markdown = (tmp_path / "smoke.md").read_text()
+    assert "| autowrite (llama.cpp backend) |" in markdown and "Eight people generating at once" in markdown
 
 
 def test_load_test_smoke(tmp_path):
