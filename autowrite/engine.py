@@ -45,9 +45,8 @@ class Backend(ABC):
     # whose logits_many costs about one sequence's time for many, and whose results do not
     # depend on what runs beside them.
     batches_generations: bool = False
-    # What a StepBatcher may hold at once: sequences, and key/value positions in all.
+    # How many sequences a StepBatcher may decode at once; each must fit context_length.
     batch_sequences: int = 1
-    batch_positions: int = 0
     context_length: int
     eos_token_id: int | None
     start_ids: list[int]  # fed before an empty text, so there is always a position to predict from
@@ -320,9 +319,6 @@ class _Texts:
         self.generators = [sampling.make_generator(v.seed) for v in variants]
         self.texts = [""] * len(variants)
         self.active = [i for i, v in enumerate(variants) if v.max_new_tokens > 0]
-        # Key/value positions this request may come to hold: the prompt once (columns share
-        # it) and every column's new tokens.
-        self.positions = len(prompt_ids) + sum(v.max_new_tokens for v in variants)
 
     def pending(self) -> list[list[int]]:
         """The sequences whose next token is wanted, in the order advance() takes their logits."""
@@ -372,8 +368,8 @@ class StepBatcher:
     batch of sixteen sequences costs little more than one, so generations started by
     different people share steps instead of taking turns. A worker thread runs the steps
     while any request is running and stops when none is. Requests join and leave between
-    steps; those that do not fit (sequences or key/value positions) wait their turn, in
-    order of arrival.
+    steps; those that do not fit (more sequences than the backend decodes at once) wait
+    their turn, in order of arrival.
 
     The results do not depend on what runs beside them: llama.cpp computes each sequence's
     logits the same, bit for bit, in any batch (tests/test_fast.py), and each request has
@@ -421,9 +417,8 @@ class StepBatcher:
             request.left = True
 
     def _admit(self) -> None:
-        """Move waiting requests into the steps while they fit; the first one always fits alone."""
+        """Move waiting requests into the steps while their sequences fit; the first always fits alone."""
         sequences = sum(len(r.texts.active) for r in self._running)
-        positions = sum(r.texts.positions for r in self._running)
         while self._waiting:
             request = self._waiting[0]
             if request.ended:
@@ -431,16 +426,11 @@ class StepBatcher:
                 request.results.put(_DONE)
                 continue
             wanted = len(request.texts.active)
-            fits = (
-                sequences + wanted <= self.backend.batch_sequences
-                and positions + request.texts.positions <= self.backend.batch_positions
-            )
-            if self._running and not fits:
+            if self._running and sequences + wanted > self.backend.batch_sequences:
                 return
             self._waiting.popleft()
             self._running.append(request)
             sequences += wanted
-            positions += request.texts.positions
 
     def _work(self) -> None:
         self.backend.forget()

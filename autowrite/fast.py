@@ -1,10 +1,11 @@
 """The fast CPU backend: llama.cpp (through llama-cpp-python's low-level API) on a GGUF file.
 
-llama.cpp keeps a key/value cache per sequence id in one unified buffer. Each sequence id
-is a slot remembering some token ids, like the reference backend's slots; a request
-continues the slot that shares the longest prefix with it, and sequences that branch from
-one prefix (suggestion candidates, compare columns, samples) copy that prefix's cache
-instead of recomputing it, then decode together in one batch.
+llama.cpp keeps a key/value cache per sequence id. Each sequence id is a slot remembering
+some token ids, like the reference backend's slots; a request continues the slot that
+shares the longest prefix with it, and sequences that branch from one prefix (suggestion
+candidates, compare columns, samples) copy that prefix's cache instead of recomputing it,
+then decode together in one batch. Typing uses one buffer for all its slots; generations
+use a buffer per slot (see GENERATION_SEQUENCES).
 
 Tokenization stays with the transformers tokenizer of the same model, so both backends see
 exactly the same token ids, and sampling stays in autowrite.sampling.
@@ -30,9 +31,14 @@ SEQUENCES = 16
 # Why 8192: the cache is shared by all sequences; 2048 positions for the longest one and
 # the rest for the short branches. About 190 MB of f16 cache for SmolLM2-135M.
 CACHE_POSITIONS = 8192
-# Why 2: a generation's prompt and new tokens fit one context length, and the three other
-# compare columns (or samples) add at most 3 x 512 new tokens (the max_new_tokens bound).
-GENERATION_POSITIONS_PER_CONTEXT = 2
+# Generations: 8 sequences (two 4-column compares, or eight people's texts, decode in one
+# step), each with a key/value buffer of its own of 1,024 positions for its prompt and new
+# tokens: about 190 MB of f16 cache for SmolLM2-135M. Separate buffers, because in a shared
+# one a sequence's later tokens can land in cells freed below its earlier ones, and llama.cpp's
+# CPU flash attention accumulates in f16 in cell order: the same text then comes out
+# differently (18 of 40 staggered sampled requests parted from their solo runs).
+GENERATION_SEQUENCES = 8
+GENERATION_CONTEXT = 1024
 BATCH = 512
 
 
@@ -87,7 +93,7 @@ class LlamaCppBackend(Backend):
 
     name = "llama.cpp"
     batches_generations = True  # every sequence's logits are the same in any batch (tests/test_fast.py)
-    batch_sequences = SEQUENCES
+    batch_sequences = GENERATION_SEQUENCES
 
     def __init__(self, gguf: Path, tokenizer, *, context_length: int = 2048, threads: int | None = None) -> None:
         super().__init__()
@@ -106,13 +112,20 @@ class LlamaCppBackend(Backend):
         self._threads = threads or cpu_count()
         self._file_bytes = Path(gguf).stat().st_size
         self._n_vocab = self._model.n_vocab()
-        self._open_context(max(CACHE_POSITIONS, self.context_length), flash_attention=False)
+        self._open_context(max(CACHE_POSITIONS, self.context_length), SEQUENCES, flash_attention=False, shared=True)
         self._generation = copy.copy(self)  # same weights, tokenizer and lock; a context of its own
-        self._generation._open_context(GENERATION_POSITIONS_PER_CONTEXT * self.context_length, flash_attention=True)
+        self._generation.context_length = min(GENERATION_CONTEXT, self.context_length)
+        self._generation._open_context(
+            self._generation.context_length, GENERATION_SEQUENCES, flash_attention=True, shared=False
+        )
         self._generation._generation = self._generation
 
-    def _open_context(self, positions: int, flash_attention: bool) -> None:
-        """A llama.cpp context (key/value cache of this many positions, slots) on the loaded weights.
+    def _open_context(self, positions: int, sequences: int, *, flash_attention: bool, shared: bool) -> None:
+        """A llama.cpp context on the loaded weights, with a slot per sequence.
+
+        shared: one key/value buffer of this many positions for all sequences, so a prefix
+        they share is held once (typing); otherwise a buffer of this many positions per
+        sequence, so that each sequence's cells stay in position order (generations).
 
         Flash attention: on for generations, which start from an empty cache (forget()) and
         decode ~15% faster with it (benchmarks/run.py, against llama-cpp-python, which turns
@@ -122,13 +135,13 @@ class LlamaCppBackend(Backend):
         from llama_cpp import _internals, llama_cpp
 
         params = llama_cpp.llama_context_default_params()
-        params.n_ctx = positions
+        params.n_ctx = positions if shared else positions * sequences
         params.n_batch = BATCH
         params.n_ubatch = BATCH
         params.n_threads = self._threads
         params.n_threads_batch = self._threads
-        params.n_seq_max = SEQUENCES
-        params.kv_unified = True  # one buffer for all sequences, so a shared prefix costs its length once
+        params.n_seq_max = sequences
+        params.kv_unified = shared
         params.flash_attn_type = (
             llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attention else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
         )
@@ -137,8 +150,10 @@ class LlamaCppBackend(Backend):
         self._ctx = _internals.LlamaContext(model=self._model, params=params, verbose=False)
         self._batch = _internals.LlamaBatch(n_tokens=BATCH, embd=0, n_seq_max=1, verbose=False)
         self._ctx_bytes = llama_cpp.llama_state_get_size(self._ctx.ctx)
-        self._slots: list[list[int]] = [[] for _ in range(SEQUENCES)]
-        self._last_used = [0] * SEQUENCES
+        self._shared_buffer = shared
+        self._sequences = sequences
+        self._slots: list[list[int]] = [[] for _ in range(sequences)]
+        self._last_used = [0] * sequences
         self._clock = 0
         self._last_logits: dict[int, torch.Tensor] = {}
         self.tokens_computed = 0  # positions run through the model; tests read it to see reuse
@@ -166,15 +181,15 @@ class LlamaCppBackend(Backend):
     def forget(self) -> None:
         """Empty the key/value cache and the slots.
 
-        Why generations start here: after many sequences have shared and dropped cells of the
-        unified cache, llama.cpp (llama-cpp-python 0.3.36) computes some positions differently
-        from a new context (logits off by ~0.4, so a seeded sample can part from the shared
-        link's text), although slot bookkeeping and chunking are exact (tests/test_fast.py).
+        The generation context starts here whenever its StepBatcher starts. In a buffer shared
+        by many sequences that have taken and freed cells, llama.cpp (llama-cpp-python 0.3.36)
+        computes some positions differently from a new context (logits off by ~0.4): a
+        sequence's cells are no longer in position order (see GENERATION_SEQUENCES).
         """
         with self.lock:
             self._ctx.kv_cache_clear()
-            self._slots = [[] for _ in range(SEQUENCES)]
-            self._last_used = [0] * SEQUENCES
+            self._slots = [[] for _ in range(self._sequences)]
+            self._last_used = [0] * self._sequences
             self._last_logits.clear()
 
     def next_logits(self, ids: Sequence[int]) -> torch.Tensor:
@@ -187,8 +202,10 @@ class LlamaCppBackend(Backend):
         """Logits after each sequence, computing only what no slot holds, in shared batches."""
         if not sequences or any(not s for s in sequences):
             raise ValueError("logits_many needs non-empty sequences")
-        if len(sequences) > SEQUENCES:
-            raise ValueError(f"at most {SEQUENCES} sequences at once, got {len(sequences)}")
+        if len(sequences) > self._sequences:
+            raise ValueError(f"at most {self._sequences} sequences at once, got {len(sequences)}")
+        if any(len(s) > self.context_length for s in sequences) and not self._shared_buffer:
+            raise ValueError(f"at most {self.context_length} tokens per sequence here")
         with self.lock:
             sequences = [list(s) for s in sequences]
             shared_start = len(sequences[0])
@@ -219,18 +236,24 @@ class LlamaCppBackend(Backend):
                 plan.append((grown, ids, len(ids) - 1))
                 continue
             shared = [min(common_prefix_length(slot, ids), valid[i]) for i, slot in enumerate(self._slots)]
-            free = [i for i in range(SEQUENCES) if i not in taken]
+            free = [i for i in range(self._sequences) if i not in taken]
             best = max(free, key=lambda i: (shared[i], self._last_used[i]))
             if shared[best] == 0:
                 best = min(free, key=lambda i: self._last_used[i])
-            source = max(range(SEQUENCES), key=lambda i: shared[i])
+            source = max(range(self._sequences), key=lambda i: shared[i])
             exact = self._slots[best] == ids and best in self._last_logits
             keep = min(shared[best], len(ids) - 1)
             copy_len = min(shared[source], len(ids) - 1)
-            if copy_len > keep:
+            if copy_len > keep and self._shared_buffer:
                 # Another slot holds a longer prefix: copy its cache instead of recomputing.
                 self._ctx.kv_cache_seq_rm(best, 0, -1)
                 self._ctx.kv_cache_seq_cp(source, best, 0, copy_len)
+                keep = copy_len
+            elif copy_len > keep and valid[source] == len(self._slots[source]):
+                # Buffers of their own copy whole (llama.cpp aborts on a partial copy between
+                # them): take the source's buffer, then drop what it holds past the prefix.
+                self._ctx.kv_cache_seq_cp(source, best, -1, -1)
+                self._ctx.kv_cache_seq_rm(best, copy_len, -1)
                 keep = copy_len
             elif not exact:
                 self._ctx.kv_cache_seq_rm(best, keep, -1)

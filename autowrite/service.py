@@ -239,7 +239,7 @@ class Service:
         if isinstance(loaded.backend, RemoteClient):
             return _remote_outputs(loaded.backend.stream_many(prompt, variants, stop), len(variants))
         longest = max(v.max_new_tokens for v in variants)
-        prepared = engine.prepare_prompt(loaded.backend, prompt, longest)
+        prepared = engine.prepare_prompt(loaded.backend.for_generation(), prompt, longest)
 
         def outputs() -> Iterator[Output]:
             yield Output([""] * len(variants), prepared.warnings)

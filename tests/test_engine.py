@@ -204,7 +204,6 @@ class _BatchingBackend(engine.Backend):
 
     batches_generations = True
     batch_sequences = 4
-    batch_positions = 200
     context_length = 64
     eos_token_id = None
     start_ids = [0]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import json
 
@@ -134,20 +133,31 @@ def test_columns_decode_as_one_batch(fast):
 
 
 def test_generations_started_by_different_people_share_steps_and_equal_solo_runs(fast):
-    """Staggered requests with different prompts join and leave one batch; none changes another's text."""
+    """Staggered requests join and leave one batch; none changes another's text.
+
+    The first request runs long while a dozen short ones come and go, so slots are reused
+    (their cells freed) under it: in one shared key/value buffer its later tokens then land
+    in freed cells below its earlier ones, and its text parts from its solo run.
+    """
     import threading
     import time
 
+    texts = [r for r in held_out_texts(12)]
     requests = [
-        ("Category: Books\nRating: 5/5\nTitle: A wonderful read\nReview:", [SamplingSettings(seed=1)]),
-        ("Ad: Smart watch band, breathable silicone", [SamplingSettings(seed=2, temperature=1.2, top_k=0)]),
-        ("Category: Electronics\nRating: 1/5\nTitle: Broke\nReview:", [SamplingSettings(seed=s) for s in (3, 4)]),
-        ("I bought this blender for", [SamplingSettings(do_sample=False, repetition_penalty=1.3)]),
-        ("Category: Books\nRating: 5/5\nTitle: Dull\nReview:", [SamplingSettings(seed=5, top_p=0.8)]),
+        (
+            "Category: Books\nRating: 5/5\nTitle: A wonderful read\nReview:",
+            [SamplingSettings(seed=1, max_new_tokens=60)],
+        )
     ]
-    requests = [
-        (p, [dataclasses.replace(v, max_new_tokens=12 + 6 * i) for v in vs]) for i, (p, vs) in enumerate(requests)
-    ]
+    requests.append(
+        (
+            "Category: Electronics\nRating: 1/5\nTitle: Broke\nReview:",
+            [SamplingSettings(seed=s, max_new_tokens=10) for s in (3, 4)],
+        )
+    )
+    for i, text in enumerate(texts):
+        settings = SamplingSettings(seed=10 + i, max_new_tokens=6 + i % 4, temperature=1.2, top_k=0)
+        requests.append((text[: 40 + 7 * i], [settings]))
     solo = [engine.last(engine.stream_many(fast, fast.encode(p), vs)) for p, vs in requests]
     batcher = fast.for_generation().step_batcher()
     steps = batcher.steps
@@ -160,11 +170,12 @@ def test_generations_started_by_different_people_share_steps_and_equal_solo_runs
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(requests))]
     for thread in threads:
         thread.start()
-        time.sleep(0.05)  # later requests join steps already under way, and early ones leave first
+        time.sleep(0.05)
     for thread in threads:
         thread.join()
     assert together == solo
-    assert batcher.steps - steps < sum(len(vs) * vs[0].max_new_tokens for _, vs in requests) / 2
+    tokens = sum(v.max_new_tokens for _, vs in requests for v in vs)
+    assert batcher.steps - steps < tokens / 2
 
 
 def test_logits_many_and_branches_match_single_calls(fast):
