@@ -149,7 +149,12 @@ class LlamaCppBackend(Backend):
         self.batch_positions = positions
         self._ctx = _internals.LlamaContext(model=self._model, params=params, verbose=False)
         self._batch = _internals.LlamaBatch(n_tokens=BATCH, embd=0, n_seq_max=1, verbose=False)
-        self._ctx_bytes = llama_cpp.llama_state_get_size(self._ctx.ctx)
+        # The key/value cache is allocated whole when the context opens: f16 keys and values
+        # for every layer and position. (llama_state_get_size counts only the cells in use.)
+        model = self._model.model
+        head_dim = llama_cpp.llama_model_n_embd(model) // llama_cpp.llama_model_n_head(model)
+        per_position = 2 * 2 * llama_cpp.llama_model_n_layer(model) * llama_cpp.llama_model_n_head_kv(model) * head_dim
+        self._ctx_bytes = per_position * llama_cpp.llama_n_ctx(self._ctx.ctx)
         self._shared_buffer = shared
         self._sequences = sequences
         self._slots: list[list[int]] = [[] for _ in range(sequences)]

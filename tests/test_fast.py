@@ -219,3 +219,16 @@ def test_the_best_words_next_position_rides_along_with_longer_spellings():
     result = suggest(backend, text, ghost_tokens=0)
     assert result.words and result.words[0].word.startswith("spea")
     assert len(calls) == 1 and calls[0] > 1, calls  # before: one call for the spellings, one to finish
+
+
+def test_nbytes_counts_what_loading_takes():
+    """The model cache's byte bound is only as good as nbytes: weights and both key/value caches."""
+
+    def rss() -> int:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
+
+    before = rss()
+    backend = LlamaCppBackend(embedded_gguf_path(), embedded_tokenizer())
+    grown = rss() - before
+    assert 0.8 * grown <= backend.nbytes <= 1.5 * grown
