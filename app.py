@@ -9,7 +9,7 @@ from functools import partial
 from pathlib import Path
 
 from autowrite.catalog import CATALOG_PATH, load_catalog
-from autowrite.loading import BACKENDS, ModelCache, load_entry
+from autowrite.loading import BACKENDS, ModelCache, fast_backend_available, load_entry
 from autowrite.remote import api_base, remote_entry
 from autowrite.service import DEFAULT_MAX_DOWNLOAD_BYTES, Service
 from autowrite.ui import lanes
@@ -66,6 +66,10 @@ def main(args: argparse.Namespace) -> None:
     """Build the service and the page, then serve until interrupted."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     entries = load_catalog(args.catalog)
+    if args.backend != "transformers" and fast_backend_available():
+        from autowrite.fast import one_openmp_team
+
+        one_openmp_team()  # llama.cpp's decodes go ~2.4x faster with one OpenMP team in the process
     if args.remote_url:
         entries = [remote_entry(args.remote_url, args.remote_model, args.remote_api_key), *entries]
     service = Service(

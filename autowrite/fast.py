@@ -13,17 +13,22 @@ exactly the same token ids, and sampling stays in autowrite.sampling.
 
 from __future__ import annotations
 
+import concurrent.futures
 import copy
 import ctypes
 import os
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
 
 from autowrite.engine import Backend, common_prefix_length
+
+T = TypeVar("T")
 
 # Why 16: four compare columns or samples plus up to ten suggestion branches, with room to
 # keep a few people's typing prefixes warm.
@@ -40,6 +45,32 @@ CACHE_POSITIONS = 8192
 GENERATION_SEQUENCES = 8
 GENERATION_CONTEXT = 1024
 BATCH = 512
+
+
+# One thread for every llama.cpp decode in the process. llama.cpp and torch share one GNU
+# OpenMP runtime, which keeps a team of threads for each thread that has started a parallel
+# region; once two teams exist, the waits in each are throttled and a decode took 2.4 times
+# as long (83 -> 34 tokens/s, a generation after one keystroke on another thread). The app
+# calls the model from Gradio's pool threads and a generation thread, so decodes are handed
+# to this thread, and torch samples single-threaded beside it (one_openmp_team).
+_COMPUTE = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama-compute")
+
+
+def one_openmp_team() -> None:
+    """Leave parallel work to llama.cpp's one team: torch, which only samples here, runs on one thread.
+
+    With torch on two threads, any thread that samples starts a team of its own and every
+    decode slows (see _COMPUTE). A model served by the transformers backend computes in torch,
+    so a process serving mostly such models should not call this.
+    """
+    torch.set_num_threads(1)
+
+
+def on_compute_thread(function: Callable[..., T], *args) -> T:
+    """Run a llama.cpp call on the process's one compute thread and return its result."""
+    if threading.current_thread().name.startswith("llama-compute"):
+        return function(*args)
+    return _COMPUTE.submit(function, *args).result()
 
 
 def cpu_count() -> int:
@@ -304,7 +335,7 @@ class LlamaCppBackend(Backend):
                 if end == len(ids):
                     finishing.append((slot, batch.n_tokens - 1))
                 cursor[slot] = end
-            self._ctx.decode(self._batch)
+            on_compute_thread(self._ctx.decode, self._batch)
             self.decode_calls += 1
             self.tokens_computed += batch.n_tokens
             for slot, index in finishing:

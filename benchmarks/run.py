@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from autowrite import engine  # noqa: E402
 from autowrite.catalog import load_catalog  # noqa: E402
+from autowrite.fast import cpu_count, on_compute_thread, one_openmp_team  # noqa: E402
 from autowrite.loading import cache_root, embedded_folder, embedded_gguf_path  # noqa: E402
 from autowrite.service import Request, Service  # noqa: E402
 from autowrite.settings import SamplingSettings  # noqa: E402
@@ -198,11 +199,13 @@ class LlamaCppPython:
 
         # The same kernels as this project's backend (the AMX repacking crashes; see fast.py).
         with without_extra_buffers():
-            self.llm = Llama(model_path=str(gguf), n_ctx=2048, n_threads=torch.get_num_threads(), verbose=False)
+            self.llm = Llama(model_path=str(gguf), n_ctx=2048, n_threads=cpu_count(), verbose=False)
 
     def stream(self, prompt: str, settings: SamplingSettings):
+        # On this project's compute thread (autowrite.fast._COMPUTE): decoding on another
+        # thread would start a second OpenMP team and slow both engines.
         text = ""
-        for chunk in self.llm.create_completion(
+        chunks = self.llm.create_completion(
             prompt,
             max_tokens=settings.max_new_tokens,
             temperature=0.0 if not settings.do_sample else settings.temperature,
@@ -211,12 +214,13 @@ class LlamaCppPython:
             repeat_penalty=settings.repetition_penalty,
             seed=settings.seed,
             stream=True,
-        ):
+        )
+        while (chunk := on_compute_thread(next, chunks, None)) is not None:
             text += chunk["choices"][0]["text"]
             yield text
 
     def suggest(self, text: str) -> None:
-        self.llm.create_completion(text, max_tokens=1, temperature=0.0)
+        on_compute_thread(lambda: self.llm.create_completion(text, max_tokens=1, temperature=0.0))
 
     def reset(self) -> None:
         """Forget the evaluated prefix."""
@@ -260,31 +264,42 @@ def keystrokes(engine_, trace: list[str], app_flow: bool = False) -> list[float]
 
 
 def in_process(config: Config) -> dict:
-    """Decode speed, keystroke latency and compare columns for all engines, interleaved."""
+    """Decode speed, keystroke latency and compare columns for all engines.
+
+    The two llama.cpp engines run interleaved, as the app runs (torch single-threaded, every
+    decode on one thread: autowrite.fast.one_openmp_team). The transformers pipeline runs
+    after them with torch's own threads, since its teams would slow every later decode.
+    """
     gguf, adapter = default_model()
+    torch_threads = torch.get_num_threads()
+    one_openmp_team()
     ours = Ours()
     same_gguf = gguf
     if adapter is not None:
         from autowrite.gguf_merge import merged_path
 
         same_gguf = merged_path(gguf, adapter, cache_root())
-    engines = [ours, LlamaCppPython(same_gguf), Pipeline(adapter)]
     settings = SamplingSettings(do_sample=False, repetition_penalty=1.1, max_new_tokens=config.new_tokens)
-    for e in engines:  # warm-up: first calls pay for allocations and caches
-        engine.last(e.stream(PROMPTS[0], settings.replace(max_new_tokens=4)))
-    rates: dict[str, list[float]] = {e.name: [] for e in engines}
-    for _ in range(config.repeats):
-        for prompt in PROMPTS[: config.prompts]:
-            for e in engines:
-                rates[e.name].append(decode_rate(e, prompt, settings))
-    latency: dict[str, dict[str, list[float]]] = {e.name: {} for e in engines}
+    rates: dict[str, list[float]] = {}
+    latency: dict[str, dict[str, list[float]]] = {}
     text = TRACE[: config.trace_chars]
-    for by in ("word", "letter"):
-        trace = typing_trace(text, by)
-        for e in engines:
-            e.reset()  # the word trace must not leave positions the letter trace reuses
-            keystrokes(e, trace[:2])  # warm the caches of this trace's start
-            latency[e.name][by] = keystrokes(e, trace)
+
+    def measure(engines: list) -> None:
+        for e in engines:  # warm-up: first calls pay for allocations and caches
+            engine.last(e.stream(PROMPTS[0], settings.replace(max_new_tokens=4)))
+            rates[e.name], latency[e.name] = [], {}
+        for _ in range(config.repeats):
+            for prompt in PROMPTS[: config.prompts]:
+                for e in engines:
+                    rates[e.name].append(decode_rate(e, prompt, settings))
+        for by in ("word", "letter"):
+            trace = typing_trace(text, by)
+            for e in engines:
+                e.reset()  # the word trace must not leave positions the letter trace reuses
+                keystrokes(e, trace[:2])  # warm the caches of this trace's start
+                latency[e.name][by] = keystrokes(e, trace)
+
+    measure([ours, LlamaCppPython(same_gguf)])
     ours.reset()
     trace = typing_trace(text, "letter")
     keystrokes(ours, trace[:2], app_flow=True)
@@ -314,6 +329,8 @@ def in_process(config: Config) -> dict:
         ):
             tokens, seconds = ours.together(group, settings, shared_steps=shared)
             crowd[label].append(tokens / seconds)
+    torch.set_num_threads(torch_threads)
+    measure([Pipeline(adapter)])
     return {
         "concurrent_tokens_per_s": {label: statistics.median(r) for label, r in crowd.items()},
         "decode_tokens_per_s": {name: statistics.median(r) for name, r in rates.items()},

@@ -262,10 +262,16 @@ def _trainer_class():
                 targets = labels[:, 1:]
                 scored = targets != -100
                 correct = (outputs.logits[:, :-1].argmax(dim=-1) == targets) & scored
-                self._metrics[mode]["mean_token_accuracy"].append((correct.sum() / scored.sum().clamp(min=1)).item())
+                # Counted over every process, as TRL counts them (torchrun, accelerate launch).
+                gather = self.accelerator.gather_for_metrics
+                counts = gather(torch.stack([correct.sum(), scored.sum()]).reshape(1, 2)).reshape(-1, 2).sum(dim=0)
+                self._metrics[mode]["mean_token_accuracy"].append((counts[0] / counts[1].clamp(min=1)).item())
             if mode == "train":
-                counted = inputs["attention_mask"] if "attention_mask" in inputs else inputs["position_ids"]
-                self._total_train_tokens += int(counted.numel() if "attention_mask" not in inputs else counted.sum())
+                if "attention_mask" in inputs:
+                    local = inputs["attention_mask"].sum()
+                else:
+                    local = torch.tensor(inputs["position_ids"].numel(), device=labels.device)
+                self._total_train_tokens += int(gather(local.reshape(1)).sum().item())
             self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
             return outputs.loss
 
