@@ -177,7 +177,6 @@ class LlamaCppBackend(Backend):
             llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attention else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
         )
         params.no_perf = True
-        self.batch_positions = positions
         self._ctx = _internals.LlamaContext(model=self._model, params=params, verbose=False)
         self._batch = _internals.LlamaBatch(n_tokens=BATCH, embd=0, n_seq_max=1, verbose=False)
         # The key/value cache is allocated whole when the context opens: f16 keys and values

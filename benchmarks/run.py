@@ -122,7 +122,8 @@ class Ours:
         """Generate from every prompt at once, one thread each, as that many people would.
 
         shared_steps=False is the way before engine.StepBatcher: each generation takes its own
-        turns at the model. Returns the tokens generated and the wall time.
+        turns at the model, and each one starting empties the generation cache (forget()), so
+        those already running recompute their text. Returns the tokens generated and the wall time.
         """
         generation = self.backend.for_generation()
         generation.batches_generations = shared_steps

@@ -142,7 +142,7 @@ def test_generations_started_by_different_people_share_steps_and_equal_solo_runs
     import threading
     import time
 
-    texts = [r for r in held_out_texts(12)]
+    texts = held_out_texts(12)
     requests = [
         (
             "Category: Books\nRating: 5/5\nTitle: A wonderful read\nReview:",

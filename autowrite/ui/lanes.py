@@ -15,7 +15,7 @@ import gradio as gr
 # without letting a crowd of typists pile up work that is stale by the time it runs.
 SUGGEST = {"concurrency_id": "suggest", "concurrency_limit": 8}
 # Why 8: generations on the fast backend share decode steps (engine.StepBatcher): eight
-# running together cost little more per step than one. Compare and samples count as one
+# running together got 3.9x the tokens/s of eight taking turns (benchmarks/run.py). Compare and samples count as one
 # event each; the batcher queues what does not fit its sequences.
 GENERATE = {"concurrency_id": "generate", "concurrency_limit": 8}
 # Why 64: beyond this many waiting events a newcomer gets "the queue is full, try again"
