@@ -30,32 +30,74 @@ def adjust(logits: torch.Tensor, settings: SamplingSettings, previous: Sequence[
     logits = apply_repetition_penalty(logits.float(), previous, settings.repetition_penalty)
     if not settings.do_sample:
         return logits
-    logits = logits / settings.temperature
-    if 0 < settings.top_k < logits.numel():
-        kth = torch.topk(logits, settings.top_k).values[-1]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
+    kept, scores = _survivors(logits, settings)
+    adjusted = torch.full_like(logits, float("-inf"))
+    adjusted[kept] = scores
+    return adjusted
+
+
+def _survivors(penalized: torch.Tensor, settings: SamplingSettings) -> tuple[torch.Tensor, torch.Tensor]:
+    """The token ids that temperature, top-k and top-p leave, likeliest first, and their logits.
+
+    Ties keep their id order (a stable sort over ids in ascending order), so the same
+    logits always give the same list: the seeded draw in choose() depends on its order.
+    """
+    size = penalized.numel()
+    if 0 < settings.top_k < size:
+        # Temperature does not change the order, so top-k runs on the logits as they are and
+        # only the survivors are divided.
+        kth = torch.topk(penalized, settings.top_k).values[-1]
+        kept = (penalized >= kth).nonzero().squeeze(1)  # ties with the k-th stay, as in transformers
+        total = None
+    else:
+        kept, total = _nucleus_candidates(penalized / settings.temperature, settings.top_p)
+    scores, order = torch.sort(penalized[kept] / settings.temperature, descending=True, stable=True)
+    kept = kept[order]
     if settings.top_p < 1.0:
         # Only tokens top-k kept can be in the nucleus: sorting those few instead of the
         # whole vocabulary gives the same nucleus for a fraction of the time.
-        kept = torch.isfinite(logits).nonzero().squeeze(1)
-        sorted_logits, order = torch.sort(logits[kept], descending=True)
-        probabilities = torch.softmax(sorted_logits, dim=-1)
+        probabilities = torch.exp(scores - (torch.logsumexp(scores, 0) if total is None else total))
         # Drop a token once the mass before it already reaches top_p; the first always stays.
-        drop_sorted = (probabilities.cumsum(dim=-1) - probabilities) >= settings.top_p
-        logits = logits.clone()
-        logits[kept[order[drop_sorted]]] = float("-inf")
-    return logits
+        keep = (probabilities.cumsum(dim=-1) - probabilities) < settings.top_p
+        keep[0] = True
+        kept, scores = kept[keep], scores[keep]
+    return kept, scores
+
+
+def _nucleus_candidates(logits: torch.Tensor, top_p: float, first: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ids (ascending) that contain the top-p nucleus when top-k is off, and the log-normaliser.
+
+    The nucleus nearly always lies within the likeliest few hundred tokens: when their mass
+    reaches top_p, sorting the whole vocabulary (4 ms for 49k tokens on one thread) is not needed.
+    """
+    total = torch.logsumexp(logits, 0)
+    if top_p < 1.0 and first < logits.numel():
+        values, ids = torch.topk(logits, first)
+        if float(torch.exp(values - total).sum()) >= top_p:
+            return torch.sort(ids).values, total
+    return torch.arange(logits.numel()), total
 
 
 def choose(
     logits: torch.Tensor, settings: SamplingSettings, previous: Sequence[int], generator: torch.Generator
 ) -> int:
-    """The next token id: argmax when greedy, else a draw from the adjusted distribution."""
-    adjusted = adjust(logits, settings, previous)
+    """The next token id: argmax when greedy, else a seeded draw from the adjusted distribution.
+
+    The draw is an exponential race over the surviving tokens only: token i wins with
+    probability p_i, exactly as torch.multinomial (which runs the same race over the whole
+    vocabulary). Racing 50 tokens instead of 49k took a sampled step's choice from 1.6 to
+    0.3 ms on one thread (python -m benchmarks.run, compare rows). It consumes the random
+    stream differently, so seeded texts differ from those made before 2026-11-26.
+    """
+    penalized = apply_repetition_penalty(logits.float(), previous, settings.repetition_penalty)
     if not settings.do_sample:
-        return int(torch.argmax(adjusted))
-    probs = torch.softmax(adjusted, dim=-1)
-    return int(torch.multinomial(probs, 1, generator=generator))
+        return int(torch.argmax(penalized))
+    kept, scores = _survivors(penalized, settings)
+    if len(kept) == 1:
+        return int(kept[0])
+    probabilities = torch.softmax(scores, dim=-1)
+    race = torch.empty_like(probabilities).exponential_(generator=generator)
+    return int(kept[torch.argmax(probabilities / race)])
 
 
 def make_generator(seed: int) -> torch.Generator:

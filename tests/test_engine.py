@@ -55,11 +55,16 @@ def test_same_seed_same_text_other_seed_other_text(tiny_backend):
         SamplingSettings(temperature=0.7, top_k=5, top_p=0.9, repetition_penalty=1.3),
         SamplingSettings(temperature=1.3, top_k=0, top_p=0.5, repetition_penalty=1.0),
         SamplingSettings(temperature=0.5, top_k=40, top_p=1.0, repetition_penalty=2.0),
+        # top-k off over a real vocabulary's size: the nucleus found among the likeliest few
+        # hundred (peaked logits), and found by sorting everything (flat logits).
+        (SamplingSettings(temperature=0.8, top_k=0, top_p=0.95, repetition_penalty=1.2), 49152, 12.0),
+        (SamplingSettings(temperature=1.5, top_k=0, top_p=0.99, repetition_penalty=1.2), 49152, 0.5),
     ],
 )
 def test_adjust_means_what_transformers_means(settings):
+    settings, size, scale = settings if isinstance(settings, tuple) else (settings, 600, 3.0)
     torch.manual_seed(0)
-    logits = torch.randn(600) * 3
+    logits = torch.randn(size) * scale
     previous = [1, 5, 5, 42, 300]
     ours = sampling.adjust(logits, settings, previous)
 
@@ -75,6 +80,41 @@ def test_adjust_means_what_transformers_means(settings):
     assert torch.equal(torch.isinf(ours), torch.isinf(theirs))
     finite = ~torch.isinf(ours)
     assert torch.allclose(ours[finite], theirs[finite], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        SamplingSettings(temperature=0.9, top_k=6, top_p=0.9, repetition_penalty=1.3),
+        SamplingSettings(temperature=1.2, top_k=0, top_p=1.0, repetition_penalty=1.0),
+    ],
+)
+def test_draw_follows_the_adjusted_distribution(settings):
+    torch.manual_seed(1)
+    logits = torch.randn(40) * 2
+    previous = [3, 3, 17]
+    expected = torch.softmax(sampling.adjust(logits, settings, previous), dim=-1)
+    generator = sampling.make_generator(5)
+    draws = 20_000
+    counts = torch.bincount(
+        torch.tensor([sampling.choose(logits, settings, previous, generator) for _ in range(draws)]), minlength=40
+    )
+    assert not counts[expected == 0].any()  # filtered-out tokens are never drawn
+    # Binomial counts: 5 standard deviations is far outside chance for 40 tokens.
+    tolerance = 5 * torch.sqrt(draws * expected * (1 - expected)) + 1
+    assert torch.all((counts - draws * expected).abs() <= tolerance)
+
+
+def test_seeded_draw_is_reproducible_and_seeds_differ():
+    logits = torch.randn(300)
+    settings = SamplingSettings(temperature=1.0, top_k=100, top_p=1.0, repetition_penalty=1.0)
+
+    def draws(seed: int) -> list[int]:
+        generator = sampling.make_generator(seed)
+        return [sampling.choose(logits, settings, [], generator) for _ in range(30)]
+
+    assert draws(1) == draws(1)
+    assert draws(1) != draws(2)
 
 
 def test_prefix_is_not_recomputed(tiny_backend):
