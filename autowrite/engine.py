@@ -59,16 +59,17 @@ class Backend(ABC):
 
     @contextmanager
     def keystroke(self) -> Iterator[None]:
-        """Hold the model for a live suggestion; generation steps let it go first.
+        """Mark a live suggestion in progress: generation steps and ghosts let it go first.
 
         A generation takes the lock one token at a time and would otherwise win it back at
         once, so a keystroke could wait several tokens behind it (see yield_to_keystrokes).
+        The model is not held for the whole suggestion: its calls take the lock one by one,
+        so a backend can serve several people's keystrokes in one batch (fast.py).
         """
         with self._turns.changed:
             self._turns.waiting += 1
         try:
-            with self.lock:
-                yield
+            yield
         finally:
             with self._turns.changed:
                 self._turns.waiting -= 1

@@ -26,6 +26,7 @@ from autowrite.suggest import MIN_PROBABILITY, Suggestions, suggest
 MAX_PROMPT_CHARS = 8_000
 MAX_SAMPLES = 4
 MAX_COLUMNS = 4
+MAX_GHOST_TOKENS = 32  # a ghost is a line's worth of text; each token is a sequential decode
 # Why 1 GB: GPT-2 and GPT-Neo 125M are about 0.5 GB; this keeps a typed repo id from
 # pulling a multi-GB model onto a small Space.
 DEFAULT_MAX_DOWNLOAD_BYTES = 1_000_000_000
@@ -262,8 +263,18 @@ class Service:
         prepared = engine.prepare_prompt(loaded.backend, prompt, 1)
         return engine.distribution(loaded.backend, prepared.ids, settings, top)
 
-    def suggest(self, request: Request, count: int = 5, ghost_tokens: int = 8) -> Suggestions:
-        """Live suggestions for text typed after the prompt's fields."""
+    def suggest(self, request: Request, count: int = 5, ghost_tokens: int = 8, finish: bool = True) -> Suggestions:
+        """Live suggestions for text typed after the prompt's fields.
+
+        finish=False: the words from one model call, without extending the best to its
+        word's end (autowrite.suggest.suggest_words); the live tab's second event finishes them.
+        """
+        if (
+            isinstance(ghost_tokens, bool)
+            or not isinstance(ghost_tokens, int)
+            or not 0 <= ghost_tokens <= MAX_GHOST_TOKENS
+        ):
+            raise UserError(f"ghost_tokens must be a whole number from 0 to {MAX_GHOST_TOKENS}, got {ghost_tokens!r}")
         loaded = self.load(request.model)
         if loaded.entry.prompt_format != "plain":
             request = _title_from_first_line(request)  # the typed body; its title joins the header
@@ -290,6 +301,7 @@ class Service:
             count=count,
             ghost_tokens=ghost_tokens,
             min_probability=self.min_probability,
+            finish=finish,
         )
 
 

@@ -265,7 +265,7 @@ def _first_shown(paths: list[_Path], remainder: str) -> _Path | None:
 
 
 def _finish_words(
-    backend: Backend, prefix: list[int], paths: list[_Path], remainder: str, steps: int = 2
+    backend: Backend, prefix: list[int], paths: list[_Path], remainder: str, steps: int = 2, compute: bool = True
 ) -> list[_Path]:
     """Extend the most likely path greedily until its word ends, so "Gre" shows "Great", not "Grea".
 
@@ -273,6 +273,8 @@ def _finish_words(
     trace 7% of them grew, mostly into glued oddities such as "secondstraight"), and each
     one extended costs a model position on every keystroke. The first path's next position
     is also where the ghost continuation starts, so finishing it is work the ghost reuses.
+
+    compute=False: extend only through positions already remembered, running no model.
     """
     open_paths = [p for p in paths[:1] if p.text.strip()]
     # The runner-up's next position rides along when the model runs anyway: if the next
@@ -284,7 +286,10 @@ def _finish_words(
         if not open_paths:
             break
         branches = [p.ids for p in open_paths]
-        if step == 0 and not all(memo(backend).holds([*prefix, *b]) for b in branches):
+        remembered = all(memo(backend).holds([*prefix, *b]) for b in branches)
+        if not remembered and not compute:
+            break
+        if step == 0 and not remembered:
             branches += ride_along
         logits_list = _logits(backend, prefix, branches)[: len(open_paths)]
         still_open = []
@@ -302,13 +307,22 @@ def _finish_words(
 
 
 def suggest_words(
-    backend: Backend, text: str, context: str = "", count: int = 5, min_probability: float = MIN_PROBABILITY
+    backend: Backend,
+    text: str,
+    context: str = "",
+    count: int = 5,
+    min_probability: float = MIN_PROBABILITY,
+    finish: bool = True,
 ) -> tuple[list[int], Suggestions, list[_Path]]:
-    """Next words, or completions of the word being typed, with their probabilities."""
+    """Next words, or completions of the word being typed, with their probabilities.
+
+    finish=False runs no model call to extend the best candidate to its word's end (see
+    _finish_words); it is extended only as far as positions already computed reach.
+    """
     prefix, remainder = _split(backend, context, text)
     partial = _partial(remainder)
     paths, mass = _cover(backend, prefix, remainder, width=count * 2)
-    paths = _finish_words(backend, prefix, _shown(paths, remainder)[:count], remainder)
+    paths = _finish_words(backend, prefix, _shown(paths, remainder)[:count], remainder, compute=finish)
     words, seen = [], set()
     for path in sorted(paths, key=lambda p: -p.logprob):
         append = path.text[len(remainder) :]
@@ -321,7 +335,7 @@ def suggest_words(
         words.append(Word(word=shown, append=append, probability=probability))
     if partial and not words and paths and not paths[0].text[len(remainder) :]:
         # The typed word is most likely finished ("she"): offer the words that follow it.
-        after = suggest_words(backend, text + " ", context, count, min_probability)[1].words
+        after = suggest_words(backend, text + " ", context, count, min_probability, finish)[1].words
         words = [Word(word=w.word, append=" " + w.append, probability=w.probability) for w in after]
     return prefix, Suggestions(partial=partial, words=words[:count]), paths
 
@@ -334,10 +348,17 @@ def ghost_text(
     tokens: int = 8,
     repetition_penalty: float = 1.2,
 ) -> str:
-    """A greedy continuation of a few tokens after the best word, up to the end of the line."""
+    """A greedy continuation of a few tokens after the best word, up to the end of the line.
+
+    Each step lets waiting keystrokes' words go first (Backend.yield_to_keystrokes): the
+    ghost is the part of a suggestion that can arrive later, and its eight sequential
+    decodes would otherwise hold the model while other people's next words wait.
+    """
     ids = [*prefix, *path.ids]
     added: list[int] = []
     for _ in range(tokens):
+        if not memo(backend).holds(ids):
+            backend.yield_to_keystrokes()
         logits = apply_repetition_penalty(_logits(backend, ids, [[]])[0], ids, repetition_penalty)
         best = int(torch.argmax(logits))
         if best == backend.eos_token_id or "\n" in backend.vocabulary[best]:
@@ -354,12 +375,18 @@ def suggest(
     count: int = 5,
     ghost_tokens: int = 8,
     min_probability: float = MIN_PROBABILITY,
+    finish: bool = True,
 ) -> Suggestions:
-    """Words and ghost text for the text typed so far (after an optional prompt context)."""
+    """Words and ghost text for the text typed so far (after an optional prompt context).
+
+    The words hold the model as a keystroke (before generation steps and ghosts); the
+    ghost that follows takes its turns between other people's keystrokes. finish: see
+    suggest_words.
+    """
     with backend.keystroke():
-        prefix, result, paths = suggest_words(backend, text, context, count, min_probability)
-        if paths and ghost_tokens > 0:
-            _, remainder = _split(backend, context, text)
-            best = max(paths, key=lambda p: p.logprob)
-            result.ghost = ghost_text(backend, prefix, best, remainder, ghost_tokens)
-        return result
+        prefix, result, paths = suggest_words(backend, text, context, count, min_probability, finish)
+        remainder = _split(backend, context, text)[1] if ghost_tokens > 0 else ""
+    if paths and ghost_tokens > 0:
+        best = max(paths, key=lambda p: p.logprob)
+        result.ghost = ghost_text(backend, prefix, best, remainder, ghost_tokens)
+    return result

@@ -3,9 +3,11 @@
 python -m benchmarks.load                       # 16 users for 60 s against a fresh python app.py
 python -m benchmarks.load --users 2 --duration 5 --out /tmp/load   # a smoke run
 
-Each user types a review at 5 keystrokes per second, one `suggest` call per keystroke
-(like the browser's always_last trigger, a keystroke that arrives while the previous call
-is still out is folded into the next call), starts a generation every 10 s (every other
+Each user types a review at 5 keystrokes per second as the live tab asks: for each
+keystroke a `suggest` call for the words (ghost_tokens=0), then one for the ghost text
+(timed apart, as "ghost"), as the tab's second event does. Like the browser's always_last
+trigger, a keystroke that arrives while those calls are still out is folded into the next
+one. Each user also starts a generation every 10 s (every other
 one a compare, for a quarter of the users), and half-way through some users switch to the
 catalog's second offline model. Calls go through Gradio's REST protocol (POST, then read
 the event stream), never gradio_client, whose own overhead would hide the server's; each
@@ -84,8 +86,8 @@ def call(url: str, name: str, data: list, timeout: float = 120, session: str | N
     raise RuntimeError(f"{name}: the event stream ended without a result")
 
 
-def suggest_data(text: str, model: str) -> list:
-    return [text, model, "", 5, "Electronics", ""]
+def suggest_data(text: str, model: str, ghost_tokens: int = 8) -> list:
+    return [text, model, "", 5, "Electronics", "", ghost_tokens]
 
 
 def generate_data(prompt: str, model: str, seed: int) -> list:
@@ -109,16 +111,17 @@ def user(index: int, url: str, models: list[str], deadline: float, tally: Tally)
     # time) keeps a session, and each generation or compare gets its own.
     typing_session = f"load-user-{index}-{os.getpid()}"
 
-    def timed(name: str, data: list, session: str | None = None) -> None:
+    def timed(name: str, data: list, session: str | None = None, label: str | None = None) -> None:
         start = time.monotonic()
         try:
             call(url, name, data, session=session)
-            tally.record(name, time.monotonic() - start)
+            tally.record(label or name, time.monotonic() - start)
         except (OSError, RuntimeError, urllib.error.URLError) as error:
-            tally.error(f"{name}: {error}")
+            tally.error(f"{label or name}: {error}")
 
     def keystroke(state: str, chosen: str) -> None:
-        timed("suggest", suggest_data(state, chosen), typing_session)
+        timed("suggest", suggest_data(state, chosen, ghost_tokens=0), typing_session)
+        timed("suggest", suggest_data(state, chosen, ghost_tokens=8), typing_session, label="ghost")
         in_flight.clear()
 
     typed = 0

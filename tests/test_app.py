@@ -59,6 +59,10 @@ def test_api_endpoints_with_gradio_client(app_url):
     suggestions = client.predict(text="The sound is gre", model="tiny-gpt2", api_name="/suggest")
     assert suggestions["partial"] == "gre"
     assert all(w["word"].startswith("gre") for w in suggestions["words"])
+    words_only = client.predict(text="The sound is gre", model="tiny-gpt2", ghost_tokens=0, api_name="/suggest")
+    assert words_only["ghost"] == "" and words_only["words"]
+    with pytest.raises(Exception, match="ghost_tokens must be a whole number from 0 to 32"):
+        client.predict(text="The sound", model="tiny-gpt2", ghost_tokens=500, api_name="/suggest")
 
     columns = client.predict(
         prompt="The battery",

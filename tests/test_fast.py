@@ -189,6 +189,67 @@ def test_logits_many_and_branches_match_single_calls(fast):
         assert torch.allclose(logits, fast.next_logits(prefix + branch), atol=1e-3)
 
 
+def _queued_while_held(backend, calls):
+    """Run calls to logits_many on threads while the model is held, so they queue up."""
+    import threading
+    import time
+
+    results, errors = [None] * len(calls), [None] * len(calls)
+
+    def one(i):
+        try:
+            results[i] = backend.logits_many(calls[i])
+        except Exception as error:  # noqa: BLE001 - the test looks at it
+            errors[i] = error
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(calls))]
+    with backend.lock:
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        # The first call is taken for a batch of its own; the rest wait together behind it.
+        while len(backend._queue.calls) < len(calls) - 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(backend._queue.calls) == len(calls) - 1
+    for thread in threads:
+        thread.join(timeout=60)
+    return results, errors
+
+
+def test_people_typing_at_once_share_decodes():
+    backend = LlamaCppBackend(embedded_gguf_path(), embedded_tokenizer())
+    texts = ["The blender is loud but", "This album is", "I gave the book to my", "Battery life is great and", "Nice"]
+    calls = [[backend.encode(t), backend.encode(t + " really")] for t in texts]
+    before = backend.decode_calls
+    results, errors = _queued_while_held(backend, calls)
+    assert errors == [None] * len(calls)
+    # The first call alone takes two decodes (its two sequences' shared prefix, then the two);
+    # the four calls queued behind it take two together, not eight.
+    assert backend.decode_calls - before == 4
+    solo = LlamaCppBackend(embedded_gguf_path(), embedded_tokenizer())
+    for call, logits in zip(calls, results):
+        for sequence, row in zip(call, logits):
+            assert torch.allclose(row, solo.next_logits(sequence), atol=1e-3)
+
+
+def test_an_error_in_a_shared_decode_reaches_every_caller():
+    backend = LlamaCppBackend(embedded_gguf_path(), embedded_tokenizer())
+    compute = backend._compute
+
+    def failing(calls):
+        if len(calls) > 1:
+            raise RuntimeError("decode failed")
+        return compute(calls)
+
+    backend._compute = failing
+    calls = [[backend.encode(t)] for t in ("One", "Two", "Three")]
+    results, errors = _queued_while_held(backend, calls)
+    assert results[0] is not None and errors[0] is None
+    assert [str(e) for e in errors[1:]] == ["decode failed", "decode failed"]
+    backend._compute = compute
+    assert backend.logits_many([backend.encode("Still works")])[0].shape == (backend.vocab_size,)
+
+
 def test_generations_leave_the_typing_cache_alone(fast):
     typed = fast.encode("The headphones fit well and the sound is")
     fast.next_logits(typed)

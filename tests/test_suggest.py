@@ -113,3 +113,56 @@ def test_real_model_completes_gre_to_great():
     assert "great" in words and all(w.startswith("gre") for w in words)
     assert all(w.probability >= 0.01 for w in result.words)
     assert result.words[0].append in {"at", "atly", "ater"}
+
+
+def _counting_calls(backend, monkeypatch) -> list[int]:
+    calls: list[int] = []
+    compute = backend.logits_many
+    monkeypatch.setattr(backend, "logits_many", lambda sequences: (calls.append(len(sequences)), compute(sequences))[1])
+    return calls
+
+
+def test_words_without_finishing_take_one_model_call(tiny_backend, monkeypatch):
+    """The live tab's words come from one call; the best word is finished only from remembered positions."""
+    memo(tiny_backend).clear()
+    calls = _counting_calls(tiny_backend, monkeypatch)
+    text = "My daughter loves the colour and the "
+    quick = suggest(tiny_backend, text, ghost_tokens=0, min_probability=0.0, finish=False)
+    assert len(calls) == 1
+    full = suggest(tiny_backend, text, ghost_tokens=0, min_probability=0.0)
+    assert len(calls) == 2  # finishing the best word needs the position after it
+    # Once that position is remembered (the ghost of the previous keystroke computes it),
+    # the quick words are the finished ones, still without a call.
+    again = suggest(tiny_backend, text, ghost_tokens=0, min_probability=0.0, finish=False)
+    assert len(calls) == 2
+    assert [w.word for w in again.words] == [w.word for w in full.words]
+    # Finishing only ever extends the best candidate; the others are the same words.
+    best, others = quick.words[0].word, {w.word for w in quick.words[1:]}
+    assert any(w.word.startswith(best) for w in full.words)
+    assert others <= {w.word for w in full.words}
+
+
+def test_ghost_steps_wait_for_other_peoples_keystrokes(tiny_backend, monkeypatch):
+    """A ghost's decodes let a keystroke in progress go first (here with a long patience)."""
+    import functools
+    import threading
+
+    memo(tiny_backend).clear()
+    # The real waiting logic, with a limit of 30 s instead of 0.1 s.
+    monkeypatch.setattr(
+        tiny_backend, "yield_to_keystrokes", functools.partial(type(tiny_backend).yield_to_keystrokes, tiny_backend, 30)
+    )
+    prefix, result, paths = suggest_words(tiny_backend, "The strap broke after a", min_probability=0.0)
+    calls = _counting_calls(tiny_backend, monkeypatch)
+    done = threading.Event()
+    from autowrite.suggest import ghost_text
+
+    worker = threading.Thread(
+        target=lambda: (ghost_text(tiny_backend, prefix, paths[0], " a", tokens=4), done.set()), daemon=True
+    )
+    with tiny_backend.keystroke():
+        worker.start()
+        assert not done.wait(0.5)
+        assert calls == []  # still waiting for the keystroke
+    assert done.wait(30)
+    assert calls

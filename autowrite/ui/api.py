@@ -37,10 +37,22 @@ def register(service: Service) -> None:
         rating: int = 5,
         category: str = "Electronics",
         headline: str = "",
+        ghost_tokens: int = 8,
     ) -> dict:
-        """Next words (or completions of the word being typed) with probabilities, and ghost text."""
+        """Next words (or completions of the word being typed) with probabilities, and ghost text.
+
+        ghost_tokens=0 returns the words alone, as the live tab shows them: from one model
+        call, the best word finished to its end only where that position is already
+        computed (a call with ghost text computes it, as the tab's second event does).
+        """
         try:
-            result = service.suggest(_request(service, model, mode, text, rating, category, headline))
+            if isinstance(ghost_tokens, float) and ghost_tokens.is_integer():
+                ghost_tokens = int(ghost_tokens)  # JSON numbers may arrive as floats
+            result = service.suggest(
+                _request(service, model, mode, text, rating, category, headline),
+                ghost_tokens=ghost_tokens,
+                finish=not isinstance(ghost_tokens, int) or ghost_tokens > 0,
+            )
         except UserError as error:
             raise gr.Error(str(error)) from None
         return {

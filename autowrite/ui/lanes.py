@@ -11,9 +11,15 @@ import os
 
 import gradio as gr
 
-# Why 8: a suggestion takes tens of milliseconds; eight in flight keep the CPU busy
-# without letting a crowd of typists pile up work that is stale by the time it runs.
-SUGGEST = {"concurrency_id": "suggest", "concurrency_limit": 8}
+# Why 16: a suggestion takes tens of milliseconds, and calls in flight together share
+# decodes (fast.py combines them), so sixteen typists are served at once rather than
+# queued; an API call's ghost (up to 32 tokens, each yielding to waiting keystrokes) can
+# hold a slot for a second under load, and with 8 slots words waited behind ghosts
+# (load test: words p95 836 ms).
+SUGGEST = {"concurrency_id": "suggest", "concurrency_limit": 16}
+# The live tab's ghost text: its own lane, so a tab's ghost never holds a slot that the
+# next keystroke's words need.
+GHOST = {"concurrency_id": "ghost", "concurrency_limit": 8}
 # Why 8: generations on the fast backend share decode steps (engine.StepBatcher): eight
 # running together got 3.9x the tokens/s of eight taking turns (benchmarks/run.py). Compare and samples count as one
 # event each; the batcher queues what does not fit its sequences.
