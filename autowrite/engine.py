@@ -29,6 +29,36 @@ from autowrite.settings import SamplingSettings
 KEYSTROKE_PRIORITY_S = 0.1
 
 
+class _InFlight:
+    """How many requests (keystrokes, generations) the process is serving right now."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self.count += n
+
+
+_IN_FLIGHT = _InFlight()
+
+
+@contextmanager
+def serving() -> Iterator[None]:
+    """Count a request as in flight while it runs (a backend may size its threads by it)."""
+    _IN_FLIGHT.add(1)
+    try:
+        yield
+    finally:
+        _IN_FLIGHT.add(-1)
+
+
+def requests_in_flight() -> int:
+    """Requests being served right now, in this process."""
+    return _IN_FLIGHT.count
+
+
 class _Turns:
     """How many live suggestions wait for or hold a model, and a condition to wait on."""
 
@@ -293,7 +323,13 @@ def stream_many(
     other people's generations join the same steps (StepBatcher). Each variant has its own
     random stream, so a text never depends on which others run beside it.
     """
-    backend = backend.for_generation()
+    with serving():
+        yield from _stream_many(backend.for_generation(), prompt_ids, variants, stop)
+
+
+def _stream_many(
+    backend: Backend, prompt_ids: Sequence[int], variants: Sequence[SamplingSettings], stop: threading.Event | None
+) -> Iterator[list[str]]:
     if backend.batches_generations:
         yield from backend.step_batcher().stream(prompt_ids, variants, stop)
         return

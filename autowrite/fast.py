@@ -16,6 +16,8 @@ from __future__ import annotations
 import concurrent.futures
 import copy
 import ctypes
+import heapq
+import itertools
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -26,7 +28,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-from autowrite.engine import Backend, common_prefix_length
+from autowrite.engine import Backend, common_prefix_length, requests_in_flight
 
 T = TypeVar("T")
 
@@ -55,7 +57,43 @@ BATCH = 512
 # as long (83 -> 34 tokens/s, a generation after one keystroke on another thread). The app
 # calls the model from Gradio's pool threads and a generation thread, so decodes are handed
 # to this thread, and torch samples single-threaded beside it (one_openmp_team).
-_COMPUTE = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama-compute")
+#
+# Keystrokes go first: a typing decode waits only for the decode running, not for the
+# generation steps queued before it (up to one per model being generated from).
+
+
+class _ComputeThread:
+    """The process's one llama.cpp thread; urgent calls run before any queued others."""
+
+    def __init__(self) -> None:
+        self._queue: list[tuple[int, int, concurrent.futures.Future, Callable, tuple]] = []
+        self._changed = threading.Condition()
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def run(self, function: Callable[..., T], args: tuple, urgent: bool) -> T:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        with self._changed:
+            heapq.heappush(self._queue, (0 if urgent else 1, next(self._order), future, function, args))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name="llama-compute", daemon=True)
+                self._thread.start()
+            self._changed.notify()
+        return future.result()
+
+    def _work(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._queue)
+                _, _, future, function, args = heapq.heappop(self._queue)
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(function(*args))
+                except BaseException as error:  # noqa: BLE001 - handed to the caller
+                    future.set_exception(error)
+
+
+_COMPUTE = _ComputeThread()
 
 
 def one_openmp_team() -> None:
@@ -68,11 +106,14 @@ def one_openmp_team() -> None:
     torch.set_num_threads(1)
 
 
-def on_compute_thread(function: Callable[..., T], *args) -> T:
-    """Run a llama.cpp call on the process's one compute thread and return its result."""
-    if threading.current_thread().name.startswith("llama-compute"):
+def on_compute_thread(function: Callable[..., T], *args, urgent: bool = False) -> T:
+    """Run a llama.cpp call on the process's one compute thread and return its result.
+
+    urgent: run before the calls already waiting (a keystroke's decode before generation steps).
+    """
+    if threading.current_thread().name == "llama-compute":
         return function(*args)
-    return _COMPUTE.submit(function, *args).result()
+    return _COMPUTE.run(function, args, urgent)
 
 
 def cpu_count() -> int:
@@ -165,7 +206,8 @@ class LlamaCppBackend(Backend):
         self._file_bytes = Path(gguf).stat().st_size
         self._n_vocab = self._model.n_vocab()
         self._open_context(max(CACHE_POSITIONS, self.context_length), SEQUENCES, flash_attention=False, shared=True)
-        self._generation = copy.copy(self)  # same weights, tokenizer and lock; a context of its own
+        self._generation = copy.copy(self)  # same weights and tokenizer; a context and lock of its own
+        self._generation.lock = threading.RLock()
         self._generation.context_length = min(GENERATION_CONTEXT, self.context_length)
         self._generation._open_context(
             self._generation.context_length, GENERATION_SEQUENCES, flash_attention=True, shared=False
@@ -199,6 +241,7 @@ class LlamaCppBackend(Backend):
         )
         params.no_perf = True
         self._ctx = _internals.LlamaContext(model=self._model, params=params, verbose=False)
+        self._ctx_threads = self._threads
         self._batch = _internals.LlamaBatch(n_tokens=BATCH, embd=0, n_seq_max=1, verbose=False)
         # The key/value cache is allocated whole when the context opens: f16 keys and values
         # for every layer and position. (llama_state_get_size counts only the cells in use.)
@@ -376,6 +419,23 @@ class LlamaCppBackend(Backend):
             plan.append((best, ids, keep))
         return plan
 
+    def _size_threads(self) -> None:
+        """All cores for one request; one core while several share the process.
+
+        With several requests in flight, the process also runs their Python (HTTP, queue,
+        suggestions, sampling) and that takes turns on the cores with llama.cpp's OpenMP
+        team; each time one of its threads is descheduled, the other spins at the next
+        barrier. Under the load test (16 people typing, benchmarks/load.py), llama.cpp on one
+        thread instead of two took suggest from p50/p95 86/203 to 45/125 ms and generations
+        from p50 10.6 to 4.1 s, with 80 instead of 116 core-seconds of CPU used.
+        """
+        from llama_cpp import llama_cpp
+
+        threads = 1 if requests_in_flight() > 1 else self._threads
+        if threads != self._ctx_threads:
+            llama_cpp.llama_set_n_threads(self._ctx.ctx, threads, threads)
+            self._ctx_threads = threads
+
     def _grown_slot(self, ids: list[int], taken: set[int], valid: list[int]) -> int | None:
         """A free slot whose cache holds all of ids but the last token, found without the prefix scan."""
         held = len(ids) - 1
@@ -409,7 +469,8 @@ class LlamaCppBackend(Backend):
                 if end == len(ids):
                     finishing.append((slot, batch.n_tokens - 1))
                 cursor[slot] = end
-            on_compute_thread(self._ctx.decode, self._batch)
+            self._size_threads()
+            on_compute_thread(self._ctx.decode, self._batch, urgent=self._shared_buffer)
             self.decode_calls += 1
             self.tokens_computed += batch.n_tokens
             for slot, index in finishing:

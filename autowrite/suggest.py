@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from autowrite.engine import Backend
+from autowrite.engine import Backend, serving
 from autowrite.sampling import apply_repetition_penalty
 
 _WORD_CHAR = re.compile(r"[\w'’-]")
@@ -383,10 +383,11 @@ def suggest(
     ghost that follows takes its turns between other people's keystrokes. finish: see
     suggest_words.
     """
-    with backend.keystroke():
-        prefix, result, paths = suggest_words(backend, text, context, count, min_probability, finish)
-        remainder = _split(backend, context, text)[1] if ghost_tokens > 0 else ""
-    if paths and ghost_tokens > 0:
-        best = max(paths, key=lambda p: p.logprob)
-        result.ghost = ghost_text(backend, prefix, best, remainder, ghost_tokens)
-    return result
+    with serving():
+        with backend.keystroke():
+            prefix, result, paths = suggest_words(backend, text, context, count, min_probability, finish)
+            remainder = _split(backend, context, text)[1] if ghost_tokens > 0 else ""
+        if paths and ghost_tokens > 0:
+            best = max(paths, key=lambda p: p.logprob)
+            result.ghost = ghost_text(backend, prefix, best, remainder, ghost_tokens)
+        return result

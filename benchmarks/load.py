@@ -3,13 +3,14 @@
 python -m benchmarks.load                       # 16 users for 60 s against a fresh python app.py
 python -m benchmarks.load --users 2 --duration 5 --out /tmp/load   # a smoke run
 
-Each user types a review at 5 keystrokes per second as the live tab asks: for each
-keystroke a `suggest` call for the words (ghost_tokens=0), then one for the ghost text
-(timed apart, as "ghost"), as the tab's second event does. Like the browser's always_last
-trigger, a keystroke that arrives while those calls are still out is folded into the next
-one. Each user also starts a generation every 10 s (every other
-one a compare, for a quarter of the users), and half-way through some users switch to the
-catalog's second offline model. Calls go through Gradio's REST protocol (POST, then read
+Each user types a review at 5 keystrokes per second as the live tab asks: a `suggest`
+call for the words (ghost_tokens=0) per keystroke; like the browser's always_last trigger,
+a keystroke that arrives while the call is out is folded into the next one. After a
+comma, a full stop and the end of the text the user pauses for a second, and, as the tab
+does once typing pauses, asks for the words and then the ghost text (timed as "ghost").
+Each user also starts a generation every 10 s (every other one a compare, for a quarter
+of the users), and half-way through some users switch to the catalog's second offline
+model. Calls go through Gradio's REST protocol (POST, then read
 the event stream), never gradio_client, whose own overhead would hide the server's; each
 user's typing keeps one session hash, as a browser tab does.
 Traffic goes to loopback only, and every loop is bounded by the duration.
@@ -43,6 +44,13 @@ TEXTS = [
     "This album grows on you with every listen; the second half is the best part.",
     "The novel starts slowly, yet the last hundred pages kept me up until three in the morning.",
 ]
+
+
+# A person pauses after a comma or a full stop and at the end of the text, for PAUSE_S;
+# the live tab asks for the ghost once typing has paused for GHOST_PAUSE_S
+# (autowrite.ui.live.GHOST_PAUSE_MS), so those pauses are when ghosts are computed.
+PAUSE_S = 1.0
+GHOST_PAUSE_S = 0.25
 
 
 @dataclass
@@ -119,9 +127,14 @@ def user(index: int, url: str, models: list[str], deadline: float, tally: Tally)
         except (OSError, RuntimeError, urllib.error.URLError) as error:
             tally.error(f"{label or name}: {error}")
 
-    def keystroke(state: str, chosen: str) -> None:
+    def keystroke(state: str, chosen: str, pause: bool) -> None:
         timed("suggest", suggest_data(state, chosen, ghost_tokens=0), typing_session)
-        timed("suggest", suggest_data(state, chosen, ghost_tokens=8), typing_session, label="ghost")
+        if pause:
+            # The person stops a moment: the tab asks for the words again, then the ghost.
+            time.sleep(GHOST_PAUSE_S)
+            timed("suggest", suggest_data(state, chosen, ghost_tokens=0), typing_session)
+            timed("suggest", suggest_data(state, chosen, ghost_tokens=8), typing_session, label="ghost")
+            time.sleep(PAUSE_S - GHOST_PAUSE_S)
         in_flight.clear()
 
     typed = 0
@@ -137,7 +150,8 @@ def user(index: int, url: str, models: list[str], deadline: float, tally: Tally)
         else:
             typed = typed % len(text) + 1
             in_flight.set()
-            threading.Thread(target=keystroke, args=(text[:typed], model), daemon=True).start()
+            pause = typed == len(text) or text[typed - 1] in ",.;!?"
+            threading.Thread(target=keystroke, args=(text[:typed], model, pause), daemon=True).start()
         if tick >= next_generation:
             generations += 1
             compare = index % 4 == 0 and generations % 2 == 0
@@ -180,6 +194,17 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
 def start_app(port: int) -> subprocess.Popen:
     """python app.py on loopback, offline; returns once it answers."""
     app = subprocess.Popen(
@@ -219,6 +244,7 @@ def main(args: argparse.Namespace) -> dict:
         for model in models:  # load every model once, so memory "before" includes them all
             call(url, "suggest", suggest_data("Warm up", model))
         before = rss_mb(app.pid)
+        cpu_before = cpu_seconds(app.pid), _own_cpu_seconds()
         tally = Tally()
         deadline = time.monotonic() + args.duration
         users = [threading.Thread(target=user, args=(i, url, models, deadline, tally)) for i in range(args.users)]
@@ -229,6 +255,11 @@ def main(args: argparse.Namespace) -> dict:
             thread.join(timeout=args.duration + 180)
         elapsed = time.monotonic() - started
         after = rss_mb(app.pid)
+        cpu = {
+            "app_s": cpu_seconds(app.pid) - cpu_before[0],
+            "load_client_s": _own_cpu_seconds() - cpu_before[1],
+            "available_s": elapsed * (os.cpu_count() or 1),
+        }
     finally:
         app.terminate()
         app.wait(timeout=30)
@@ -242,6 +273,7 @@ def main(args: argparse.Namespace) -> dict:
         "error_samples": tally.errors[:5],
         "keystrokes_folded_into_later_calls": tally.coalesced,
         "rss_mb": {"before": before, "after": after},
+        "cpu": cpu,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "load.json").write_text(json.dumps(result, indent=2))
@@ -253,7 +285,9 @@ def markdown(result: dict) -> str:
     """The load test's figures as a table."""
     lines = [
         f"{result['users']} users for {result['duration_s']} s ({', '.join(result['models'])}); "
-        f"errors: {result['errors']}; memory {result['rss_mb']['before']:.0f} MB before, {result['rss_mb']['after']:.0f} MB after.",
+        f"errors: {result['errors']}; memory {result['rss_mb']['before']:.0f} MB before, {result['rss_mb']['after']:.0f} MB after; "
+        f"CPU used: app {result['cpu']['app_s']:.0f} s, this load client {result['cpu']['load_client_s']:.0f} s, "
+        f"of {result['cpu']['available_s']:.0f} core-seconds.",
         "",
         "| endpoint | served | p50 ms | p95 ms | p99 ms | max ms |",
         "|---|---|---|---|---|---|",

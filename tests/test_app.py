@@ -148,6 +148,31 @@ def test_typing_shows_suggestions_and_tab_accepts(app_url, browser):
 
 
 @pytest.mark.browser
+def test_ghost_waits_for_a_pause_in_typing(app_url, browser, monkeypatch):
+    """Words follow every keystroke; the ghost (eight sequential decodes) only a pause."""
+    url, service = app_url
+    asked: list[int] = []
+    suggest = service.suggest
+
+    def counting(request, count=5, ghost_tokens=8, finish=True):
+        asked.append(ghost_tokens)
+        return suggest(request, count=count, ghost_tokens=ghost_tokens, finish=finish)
+
+    monkeypatch.setattr(service, "suggest", counting)
+    page = browser.new_page()
+    page.goto(url)
+    box = page.locator("#live-text textarea")
+    box.click()
+    typed = "The battery lasts all day long"
+    page.keyboard.type(typed, delay=30)
+    page.wait_for_function("document.querySelector('#ghost .ghost-text').innerText.length > 0", timeout=20_000)
+    page.close()
+    words_calls, ghost_calls = asked.count(0), len(asked) - asked.count(0)
+    assert words_calls >= 3  # always_last folds keystrokes typed while a call is out
+    assert 1 <= ghost_calls <= 2 and ghost_calls < words_calls, asked  # after the pause, not per keystroke
+
+
+@pytest.mark.browser
 def test_share_link_restores_the_page(app_url, browser):
     url, _ = app_url
     page = browser.new_page()

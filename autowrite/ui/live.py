@@ -12,6 +12,18 @@ from autowrite.ui import lanes
 from autowrite.ui.common import Common
 
 WORD_BUTTONS = 5
+# Why 250 ms: the ghost continuation is asked for once typing pauses this long, not after
+# every keystroke. At 5 keystrokes a second a ghost is replaced before it can be read, and
+# under the load test (16 typists) a ghost per keystroke cost more than the words
+# themselves (eight sequential decodes against one) and pushed the words' p95 up.
+GHOST_PAUSE_MS = 250
+# Client side: every keystroke restarts the pause timer; when it runs out, the hidden
+# ghost-trigger button asks for the words and then the ghost of the text as it is then.
+_SCHEDULE_GHOST_JS = f"""() => {{
+  clearTimeout(window.autowriteGhostTimer);
+  window.autowriteGhostTimer = setTimeout(
+    () => document.querySelector("#ghost-trigger")?.click(), {GHOST_PAUSE_MS});
+}}"""
 GHOST_TAIL_CHARS = 240  # how much of the typed text the ghost preview repeats before the ghost
 
 
@@ -124,6 +136,7 @@ def build(service: Service, common: Common) -> None:
     with gr.Row():
         accept = gr.Button("Accept continuation (Tab)", size="sm", elem_id="accept-ghost", scale=0, min_width=220)
     state = gr.State({"words": [], "ghost": "", "text": ""})
+    ghost_trigger = gr.Button("Ghost", visible="hidden", elem_id="ghost-trigger")
 
     inputs = [text, common.model, common.mode, common.rating, common.category, common.headline]
     outputs = [*buttons, ghost, status, state]
@@ -145,7 +158,11 @@ def build(service: Service, common: Common) -> None:
     )
     # always_last: while one suggestion is computed, newer keystrokes replace older ones,
     # so a fast typist never waits for stale suggestions.
-    text.input(trigger_mode="always_last", **refresh).then(**then_ghost)
+    text.input(trigger_mode="always_last", **refresh)
+    text.input(None, js=_SCHEDULE_GHOST_JS)
+    # The words again (remembered by then, no model call) so that the ghost lands after
+    # them: the words' event clears the ghost of the text before.
+    ghost_trigger.click(trigger_mode="always_last", **refresh).then(**then_ghost)
     for field in (common.model, common.mode, common.rating, common.category, common.headline):
         field.input(trigger_mode="always_last", **refresh).then(**then_ghost)
     for i, button in enumerate(buttons):
