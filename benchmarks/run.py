@@ -253,15 +253,15 @@ def typing_trace(text: str, by: str) -> list[str]:
 def keystrokes(engine_, trace: list[str], app_flow: bool = False) -> list[float]:
     """Milliseconds from each keystroke's text to its next-word suggestions.
 
-    app_flow: after each keystroke's words, also compute (untimed) the ghost continuation
-    that the live tab asks for in its next event, before the next keystroke arrives.
+    app_flow: as the live tab runs, where someone would pause (after a comma or a full
+    stop) also compute (untimed) the ghost continuation the tab asks for once typing pauses.
     """
     timings = []
     for state in trace:
         start = time.perf_counter()
         engine_.suggest(state)
         timings.append((time.perf_counter() - start) * 1000)
-        if app_flow:
+        if app_flow and state.rstrip()[-1:] in {",", "."}:
             engine_.ghost(state)
     return timings
 
@@ -503,8 +503,8 @@ def markdown(result: dict) -> str:
     flow = result["keystroke_ms"][result["ours"]].get("letter, app flow")
     if flow:
         lines.append(
-            f"Letter by letter as the live tab runs it (each keystroke's words timed, then the ghost continuation "
-            f"it asks for next, untimed): p50 {flow['p50']:.1f} ms, p95 {flow['p95']:.1f} ms."
+            f"Letter by letter as the live tab runs it (each keystroke's words timed; at each pause after a comma "
+            f"or full stop, the ghost continuation, untimed): p50 {flow['p50']:.1f} ms, p95 {flow['p95']:.1f} ms."
         )
     if app:
         h, g, w = app["http_suggest_ms"], app["http_ghost_after_words_ms"], app["http_words_and_ghost_ms"]
