@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import queue
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -30,33 +31,40 @@ KEYSTROKE_PRIORITY_S = 0.1
 
 
 class _InFlight:
-    """How many requests (keystrokes, generations) the process is serving right now."""
+    """How many requests (keystrokes, generations) the process is serving, and when it last typed."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.count = 0
+        self.keystrokes = 0
+        self.last_keystroke = -float("inf")  # time.monotonic() when the last keystroke ended
 
-    def add(self, n: int) -> None:
+    def add(self, n: int, keystroke: bool) -> None:
         with self._lock:
             self.count += n
+            if keystroke:
+                self.keystrokes += n
+                self.last_keystroke = time.monotonic()
 
 
 _IN_FLIGHT = _InFlight()
 
 
 @contextmanager
-def serving() -> Iterator[None]:
+def serving(keystroke: bool = False) -> Iterator[None]:
     """Count a request as in flight while it runs (a backend may size its threads by it)."""
-    _IN_FLIGHT.add(1)
+    _IN_FLIGHT.add(1, keystroke)
     try:
         yield
     finally:
-        _IN_FLIGHT.add(-1)
+        _IN_FLIGHT.add(-1, keystroke)
 
 
-def requests_in_flight() -> int:
-    """Requests being served right now, in this process."""
-    return _IN_FLIGHT.count
+def requests_in_flight(typing_window_s: float = 1.0) -> tuple[int, bool]:
+    """Requests being served right now in this process, and whether people are typing:
+    a keystroke in flight, or one that ended within the window."""
+    typing = _IN_FLIGHT.keystrokes > 0 or time.monotonic() - _IN_FLIGHT.last_keystroke < typing_window_s
+    return _IN_FLIGHT.count, typing
 
 
 class _Turns:

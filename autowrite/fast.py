@@ -420,18 +420,21 @@ class LlamaCppBackend(Backend):
         return plan
 
     def _size_threads(self) -> None:
-        """All cores for one request; one core while several share the process.
+        """All cores, except while people type (a keystroke in the last second) beside other requests: then one.
 
-        With several requests in flight, the process also runs their Python (HTTP, queue,
-        suggestions, sampling) and that takes turns on the cores with llama.cpp's OpenMP
-        team; each time one of its threads is descheduled, the other spins at the next
-        barrier. Under the load test (16 people typing, benchmarks/load.py), llama.cpp on one
-        thread instead of two took suggest from p50/p95 86/203 to 45/125 ms and generations
-        from p50 10.6 to 4.1 s, with 80 instead of 116 core-seconds of CPU used.
+        Each keystroke costs a little model time and much Python (HTTP, queue, suggestion
+        logic), which takes turns on the cores with llama.cpp's OpenMP team; each time one
+        of its threads is descheduled, the other spins at the next barrier. Under the load
+        test (16 people typing and generating, benchmarks/load.py), llama.cpp on one thread
+        instead of two took suggest from p50/p95 86/203 to 45/125 ms and generations from
+        p50 10.6 to 4.1 s, with 80 instead of 116 core-seconds used. Generations alone
+        keep every core: eight at once in one process made 147 tokens/s on two threads
+        and 80 on one (benchmarks/run.py).
         """
         from llama_cpp import llama_cpp
 
-        threads = 1 if requests_in_flight() > 1 else self._threads
+        requests, typing = requests_in_flight()
+        threads = 1 if requests > 1 and typing else self._threads
         if threads != self._ctx_threads:
             llama_cpp.llama_set_n_threads(self._ctx.ctx, threads, threads)
             self._ctx_threads = threads

@@ -383,7 +383,7 @@ def suggest(
     ghost that follows takes its turns between other people's keystrokes. finish: see
     suggest_words.
     """
-    with serving():
+    with serving(keystroke=True):
         with backend.keystroke():
             prefix, result, paths = suggest_words(backend, text, context, count, min_probability, finish)
             remainder = _split(backend, context, text)[1] if ghost_tokens > 0 else ""

@@ -315,3 +315,29 @@ print(json.dumps({"grown": rss() - before, "nbytes": backend.nbytes}))
     )
     measured = json.loads(run.stdout.strip().splitlines()[-1])
     assert 0.8 * measured["grown"] <= measured["nbytes"] <= 1.5 * measured["grown"], measured
+
+
+def test_threads_drop_to_one_while_people_type_beside_other_requests(fast, monkeypatch):
+    """llama.cpp keeps every core for one request or generations alone; typing among others gets one."""
+    from llama_cpp import llama_cpp
+
+    from autowrite.engine import serving
+    from autowrite.fast import cpu_count
+
+    ids = fast.encode("The lid cracked after")
+
+    def threads_used() -> int:
+        fast.forget()
+        fast.logits_many([ids])
+        return llama_cpp.llama_n_threads(fast._ctx.ctx)
+
+    with serving(keystroke=True):
+        assert threads_used() == cpu_count()
+        with serving():  # a generation beside the keystroke
+            assert threads_used() == 1
+    with serving(), serving():  # two generations while someone typed a moment ago
+        assert threads_used() == 1
+    monkeypatch.setattr(engine._IN_FLIGHT, "last_keystroke", -float("inf"))
+    with serving(), serving():  # two generations, nobody typing
+        assert threads_used() == cpu_count()
+    assert threads_used() == cpu_count()
