@@ -116,7 +116,7 @@ def build(service: Service, common: Common) -> None:
     """The tab's widgets and events (inside a gr.Blocks context)."""
     gr.Markdown(
         "Type below: the model proposes the next words with their probabilities, completes the word "
-        "you are typing, and offers a grey continuation that **Tab** accepts. Writing a review with no "
+        "you are typing, and, when you pause, offers a grey continuation that **Tab** accepts. Writing a review with no "
         "headline? Your first line is its title."
     )
     text = gr.Textbox(
