@@ -149,7 +149,8 @@ def hub_folder(repo: str, revision: str | None = None, progress: ProgressFn | No
             return Path(snapshot_download(repo, revision=revision, local_files_only=True))
         except LocalEntryNotFoundError:
             raise LoadError(
-                f"{repo} is not in the local Hugging Face cache and the Hub cannot be reached ({error})."
+                f"{repo} is not in the local Hugging Face cache, or only in part, and the Hub cannot be "
+                f"reached ({error})."
             ) from None
     if progress:
         progress(f"Downloading {repo} from the Hugging Face Hub")

@@ -118,7 +118,9 @@ def test_cached_hub_model_loads_offline(hf_cache):
 
 
 def test_uncached_hub_model_says_so_and_the_others_keep_working(hf_cache, tiny_gpt2_dir):
-    with pytest.raises(LoadError, match="not in the local Hugging Face cache and the Hub cannot be reached"):
+    with pytest.raises(
+        LoadError, match="not in the local Hugging Face cache, or only in part, and the Hub cannot be reached"
+    ):
         hub_folder("gpt2")
     service = Service(
         [
