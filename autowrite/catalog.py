@@ -63,13 +63,10 @@ class Entry:
         return (CHECKPOINTS_DIR / relative).resolve()
 
     @property
-    def card_path(self) -> Path | None:
-        """The local model card (README.md) of a shipped checkpoint, if any."""
+    def card_file(self) -> Path | None:
+        """Where the local model card (README.md) of a checkpoint would be; it may not exist."""
         folder = self.adapter or self.path
-        if not folder:
-            return None
-        card = self.resolve(folder) / "README.md"
-        return card if card.exists() else None
+        return self.resolve(folder) / "README.md" if folder else None
 
 
 def _entry(raw: Mapping[str, Any]) -> Entry:

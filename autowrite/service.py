@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from autowrite import engine, formats, hub
-from autowrite.catalog import CardInfo, Entry, apply_card
+from autowrite.catalog import Entry, apply_card
 from autowrite.formats import Task
 from autowrite.hub import card_from_file
 from autowrite.loading import Loaded, LoadError, ModelCache, load_entry
@@ -103,7 +103,10 @@ class Service:
         self.min_probability = min_probability
         self._card_lock = threading.Lock()
         self._card_read: dict[str, list[str]] = {}
-        self._local_cards: dict[Path, tuple[int, CardInfo]] = {}
+        # A shipped checkpoint's card, by entry name: where it would be, and the entry with it
+        # applied as of the card's modification time.
+        self._card_paths: dict[str, Path | None] = {}
+        self._local_cards: dict[str, tuple[int, Entry]] = {}
 
     # --- models -----------------------------------------------------------------------
 
@@ -127,9 +130,9 @@ class Service:
         return list(self._card_read.get(entry.name, []))
 
     def _with_card(self, entry: Entry) -> Entry:
-        if entry.card_path is not None:
-            updated, _ = apply_card(entry, self._local_card(entry.card_path))
-            return updated
+        local = self._local_card(entry)
+        if local is not None:
+            return local
         if entry.source != "hub" or not self.read_hub_cards:
             return entry
         with self._card_lock:
@@ -143,14 +146,26 @@ class Service:
                 self._card_read[entry.name] = notices
             return self.entries[entry.name]
 
-    def _local_card(self, path: Path) -> CardInfo:
-        """A checkpoint's card from disk, read again only when the file changes (a new training run)."""
-        stamp = path.stat().st_mtime_ns
+    def _local_card(self, entry: Entry) -> Entry | None:
+        """The entry with its checkpoint's card applied, read again only when the file changes.
+
+        Every keystroke asks for its entry, so this costs one stat: resolving the card's path
+        and applying the card each time took about 0.5 ms of a 16 ms keystroke.
+        """
+        if entry.name not in self._card_paths:
+            self._card_paths[entry.name] = entry.card_file
+        path = self._card_paths[entry.name]
+        if path is None:
+            return None
+        try:
+            stamp = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
         with self._card_lock:
-            cached = self._local_cards.get(path)
+            cached = self._local_cards.get(entry.name)
             if cached is None or cached[0] != stamp:
-                cached = (stamp, card_from_file(path))
-                self._local_cards[path] = cached
+                cached = (stamp, apply_card(entry, card_from_file(path))[0])
+                self._local_cards[entry.name] = cached
             return cached[1]
 
     def _custom_entry(self, name: str) -> Entry:

@@ -146,3 +146,27 @@ def test_a_typed_first_line_is_the_review_title(tiny_service):
     kwargs = dict(count=5, ghost_tokens=3)
     assert tiny_service.suggest(typed, **kwargs) == tiny_service.suggest(fielded, **kwargs)
     assert tiny_service.suggest(typed, **kwargs) != tiny_service.suggest(as_title, **kwargs)
+
+
+def test_a_checkpoints_card_is_read_again_when_it_changes(tmp_path, tiny_gpt2_dir):
+    """A new training run rewrites the card: the running app takes its defaults without a restart."""
+    import os
+    import shutil
+
+    from autowrite.catalog import Entry
+    from autowrite.service import Service
+
+    folder = shutil.copytree(tiny_gpt2_dir, tmp_path / "checkpoint")
+    card = folder / "README.md"
+
+    def write_card(temperature: float, when: int) -> None:
+        card.write_text(f"---\ninference:\n  parameters:\n    temperature: {temperature}\n---\n# A checkpoint\n")
+        os.utime(card, (when, when))
+
+    write_card(0.7, 1_000_000)
+    service = Service([Entry(name="ours", source="local", path=str(folder), task=Task.FREE)])
+    assert service.entry("ours").defaults.temperature == 0.7
+    write_card(0.3, 2_000_000)
+    assert service.entry("ours").defaults.temperature == 0.3
+    card.unlink()
+    assert service.entry("ours").defaults.temperature == SamplingSettings().temperature
