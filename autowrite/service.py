@@ -304,11 +304,13 @@ class Service:
                     text, context=context, count=count, ghost_tokens=ghost_tokens, min_probability=self.min_probability
                 )
         budget = loaded.backend.context_length - ghost_tokens - 8
-        ids = loaded.backend.encode(context + text)
-        if len(ids) > budget:
-            # Long texts keep their end: suggestions depend on the last few hundred tokens.
-            tail = loaded.backend.decode(ids[-budget:])
-            context, text = "", tail
+        # A token covers at least one byte, so a text of fewer bytes fits without encoding it
+        # here (suggest() encodes it anyway).
+        if len((context + text).encode()) > budget:
+            ids = loaded.backend.encode(context + text)
+            if len(ids) > budget:
+                # Long texts keep their end: suggestions depend on the last few hundred tokens.
+                context, text = "", loaded.backend.decode(ids[-budget:])
         return suggest(
             loaded.backend,
             text,

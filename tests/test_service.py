@@ -170,3 +170,12 @@ def test_a_checkpoints_card_is_read_again_when_it_changes(tmp_path, tiny_gpt2_di
     assert service.entry("ours").defaults.temperature == 0.3
     card.unlink()
     assert service.entry("ours").defaults.temperature == SamplingSettings().temperature
+
+
+def test_suggestions_for_a_text_longer_than_the_model_keep_its_end(tiny_service):
+    backend = tiny_service.load("tiny-gpt2").backend
+    text = "The strap is soft and the buckle holds. " * (backend.context_length // 4) + "The sound is gre"
+    assert len(backend.encode(text)) > backend.context_length
+    result = tiny_service.suggest(Request(model="tiny-gpt2", text=text))
+    assert result.partial == "gre"
+    assert all(w.word.startswith("gre") for w in result.words)
