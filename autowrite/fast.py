@@ -428,7 +428,7 @@ class LlamaCppBackend(Backend):
         test (16 people typing and generating, benchmarks/load.py), llama.cpp on one thread
         instead of two took suggest from p50/p95 86/203 to 45/125 ms and generations from
         p50 10.6 to 4.1 s, with 80 instead of 116 core-seconds used. Generations alone
-        keep every core: eight at once in one process made 147 tokens/s on two threads
+        keep every core: eight at once in one process made 138 tokens/s on two threads
         and 80 on one (benchmarks/run.py).
         """
         from llama_cpp import llama_cpp
