@@ -173,6 +173,29 @@ def test_ghost_waits_for_a_pause_in_typing(app_url, browser, monkeypatch):
 
 
 @pytest.mark.browser
+def test_a_ghost_for_older_text_is_hidden_at_once(app_url, browser):
+    """Typing on hides the ghost in the page before the server has answered, and a new one shows."""
+    url, _ = app_url
+    page = browser.new_page()
+    page.goto(url)
+    box = page.locator("#live-text textarea")
+    box.click()
+    page.keyboard.type("The battery lasts", delay=30)
+    shown = "document.querySelector('#ghost .ghost-text').innerText.length > 0"
+    fresh = "!document.querySelector('#ghost .ghost-box').classList.contains('stale')"
+    page.wait_for_function(f"{shown} && {fresh}", timeout=20_000)
+    page.keyboard.type(" a")
+    assert page.evaluate("document.querySelector('#ghost .ghost-box').classList.contains('stale')")
+    assert not page.locator("#ghost .ghost-text").is_visible()
+    # After the pause, the ghost for the new text replaces it.
+    page.wait_for_function(
+        f"{shown} && {fresh} && document.querySelector('#ghost .ghost-box').dataset.text.endsWith(' a')",
+        timeout=20_000,
+    )
+    page.close()
+
+
+@pytest.mark.browser
 def test_share_link_restores_the_page(app_url, browser):
     url, _ = app_url
     page = browser.new_page()

@@ -103,9 +103,14 @@ def _append(text: str, addition: str) -> str:
 
 
 def _ghost_html(text: str, ghost: str) -> str:
+    """The typed text's tail and the ghost after it.
+
+    data-text is the text the ghost was made for: the page hides a ghost as soon as the box
+    holds other text (assets/keys.js), since a ghost can arrive after newer keystrokes.
+    """
     tail = (text or "")[-GHOST_TAIL_CHARS:]
     return (
-        '<div class="ghost-box">'
+        f'<div class="ghost-box" data-text="{html.escape(text or "", quote=True)}">'
         f'<span class="typed">{html.escape(tail)}</span>'
         f'<span class="ghost-text">{html.escape(ghost)}</span>'
         "</div>"
