@@ -238,3 +238,24 @@ def test_a_ghost_made_for_an_older_text_is_not_appended():
     assert accept_ghost("The sound is grea", {"ghost": "at and clear", "text": "The sound is gre"}) == (
         "The sound is grea"
     )
+
+
+@pytest.mark.parametrize(
+    ("partial", "appends", "status"),
+    [
+        ("gre", ["at", "en"], "Completing **gre**"),
+        ("lids", [" are", " have"], "Next word"),  # the typed word is finished: the words after it
+        ("", ["great", "good"], "Next word"),
+        ("xq", [], "Completing **xq**: no likely words"),
+    ],
+)
+def test_live_status_says_what_the_words_are(partial, appends, status):
+    from autowrite.suggest import Suggestions, Word
+    from autowrite.ui.live import live_suggest
+
+    class Words:  # the service's answer, as the tab receives it
+        def suggest(self, request, ghost_tokens, finish):
+            return Suggestions(partial=partial, words=[Word(partial + a.strip(), a, 0.5) for a in appends])
+
+    outputs = live_suggest(Words(), "The lids" if partial == "lids" else "x", "m", "free", 5, "Books", "")
+    assert outputs[-2] == status

@@ -51,7 +51,10 @@ def live_suggest(
             f"⚠️ {error}",
             {"words": [], "ghost": ""},
         )
-    status = f"Completing **{html.escape(result.partial)}**" if result.partial else "Next word"
+    # A typed word that is most likely finished ("lids") is offered the words after it.
+    after_word = bool(result.words) and all(w.append.startswith(" ") for w in result.words)
+    completing = result.partial and not after_word
+    status = f"Completing **{html.escape(result.partial)}**" if completing else "Next word"
     if not result.words:
         status += ": no likely words"
     state = {"words": [w.append for w in result.words], "ghost": "", "text": text or ""}
