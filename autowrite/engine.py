@@ -411,7 +411,7 @@ class StepBatcher:
 
     One person's generation costs a llama.cpp call per token that reads all the weights; a
     step of eight sequences took about four times one sequence's step (benchmarks/run.py:
-    147.7 tokens/s in all for eight people, against 38.3 taking turns), so generations
+    138.5 tokens/s in all for eight people, against 33.0 taking turns), so generations
     started by different people share steps instead of taking turns. A worker thread runs the steps
     while any request is running and stops when none is. Requests join and leave between
     steps; those that do not fit (more sequences than the backend decodes at once) wait

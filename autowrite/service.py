@@ -281,8 +281,8 @@ class Service:
     def suggest(self, request: Request, count: int = 5, ghost_tokens: int = 8, finish: bool = True) -> Suggestions:
         """Live suggestions for text typed after the prompt's fields.
 
-        finish=False: the words from one model call, without extending the best to its
-        word's end (autowrite.suggest.suggest_words); the live tab's second event finishes them.
+        finish=False: the words from one model call; the best is extended to its word's end
+        only through positions already computed (autowrite.suggest.suggest_words).
         """
         if (
             isinstance(ghost_tokens, bool)

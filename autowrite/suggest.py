@@ -313,8 +313,11 @@ def suggest_words(
     count: int = 5,
     min_probability: float = MIN_PROBABILITY,
     finish: bool = True,
-) -> tuple[list[int], Suggestions, list[_Path]]:
+) -> tuple[list[int], str, Suggestions, list[_Path]]:
     """Next words, or completions of the word being typed, with their probabilities.
+
+    Returns the token ids before the typed remainder, the remainder, the words, and the
+    candidate paths (the ghost continues the best).
 
     finish=False runs no model call to extend the best candidate to its word's end (see
     _finish_words); it is extended only as far as positions already computed reach.
@@ -335,9 +338,9 @@ def suggest_words(
         words.append(Word(word=shown, append=append, probability=probability))
     if partial and not words and paths and not paths[0].text[len(remainder) :]:
         # The typed word is most likely finished ("she"): offer the words that follow it.
-        after = suggest_words(backend, text + " ", context, count, min_probability, finish)[1].words
+        after = suggest_words(backend, text + " ", context, count, min_probability, finish)[2].words
         words = [Word(word=w.word, append=" " + w.append, probability=w.probability) for w in after]
-    return prefix, Suggestions(partial=partial, words=words[:count]), paths
+    return prefix, remainder, Suggestions(partial=partial, words=words[:count]), paths
 
 
 def ghost_text(
@@ -385,8 +388,7 @@ def suggest(
     """
     with serving(keystroke=True):
         with backend.keystroke():
-            prefix, result, paths = suggest_words(backend, text, context, count, min_probability, finish)
-            remainder = _split(backend, context, text)[1] if ghost_tokens > 0 else ""
+            prefix, remainder, result, paths = suggest_words(backend, text, context, count, min_probability, finish)
         if paths and ghost_tokens > 0:
             best = max(paths, key=lambda p: p.logprob)
             result.ghost = ghost_text(backend, prefix, best, remainder, ghost_tokens)

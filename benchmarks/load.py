@@ -46,7 +46,7 @@ TEXTS = [
 ]
 
 
-# A person pauses after a comma or a full stop and at the end of the text, for PAUSE_S;
+# A person pauses after punctuation and at the end of the text, for PAUSE_S;
 # the live tab asks for the ghost once typing has paused for GHOST_PAUSE_S
 # (autowrite.ui.live.GHOST_PAUSE_MS), so those pauses are when ghosts are computed.
 PAUSE_S = 1.0

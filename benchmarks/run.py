@@ -102,8 +102,8 @@ class Ours:
                 yield text
 
     def suggest(self, text: str) -> None:
-        # As the live tab's first event: the words from one model call (the second event,
-        # ghost() here, finishes a best word whose token ended mid-word).
+        # As the live tab asks on each keystroke: the words from one model call (ghost(),
+        # asked at pauses, computes the positions that finish a best word cut mid-word).
         self.service.suggest(Request(model=self.model, text=text), ghost_tokens=0, finish=False)
 
     def ghost(self, text: str) -> None:

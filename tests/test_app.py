@@ -121,21 +121,29 @@ def browser():
         browser.close()
 
 
+GHOST_SHOWN = "document.querySelector('#ghost .ghost-text').innerText.length > 0"
+
+
+def _typed_in_live_tab(browser, url: str, text: str, delay: int = 30):
+    """A new page with text typed into the live tab, a keystroke every delay milliseconds."""
+    page = browser.new_page()
+    page.goto(url)
+    page.locator("#live-text textarea").click()
+    page.keyboard.type(text, delay=delay)
+    return page
+
+
 @pytest.mark.browser
 def test_typing_shows_suggestions_and_tab_accepts(app_url, browser):
     url, _ = app_url
-    page = browser.new_page()
-    page.goto(url)
-    box = page.locator("#live-text textarea")
-    box.click()
-    page.keyboard.type("The sound is gre", delay=40)
+    page = _typed_in_live_tab(browser, url, "The sound is gre", delay=40)
     first = page.locator("#word-0")
     first.wait_for(state="visible", timeout=20_000)
     page.wait_for_function("document.querySelector('#live-status').innerText.includes('gre')", timeout=20_000)
     label = first.inner_text()
     assert label.startswith("gre") and label.endswith("%")
-    # The ghost follows the words in its own event.
-    page.wait_for_function("document.querySelector('#ghost .ghost-text').innerText.length > 0", timeout=20_000)
+    # The ghost follows once typing pauses, in its own event.
+    page.wait_for_function(GHOST_SHOWN, timeout=20_000)
     ghost = page.locator("#ghost .ghost-text").inner_text()
     assert ghost
     page.keyboard.press("Tab")
@@ -159,13 +167,8 @@ def test_ghost_waits_for_a_pause_in_typing(app_url, browser, monkeypatch):
         return suggest(request, count=count, ghost_tokens=ghost_tokens, finish=finish)
 
     monkeypatch.setattr(service, "suggest", counting)
-    page = browser.new_page()
-    page.goto(url)
-    box = page.locator("#live-text textarea")
-    box.click()
-    typed = "The battery lasts all day long"
-    page.keyboard.type(typed, delay=30)
-    page.wait_for_function("document.querySelector('#ghost .ghost-text').innerText.length > 0", timeout=20_000)
+    page = _typed_in_live_tab(browser, url, "The battery lasts all day long")
+    page.wait_for_function(GHOST_SHOWN, timeout=20_000)
     page.close()
     words_calls, ghost_calls = asked.count(0), len(asked) - asked.count(0)
     assert words_calls >= 3  # always_last folds keystrokes typed while a call is out
@@ -176,20 +179,15 @@ def test_ghost_waits_for_a_pause_in_typing(app_url, browser, monkeypatch):
 def test_a_ghost_for_older_text_is_hidden_at_once(app_url, browser):
     """Typing on hides the ghost in the page before the server has answered, and a new one shows."""
     url, _ = app_url
-    page = browser.new_page()
-    page.goto(url)
-    box = page.locator("#live-text textarea")
-    box.click()
-    page.keyboard.type("The battery lasts", delay=30)
-    shown = "document.querySelector('#ghost .ghost-text').innerText.length > 0"
+    page = _typed_in_live_tab(browser, url, "The battery lasts")
     fresh = "!document.querySelector('#ghost .ghost-box').classList.contains('stale')"
-    page.wait_for_function(f"{shown} && {fresh}", timeout=20_000)
+    page.wait_for_function(f"{GHOST_SHOWN} && {fresh}", timeout=20_000)
     page.keyboard.type(" a")
     assert page.evaluate("document.querySelector('#ghost .ghost-box').classList.contains('stale')")
     assert not page.locator("#ghost .ghost-text").is_visible()
     # After the pause, the ghost for the new text replaces it.
     page.wait_for_function(
-        f"{shown} && {fresh} && document.querySelector('#ghost .ghost-box').dataset.text.endsWith(' a')",
+        f"{GHOST_SHOWN} && {fresh} && document.querySelector('#ghost .ghost-box').dataset.text.endsWith(' a')",
         timeout=20_000,
     )
     page.close()

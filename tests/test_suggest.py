@@ -77,7 +77,7 @@ def test_remembered_positions_do_not_change_suggestions(tiny_gpt2_dir, tiny_back
 
 
 def test_the_runner_up_rides_along_when_the_model_runs(tiny_backend):
-    prefix, result, paths = suggest_words(
+    prefix, _, result, paths = suggest_words(
         tiny_backend, "Quiet fan, the motor hums and the blades spi", min_probability=0
     )
     assert len(paths) > 1
@@ -152,13 +152,13 @@ def test_ghost_steps_wait_for_other_peoples_keystrokes(tiny_backend, monkeypatch
     monkeypatch.setattr(
         tiny_backend, "yield_to_keystrokes", functools.partial(type(tiny_backend).yield_to_keystrokes, tiny_backend, 30)
     )
-    prefix, result, paths = suggest_words(tiny_backend, "The strap broke after a", min_probability=0.0)
+    prefix, remainder, result, paths = suggest_words(tiny_backend, "The strap broke after a", min_probability=0.0)
     calls = _counting_calls(tiny_backend, monkeypatch)
     done = threading.Event()
     from autowrite.suggest import ghost_text
 
     worker = threading.Thread(
-        target=lambda: (ghost_text(tiny_backend, prefix, paths[0], " a", tokens=4), done.set()), daemon=True
+        target=lambda: (ghost_text(tiny_backend, prefix, paths[0], remainder, tokens=4), done.set()), daemon=True
     )
     with tiny_backend.keystroke():
         worker.start()

@@ -51,7 +51,7 @@ def register(service: Service) -> None:
             result = service.suggest(
                 _request(service, model, mode, text, rating, category, headline),
                 ghost_tokens=ghost_tokens,
-                finish=not isinstance(ghost_tokens, int) or ghost_tokens > 0,
+                finish=ghost_tokens != 0,  # a bad value is refused by service.suggest
             )
         except UserError as error:
             raise gr.Error(str(error)) from None

@@ -21,8 +21,8 @@ SUGGEST = {"concurrency_id": "suggest", "concurrency_limit": 16}
 # next keystroke's words need.
 GHOST = {"concurrency_id": "ghost", "concurrency_limit": 8}
 # Why 8: generations on the fast backend share decode steps (engine.StepBatcher): eight
-# running together got 3.9x the tokens/s of eight taking turns (benchmarks/run.py). Compare and samples count as one
-# event each; the batcher queues what does not fit its sequences.
+# running together got about 4x the tokens/s of eight taking turns (benchmarks/run.py).
+# Compare and samples count as one event each; the batcher queues what does not fit.
 GENERATE = {"concurrency_id": "generate", "concurrency_limit": 8}
 # Why 64: beyond this many waiting events a newcomer gets "the queue is full, try again"
 # at once instead of a minute's wait.

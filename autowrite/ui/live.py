@@ -33,10 +33,10 @@ def live_suggest(
     """Next words for the text so far: word buttons, the preview without ghost, status line, and state.
 
     The words come from one model call (finish=False): the best word is finished to its
-    end only when that position is already computed, which the ghost continuation of the
-    previous keystroke (its second event, live_ghost) usually did. Otherwise it shows as
-    its token ends, until the next keystroke (1 of 157 keystrokes on the benchmark's
-    typing trace). The words should not wait for the ghost or for that extra call.
+    end only when that position is already computed, which the ghost continuation of a
+    pause or an earlier keystroke usually did. Otherwise it shows as its token ends, until
+    the next keystroke (1 of 157 keystrokes on the benchmark's typing trace). The words
+    should not wait for the ghost or for that extra call.
     """
     try:
         result = service.suggest(
@@ -124,8 +124,8 @@ def build(service: Service, common: Common) -> None:
     """The tab's widgets and events (inside a gr.Blocks context)."""
     gr.Markdown(
         "Type below: the model proposes the next words with their probabilities, completes the word "
-        "you are typing, and, when you pause, offers a grey continuation that **Tab** accepts. Writing a review with no "
-        "headline? Your first line is its title."
+        "you are typing, and, when you pause, offers a grey continuation that **Tab** accepts. "
+        "Writing a review with no headline? Your first line is its title."
     )
     text = gr.Textbox(
         label="Your text",
