@@ -226,6 +226,44 @@ def test_share_link_restores_the_page(app_url, browser):
     again.close()
 
 
+@pytest.mark.browser
+def test_compare_link_restores_the_columns_and_reproduces_them(app_url, browser):
+    """A compare link opens the compare tab with its columns; the share button there links them again."""
+    url, _ = app_url
+    query = "?tab=compare&model=tiny-gpt2&prompt=" + quote("Sony TV") + "&presets=Greedy,Precise&c2_temperature=0.6"
+    page = browser.new_page()
+    page.goto(url + query + "&seed=3&max_new_tokens=12")
+    page.wait_for_function("document.querySelector('#cmp-prompt textarea')?.value === 'Sony TV'", timeout=20_000)
+    assert page.locator("#cmp-prompt").is_visible()  # the link opened the compare tab
+    assert page.locator("#cmp-columns input:checked").input_value() == "2"
+    assert not page.locator("#cmp-out-2").is_visible()
+    assert page.locator("#cmp-seed input").input_value() == "3"
+    assert page.locator("#cmp-length input[type=number]").input_value() == "12"
+    page.click("#cmp1-settings .label-wrap")  # the second column's settings, folded away at first
+    assert page.locator("#cmp1-temperature input[type=number]").input_value() == "0.6"
+    page.click("#compare")
+    page.wait_for_function("document.querySelector('#cmp-out-1 textarea')?.value?.length > 0", timeout=30_000)
+    texts = [_settled(page, f"#cmp-out-{i} textarea") for i in range(2)]
+    page.click("#share")
+    page.wait_for_function("document.querySelector('#share-link textarea').value.includes('tab=compare')")
+    link = page.locator("#share-link textarea").input_value()
+    assert "presets=Greedy%2CPrecise" in link and "c2_temperature=0.6" in link and "seed=3" in link
+    page.close()
+    again = browser.new_page()
+    again.goto(link)
+    again.wait_for_function("document.querySelector('#cmp-prompt textarea')?.value === 'Sony TV'", timeout=20_000)
+    time.sleep(0.5)
+    again.click("#compare")
+    again.wait_for_function("document.querySelector('#cmp-out-1 textarea')?.value?.length > 0", timeout=30_000)
+    assert [_settled(again, f"#cmp-out-{i} textarea") for i in range(2)] == texts
+    # On the generate tab, the same button links the generate tab.
+    again.get_by_role("tab", name="Generate").click()
+    again.click("#share")
+    again.wait_for_function("document.querySelector('#share-link textarea').value.includes('temperature=')")
+    assert "tab=compare" not in again.locator("#share-link textarea").input_value()
+    again.close()
+
+
 def test_a_ghost_made_for_an_older_text_is_not_appended():
     from autowrite.ui.live import accept_ghost
 

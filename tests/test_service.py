@@ -122,6 +122,58 @@ def test_share_link_bad_values_fall_back_with_notices(tiny_service):
         assert expected in joined
 
 
+def test_compare_link_round_trip(tiny_service):
+    """tab=compare keeps each column's preset and settings, with the seed and length they share."""
+    from urllib.parse import parse_qsl
+
+    from autowrite.ui.share import Column
+
+    shared = SamplingSettings(max_new_tokens=40, seed=7)
+    columns = [
+        Column("Greedy", shared.replace(do_sample=False, repetition_penalty=1.3)),
+        Column("Creative", shared.replace(temperature=1.5, top_k=0, top_p=0.95)),
+        Column("Precise", shared.replace(temperature=0.3, top_k=20, top_p=0.8)),
+    ]
+    state = PageState("tiny-gpt2", Task.AD, "Sony TV", shared, tab="compare", columns=columns)
+    query = to_query(state)
+    assert query.startswith("?tab=compare&") and "presets=Greedy%2CCreative%2CPrecise" in query
+    assert "c2_temperature=1.5" in query and "c3_top_k=20" in query and "c4_" not in query
+    restored = from_query(tiny_service, dict(parse_qsl(query[1:])))
+    assert restored.notices == []
+    assert restored.columns == columns
+    assert (restored.tab, restored.prompt, restored.mode) == ("compare", "Sony TV", Task.AD)
+
+
+def test_compare_link_bad_values_fall_back_with_notices(tiny_service):
+    state = from_query(
+        tiny_service,
+        {
+            "tab": "compare",
+            "presets": "Greedy,Bogus,Creative,Precise,Greedy",
+            "c1_temperature": "9",
+            "c3_top_k": "12",
+            "c9_top_k": "1",
+            "max_new_tokens": "500",
+        },
+    )
+    assert [c.preset for c in state.columns] == ["Greedy", "Card defaults", "Creative", "Precise"]
+    card = tiny_service.entry("tiny-gpt2").defaults
+    assert state.columns[0].settings.temperature == SamplingSettings().temperature  # 9 is out of range
+    assert state.columns[1].settings == card.replace(max_new_tokens=200)  # the fallback preset, as shown
+    assert state.columns[2].settings.top_k == 12  # the column's own value over its preset
+    assert all(c.settings.max_new_tokens == 200 for c in state.columns)
+    joined = " ".join(state.notices)
+    for expected in (
+        "2 to 4 columns, got 5",
+        "Column 2: unknown preset 'Bogus'",
+        "Column 1: temperature must be between",
+        "at most 200 tokens per column",
+        "unknown parameter(s): c9_top_k",
+    ):
+        assert expected in joined
+    assert from_query(tiny_service, {"tab": "poem"}).tab == "generate"
+
+
 def test_a_typed_first_line_is_the_review_title(tiny_service):
     """With the headline field empty, typed text is the title until a line break, then the body."""
     entry = tiny_service.entry("tiny-gptneo")

@@ -71,10 +71,15 @@ def switch_model(service: Service, model: str) -> list:
 
 
 def restore(service: Service, request: gr.Request) -> list:
-    """The page state from the URL's query parameters (a share link), with any notices."""
-    state = from_query(service, dict(request.query_params) if request else {})
+    """The page state from the URL's query parameters (a share link), with any notices.
+
+    A link without parameters leaves the page on its first tab.
+    """
+    params = dict(request.query_params) if request else {}
+    state = from_query(service, params)
     notice = warning_lines(state.notices)
     entry = service.entry(state.model)
+    linked = "tab" in params or "prompt" in params
     return [
         state.model,
         state.mode.value,
@@ -83,12 +88,14 @@ def restore(service: Service, request: gr.Request) -> list:
         state.category,
         state.headline,
         state.prompt,
-        state.prompt,
         state.samples,
         *settings_updates(state.settings),
         gr.Dataset(samples=[[e] for e in entry.examples]),
         notice,
         model_info(service, state.model),
+        gr.Tabs(selected=state.tab) if linked else gr.update(),
+        state.tab if linked else "live",
+        *compare.restored(state),
     ]
 
 
@@ -127,6 +134,30 @@ def share_query(
     return to_query(state)
 
 
+def compare_query(
+    service: Service,
+    model: str,
+    mode: str,
+    rating: int,
+    category: str,
+    headline: str,
+    prompt: str,
+    columns: int,
+    seed: int,
+    max_new_tokens: int,
+    *pickers_and_fields,
+) -> str:
+    """The query string that reproduces the compare tab's columns."""
+    try:
+        shown = compare.link_columns(service, model, seed, max_new_tokens, columns, pickers_and_fields)
+    except UserError as error:
+        raise gr.Error(str(error)) from None
+    state = PageState(
+        model, Task(mode), prompt, shown[0].settings, int(rating), category, headline, tab="compare", columns=shown
+    )
+    return to_query(state)
+
+
 def build_demo(service: Service) -> gr.Blocks:
     """The app's Blocks; builds widgets and events only (loads no model, launches nothing)."""
     default = service.entry(service.default_name)
@@ -148,17 +179,24 @@ def build_demo(service: Service) -> gr.Blocks:
                 rating, category, headline = review_field_widgets()
         notice = gr.Markdown(elem_id="notice")
         common = Common(model, mode, rating, category, headline, review_fields)
-        with gr.Tabs():
-            with gr.Tab("Live completion", id="live"):
+        # Which tab the share button links to: the generate tab unless the compare tab is open.
+        active = gr.State("live")
+        with gr.Tabs(elem_id="tabs") as tabs:
+            with gr.Tab("Live completion", id="live") as live_tab:
                 live.build(service, common)
-            with gr.Tab("Generate", id="generate"):
+            with gr.Tab("Generate", id="generate") as generate_tab:
                 prompt, widgets, samples, extra = generate.build(service, common)
-            with gr.Tab("Compare", id="compare"):
-                compare_prompt, _ = compare.build(service, common)
+            with gr.Tab("Compare", id="compare") as compare_tab:
+                compared = compare.build(service, common)
+        for tab, name in ((live_tab, "live"), (generate_tab, "generate"), (compare_tab, "compare")):
+            tab.select(partial(str, name), None, active, api_visibility="private", queue=False)
         with gr.Row():
             share = gr.Button("Copy share link", size="sm", elem_id="share", scale=0)
             link = gr.Textbox(
-                label="Share link (reproduces the generate tab)", elem_id="share-link", buttons=["copy"], scale=4
+                label="Share link (reproduces the generate tab, or the compare tab while it is open)",
+                elem_id="share-link",
+                buttons=["copy"],
+                scale=4,
             )
         api.register(service)
 
@@ -185,18 +223,32 @@ def build_demo(service: Service) -> gr.Blocks:
                 category,
                 headline,
                 prompt,
-                compare_prompt,
                 samples,
                 *widgets.as_list(),
                 extra["examples"],
                 notice,
                 info,
+                tabs,
+                active,
+                *compared.as_list(),
+                *compared.blocks,
             ],
             api_visibility="private",
         ).then(partial(load_model, service), model, info, api_visibility="private", show_progress="hidden")
+        page = [model, mode, rating, category, headline]
+        generate_inputs = [prompt, samples, *widgets.as_list()]
+
+        def on_share(tab: str, *values) -> str:
+            shared, rest = values[: len(page)], values[len(page) :]
+            if tab == "compare":
+                return compare_query(service, *shared, *rest[len(generate_inputs) :])
+            model_, mode_, rating_, category_, headline_ = shared
+            prompt_, samples_, *settings = rest[: len(generate_inputs)]
+            return share_query(service, model_, mode_, prompt_, rating_, category_, headline_, samples_, *settings)
+
         share.click(
-            partial(share_query, service),
-            [model, mode, prompt, rating, category, headline, samples, *widgets.as_list()],
+            on_share,
+            [active, *page, *generate_inputs, *compared.as_list()],
             link,
             api_visibility="private",
         ).then(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from functools import partial
 
 import gradio as gr
@@ -13,8 +14,24 @@ from autowrite.service import MAX_COLUMNS, Request, Service, Unavailable, UserEr
 from autowrite.settings import PRESET_NAMES, SamplingSettings, SettingsError, preset
 from autowrite.ui import lanes
 from autowrite.ui.common import Common, SettingsWidgets, settings_updates, settings_widgets, warning_lines
+from autowrite.ui.share import COLUMN_FIELDS, COMPARE_MAX_TOKENS, Column, PageState
 
-COLUMN_FIELDS = 5  # temperature, top_k, top_p, repetition_penalty, do_sample per column
+
+@dataclass
+class CompareWidgets:
+    """The tab's inputs, for share links: what a link fills in and what the share button reads."""
+
+    prompt: gr.Textbox
+    columns: gr.Radio
+    seed: gr.Number
+    length: gr.Slider
+    pickers: list[gr.Dropdown]
+    fields: list  # COLUMN_FIELDS widgets of each column, in column order
+    blocks: list[gr.Column]
+
+    def as_list(self) -> list:
+        """Every input in the order restore() and link_state() use."""
+        return [self.prompt, self.columns, self.seed, self.length, *self.pickers, *self.fields]
 
 
 def column_settings(
@@ -22,8 +39,8 @@ def column_settings(
 ) -> list[SamplingSettings]:
     """Each column's settings from its widgets, sharing the seed and length."""
     columns = []
-    for i in range(0, len(values), COLUMN_FIELDS):
-        temperature, top_k, top_p, repetition_penalty, do_sample = values[i : i + COLUMN_FIELDS]
+    for i in range(0, len(values), len(COLUMN_FIELDS)):
+        temperature, top_k, top_p, repetition_penalty, do_sample = values[i : i + len(COLUMN_FIELDS)]
         columns.append(
             service.settings(
                 model,
@@ -79,7 +96,7 @@ def compare_stream(
     """Stream each column's text from the same prompt and seed, with its next-token view."""
     columns = int(columns)
     try:
-        settings = column_settings(service, model, seed, max_new_tokens, column_values[: columns * COLUMN_FIELDS])
+        settings = column_settings(service, model, seed, max_new_tokens, column_values[: columns * len(COLUMN_FIELDS)])
         request = Request(model=model, mode=mode, text=prompt, rating=rating, category=category, headline=headline)
         views = [distribution_view(service, request, s) for s in settings]
         views += [""] * (MAX_COLUMNS - columns)
@@ -106,23 +123,68 @@ def column_visibility(columns: int) -> list:
     return [gr.update(visible=i < int(columns)) for i in range(MAX_COLUMNS)]
 
 
-def build(service: Service, common: Common) -> tuple[gr.Textbox, list[gr.Dropdown]]:
-    """The tab's widgets and events; returns the prompt and preset pickers for share links."""
+def link_columns(
+    service: Service, model: str, seed: int, max_new_tokens: int, columns: int, values: Sequence
+) -> list[Column]:
+    """The shown columns as a share link keeps them: preset names (the pickers), then settings."""
+    columns = int(columns)
+    names, fields = values[:MAX_COLUMNS], values[MAX_COLUMNS:]
+    settings = column_settings(service, model, seed, max_new_tokens, fields[: columns * len(COLUMN_FIELDS)])
+    return [Column(name, s) for name, s in zip(names, settings)]
+
+
+def restored(state: PageState) -> list:
+    """Updates for CompareWidgets.as_list() and the column blocks from a link's state.
+
+    A link to another tab fills in only the prompt; the columns keep their presets.
+    """
+    if state.tab != "compare":
+        return [
+            state.prompt,
+            *[gr.update()] * (3 + MAX_COLUMNS * (1 + len(COLUMN_FIELDS))),
+            *[gr.update()] * MAX_COLUMNS,
+        ]
+    shown = len(state.columns)
+    pickers = [c.preset for c in state.columns] + [gr.update()] * (MAX_COLUMNS - shown)
+    fields = []
+    for column in state.columns:
+        fields += [getattr(column.settings, name) for name in COLUMN_FIELDS]
+    fields += [gr.update()] * ((MAX_COLUMNS - shown) * len(COLUMN_FIELDS))
+    return [
+        state.prompt,
+        shown,
+        state.settings.seed,
+        state.settings.max_new_tokens,
+        *pickers,
+        *fields,
+        *column_visibility(shown),
+    ]
+
+
+def build(service: Service, common: Common) -> CompareWidgets:
+    """The tab's widgets and events; returns its inputs for share links."""
     entry = service.entry(service.default_name)
     with gr.Row():
         prompt = gr.Textbox(label="Prompt", lines=2, scale=4, elem_id="cmp-prompt")
         columns = gr.Radio([2, 3, 4], value=4, label="Columns", scale=1, elem_id="cmp-columns")
         seed = gr.Number(
-            value=entry.defaults.seed, label="Seed (same for every column)", precision=0, minimum=0, scale=1
+            value=entry.defaults.seed,
+            label="Seed (same for every column)",
+            precision=0,
+            minimum=0,
+            scale=1,
+            elem_id="cmp-seed",
         )
-        length = gr.Slider(1, 200, value=60, step=1, label="Max new tokens", scale=1)
+        length = gr.Slider(
+            1, COMPARE_MAX_TOKENS, value=60, step=1, label="Max new tokens", scale=1, elem_id="cmp-length"
+        )
     go = gr.Button("Compare", variant="primary", elem_id="compare")
     pickers, column_widgets, texts, views, blocks = [], [], [], [], []
     with gr.Row(equal_height=False):
         for i, name in enumerate(PRESET_NAMES[:MAX_COLUMNS]):
             with gr.Column(min_width=220) as block:
                 picker = gr.Dropdown(list(PRESET_NAMES), value=name, label=f"Column {i + 1}", elem_id=f"cmp-preset-{i}")
-                with gr.Accordion("Settings", open=False):
+                with gr.Accordion("Settings", open=False, elem_id=f"cmp{i}-settings"):
                     widgets: SettingsWidgets = settings_widgets(
                         preset(name, entry.defaults, 60, entry.defaults.seed),
                         with_length_and_seed=False,
@@ -156,4 +218,4 @@ def build(service: Service, common: Common) -> tuple[gr.Textbox, list[gr.Dropdow
         **lanes.GENERATE,
         show_progress="minimal",
     )
-    return prompt, pickers
+    return CompareWidgets(prompt, columns, seed, length, pickers, column_widgets, blocks)
