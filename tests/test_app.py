@@ -264,6 +264,21 @@ def test_compare_link_restores_the_columns_and_reproduces_them(app_url, browser)
     again.close()
 
 
+def test_the_compare_share_button_reads_the_shown_columns(tiny_service):
+    import gradio as gr
+
+    from autowrite.ui.app import compare_query
+
+    fields = [0.7, 5, 0.9, 1.2, True] + [1.1, 0, 0.95, 1.1, True] + [0.4, 20, 0.8, 1.3, True] * 2
+    pickers = ["Card defaults", "Creative", "Precise", "Greedy"]
+    query = compare_query(tiny_service, "tiny-gpt2", "ad", 5, "Books", "", "Sony TV", 2, 9, 30, *pickers, *fields)
+    assert query.startswith("?tab=compare&")
+    assert "presets=Card+defaults%2CCreative&" in query and "c1_top_k=5" in query and "c3_" not in query
+    fields[0] = 7.0  # an out-of-range temperature typed into column 1
+    with pytest.raises(gr.Error, match="temperature must be between"):
+        compare_query(tiny_service, "tiny-gpt2", "ad", 5, "Books", "", "Sony TV", 2, 9, 30, *pickers, *fields)
+
+
 def test_a_ghost_made_for_an_older_text_is_not_appended():
     from autowrite.ui.live import accept_ghost
 

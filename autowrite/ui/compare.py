@@ -30,7 +30,7 @@ class CompareWidgets:
     blocks: list[gr.Column]
 
     def as_list(self) -> list:
-        """Every input in the order restore() and link_state() use."""
+        """Every input, in the order restored() fills them and link_columns() reads them."""
         return [self.prompt, self.columns, self.seed, self.length, *self.pickers, *self.fields]
 
 
