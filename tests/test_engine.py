@@ -214,27 +214,32 @@ class _SlowBackend(engine.Backend):
 
 
 def test_waiting_keystrokes_go_before_the_next_generation_step():
-    backend = _SlowBackend()
+    backend = _SlowBackend()  # 30 ms a generation step
     settings = SamplingSettings(do_sample=False, max_new_tokens=20)
     worker = threading.Thread(target=lambda: engine.last(engine.stream(backend, [1, 2], settings)))
     worker.start()
     while not backend.events:
         time.sleep(0.001)
+    together = threading.Barrier(4)  # three keystrokes under way at once, and this thread
 
     def keystroke() -> None:
         with backend.keystroke():
-            time.sleep(0.03)  # the suggestion's own work
+            together.wait()
+            time.sleep(0.08)  # the suggestions' own work: over two generation steps
             backend.events.append("keystroke")
 
     typists = [threading.Thread(target=keystroke) for _ in range(3)]
     for typist in typists:
         typist.start()
+    together.wait()
+    under_way = len(backend.events)
     for typist in typists:
         typist.join()
     worker.join()
-    # All three keystrokes run back to back, after at most the step already under way;
-    # without priority the generation would take every other turn.
+    # While the keystrokes run, the generation finishes at most the step it had started;
+    # without priority it would have taken two or three more.
     first = backend.events.index("keystroke")
+    assert backend.events[under_way:first].count("generation step") <= 1, backend.events
     assert backend.events[first : first + 3] == ["keystroke"] * 3
     assert backend.events.count("generation step") == 20
 
