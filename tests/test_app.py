@@ -75,6 +75,21 @@ def test_api_endpoints_with_gradio_client(app_url):
     assert [c["preset"] for c in columns] == ["Greedy", "Creative"]
     assert columns[0]["settings"]["do_sample"] is False
     assert abs(sum(c["adjusted"] for c in columns[0]["distribution"]) - 1.0) < 1e-6
+    # A column's own settings over its preset, as a compare link carries them.
+    tuned = client.predict(
+        prompt="The battery",
+        model="tiny-gpt2",
+        presets=["Greedy", "Creative"],
+        columns=[{}, {"temperature": 0.5, "top_k": 3}],
+        seed=1,
+        max_new_tokens=6,
+        api_name="/compare",
+    )
+    assert tuned[0] == columns[0]  # no settings of its own: the preset's
+    assert (tuned[1]["settings"]["temperature"], tuned[1]["settings"]["top_k"]) == (0.5, 3)
+    assert tuned[1]["settings"]["top_p"] == columns[1]["settings"]["top_p"]
+    with pytest.raises(Exception, match=r"columns\[0\]: a column takes only temperature"):
+        client.predict(prompt="x", model="tiny-gpt2", presets=["Greedy"], columns=[{"seed": 3}], api_name="/compare")
 
     with pytest.raises(Exception, match="temperature must be between 0.05 and 2"):
         client.predict(prompt="x", model="tiny-gpt2", temperature=50, api_name="/generate")

@@ -14,8 +14,9 @@ import gradio as gr
 from autowrite.engine import last
 from autowrite.formats import Task
 from autowrite.service import MAX_COLUMNS, Request, Service, UserError
-from autowrite.settings import PRESET_NAMES, SettingsError, preset
+from autowrite.settings import PRESET_NAMES, SamplingSettings, SettingsError, preset
 from autowrite.ui import lanes
+from autowrite.ui.share import COLUMN_FIELDS
 
 
 def _request(service: Service, model: str, mode: str, text: str, rating: int, category: str, headline: str) -> Request:
@@ -106,17 +107,32 @@ def register(service: Service) -> None:
         rating: int = 5,
         category: str = "Electronics",
         headline: str = "",
+        columns: list[dict] | None = None,
     ) -> list[dict]:
-        """The same prompt and seed under several presets, with each one's next-token distribution."""
+        """The same prompt and seed under several presets, with each one's next-token distribution.
+
+        columns: each column's own settings over its preset, in the order of presets
+        ({"temperature": 0.6, "top_k": 5}, ...), as a compare link's c1_temperature, c1_top_k...
+        """
         names = list(presets or PRESET_NAMES)
         try:
             if not 1 <= len(names) <= MAX_COLUMNS:
                 raise UserError(f"presets: between 1 and {MAX_COLUMNS}, got {len(names)}")
+            own = list(columns or [])
+            if len(own) > len(names):
+                raise UserError(f"columns: at most one per preset ({len(names)}), got {len(own)}")
             request = _request(service, model, mode, prompt, rating, category, headline)
             base = service.settings(request.model, max_new_tokens=max_new_tokens, seed=seed)
-            variants = [
-                preset(name, service.entry(request.model).defaults, base.max_new_tokens, base.seed) for name in names
-            ]
+            variants = []
+            for index, name in enumerate(names):
+                settings = preset(name, service.entry(request.model).defaults, base.max_new_tokens, base.seed)
+                values = own[index] if index < len(own) else {}
+                if not isinstance(values, dict) or set(values) - set(COLUMN_FIELDS):
+                    raise UserError(
+                        f"columns[{index}]: a column takes only {', '.join(COLUMN_FIELDS)} "
+                        "(the seed and length are shared)"
+                    )
+                variants.append(SamplingSettings.from_mapping(values, base=settings))
             output = last(service.stream_each(request, variants))
             return [
                 {
