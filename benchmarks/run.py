@@ -477,10 +477,6 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def _passes(result: dict) -> int:
-    return result["keystroke_ms"][result["ours"]]["word"]["repeats"]
-
-
 def markdown(result: dict) -> str:
     """The results as the README's table."""
     rows = [
@@ -504,7 +500,7 @@ def markdown(result: dict) -> str:
         *rows,
         "",
         f"Decode speed of this engine: {ratios} (medians, same process, same prompts and settings). "
-        f"Keystroke figures: medians over {_passes(result)} passes of the trace of each pass's p50 and p95.",
+        f"Keystroke figures: medians over {result['keystroke_ms'][result['ours']]['word']['repeats']} passes of the trace of each pass's p50 and p95.",
         f"Compare tab: 4 columns in {c['4 columns']:.2f} s against {c['1 column']:.2f} s for one ({c['ratio']:.2f}x).",
     ]
     step = result.get("compare_ms_per_step")

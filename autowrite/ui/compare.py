@@ -13,7 +13,7 @@ from autowrite.engine import Candidate
 from autowrite.service import MAX_COLUMNS, Request, Service, Unavailable, UserError
 from autowrite.settings import PRESET_NAMES, SamplingSettings, SettingsError, preset
 from autowrite.ui import lanes
-from autowrite.ui.common import Common, SettingsWidgets, settings_updates, settings_widgets, warning_lines
+from autowrite.ui.common import Common, SettingsWidgets, settings_widgets, warning_lines
 from autowrite.ui.share import COLUMN_FIELDS, COMPARE_MAX_TOKENS, Column, PageState
 
 
@@ -38,22 +38,18 @@ def column_settings(
     service: Service, model: str, seed: int, max_new_tokens: int, values: Sequence
 ) -> list[SamplingSettings]:
     """Each column's settings from its widgets, sharing the seed and length."""
-    columns = []
-    for i in range(0, len(values), len(COLUMN_FIELDS)):
-        temperature, top_k, top_p, repetition_penalty, do_sample = values[i : i + len(COLUMN_FIELDS)]
-        columns.append(
-            service.settings(
-                model,
-                temperature=temperature,
-                top_k=top_k,
-                top_p=top_p,
-                repetition_penalty=repetition_penalty,
-                do_sample=do_sample,
-                seed=seed,
-                max_new_tokens=max_new_tokens,
-            )
+    width = len(COLUMN_FIELDS)
+    return [
+        service.settings(
+            model, seed=seed, max_new_tokens=max_new_tokens, **dict(zip(COLUMN_FIELDS, values[i : i + width]))
         )
-    return columns
+        for i in range(0, len(values), width)
+    ]
+
+
+def column_values(settings: SamplingSettings) -> list:
+    """A column's widget values (COLUMN_FIELDS) from its settings."""
+    return [getattr(settings, name) for name in COLUMN_FIELDS]
 
 
 def distribution_html(candidates: list[Candidate]) -> str:
@@ -113,9 +109,7 @@ def preset_values(service: Service, model: str, name: str) -> list:
         defaults = service.entry(model).defaults
     except UserError:
         defaults = SamplingSettings()
-    values = settings_updates(preset(name, defaults, defaults.max_new_tokens, defaults.seed))
-    temperature, top_k, top_p, repetition_penalty, _, do_sample, _ = values
-    return [temperature, top_k, top_p, repetition_penalty, do_sample]
+    return column_values(preset(name, defaults, defaults.max_new_tokens, defaults.seed))
 
 
 def column_visibility(columns: int) -> list:
@@ -146,9 +140,7 @@ def restored(state: PageState) -> list:
         ]
     shown = len(state.columns)
     pickers = [c.preset for c in state.columns] + [gr.update()] * (MAX_COLUMNS - shown)
-    fields = []
-    for column in state.columns:
-        fields += [getattr(column.settings, name) for name in COLUMN_FIELDS]
+    fields = [value for column in state.columns for value in column_values(column.settings)]
     fields += [gr.update()] * ((MAX_COLUMNS - shown) * len(COLUMN_FIELDS))
     return [
         state.prompt,
@@ -192,7 +184,7 @@ def build(service: Service, common: Common) -> CompareWidgets:
                     )
                 texts.append(gr.Textbox(label="Output", lines=8, elem_id=f"cmp-out-{i}", buttons=["copy"]))
                 views.append(gr.HTML(elem_id=f"cmp-dist-{i}"))
-            fields = [widgets.temperature, widgets.top_k, widgets.top_p, widgets.repetition_penalty, widgets.do_sample]
+            fields = [getattr(widgets, name) for name in COLUMN_FIELDS]
             picker.input(partial(preset_values, service), [common.model, picker], fields, api_visibility="private")
             pickers.append(picker)
             column_widgets += fields
