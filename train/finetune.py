@@ -273,7 +273,12 @@ def _trainer_class():
                     local = torch.tensor(inputs["position_ids"].numel(), device=labels.device)
                 self._total_train_tokens += int(gather(local.reshape(1)).sum().item())
             self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
-            return outputs.loss
+            loss = outputs.loss
+            if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                # num_items_in_batch counts the tokens of every process and DDP then averages the
+                # gradients over processes: scale back up, as Trainer.compute_loss does.
+                loss = loss * self.accelerator.num_processes
+            return loss
 
     return CpuLossSFTTrainer
 
