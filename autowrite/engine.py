@@ -10,6 +10,7 @@ every setting.
 from __future__ import annotations
 
 import copy
+import logging
 import queue
 import threading
 import time
@@ -23,6 +24,8 @@ import torch
 
 from autowrite import sampling
 from autowrite.settings import SamplingSettings
+
+logger = logging.getLogger(__name__)
 
 # Why 0.1 s: a keystroke's suggestions take a few to a few tens of milliseconds; a generation
 # waits at most this long per token for them, so a crowd of typists slows generations to
@@ -479,18 +482,27 @@ class StepBatcher:
             sequences += wanted
 
     def _work(self) -> None:
-        self.backend.forget()
-        while True:
+        try:
+            self.backend.forget()
+            while True:
+                with self._lock:
+                    for request in [r for r in self._running if r.ended]:
+                        self._running.remove(request)
+                        request.results.put(_DONE)
+                    self._admit()
+                    if not self._running:
+                        self._working = False
+                        return
+                    running = list(self._running)
+                self._step(running)
+        except Exception as error:  # noqa: BLE001 - readers block on their queues: none may be left waiting
+            logger.exception("generation steps stopped")
             with self._lock:
-                for request in [r for r in self._running if r.ended]:
-                    self._running.remove(request)
-                    request.results.put(_DONE)
-                self._admit()
-                if not self._running:
-                    self._working = False
-                    return
-                running = list(self._running)
-            self._step(running)
+                for request in [*self._running, *self._waiting]:
+                    request.results.put(error)
+                self._running.clear()
+                self._waiting.clear()
+                self._working = False
 
     def _step(self, running: list[_Request]) -> None:
         self.backend.yield_to_keystrokes()
@@ -506,8 +518,15 @@ class StepBatcher:
         self.steps += 1
         start = 0
         for request, sequences in zip(running, wanted, strict=True):
-            request.texts.advance(logits[start : start + len(sequences)])
-            start += len(sequences)
+            try:
+                request.texts.advance(logits[start : start + len(sequences)])
+            except Exception as error:  # noqa: BLE001 - one request's sampling error ends that request only
+                with self._lock:
+                    self._running.remove(request)
+                request.results.put(error)
+                continue
+            finally:
+                start += len(sequences)
             request.results.put(list(request.texts.texts))
             if not request.texts.active:
                 with self._lock:

@@ -351,3 +351,29 @@ def test_a_reader_that_leaves_is_dropped_and_a_failed_step_reaches_its_readers()
     forgotten = backend.forgotten
     assert len(engine.generate(backend, backend.encode("Next"), SamplingSettings(max_new_tokens=6))) == 6
     assert backend.forgotten == forgotten + 1
+
+
+def test_an_error_outside_the_model_call_reaches_its_readers_and_the_batcher_keeps_serving(monkeypatch):
+    backend = _BatchingBackend(step_s=0.002)
+    settings = SamplingSettings(max_new_tokens=6)
+    advance = engine._Texts.advance
+    failures = iter(["sampling"])
+
+    def advance_or_fail(self, logits):
+        if next(failures, None):
+            raise ValueError("sampling failed")
+        advance(self, logits)
+
+    monkeypatch.setattr(engine._Texts, "advance", advance_or_fail)
+    with pytest.raises(ValueError, match="sampling failed"):
+        engine.generate(backend, backend.encode("Unlucky"), settings)
+    assert len(engine.generate(backend, backend.encode("Next"), settings)) == 6
+
+    # The worker itself failing (here, clearing the memory as it starts) reaches the reader
+    # instead of leaving it waiting forever, and the next generation starts a new worker.
+    forget = backend.forget
+    monkeypatch.setattr(backend, "forget", lambda: (_ for _ in ()).throw(RuntimeError("memory failed")))
+    with pytest.raises(RuntimeError, match="memory failed"):
+        engine.generate(backend, backend.encode("Unlucky"), settings)
+    monkeypatch.setattr(backend, "forget", forget)
+    assert len(engine.generate(backend, backend.encode("Next"), settings)) == 6
