@@ -49,6 +49,7 @@ CACHE_POSITIONS = 8192
 GENERATION_SEQUENCES = 8
 GENERATION_CONTEXT = 1024
 BATCH = 512
+NO_ROOM = 1  # llama_decode's return code: no cells left in the cache for the batch
 
 
 # One thread for every llama.cpp decode in the process. llama.cpp and torch share one GNU
@@ -448,6 +449,43 @@ class LlamaCppBackend(Backend):
         return None
 
     def _run(self, plan: list[tuple[int, list[int], int]]) -> list[torch.Tensor]:
+        try:
+            return self._run_plan(plan)
+        except BaseException:
+            # The plan's slots already claim their sequences, and some cells may never have
+            # been computed: forget them, or a later call would trust those cells (or take the
+            # logits of what the slot held before as this sequence's).
+            for slot, _, _ in plan:
+                self._drop(slot)
+            raise
+
+    def _drop(self, slot: int) -> None:
+        """Empty one slot: its cells in the cache, the sequence it claims and its last logits."""
+        self._ctx.kv_cache_seq_rm(slot, 0, -1)
+        self._slots[slot] = []
+        self._last_logits.pop(slot, None)
+
+    def _decode(self, protected: set[int]) -> None:
+        """Decode the batch; when the shared cache is full, drop the least recently used other slots.
+
+        Slots keep their cells after their typist has gone, so the 8,192 shared cells fill up
+        with old texts (five people typing 2,000-token reviews, say); llama.cpp then refuses
+        every batch (llama_decode returns 1) until cells are freed.
+        """
+        from llama_cpp import llama_cpp
+
+        while True:
+            code = on_compute_thread(
+                llama_cpp.llama_decode, self._ctx.ctx, self._batch.batch, urgent=self._shared_buffer
+            )
+            if code == 0:
+                return
+            idle = [i for i, slot in enumerate(self._slots) if slot and i not in protected]
+            if code != NO_ROOM or not self._shared_buffer or not idle:
+                raise RuntimeError(f"llama_decode returned {code}")
+            self._drop(min(idle, key=lambda i: self._last_used[i]))
+
+    def _run_plan(self, plan: list[tuple[int, list[int], int]]) -> list[torch.Tensor]:
         pending = [(slot, ids, keep) for slot, ids, keep in plan if keep < len(ids)]
         cursor = {slot: keep for slot, _, keep in pending}
         results: dict[int, torch.Tensor] = {}
@@ -473,7 +511,7 @@ class LlamaCppBackend(Backend):
                     finishing.append((slot, batch.n_tokens - 1))
                 cursor[slot] = end
             self._size_threads()
-            on_compute_thread(self._ctx.decode, self._batch, urgent=self._shared_buffer)
+            self._decode(protected={slot for slot, _, _ in plan})
             self.decode_calls += 1
             self.tokens_computed += batch.n_tokens
             for slot, index in finishing:

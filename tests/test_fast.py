@@ -250,6 +250,51 @@ def test_an_error_in_a_shared_decode_reaches_every_caller():
     assert backend.logits_many([backend.encode("Still works")])[0].shape == (backend.vocab_size,)
 
 
+def test_a_full_typing_cache_drops_the_least_recently_used_texts(monkeypatch):
+    import random
+
+    import autowrite.fast
+
+    # A cache of 512 cells for texts of 200 tokens: the third text finds no room unless old
+    # texts make way (with the real 8,192 cells, five people typing long reviews).
+    monkeypatch.setattr(autowrite.fast, "CACHE_POSITIONS", 512)
+    backend = LlamaCppBackend(embedded_gguf_path(), embedded_tokenizer(), context_length=256)
+    rng = random.Random(0)
+    texts = [[rng.randrange(1000, 20000) for _ in range(200)] for _ in range(6)]
+    logits = [backend.next_logits(ids) for ids in texts]
+    solo = LlamaCppBackend(embedded_gguf_path(), embedded_tokenizer(), context_length=256)
+
+    def same(a, b):
+        # Where a text's cells lie in a shared cache moves its logits by up to ~0.6 (its
+        # probabilities by ~0.001), as anywhere in the typing cache: the same, not bit for bit.
+        return int(a.argmax()) == int(b.argmax()) and torch.allclose(a.softmax(-1), b.softmax(-1), atol=5e-3)
+
+    for ids, row in zip(texts, logits):
+        solo.forget()
+        assert same(row, solo.next_logits(ids))
+    # The first text was dropped to make room: it is computed again, whole.
+    before = backend.tokens_computed
+    assert same(backend.next_logits(texts[0]), logits[0])
+    assert backend.tokens_computed - before == len(texts[0])
+
+
+def test_a_failed_decode_leaves_no_stale_logits(fast, monkeypatch):
+    from llama_cpp import llama_cpp as bindings
+
+    typed = fast.encode("The kettle boils fast and")
+    fast.next_logits(typed)
+    grown = typed + fast.encode(" quietly")
+    decode = bindings.llama_decode
+    monkeypatch.setattr(bindings, "llama_decode", lambda ctx, batch: -3)
+    with pytest.raises(RuntimeError, match="returned -3"):
+        fast.next_logits(grown)
+    monkeypatch.setattr(bindings, "llama_decode", decode)
+    # The slot that claimed the longer text while its decode failed must not answer with
+    # the shorter text's logits.
+    fresh = LlamaCppBackend(embedded_gguf_path(), embedded_tokenizer())
+    assert torch.allclose(fast.next_logits(grown), fresh.next_logits(grown), atol=1e-3)
+
+
 def test_generations_leave_the_typing_cache_alone(fast):
     typed = fast.encode("The headphones fit well and the sound is")
     fast.next_logits(typed)
