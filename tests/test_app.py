@@ -306,6 +306,25 @@ def test_a_ghost_made_for_an_older_text_is_not_appended():
     )
 
 
+def test_a_word_offered_for_an_older_text_is_not_inserted():
+    from autowrite.ui.live import insert_word
+
+    words = {"words": ["at", "en"], "text": "The sound is gre"}
+    assert insert_word(0, "The sound is gre", words) == "The sound is great"
+    # A newer keystroke's words have not arrived yet: "grea" + "at" would give "greaat".
+    assert insert_word(0, "The sound is grea", words) == "The sound is grea"
+    assert insert_word(4, "The sound is gre", words) == "The sound is gre"  # no fifth word
+
+
+def test_a_ghost_leaves_the_words_alone(tiny_service):
+    from autowrite.ui.live import live_ghost
+
+    outputs = live_ghost(tiny_service, "The sound is", "tiny-gpt2", "free", 5, "Books", "")
+    # The ghost's own state, and nothing that could put an older keystroke's words back.
+    assert len(outputs) == 2 and outputs[1]["text"] == "The sound is" and "words" not in outputs[1]
+    assert outputs[1]["ghost"] and outputs[1]["ghost"] in outputs[0]
+
+
 @pytest.mark.parametrize(
     ("partial", "appends", "status"),
     [

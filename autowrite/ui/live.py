@@ -30,7 +30,7 @@ GHOST_TAIL_CHARS = 240  # how much of the typed text the ghost preview repeats b
 def live_suggest(
     service: Service, text: str, model: str, mode: str, rating: int, category: str, headline: str
 ) -> tuple:
-    """Next words for the text so far: word buttons, the preview without ghost, status line, and state.
+    """Next words for the text so far: word buttons, the preview without ghost, status line, and the words' state.
 
     The words come from one model call (finish=False): the best word is finished to its
     end only when that position is already computed, which the ghost continuation of a
@@ -49,7 +49,7 @@ def live_suggest(
             *[gr.update(visible=False)] * WORD_BUTTONS,
             _ghost_html(text, ""),
             f"⚠️ {error}",
-            {"words": [], "ghost": ""},
+            {"words": [], "text": text or ""},
         )
     # A typed word that is most likely finished ("lids") is offered the words after it.
     after_word = bool(result.words) and all(w.append.startswith(" ") for w in result.words)
@@ -57,25 +57,23 @@ def live_suggest(
     status = f"Completing **{html.escape(result.partial)}**" if completing else "Next word"
     if not result.words:
         status += ": no likely words"
-    state = {"words": [w.append for w in result.words], "ghost": "", "text": text or ""}
-    return (*_buttons(result.words), _ghost_html(text, ""), status, state)
+    words = {"words": [w.append for w in result.words], "text": text or ""}
+    return (*_buttons(result.words), _ghost_html(text, ""), status, words)
 
 
-def live_ghost(
-    service: Service, text: str, model: str, mode: str, rating: int, category: str, headline: str, state: dict
-) -> tuple:
-    """The ghost continuation for the text so far, after its words are shown.
+def live_ghost(service: Service, text: str, model: str, mode: str, rating: int, category: str, headline: str) -> tuple:
+    """The ghost continuation for the text so far, after its words are shown, and the ghost's state.
 
-    It leaves the word buttons alone: a ghost can arrive after a newer keystroke's words,
-    and must not replace them with its older ones.
+    The ghost has a state of its own, apart from the words': a ghost can arrive after a
+    newer keystroke's words, and must not put its older words back under the buttons.
     """
     try:
         result = service.suggest(
             Request(model=model, mode=mode, text=text or "", rating=rating, category=category, headline=headline)
         )
     except UserError:
-        return _ghost_html(text, ""), state  # live_suggest has already shown the message
-    return _ghost_html(text, result.ghost), {**(state or {}), "ghost": result.ghost, "text": text or ""}
+        return _ghost_html(text, ""), {"ghost": "", "text": text or ""}  # live_suggest shows the message
+    return _ghost_html(text, result.ghost), {"ghost": result.ghost, "text": text or ""}
 
 
 def _buttons(words: list) -> list:
@@ -84,20 +82,21 @@ def _buttons(words: list) -> list:
     return shown + [gr.update(visible=False)] * (WORD_BUTTONS - len(shown))
 
 
-def insert_word(index: int, text: str, state: dict) -> str:
-    """The text with suggested word number index appended."""
-    words = (state or {}).get("words", [])
-    if index >= len(words):
-        return text
-    return _append(text, words[index])
+def insert_word(index: int, text: str, words: dict) -> str:
+    """The text with suggested word number index appended, if the words were made for this text."""
+    words = words or {}
+    offered = words.get("words", [])
+    if index >= len(offered) or words.get("text", text or "") != (text or ""):
+        return text  # typed on since: the buttons still show an older text's words
+    return _append(text, offered[index])
 
 
-def accept_ghost(text: str, state: dict) -> str:
+def accept_ghost(text: str, ghost: dict) -> str:
     """The text with the ghost continuation appended, if the ghost was made for this text."""
-    state = state or {}
-    if state.get("text", text or "") != (text or ""):
+    ghost = ghost or {}
+    if ghost.get("text", text or "") != (text or ""):
         return text  # typed on since the ghost was computed: it belongs to an older text
-    return _append(text, state.get("ghost", ""))
+    return _append(text, ghost.get("ghost", ""))
 
 
 def _append(text: str, addition: str) -> str:
@@ -143,11 +142,12 @@ def build(service: Service, common: Common) -> None:
     ghost = gr.HTML(_ghost_html("", ""), elem_id="ghost")
     with gr.Row():
         accept = gr.Button("Accept continuation (Tab)", size="sm", elem_id="accept-ghost", scale=0, min_width=220)
-    state = gr.State({"words": [], "ghost": "", "text": ""})
+    words = gr.State({"words": [], "text": ""})
+    ghost_made = gr.State({"ghost": "", "text": ""})
     ghost_trigger = gr.Button("Ghost", visible="hidden", elem_id="ghost-trigger")
 
     inputs = [text, common.model, common.mode, common.rating, common.category, common.headline]
-    outputs = [*buttons, ghost, status, state]
+    outputs = [*buttons, ghost, status, words]
     refresh = dict(
         fn=partial(live_suggest, service),
         inputs=inputs,
@@ -158,8 +158,8 @@ def build(service: Service, common: Common) -> None:
     )
     then_ghost = dict(
         fn=partial(live_ghost, service),
-        inputs=[*inputs, state],
-        outputs=[ghost, state],
+        inputs=inputs,
+        outputs=[ghost, ghost_made],
         show_progress="hidden",
         api_visibility="private",
         **lanes.GHOST,
@@ -175,8 +175,8 @@ def build(service: Service, common: Common) -> None:
         field.input(trigger_mode="always_last", **refresh).then(**then_ghost)
     for i, button in enumerate(buttons):
         button.click(
-            partial(insert_word, i), [text, state], text, api_visibility="private", show_progress="hidden"
+            partial(insert_word, i), [text, words], text, api_visibility="private", show_progress="hidden"
         ).then(**refresh).then(**then_ghost)
-    accept.click(accept_ghost, [text, state], text, api_visibility="private", show_progress="hidden").then(
+    accept.click(accept_ghost, [text, ghost_made], text, api_visibility="private", show_progress="hidden").then(
         **refresh
     ).then(**then_ghost)
