@@ -43,6 +43,10 @@ def test_model_defaults_come_from_the_entry(tiny_service):
             "samples must be between 1 and 4",
         ),
         (lambda s: s.entry("/etc"), "Unknown model"),
+        (  # the tiny model reads 128 tokens: no room for a prompt before 200 new ones
+            lambda s: s.stream(Request(model="tiny-gpt2", text="hi"), SamplingSettings(max_new_tokens=200)),
+            "reads at most 128 tokens, its prompt included: ask for fewer than 128 new tokens",
+        ),
     ],
 )
 def test_bad_input_is_a_clear_error(tiny_service, call, message):
