@@ -102,6 +102,7 @@ class Service:
         self.read_hub_cards = read_hub_cards
         self.min_probability = min_probability
         self._card_lock = threading.Lock()
+        self._hub_card_locks: dict[str, threading.Lock] = {}
         self._card_read: dict[str, list[str]] = {}
         # A shipped checkpoint's card, by entry name: where it would be, and the entry with it
         # applied as of the card's modification time.
@@ -135,7 +136,9 @@ class Service:
             return local
         if entry.source != "hub" or not self.read_hub_cards:
             return entry
-        with self._card_lock:
+        # A lock per model: a slow Hub holds up only those waiting for this model's card, not
+        # every keystroke on every model.
+        with self._hub_card_locks.setdefault(entry.name, threading.Lock()):
             if entry.name not in self._card_read:
                 card, origin = hub.read_card(entry.repo, entry.revision)
                 notices = [f"Defaults and examples: {origin}" + ("" if card else "; using the catalog's copy")]
@@ -217,11 +220,15 @@ class Service:
         if entry.prompt_format == "plain":
             return text
         try:
+            rating = int(request.rating) if request.mode == Task.REVIEW else 5
+        except (TypeError, ValueError):
+            raise UserError(f"rating must be a whole number of stars from 1 to 5, got {request.rating!r}") from None
+        try:
             return formats.prompt_for(
                 request.mode,
                 text=text,
                 category=clean_text(request.category, "category"),
-                rating=int(request.rating),
+                rating=rating,
                 headline=clean_text(request.headline, "headline"),
             )
         except (formats.FormatError, ValueError) as error:

@@ -82,6 +82,10 @@ def test_review_prompt_uses_the_field_markers(tiny_service):
     assert prompt == "Category: Books\nRating: 1/5\nTitle: Dull\nReview:"
     with pytest.raises(UserError, match="rating"):
         tiny_service.prompt(entry, Request(model="tiny-gptneo", mode=Task.REVIEW, rating=7))
+    with pytest.raises(UserError, match="rating must be a whole number of stars from 1 to 5, got None"):
+        tiny_service.prompt(entry, Request(model="tiny-gptneo", mode=Task.REVIEW, rating=None))  # JSON null
+    # An ad has no rating: whatever a client sends there is not read.
+    assert tiny_service.prompt(entry, Request(model="tiny-gptneo", mode=Task.AD, rating=None, text="Sony TV"))
 
 
 def test_custom_models_only_with_the_flag(tiny_service, tiny_gpt2_dir):
