@@ -33,6 +33,12 @@ def app_url(tiny_gpt2_dir, tiny_gptneo_dir):
     demo.close()
 
 
+def _no_logprobs(request, settings, top=10):
+    from autowrite.service import Unavailable
+
+    raise Unavailable("This server gives no log-probabilities.")
+
+
 def test_api_endpoints_with_gradio_client(app_url):
     from gradio_client import Client
 
@@ -90,6 +96,12 @@ def test_api_endpoints_with_gradio_client(app_url):
     assert tuned[1]["settings"]["top_p"] == columns[1]["settings"]["top_p"]
     with pytest.raises(Exception, match=r"columns\[0\]: a column takes only temperature"):
         client.predict(prompt="x", model="tiny-gpt2", presets=["Greedy"], columns=[{"seed": 3}], api_name="/compare")
+    # A server that gives no log-probabilities (TGI): the texts still come, each distribution null and why.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(service, "distribution", _no_logprobs)
+        bare = client.predict(prompt="The battery", model="tiny-gpt2", presets=["Greedy"], seed=1, api_name="/compare")
+    assert bare[0]["text"] and bare[0]["distribution"] is None
+    assert bare[0]["distribution_note"] == "This server gives no log-probabilities."
 
     with pytest.raises(Exception, match="temperature must be between 0.05 and 2"):
         client.predict(prompt="x", model="tiny-gpt2", temperature=50, api_name="/generate")

@@ -1,8 +1,8 @@
 """Named API endpoints (suggest, generate, compare) for gradio_client and the REST protocol.
 
 Parameters are spelled as in share links. A setting left out (None) takes the model's
-default from its card; every value is validated like the UI's and a bad one is an error
-naming the parameter and its bounds.
+default from its card (but compare's length is 60 tokens, as on the compare tab); every
+value is validated like the UI's and a bad one is an error naming the parameter and its bounds.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import gradio as gr
 
 from autowrite.engine import last
 from autowrite.formats import Task
-from autowrite.service import MAX_COLUMNS, Request, Service, UserError
+from autowrite.service import MAX_COLUMNS, Request, Service, Unavailable, UserError
 from autowrite.settings import PRESET_NAMES, SamplingSettings, SettingsError, preset
 from autowrite.ui import lanes
 from autowrite.ui.share import COLUMN_FIELDS
@@ -135,19 +135,23 @@ def register(service: Service) -> None:
                 variants.append(SamplingSettings.from_mapping(values, base=settings))
             output = last(service.stream_each(request, variants))
             return [
-                {
-                    "preset": name,
-                    "settings": settings.as_dict(),
-                    "text": text,
-                    "distribution": [
-                        {"token": c.token, "probability": round(c.raw, 4), "adjusted": round(c.adjusted, 4)}
-                        for c in service.distribution(request, settings)
-                    ],
-                }
+                {"preset": name, "settings": settings.as_dict(), "text": text, **_distribution(request, settings)}
                 for name, settings, text in zip(names, variants, output.texts)
             ]
         except (UserError, SettingsError) as error:
             raise gr.Error(str(error)) from None
+
+    def _distribution(request: Request, settings: SamplingSettings) -> dict:
+        """A column's next-token distribution, or null and why, where the server gives none (TGI)."""
+        try:
+            candidates = service.distribution(request, settings)
+        except Unavailable as error:  # the texts are still worth having, as on the compare tab
+            return {"distribution": None, "distribution_note": str(error)}
+        return {
+            "distribution": [
+                {"token": c.token, "probability": round(c.raw, 4), "adjusted": round(c.adjusted, 4)} for c in candidates
+            ]
+        }
 
     gr.api(suggest, api_name="suggest", **lanes.SUGGEST)
     gr.api(generate, api_name="generate", **lanes.GENERATE)
