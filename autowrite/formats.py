@@ -146,11 +146,27 @@ def parse_ad(text: str) -> str:
     return text[len(AD_MARK) :].strip()
 
 
-def prompt_for(task: Task | str, *, text: str = "", category: str = "", rating: int = 5, headline: str = "") -> str:
-    """The generation prompt for a task from the app's fields; text continues the body."""
+def prompt_for(
+    task: Task | str,
+    *,
+    text: str = "",
+    category: str = "",
+    rating: int = 5,
+    headline: str = "",
+    title_next: bool = False,
+) -> str:
+    """The generation prompt for a task from the app's fields; text continues the body.
+
+    A review with no headline has an empty title line: the checkpoints were trained on the
+    body only (split_example), so they write a body well and a title badly (after "Title:"
+    they wrote a sentence and stopped, or a body with no line break). title_next: end at
+    "Title:" instead, for text that is the title being typed (the live tab's first line).
+    """
     task = Task(task)
     if task is Task.REVIEW:
         header = review_header(category, rating, headline)
+        if not _one_line(headline or "") and not title_next:
+            header += f"\n{REVIEW_MARK}"
         return header + (" " + text.strip() if text.strip() else "")
     if task is Task.AD:
         return ad_header() + (" " + text.strip() if text.strip() else "")

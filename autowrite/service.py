@@ -212,8 +212,12 @@ class Service:
         except SettingsError as error:
             raise UserError(str(error)) from None
 
-    def prompt(self, entry: Entry, request: Request) -> str:
-        """The text the model continues: field markers for checkpoints trained here, else the text."""
+    def prompt(self, entry: Entry, request: Request, typing: bool = False) -> str:
+        """The text the model continues: field markers for checkpoints trained here, else the text.
+
+        typing: the header for text being typed, whose first line is the review's title
+        while the headline field is empty (formats.prompt_for's title_next).
+        """
         if entry.prompt_format != "plain":
             request = _title_from_first_line(request)
         text = clean_text(request.text, "prompt")
@@ -230,6 +234,7 @@ class Service:
                 category=clean_text(request.category, "category"),
                 rating=rating,
                 headline=clean_text(request.headline, "headline"),
+                title_next=typing,
             )
         except (formats.FormatError, ValueError) as error:
             raise UserError(str(error)) from None
@@ -307,7 +312,7 @@ class Service:
         if loaded.entry.prompt_format != "plain":
             request = _title_from_first_line(request)  # the typed body; its title joins the header
         text = clean_text(request.text, "text")
-        context = self.prompt(loaded.entry, replace(request, text=""))
+        context = self.prompt(loaded.entry, replace(request, text=""), typing=True)
         if loaded.entry.prompt_format == "autowrite" and context:
             # The typed text is the body; the field header ends right before its first word.
             text = " " + text.lstrip() if text.strip() else " "
@@ -338,9 +343,10 @@ class Service:
 def _title_from_first_line(request: Request) -> Request:
     """A review typed with no headline field: its first line is the title, the rest the body.
 
-    Without a headline the prompt ends at "Title:", so typed text is the title; once the
-    text goes past a line break, that line becomes the headline and the rest follows
-    "Review:", as the checkpoints were trained.
+    While typing with no headline, the prompt ends at "Title:", so typed text is the title;
+    once the text goes past a line break, that line becomes the headline and the rest
+    follows "Review:", as the checkpoints were trained. A generation's prompt is the same
+    once it has a line break; before that it is the body, under an empty title.
     """
     text = (request.text or "").lstrip()  # a trailing line break counts: the body starts there
     if request.mode != Task.REVIEW or (request.headline or "").strip() or "\n" not in text:

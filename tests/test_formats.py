@@ -69,6 +69,12 @@ def test_canonical_category(raw, expected):
 def test_prompt_for_each_task():
     assert prompt_for(Task.FREE, text="hello") == "hello"
     assert prompt_for(Task.AD, text="Sony TV") == "Ad: Sony TV"
+    assert prompt_for(Task.REVIEW, category="Books", rating=2, text="It") == (
+        "Category: Books\nRating: 2/5\nTitle:\nReview: It"  # no headline: the body under an empty title
+    )
+    assert prompt_for(Task.REVIEW, category="Books", rating=2, text="It", title_next=True) == (
+        "Category: Books\nRating: 2/5\nTitle: It"  # the title being typed
+    )
     assert prompt_for(Task.REVIEW, category="Books", rating=1, headline="Dull", text="I") == (
         "Category: Books\nRating: 1/5\nTitle: Dull\nReview: I"
     )

@@ -183,7 +183,11 @@ def test_compare_link_bad_values_fall_back_with_notices(tiny_service):
 
 
 def test_a_typed_first_line_is_the_review_title(tiny_service):
-    """With the headline field empty, typed text is the title until a line break, then the body."""
+    """With the headline field empty, a first line ended by a line break is the title.
+
+    Before the line break, typed text is the title while typing (live suggestions), and the
+    body under an empty title for a generation (the checkpoints never learned to write titles).
+    """
     entry = tiny_service.entry("tiny-gptneo")
 
     def prompt(text: str, headline: str = "") -> str:
@@ -194,7 +198,10 @@ def test_a_typed_first_line_is_the_review_title(tiny_service):
         "Category: Books\nRating: 5/5\nTitle: Great little speaker\nReview: The bass"
     )
     assert prompt("Great little speaker\n").endswith("Title: Great little speaker\nReview:")
-    assert prompt("Great little").endswith("Title: Great little")
+    assert prompt("Great little").endswith("Title:\nReview: Great little")
+    assert prompt("").endswith("Title:\nReview:")
+    typing = Request(model="tiny-gptneo", mode=Task.REVIEW, text="", category="Books")
+    assert tiny_service.prompt(entry, typing, typing=True).endswith("Title:")
     assert "Title: Fine\nReview: Line one\nline two" in prompt("Line one\nline two", headline="Fine")
     # Live suggestions after the line break continue the body, as if the title were typed
     # into the headline field.

@@ -102,5 +102,9 @@ def review_field_widgets() -> tuple[gr.Slider, gr.Dropdown, gr.Textbox]:
     """Rating, category and optional headline."""
     rating = gr.Slider(1, 5, value=5, step=1, label="Stars", elem_id="rating")
     category = gr.Dropdown(list(CATEGORIES), value="Electronics", label="Category", elem_id="category")
-    headline = gr.Textbox(label="Headline (optional: leave empty and the model writes one)", elem_id="headline")
+    headline = gr.Textbox(
+        label="Headline (optional)",
+        info="Left empty, a first line you end with Enter is the title",
+        elem_id="headline",
+    )
     return rating, category, headline
