@@ -356,3 +356,12 @@ def test_live_status_says_what_the_words_are(partial, appends, status):
 
     outputs = live_suggest(Words(), "The lids" if partial == "lids" else "x", "m", "free", 5, "Books", "")
     assert outputs[-2] == status
+
+
+def test_review_fields_show_only_for_models_that_read_them(tiny_service):
+    from autowrite.ui.app import review_fields_for
+
+    # tiny-gptneo was trained with the field markers; tiny-gpt2 reads the text alone.
+    assert review_fields_for(tiny_service, "review", "tiny-gptneo")["visible"] is True
+    assert review_fields_for(tiny_service, "review", "tiny-gpt2")["visible"] is False
+    assert review_fields_for(tiny_service, "ad", "tiny-gptneo")["visible"] is False

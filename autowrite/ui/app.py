@@ -64,10 +64,18 @@ def switch_model(service: Service, model: str) -> list:
         return [gr.update()] * 10
     return [
         entry.task.value,
-        mode_fields_visible(entry.task.value),
+        mode_fields_visible(entry.task.value, entry.prompt_format),
         *settings_updates(entry.defaults),
         gr.Dataset(samples=[[e] for e in entry.examples]),
     ]
+
+
+def review_fields_for(service: Service, mode: str, model: str):
+    """The review fields' visibility after choosing a mode, for the model chosen."""
+    try:
+        return mode_fields_visible(mode, service.entry(model).prompt_format)
+    except UserError:
+        return mode_fields_visible(mode)
 
 
 def restore(service: Service, request: gr.Request) -> list:
@@ -83,7 +91,7 @@ def restore(service: Service, request: gr.Request) -> list:
     return [
         state.model,
         state.mode.value,
-        mode_fields_visible(state.mode.value),
+        mode_fields_visible(state.mode.value, entry.prompt_format),
         state.rating,
         state.category,
         state.headline,
@@ -175,7 +183,9 @@ def build_demo(service: Service) -> gr.Blocks:
             info = gr.Markdown(model_info(service, service.default_name), elem_id="model-info")
         with gr.Row(equal_height=True):
             mode = gr.Radio(MODES, value=default.task.value, label="Write", scale=1, elem_id="mode")
-            with gr.Row(visible=default.task is Task.REVIEW, elem_id="review-fields") as review_fields:
+            with gr.Row(
+                visible=default.task is Task.REVIEW and default.prompt_format != "plain", elem_id="review-fields"
+            ) as review_fields:
                 rating, category, headline = review_field_widgets()
         notice = gr.Markdown(elem_id="notice")
         common = Common(model, mode, rating, category, headline, review_fields)
@@ -200,7 +210,7 @@ def build_demo(service: Service) -> gr.Blocks:
             )
         api.register(service)
 
-        mode.input(mode_fields_visible, mode, review_fields, api_visibility="private")
+        mode.input(partial(review_fields_for, service), [mode, model], review_fields, api_visibility="private")
         model.input(
             partial(switch_model, service),
             model,

@@ -93,9 +93,13 @@ def warning_lines(messages: list[str]) -> str:
     return "\n".join(f"- ⚠️ {m}" for m in messages)
 
 
-def mode_fields_visible(mode: str):
-    """Show the review fields only when writing a review."""
-    return gr.update(visible=mode == Task.REVIEW.value)
+def mode_fields_visible(mode: str, prompt_format: str = "autowrite"):
+    """Show the review fields only when writing a review with a model that reads them.
+
+    A plain-format model (a Hub checkpoint trained on review text alone) gets the text
+    only: stars, category and headline would change nothing it writes.
+    """
+    return gr.update(visible=mode == Task.REVIEW.value and prompt_format != "plain")
 
 
 def review_field_widgets() -> tuple[gr.Slider, gr.Dropdown, gr.Textbox]:
