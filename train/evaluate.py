@@ -61,7 +61,8 @@ class EvalConfig:
     task: str | None = None  # default: from the checkpoint's training_config.yaml, else review
     base: str | None = None  # default: what the checkpoint names
     few_shot_k: int = 2
-    # Why 256: bodies kept by prepare fit; longer ones are cut identically for every model.
+    # Why 256: a 1,200-character body is about 280 tokens, so most bodies fit; a longer one is
+    # cut at the same token for every model, so all three are still scored on the same tokens.
     max_body_tokens: int = 256
     max_context_tokens: int = 1024
     span_tokens: int = 12
@@ -319,7 +320,7 @@ def _default_train_data(folder: Path) -> list[str]:
 def _rating_prompts(task: Task, categories: list[str], per_rating: int) -> list[tuple[str, str, int]]:
     """(prompt, category, rating) for sample generations; ads and free text use the bare prompt."""
     if task is not Task.REVIEW:
-        # Free text has no prompt of its own; it is sampled from test prompts only.
+        # Ads start from the bare "Ad:" marker; free text has no prompt of its own, so no samples.
         return [(prompt_for(task), "", 0)] * per_rating if prompt_for(task) else []
     prompts = []
     for index in range(per_rating):
@@ -361,18 +362,22 @@ def main(config: EvalConfig) -> dict[str, Any]:
         train_records = [r for r in train_records if usable(r, task)]
 
     scores = {"base": Scored(), "few_shot": Scored(), "finetuned": Scored()}
+    # Free text has no prompt: its body follows an end-of-text token, as in packed training,
+    # so that its first token is scored too, as in every other model's context.
+    start = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     for which, key in (("base", "base"), ("base", "few_shot"), ("finetuned", "finetuned")):
         if key == "few_shot" and (not train_records or config.few_shot_k <= 0):
             continue
         shot_rng = random.Random(config.seed)
         with models.use(which) as model:
             for example in examples:
-                context = example.prompt_ids
+                context = example.prompt_ids or start
                 if key == "few_shot":
                     context = few_shot_context(
                         tokenizer, example, train_records, task, config.few_shot_k, config.max_context_tokens, shot_rng
                     )
-                scores[key].add(body_nll(model, context, example.body_ids), len(example.body_ids), example.group)
+                scored = len(example.body_ids) - (0 if context else 1)  # see body_nll
+                scores[key].add(body_nll(model, context, example.body_ids), scored, example.group)
         log.info("%s perplexity %.2f (%.0f s)", key, scores[key].perplexity, time.time() - started)
 
     results: dict[str, Any] = {
@@ -381,6 +386,7 @@ def main(config: EvalConfig) -> dict[str, Any]:
         "data": [str(p) for p in config.data],
         "n_examples": len(examples),
         "n_tokens": scores["base"].tokens,
+        "max_body_tokens": config.max_body_tokens,
         "base_perplexity": scores["base"].perplexity,
         "few_shot_perplexity": scores["few_shot"].perplexity if scores["few_shot"].tokens else None,
         "few_shot_k": config.few_shot_k if scores["few_shot"].tokens else 0,
@@ -539,7 +545,7 @@ def to_markdown(results: dict[str, Any]) -> str:
             "|---|---:|",
             f"| base model samples | {_pct(shares.get('base'))} |",
             f"| fine-tuned samples | {_pct(shares.get('finetuned'))} |",
-            f"| human test texts (full length) | {_pct(shares.get('test_references'))} |",
+            f"| human test texts (up to {results['max_body_tokens']} tokens) | {_pct(shares.get('test_references'))} |",
         ]
     probe = results.get("sentiment_probe")
     if probe:

@@ -133,3 +133,33 @@ def test_argument_errors():
         EvalConfig(model="m", data=["a"], limit=0)
     with pytest.raises(ValueError, match="no such checkpoint"):
         main(EvalConfig(model="/nonexistent/folder", data=["a"]))
+
+
+def test_free_text_scores_every_body_token_after_the_end_of_text_token(trained_llama, tmp_path):
+    from train.evaluate import load_models
+
+    config, result = trained_llama
+    texts = ["the sound is clear and the bass is deep", "it broke after a week of daily use"]
+    data = tmp_path / "free.txt"
+    data.write_text("\n\n".join(texts) + "\n")
+    results = main(
+        EvalConfig(
+            model=str(result.output_dir),
+            data=[str(data)],
+            task="free",
+            limit=2,
+            few_shot_k=0,
+            memorisation_samples=0,
+            samples_per_rating=0,
+            threads=1,
+        )
+    )
+    tokenizer = AutoTokenizer.from_pretrained(config.base_model)
+    nll, count = 0.0, 0
+    with load_models(result.output_dir, base=config.base_model).use("base") as model:
+        for text in texts:
+            body = tokenizer(text, add_special_tokens=False)["input_ids"]
+            nll += body_nll(model, [tokenizer.eos_token_id], body)
+            count += len(body)
+    assert results["n_examples"] == 2 and results["n_tokens"] == count
+    assert results["base_perplexity"] == pytest.approx(math.exp(nll / count), rel=1e-4)
