@@ -48,14 +48,15 @@ class TrainStats:
     tokens_seen: int | None
 
     @classmethod
-    def from_history(cls, history: list[dict], *, elapsed: float, splits: Splits, global_step: int) -> TrainStats:
-        """Stats from the trainer's log history and the splits."""
+    def from_history(cls, history: list[dict], *, splits: Splits, global_step: int) -> TrainStats:
+        """Stats from the trainer's log history (counted over every session of a resumed run) and the splits."""
         evals = [h["eval_loss"] for h in history if "eval_loss" in h]
         losses = [h["loss"] for h in history if "loss" in h]
         tokens = [h["num_tokens"] for h in history if "num_tokens" in h]
+        seconds = [h["train_seconds"] for h in history if "train_seconds" in h]
         return cls(
             steps=global_step,
-            elapsed_s=elapsed,
+            elapsed_s=seconds[-1] if seconds else 0.0,
             train_examples=len(splits.train),
             val_examples=len(splits.val),
             test_examples=len(splits.test),

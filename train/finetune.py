@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import shlex
 import sys
@@ -29,6 +30,25 @@ from train.readers import Record
 log = logging.getLogger(__name__)
 
 METHODS = ("lora", "full")
+# Fields a resumed run may change: where files go, threads, how often it checkpoints,
+# logs and validates, and what happens after training. Anything else would continue the
+# saved optimizer and data order under other data, model or schedule.
+RESUMABLE_CHANGES = frozenset(
+    {
+        "output_dir",
+        "threads",
+        "eval_steps",
+        "eval_examples",
+        "save_steps",
+        "save_total_limit",
+        "logging_steps",
+        "final_eval_examples",
+        "samples_per_rating",
+        "memorisation_samples",
+        "card",
+    }
+)
+RUN_CONFIG = "run_config.yaml"  # in run_dir: the recipe a run started with, checked on --resume
 PRECISIONS = ("auto", "bf16", "fp32")
 
 
@@ -129,6 +149,13 @@ class FinetuneConfig:
             raise RecipeError(f"learning_rate must be in (0, 1), got {self.learning_rate}")
         if self.max_steps <= 0 and self.num_train_epochs <= 0:
             raise RecipeError("set num_train_epochs > 0 or max_steps > 0")
+        if not 0 <= self.warmup_ratio < 1:  # passed on as warmup_steps, where 1 or more counts steps
+            raise RecipeError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+
+    def trajectory(self) -> dict[str, Any]:
+        """The values that decide what a run trains: a resumed run must keep every one."""
+        values = self.to_dict()
+        return {k: v for k, v in values.items() if k not in RESUMABLE_CHANGES}
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values, as written to training_config.yaml."""
@@ -251,6 +278,20 @@ def _trainer_class():
     from trl import SFTTrainer
 
     class CpuLossSFTTrainer(SFTTrainer):
+        def train(self, resume_from_checkpoint=None, **kwargs):
+            # A resumed run counts on from its checkpoint: TRL's token count and the training
+            # seconds start at zero in each session, and the log history restores neither.
+            saved = _last_logged(resume_from_checkpoint)
+            self._total_train_tokens = int(saved.get("num_tokens", 0))
+            self._seconds_before = float(saved.get("train_seconds", 0.0))
+            self._session_started = time.monotonic()
+            return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
+        def log(self, logs, start_time=None):
+            # Training seconds over every session, in the log history that checkpoints keep.
+            logs["train_seconds"] = round(self._seconds_before + time.monotonic() - self._session_started, 1)
+            super().log(logs, start_time)
+
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             if self.args.device.type != "cpu" or return_outputs:
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
@@ -319,6 +360,7 @@ def main(
         )
     if resume and not checkpoint:
         log.warning("--resume: no checkpoint in %s, starting from the beginning", run_dir)
+    _check_same_run(run_dir, config, resuming=bool(resume and checkpoint))
 
     base_folder = resolve_base(config.base_model)
     model, tokenizer = load_causal_lm(base_folder)
@@ -343,10 +385,9 @@ def main(
     )
     if trainer.is_world_process_zero():
         write_splits(splits, run_dir / "data")
+        (run_dir / RUN_CONFIG).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
         log.info("bf16 autocast: %s, device: %s, threads: %d", bf16, device, torch.get_num_threads())
-    started = time.time()
     trainer.train(resume_from_checkpoint=checkpoint if resume else None)
-    elapsed = time.time() - started
 
     trained = trainer.model
     if trainer.is_world_process_zero():
@@ -363,9 +404,7 @@ def main(
         )
         history = trainer.state.log_history
         cards.write_loss_curve(history, output_dir / "loss_curve.png")
-        stats = cards.TrainStats.from_history(
-            history, elapsed=elapsed, splits=splits, global_step=trainer.state.global_step
-        )
+        stats = cards.TrainStats.from_history(history, splits=splits, global_step=trainer.state.global_step)
         cards.write_card(output_dir, config, command=command or "python -m train.finetune", stats=stats)
         if config.final_eval_examples > 0:
             from train import evaluate
@@ -387,6 +426,31 @@ def main(
     return RunResult(
         output_dir, list(trainer.state.log_history), trainer.state.global_step, checkpoint if resume else None
     )
+
+
+def _check_same_run(run_dir: Path, config: FinetuneConfig, resuming: bool) -> None:
+    """Refuse to resume a run under a recipe that would train something else."""
+    saved_path = run_dir / RUN_CONFIG
+    if not resuming or not saved_path.exists():
+        return
+    saved = FinetuneConfig(**yaml.safe_load(saved_path.read_text(encoding="utf-8"))).trajectory()
+    changed = sorted(k for k, v in config.trajectory().items() if saved.get(k) != v)
+    if changed:
+        raise RecipeError(
+            f"{run_dir} was started with other {', '.join(changed)} (see {saved_path}): "
+            "resume it with the same recipe and overrides, or start a new run_dir"
+        )
+
+
+def _last_logged(checkpoint: str | None) -> dict[str, float]:
+    """The latest num_tokens and train_seconds in a checkpoint's log history (none without one)."""
+    if not checkpoint:
+        return {}
+    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))
+    latest: dict[str, float] = {}
+    for entry in state.get("log_history", []):
+        latest.update({k: entry[k] for k in ("num_tokens", "train_seconds") if k in entry})
+    return latest
 
 
 def _tokenizer_changed(tokenizer, base_folder: Path) -> bool:
@@ -460,6 +524,8 @@ if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
         recipe, resume_run = parse_args(sys.argv[1:])
-        main(recipe, resume=resume_run, command=shlex.join(["python", "-m", "train.finetune", *sys.argv[1:]]))
+        # The card gives the command that starts the run: a resumed run trains the same.
+        started_by = [arg for arg in sys.argv[1:] if arg != "--resume"]
+        main(recipe, resume=resume_run, command=shlex.join(["python", "-m", "train.finetune", *started_by]))
     except RecipeError as error:
         sys.exit(f"error: {error}")

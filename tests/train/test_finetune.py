@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -180,16 +181,27 @@ def test_interrupted_run_resumes_from_its_saved_step(tmp_path, tiny_llama_dir, r
     assert not Path(interrupted.output_dir).exists()
     with pytest.raises(RecipeError, match="--resume"):
         main(interrupted)
+    # Resuming under another schedule or other data would not be this run any more.
+    with pytest.raises(RecipeError, match="started with other learning_rate"):
+        main(dataclasses.replace(interrupted, learning_rate=1e-3), resume=True)
 
-    resumed = main(interrupted, resume=True)
+    resumed = main(dataclasses.replace(interrupted, threads=2, logging_steps=1), resume=True)
     assert resumed.resumed_from.endswith("checkpoint-2")
     assert resumed.global_step == 4
     steps = [h["step"] for h in resumed.log_history if "loss" in h]
     assert steps == [1, 2, 3, 4]  # steps 1-2 come from the restored trainer state
+    # Tokens and training time count on over the sessions, as if the run had not stopped.
+    tokens = [h["num_tokens"] for h in resumed.log_history if "loss" in h]
+    assert tokens == sorted(tokens) and tokens[2] > tokens[1]
+    seconds = [h["train_seconds"] for h in resumed.log_history if "loss" in h]
+    assert seconds == sorted(seconds) and seconds[0] > 0
+    stats = json.loads((Path(interrupted.output_dir) / "training_stats.json").read_text())
+    assert stats["stats"]["tokens_seen"] == tokens[-1] and stats["stats"]["elapsed_s"] >= seconds[-1]
 
     straight = main(tiny_config(tmp_path / "b", tiny_llama_dir, review_subset, **changes))
     a = load_file(Path(interrupted.output_dir) / "adapter_model.safetensors")
     b = load_file(straight.output_dir / "adapter_model.safetensors")
+    assert tokens[-1] == [h["num_tokens"] for h in straight.log_history if "loss" in h][-1]
     # Same data order, optimizer and scheduler state: the resumed run ends where an
     # uninterrupted one does.
     assert a.keys() == b.keys()
