@@ -128,6 +128,12 @@ class FinetuneConfig:
         self.prepare.task = self.task
         if self.method not in METHODS:
             raise RecipeError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        for name in ("learning_rate", "warmup_ratio", "weight_decay", "num_train_epochs", "lora_dropout"):
+            # YAML 1.1 reads 5e-5 (no dot) as a string: take it as the number that was meant.
+            try:
+                setattr(self, name, float(getattr(self, name)))
+            except (TypeError, ValueError):
+                raise RecipeError(f"{name} must be a number, got {getattr(self, name)!r}") from None
         if self.precision not in PRECISIONS:
             raise RecipeError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if isinstance(self.data, str):

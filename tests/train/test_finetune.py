@@ -242,6 +242,13 @@ def test_recipe_and_command_line_overrides(tmp_path):
         FinetuneConfig()
     with pytest.raises(RecipeError, match="learning_rate"):
         FinetuneConfig(data=["x"], learning_rate=3)
+    with pytest.raises(RecipeError, match="learning_rate must be a number, got 'fast'"):
+        FinetuneConfig(data=["x"], learning_rate="fast")
+    with pytest.raises(RecipeError, match="warmup_ratio"):
+        FinetuneConfig(data=["x"], warmup_ratio=10)
+    # 5e-5 is a string to YAML 1.1, on the command line as in a recipe: it means the number.
+    config, _ = parse_args(["--data", "x.txt", "--learning-rate", "5e-5"])
+    assert config.learning_rate == 5e-5
 
 
 def test_shipped_recipes_parse():
