@@ -16,13 +16,14 @@ import io
 import json
 import logging
 import re
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autowrite.formats import canonical_category
+from autowrite.formats import CATEGORIES, canonical_category
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +81,49 @@ class ReadReport:
         return f"{self.path.name}: {self.format}, {self.records}/{self.rows} rows read, skipped: {skipped}"
 
 
-def open_text(path: Path) -> io.TextIOBase:
-    """A text stream over a file, gunzipped when its first bytes say gzip (whatever its name)."""
+class _GzipUpToTheCut(io.RawIOBase):
+    """A gzip file's bytes that end where a truncated or corrupt file stops, counting the cut.
+
+    A download cut short is common with multi-GB dumps; the rows before the cut are good.
+    """
+
+    def __init__(self, path: Path, report: ReadReport | None) -> None:
+        self._file = gzip.open(path, "rb")  # noqa: SIM115 - closed by close(), with the stream
+        self._report = report
+        self._cut = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._cut:
+            return 0
+        try:
+            data = self._file.read(len(buffer))
+        except (EOFError, gzip.BadGzipFile, zlib.error):
+            self._cut = True
+            if self._report is not None:
+                self._report.skipped["rest of a truncated or corrupt gzip file"] += 1
+            return 0
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def open_text(path: Path, report: ReadReport | None = None) -> io.TextIOBase:
+    """A text stream over a file, gunzipped when its first bytes say gzip (whatever its name).
+
+    utf-8-sig: a byte-order mark (spreadsheet CSV exports) is not part of the first column's name.
+    """
     with open(path, "rb") as raw:
         magic = raw.read(2)
     if magic == GZIP_MAGIC:
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace", newline="")
-    return open(path, encoding="utf-8", errors="replace", newline="")
+        stream = io.BufferedReader(_GzipUpToTheCut(path, report))
+        return io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
+    return open(path, encoding="utf-8-sig", errors="replace", newline="")
 
 
 def _parse_object(line: str) -> dict | None:
@@ -255,7 +292,7 @@ def _from_jsonl(obj: dict, text_column: str, source: str = JSONL) -> Record:
 
 
 def _json_rows(path: Path, report: ReadReport) -> Iterator[dict]:
-    with open_text(path) as stream:
+    with open_text(path, report) as stream:
         for line in stream:
             if not line.strip():
                 continue
@@ -290,15 +327,19 @@ def _with_meta(record: Record, meta: dict[str, str] | None, fixed_category: bool
         return record
     changes = {"product_title": meta["title"]}
     # 2023 metadata names the store department (main_category); the 2014 dumps have none
-    # that matches the file, so the file name stays the category there.
+    # that matches the file, so the file name stays the category there. A department the
+    # app does not offer ("All Electronics", "Amazon Home" in the full 2023 dumps) does not
+    # replace a file name that is one: the prompt's category must be one the dropdown has.
     if meta["main_category"] and not fixed_category:
-        changes["category"] = canonical_category(meta["main_category"])
+        department = canonical_category(meta["main_category"])
+        if department in CATEGORIES or record.category not in CATEGORIES:
+            changes["category"] = department
     return Record(**{**asdict(record), **changes})
 
 
 def _csv_records(path: Path, report: ReadReport, text_column: str, source: str) -> list[Record]:
     records = []
-    with open_text(path) as stream:
+    with open_text(path, report) as stream:
         reader = csv.DictReader(stream)
         columns = reader.fieldnames or []
         if text_column not in columns:
@@ -317,7 +358,7 @@ def _csv_records(path: Path, report: ReadReport, text_column: str, source: str) 
 def _text_records(path: Path, report: ReadReport) -> list[Record]:
     # One record per paragraph (blank-line separated), not per line: corpora are often
     # hard-wrapped, and a wrapped line is not a unit of text.
-    with open_text(path) as stream:
+    with open_text(path, report) as stream:
         paragraphs = re.split(r"\n\s*\n", stream.read())
     records = []
     for paragraph in paragraphs:

@@ -96,6 +96,20 @@ def test_meta_category_overrides_file_name(tmp_path):
     assert read_meta(meta) == {"P1": {"title": "Pan", "main_category": "Home & Kitchen"}}
 
 
+def test_a_store_department_does_not_replace_a_category_the_app_offers(tmp_path):
+    reviews = tmp_path / "Electronics.jsonl"
+    row = {"rating": 5, "title": "t", "text": "Clear sound.", "parent_asin": "P1", "helpful_vote": 2}
+    reviews.write_text(json.dumps(row) + "\n" + json.dumps({**row, "parent_asin": "P2"}) + "\n")
+    meta = tmp_path / "meta_Electronics.jsonl"
+    departments = [("P1", "All Electronics"), ("P2", "Movies & TV")]
+    meta.write_text(
+        "".join(json.dumps({"parent_asin": p, "title": "x", "main_category": d}) + "\n" for p, d in departments)
+    )
+    records, _ = read_file(reviews)
+    # The full 2023 dumps name departments the app does not offer; a known one still counts.
+    assert [r.category for r in records] == ["Electronics", "Movies and TV"]
+
+
 def test_ads_csv(shared_data):
     records, report = read_file(shared_data / "ads" / "amazon_tv_wearable_ads.csv")
     assert report.format == ADS_CSV
@@ -113,6 +127,24 @@ def test_gzip_detected_from_bytes_not_name(shared_data, tmp_path):
     assert sniff(plain) == AMAZON_2023
     assert sniff(gzipped) == AMAZON_2023
     assert len(read_file(plain)[0]) == 50
+
+
+def test_a_truncated_gzip_keeps_the_rows_before_the_cut(shared_data, tmp_path):
+    whole = (shared_data / "reviews" / "mdsd_2023_format" / "Electronics.jsonl.gz").read_bytes()
+    cut = tmp_path / "Electronics.jsonl.gz"
+    cut.write_bytes(whole[: len(whole) // 2])  # a download that stopped half way
+    records, report = read_file(cut)
+    complete, _ = read_file(shared_data / "reviews" / "mdsd_2023_format" / "Electronics.jsonl.gz")
+    assert 0 < len(records) < len(complete)
+    assert [r.text for r in records] == [r.text for r in complete[: len(records)]]
+    assert report.skipped["rest of a truncated or corrupt gzip file"] == 1
+
+
+def test_a_csv_with_a_byte_order_mark(tmp_path):
+    path = tmp_path / "ads.csv"  # as spreadsheet programs export it
+    path.write_bytes("\ufeffad\nSony 55-inch 4K TV with HDR\nFitbit Charge 6 fitness tracker\n".encode())
+    records, report = read_file(path)
+    assert report.format == ADS_CSV and [r.text for r in records][0] == "Sony 55-inch 4K TV with HDR"
 
 
 def test_malformed_rows_counted_not_fatal(tmp_path):
