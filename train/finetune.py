@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import random
 import shlex
 import sys
 import time
@@ -164,7 +165,7 @@ class FinetuneConfig:
         return {k: v for k, v in values.items() if k not in RESUMABLE_CHANGES}
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain values, as written to training_config.yaml."""
+        """Plain values, as written to the checkpoint's training_config.yaml."""
         return dataclasses.asdict(self)
 
 
@@ -354,7 +355,7 @@ def main(
     from transformers import set_seed
 
     from train import card as cards
-    from train.modeling import choose_precision, default_threads, load_causal_lm, resolve_base
+    from train.modeling import TRAINING_CONFIG, choose_precision, default_threads, load_causal_lm, resolve_base
 
     torch.set_num_threads(config.threads or default_threads())
     set_seed(config.seed)
@@ -374,7 +375,9 @@ def main(
     splits: Splits = load_and_prepare(config.data, config.prepare, report=_main_process_print)
     eos = tokenizer.eos_token or ""
     train_set = _dataset(splits.train, config.task, eos)
-    eval_records = splits.val[: config.eval_examples]
+    # A seeded sample: the split lists each product's reviews together, so its first rows
+    # would be a handful of products.
+    eval_records = random.Random(config.seed).sample(splits.val, min(config.eval_examples, len(splits.val)))
     eval_set = _dataset(eval_records, config.task, eos) if eval_records else None
 
     device, bf16 = choose_precision(config.precision)
@@ -405,14 +408,14 @@ def main(
         trained.save_pretrained(output_dir, safe_serialization=True)
         if config.method == "full" or _tokenizer_changed(tokenizer, base_folder):
             tokenizer.save_pretrained(output_dir)
-        (output_dir / "training_config.yaml").write_text(
-            yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8"
-        )
+        (output_dir / TRAINING_CONFIG).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
         history = trainer.state.log_history
         cards.write_loss_curve(history, output_dir / "loss_curve.png")
         stats = cards.TrainStats.from_history(history, splits=splits, global_step=trainer.state.global_step)
         cards.write_card(output_dir, config, command=command or "python -m train.finetune", stats=stats)
-        if config.final_eval_examples > 0:
+        if config.final_eval_examples > 0 and not splits.test:
+            log.warning("no test split (prepare.test_fraction is 0 or the data is small): evaluation skipped")
+        elif config.final_eval_examples > 0:
             from train import evaluate
 
             evaluate.main(

@@ -281,3 +281,11 @@ def test_torchrun_two_processes_on_cpu(tmp_path, tiny_llama_dir, review_subset, 
     # The loss is a mean over every process's tokens, not that mean split across processes:
     # the same untrained model's first loss is about the same in one process and in two.
     assert double[0]["loss"] == pytest.approx(single[0]["loss"], rel=0.25)
+
+
+def test_a_run_without_a_test_split_skips_the_final_evaluation(tmp_path, tiny_llama_dir, review_subset):
+    config = tiny_config(tmp_path, tiny_llama_dir, review_subset, max_steps=1, final_eval_examples=6)
+    config.prepare.test_fraction = 0.0
+    result = main(config)
+    assert (result.output_dir / "adapter_model.safetensors").exists()
+    assert not (result.output_dir / "eval_results.json").exists()
