@@ -1,7 +1,8 @@
 """Readers for Amazon review dumps, the ads CSV and plain corpora, into one common record.
 
 Formats are detected from the first rows, not from file names, because the same data is
-published under many names (and gzipped or not). Rows that cannot be read are counted and
+published under many names (and gzipped or not); only CSV against plain text, which rows
+of prose cannot tell apart, goes by the .csv name. Rows that cannot be read are counted and
 reported, never fatal: real dumps contain a few broken lines, and one should not cost an
 hour-long run. A file with nothing usable is an error, because that is a wrong path or a
 wrong column, not bad luck.
@@ -280,8 +281,8 @@ def _from_amazon2023(obj: dict, category: str) -> Record:
     )
 
 
-def _from_records(obj: dict, category: str) -> Record:
-    known = {f for f in Record.__dataclass_fields__}
+def _from_records(obj: dict) -> Record:
+    known = set(Record.__dataclass_fields__)
     return Record(**{k: v for k, v in obj.items() if k in known})
 
 
@@ -385,7 +386,7 @@ def read_file(
         records = []
         for obj in _json_rows(path, report):
             try:
-                records.append(_from_records(obj, ""))
+                records.append(_from_records(obj))
             except TypeError:
                 report.skipped["bad field (TypeError)"] += 1
     elif report.format == JSONL:
