@@ -60,14 +60,17 @@ class EvalConfig:
     train_data: list[str] = field(default_factory=list)  # few-shot examples and the memorisation index
     task: str | None = None  # default: from the checkpoint's training_config.yaml, else review
     base: str | None = None  # default: what the checkpoint names
-    few_shot_k: int = 2
+    few_shot_k: int = 2  # two real examples fit beside the prompt and body in max_context_tokens
     # Why 256: a 1,200-character body is about 280 tokens, so most bodies fit; a longer one is
     # cut at the same token for every model, so all three are still scored on the same tokens.
     max_body_tokens: int = 256
-    max_context_tokens: int = 1024
+    max_context_tokens: int = 1024  # GPT-2's positions, the shortest of the supported families
+    # Why 12 tokens: long enough that a shared span is copying, not a stock phrase.
     span_tokens: int = 12
     memorisation_samples: int = 16
     samples_per_rating: int = 2
+    # Why 100: long enough to read a sample's tone and to catch copied spans, short enough that
+    # the samples of both models take minutes on a CPU.
     max_new_tokens: int = 100
     update_card: bool = False
     seed: int = 0

@@ -90,23 +90,27 @@ class FinetuneConfig:
     # Why r=16 on every linear layer: 135M models need capacity in the MLPs to shift style;
     # r=16 is ~2.4% extra parameters, still a ~10 MB adapter.
     lora_r: int = 16
-    lora_alpha: int = 32
+    lora_alpha: int = 32  # alpha = 2r, the usual scale: the update's size does not move with r
     lora_dropout: float = 0.05
     target_modules: list[str] | None = None  # None: chosen per model family (train.modeling)
     # Why 256: covers 90% of the bodies kept by prepare (<= 1200 characters) whole, and
     # attention cost on CPU grows with it.
     max_length: int = 256
     packing: bool = True  # best-fit packing: no compute spent on padding
+    # The usual LoRA rate; the shipped recipes raise it for their short budgets (reviews.yaml).
     learning_rate: float = 3e-4
+    # 8 rows of max_length per optimizer step: about 2k tokens, ~10 s on 2 CPU cores.
     per_device_batch_size: int = 4
     gradient_accumulation_steps: int = 2
     num_train_epochs: float = 1.0
     max_steps: int = -1  # > 0 overrides num_train_epochs
-    warmup_ratio: float = 0.05
+    warmup_ratio: float = 0.05  # a fresh adapter at a high rate overshoots in its first steps without it
     lr_scheduler: str = "cosine"
-    weight_decay: float = 0.0
+    weight_decay: float = 0.0  # the low rank already bounds a LoRA update; decay pulls it to zero
     eval_steps: int = 50
     eval_examples: int = 200  # validation examples per evaluation; more costs time every eval_steps
+    # A kill loses at most save_steps steps; two checkpoints leave a whole one if the kill
+    # comes while the newer is being written.
     save_steps: int = 50
     save_total_limit: int = 2
     logging_steps: int = 10
