@@ -240,6 +240,25 @@ class TransformersBackend(Backend):
     def decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=True, clean_up_tokenization_spaces=False)
 
+    def forget(self) -> None:
+        with self.lock:
+            self._slots = [_Slot() for _ in self._slots]
+            self._last_used = [0] * len(self._slots)
+
+    def for_generation(self) -> TransformersBackend:
+        """The same model with caches of its own, for one generation.
+
+        A prefix computed in pieces (a typist's keystrokes, another generation) and the same
+        prefix computed in one pass differ in the last bits of fp32 on CPU, enough to change a
+        sampled token now and then; a shared link must give the same text whatever else the
+        server computed before or beside it. The lock is shared: one forward pass at a time.
+        """
+        sibling = copy.copy(self)
+        sibling._slots = [_Slot() for _ in self._slots]
+        sibling._last_used = [0] * len(self._slots)
+        sibling.tokens_computed = 0
+        return sibling
+
     def _pick_slot(self, ids: Sequence[int]) -> tuple[int, int]:
         shared = [common_prefix_length(slot.ids, ids) for slot in self._slots]
         best = max(range(len(self._slots)), key=lambda i: (shared[i], self._last_used[i]))

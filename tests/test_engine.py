@@ -130,6 +130,22 @@ def test_prefix_is_not_recomputed(tiny_backend):
     assert tiny_backend.tokens_computed - before == 1
 
 
+def test_a_generation_computes_on_caches_of_its_own(tiny_backend):
+    """Whatever a typist computed, a generation computes its prompt afresh: a link reproduces."""
+    prompt = tiny_backend.encode("The battery lasts all day and the screen")
+    settings = SamplingSettings(seed=5, max_new_tokens=8)
+    first = engine.generate(tiny_backend, prompt, settings)
+    for n in range(1, len(prompt) + 1):  # a typist on the same model, token by token
+        tiny_backend.next_logits(prompt[:n])
+    typed = tiny_backend.tokens_computed
+    assert engine.generate(tiny_backend, prompt, settings) == first
+    assert tiny_backend.tokens_computed == typed  # the generation left the typist's caches alone
+    generation = tiny_backend.for_generation()
+    assert generation is not tiny_backend.for_generation() and generation.lock is tiny_backend.lock
+    generation.next_logits(prompt)
+    assert generation.tokens_computed == len(prompt)  # nothing reused from the typist's prefix
+
+
 def test_cached_logits_equal_fresh_logits(tiny_gpt2_dir, tiny_backend):
     ids = tiny_backend.encode("Great little speaker, clear sound")
     for n in range(2, len(ids) + 1):
@@ -369,11 +385,11 @@ def test_an_error_outside_the_model_call_reaches_its_readers_and_the_batcher_kee
         engine.generate(backend, backend.encode("Unlucky"), settings)
     assert len(engine.generate(backend, backend.encode("Next"), settings)) == 6
 
-    # The worker itself failing (here, clearing the memory as it starts) reaches the reader
-    # instead of leaving it waiting forever, and the next generation starts a new worker.
-    forget = backend.forget
-    monkeypatch.setattr(backend, "forget", lambda: (_ for _ in ()).throw(RuntimeError("memory failed")))
-    with pytest.raises(RuntimeError, match="memory failed"):
+    # The worker itself failing (here, taking in waiting requests) reaches the reader instead
+    # of leaving it waiting forever, and the next generation starts a new worker.
+    admit = engine.StepBatcher._admit
+    monkeypatch.setattr(engine.StepBatcher, "_admit", lambda self: (_ for _ in ()).throw(RuntimeError("admit failed")))
+    with pytest.raises(RuntimeError, match="admit failed"):
         engine.generate(backend, backend.encode("Unlucky"), settings)
-    monkeypatch.setattr(backend, "forget", forget)
+    monkeypatch.setattr(engine.StepBatcher, "_admit", admit)
     assert len(engine.generate(backend, backend.encode("Next"), settings)) == 6
