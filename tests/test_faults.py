@@ -69,7 +69,7 @@ def test_switching_models_while_generating_is_safe(tiny_gpt2_dir, tiny_gptneo_di
         Entry(name="c", source="local", path=str(_copy(tiny_gpt2_dir, tmp_path / "c")), task=Task.FREE),
     ]
     service = Service(entries, cache=ModelCache(load_entry, max_models=1))
-    settings = SamplingSettings(max_new_tokens=200, do_sample=False, repetition_penalty=1.0)
+    settings = SamplingSettings(max_new_tokens=120, do_sample=False, repetition_penalty=1.0)
     expected = service.generate(Request(model="a", text="Hello"), settings).texts[0]
     results = {}
 
