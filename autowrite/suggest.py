@@ -71,10 +71,13 @@ def _split(backend: Backend, context: str, text: str) -> tuple[list[int], str]:
     ids = backend.encode(full)
     context_length = len(context)
     match = re.search(r"[\w'’-]+$", text)
-    target = len(full) - (len(match.group(0)) if match else 0)
-    if target > context_length and full[target - 1] == " ":
-        target -= 1
-    target = max(target, context_length) if match else min(len(full) - 1, len(full))
+    if match:
+        target = len(full) - len(match.group(0))
+        if target > context_length and full[target - 1] == " ":
+            target -= 1
+        target = max(target, context_length)
+    else:
+        target = len(full) - 1
     keep = max(len(ids) - 1, 0)
     while keep > 0:
         decoded = backend.decode(ids[:keep])
@@ -103,6 +106,7 @@ class _Index:
         for start, tokens in self.by_start.items():
             self.first.setdefault(start[:1], []).extend(tokens)
         self.remembered: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._remembering = threading.Lock()
 
     def agreeing(self, need: str, vocabulary: list[str]) -> tuple[torch.Tensor | None, torch.Tensor]:
         """Tokens that start with need (they cover it; None: all do), and tokens that need starts with.
@@ -118,9 +122,10 @@ class _Index:
             covering = [t for t in pool if vocabulary[t].startswith(need)]
             partial = [t for j in range(1, len(need)) for t in self.exact.get(need[:j], [])]
             found = (torch.tensor(covering, dtype=torch.long), torch.tensor(partial, dtype=torch.long))
-            if len(self.remembered) >= REMEMBERED_NEEDS:
-                self.remembered.pop(next(iter(self.remembered)))
-            self.remembered[need] = found
+            with self._remembering:  # keystrokes from several threads: one eviction at a time
+                if len(self.remembered) >= REMEMBERED_NEEDS:
+                    self.remembered.pop(next(iter(self.remembered)))
+                self.remembered[need] = found
         return found
 
 
