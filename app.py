@@ -17,7 +17,7 @@ from autowrite.ui.app import build_demo, launch_options
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The app's command-line flags (each can also come from the environment)."""
+    """The app's command-line flags; those a Space sets (host, port, catalog, backend, remote) also come from the environment."""
     parser = argparse.ArgumentParser(description="Autowrite: live completion, generation and comparison.")
     # Spaces set GRADIO_SERVER_NAME=0.0.0.0; locally the app stays on loopback.
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
@@ -55,6 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     # The API key comes from the environment only: a flag would show it in the process list.
     parser.set_defaults(remote_api_key=os.environ.get("AUTOWRITE_REMOTE_API_KEY") or None)
+    # Why 2 models and 2 GB: the default (a 135M model, ~0.3 GB with its caches) and one Hub
+    # model beside it for comparing, within a free Space's 16 GB with room for downloads.
     parser.add_argument("--max-models", type=int, default=2, help="models kept loaded at once")
     parser.add_argument("--max-model-gb", type=float, default=2.0, help="memory budget of the loaded models' weights")
     parser.add_argument("--no-preload", action="store_true", help="load the default model on first use, not at start")

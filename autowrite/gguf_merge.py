@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +85,7 @@ def merge(base: Path, adapter: Path, out: Path) -> Path:
     if missing:
         raise MergeError(f"the adapter changes tensors the base does not have: {sorted(missing)[:3]}")
 
-    partial = out.with_name(out.name + f".partial-{os.getpid()}")
+    partial = partial_path(out)
     writer = gguf.GGUFWriter(partial, arch)
     for field in reader.fields.values():
         if field.name == gguf.Keys.General.ARCHITECTURE or field.name.startswith("GGUF."):
@@ -108,8 +109,17 @@ def merge(base: Path, adapter: Path, out: Path) -> Path:
     for data in tensors:
         writer.write_tensor_data(data, tensor_endianess=reader.endianess)
     writer.close()
-    partial.rename(out)
+    partial.replace(out)  # atomic; a copy another thread finished first is the same bytes
     return out
+
+
+def partial_path(path: Path) -> Path:
+    """Where to write path before renaming it into place: unique to this process and thread.
+
+    A cache entry is written under this name and renamed when complete, so an interrupted
+    write is never loaded, and two threads preparing the same entry never share a file.
+    """
+    return path.with_name(f"{path.name}.partial-{os.getpid()}-{threading.get_ident()}")
 
 
 def merged_path(base: Path, adapter: Path, cache: Path) -> Path:

@@ -6,6 +6,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+import shutil
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -15,8 +16,14 @@ from typing import TYPE_CHECKING
 
 import torch
 
+# Imported with this module, in one thread: transformers resolves its names lazily, and two
+# threads doing a first import at once (two first requests with --no-preload) can get an
+# ImportError for AutoTokenizer.
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
 from autowrite.catalog import Entry
 from autowrite.engine import Backend, TransformersBackend
+from autowrite.gguf_merge import partial_path
 
 if TYPE_CHECKING:
     from autowrite.remote import RemoteClient
@@ -72,8 +79,6 @@ def embedded_folder(gguf: Path | None = None) -> Path:
     folder = cache_root() / "embedded" / f"{gguf.stem}-{_fingerprint(gguf)}-plain"
     if (folder / "model.safetensors").exists():
         return folder
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     log.info("converting %s once into %s (about 20 s)", gguf.name, folder)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     quantized = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
@@ -84,25 +89,32 @@ def embedded_folder(gguf: Path | None = None) -> Path:
         del config.quantization_config
     plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     plain.load_state_dict(quantized.state_dict())
-    # Written to a temporary sibling and renamed, so an interrupted conversion is never loaded.
-    partial = folder.with_name(folder.name + f".partial-{os.getpid()}")
+    partial = partial_path(folder)
     plain.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
-    partial.rename(folder)
+    _put_in_place(partial, folder)
     return folder
+
+
+def _put_in_place(partial: Path, folder: Path) -> None:
+    """Rename a completed folder into place; if another thread or process got there first, keep theirs."""
+    try:
+        partial.rename(folder)
+    except OSError:
+        if not folder.exists():
+            raise
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def embedded_tokenizer(gguf: Path | None = None):
     """The embedded model's tokenizer, read from the GGUF once and cached (no weights needed)."""
-    from transformers import AutoTokenizer
-
     gguf = gguf or embedded_gguf_path()
     folder = cache_root() / "embedded" / f"{gguf.stem}-{_fingerprint(gguf)}-tokenizer"
     if not (folder / "tokenizer_config.json").exists():
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        partial = folder.with_name(folder.name + f".partial-{os.getpid()}")
+        partial = partial_path(folder)
         tokenizer.save_pretrained(partial)
-        partial.rename(folder)
+        _put_in_place(partial, folder)
     return AutoTokenizer.from_pretrained(folder)
 
 
@@ -113,8 +125,6 @@ def fast_backend_available() -> bool:
 
 def load_pretrained(folder: Path | str, adapter: Path | None = None):
     """Model and tokenizer from a transformers folder, optionally with a LoRA adapter merged in."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, trust_remote_code=False)

@@ -132,3 +132,28 @@ def test_client_that_disconnects_mid_stream_stops_the_generation(tiny_gpt2_dir, 
         assert "event: complete" in body
     finally:
         demo.close()
+
+
+def test_two_threads_preparing_the_same_cache_entry_both_get_it(tmp_path, monkeypatch):
+    """Two first requests at once (--no-preload) both convert; one copy lands, neither fails."""
+    from autowrite.loading import embedded_tokenizer
+
+    monkeypatch.setenv("AUTOWRITE_CACHE", str(tmp_path))
+    start = threading.Barrier(2)
+    results, errors = [], []
+
+    def prepare():
+        start.wait()
+        try:
+            results.append(embedded_tokenizer().encode("Great sound"))
+        except Exception as error:  # noqa: BLE001 - collected for the assertion
+            errors.append(error)
+
+    threads = [threading.Thread(target=prepare) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == [] and len(results) == 2 and results[0] == results[1]
+    entries = [p.name for p in (tmp_path / "embedded").iterdir()]
+    assert len(entries) == 1 and "partial" not in entries[0]
