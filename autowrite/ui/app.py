@@ -10,7 +10,7 @@ import gradio as gr
 
 from autowrite.formats import Task
 from autowrite.service import Service, UserError
-from autowrite.ui import api, compare, generate, live
+from autowrite.ui import api, compare, generate, lanes, live
 from autowrite.ui.common import (
     MODES,
     Common,
@@ -216,7 +216,7 @@ def build_demo(service: Service) -> gr.Blocks:
             model,
             [mode, review_fields, *widgets.as_list(), extra["examples"]],
             api_visibility="private",
-        ).then(partial(load_model, service), model, info, api_visibility="private", show_progress="full")
+        ).then(partial(load_model, service), model, info, api_visibility="private", show_progress="full", **lanes.LOAD)
 
         def on_load(request: gr.Request) -> list:
             # A closure, not a partial: Gradio finds the gr.Request parameter by its annotation.
@@ -244,7 +244,9 @@ def build_demo(service: Service) -> gr.Blocks:
                 *compared.blocks,
             ],
             api_visibility="private",
-        ).then(partial(load_model, service), model, info, api_visibility="private", show_progress="hidden")
+        ).then(
+            partial(load_model, service), model, info, api_visibility="private", show_progress="hidden", **lanes.LOAD
+        )
         page = [model, mode, rating, category, headline]
         generate_inputs = [prompt, samples, *widgets.as_list()]
 

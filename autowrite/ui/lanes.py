@@ -24,6 +24,9 @@ GHOST = {"concurrency_id": "ghost", "concurrency_limit": 8}
 # running together got about 4x the tokens/s of eight taking turns (benchmarks/run.py).
 # Compare and samples count as one event each; the batcher queues what does not fit.
 GENERATE = {"concurrency_id": "generate", "concurrency_limit": 8}
+# Loading a model: a Hub download can take minutes, so loads have a lane of their own and
+# never hold the default lane that every page's restore (share links) goes through.
+LOAD = {"concurrency_id": "load", "concurrency_limit": 2}
 # Why 64: beyond this many waiting events a newcomer gets "the queue is full, try again"
 # at once instead of a minute's wait.
 QUEUE_SIZE = 64
@@ -38,4 +41,5 @@ def enable_queue(demo: gr.Blocks) -> None:
     """The app's queue: bounded, two concurrent events by default, analytics summarised rarely."""
     for name, value in ANALYTICS_ENV.items():
         os.environ.setdefault(name, value)  # read when the queue is made; a value set outside wins
+    # Everything else (a page's restore, switching models, the share link) is quick: two at once.
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=2)
