@@ -10,7 +10,7 @@ import shutil
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -142,10 +142,7 @@ def load_pretrained(folder: Path | str, adapter: Path | None = None):
     return model, tokenizer
 
 
-ProgressFn = Callable[[str], None]
-
-
-def hub_folder(repo: str, revision: str | None = None, progress: ProgressFn | None = None) -> Path:
+def hub_folder(repo: str, revision: str | None = None) -> Path:
     """A local snapshot of a Hub model repo: from the cache when offline, downloaded otherwise."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
@@ -162,8 +159,6 @@ def hub_folder(repo: str, revision: str | None = None, progress: ProgressFn | No
                 f"{repo} is not in the local Hugging Face cache, or only in part, and the Hub cannot be "
                 f"reached ({error})."
             ) from None
-    if progress:
-        progress(f"Downloading {repo} from the Hugging Face Hub")
     try:
         return Path(snapshot_download(repo, revision=revision, allow_patterns=_CONFIG_PATTERNS + weights))
     except Exception as error:  # network failures take many forms; all mean the same here
@@ -172,19 +167,16 @@ def hub_folder(repo: str, revision: str | None = None, progress: ProgressFn | No
 
 @dataclass
 class Loaded:
-    """A ready model: its backend (or remote server), its catalog entry (with card defaults) and any notices."""
+    """A ready model: its backend (or remote server) and its catalog entry (with card defaults)."""
 
     entry: Entry
     backend: Backend | RemoteClient
-    notices: list[str] = field(default_factory=list)
 
 
 BACKENDS = ("auto", "llama.cpp", "transformers")
 
 
-def load_entry(
-    entry: Entry, progress: ProgressFn | None = None, backend: str = "auto", remote_api_key: str | None = None
-) -> Loaded:
+def load_entry(entry: Entry, backend: str = "auto", remote_api_key: str | None = None) -> Loaded:
     """Load the model an entry names, ready to generate.
 
     backend "auto" serves the embedded model (with any adapter merged in) with llama.cpp when
@@ -211,8 +203,6 @@ def load_entry(
 
         gguf = embedded_gguf_path()
         if adapter is not None:
-            if progress:
-                progress(f"Merging {entry.adapter} into the embedded model (once)")
             try:
                 gguf = merged_path(gguf, adapter, cache_root())
             except (MergeError, OSError, KeyError) as error:
@@ -223,7 +213,7 @@ def load_entry(
     elif entry.source == "local":
         model, tokenizer = load_pretrained(entry.resolve(entry.path), adapter)
     else:
-        model, tokenizer = load_pretrained(hub_folder(entry.repo, entry.revision, progress), adapter)
+        model, tokenizer = load_pretrained(hub_folder(entry.repo, entry.revision), adapter)
     return Loaded(entry=entry, backend=TransformersBackend(model, tokenizer))
 
 
