@@ -133,10 +133,6 @@ class Backend(ABC):
     def next_logits(self, ids: Sequence[int]) -> torch.Tensor:
         """Float logits over the vocabulary for the token after ids (ids must not be empty)."""
 
-    def branch_logits(self, prefix: Sequence[int], branches: Sequence[Sequence[int]]) -> list[torch.Tensor]:
-        """Logits after prefix + each branch; backends may evaluate the branches as one batch."""
-        return [self.next_logits([*prefix, *branch]) for branch in branches]
-
     def logits_many(self, sequences: Sequence[Sequence[int]]) -> list[torch.Tensor]:
         """Logits after each of several sequences; backends may evaluate them as one batch."""
         return [self.next_logits(s) for s in sequences]
@@ -287,24 +283,6 @@ class TransformersBackend(Backend):
             self.tokens_computed += new.shape[1]
             slot.ids, slot.cache, slot.logits = ids, out.past_key_values, out.logits[0, -1].float()
             return slot.logits
-
-    def branch_logits(self, prefix: Sequence[int], branches: Sequence[Sequence[int]]) -> list[torch.Tensor]:
-        if len(branches) <= 1 or not prefix or any(len(b) == 0 for b in branches):
-            return super().branch_logits(prefix, branches)
-        with self.lock, torch.inference_mode():
-            self.next_logits(prefix)
-            index, _ = self._pick_slot(prefix)
-            cache = copy.deepcopy(self._slots[index].cache)
-            _truncate(cache, len(prefix))
-            cache.batch_repeat_interleave(len(branches))
-            width = max(len(b) for b in branches)
-            # Right padding is safe without a mask: a causal model's logits at a branch's last
-            # real token never see the padding after it.
-            pad = self.eos_token_id if self.eos_token_id is not None else 0
-            batch = torch.tensor([[*b, *[pad] * (width - len(b))] for b in branches], dtype=torch.long)
-            out = self.model(input_ids=batch, past_key_values=cache, use_cache=True)
-            self.tokens_computed += batch.numel()
-            return [out.logits[i, len(b) - 1].float() for i, b in enumerate(branches)]
 
 
 @dataclass

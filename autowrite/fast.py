@@ -296,9 +296,6 @@ class LlamaCppBackend(Backend):
     def next_logits(self, ids: Sequence[int]) -> torch.Tensor:
         return self.logits_many([ids])[0]
 
-    def branch_logits(self, prefix: Sequence[int], branches: Sequence[Sequence[int]]) -> list[torch.Tensor]:
-        return self.logits_many([[*prefix, *branch] for branch in branches])
-
     def logits_many(self, sequences: Sequence[Sequence[int]]) -> list[torch.Tensor]:
         """Logits after each sequence, computing only what no slot holds, in shared batches.
 

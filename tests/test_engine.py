@@ -154,14 +154,6 @@ def test_cached_logits_equal_fresh_logits(tiny_gpt2_dir, tiny_backend):
     assert torch.allclose(tiny_backend.next_logits(ids), fresh.next_logits(ids), atol=1e-4)
 
 
-def test_branch_logits_match_one_by_one(tiny_backend):
-    prefix = tiny_backend.encode("I bought this for my")
-    branches = [tiny_backend.encode(" son"), tiny_backend.encode(" daughter and"), tiny_backend.encode(" car")]
-    batched = tiny_backend.branch_logits(prefix, branches)
-    for branch, logits in zip(branches, batched):
-        assert torch.allclose(logits, tiny_backend.next_logits(prefix + branch), atol=1e-4)
-
-
 def test_long_prompt_keeps_its_end_with_a_warning(tiny_backend):
     text = "word " * 400
     prepared = engine.prepare_prompt(tiny_backend, text, max_new_tokens=20)
