@@ -167,8 +167,10 @@ class Service:
         with self._card_lock:
             cached = self._local_cards.get(entry.name)
             if cached is None or cached[0] != stamp:
-                cached = (stamp, apply_card(entry, card_from_file(path))[0])
+                updated, skipped = apply_card(entry, card_from_file(path))
+                cached = (stamp, updated)
                 self._local_cards[entry.name] = cached
+                self._card_read[entry.name] = skipped  # values out of bounds, shown by the model's notes
             return cached[1]
 
     def _custom_entry(self, name: str) -> Entry:

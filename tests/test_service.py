@@ -235,6 +235,10 @@ def test_a_checkpoints_card_is_read_again_when_it_changes(tmp_path, tiny_gpt2_di
     assert service.entry("ours").defaults.temperature == 0.7
     write_card(0.3, 2_000_000)
     assert service.entry("ours").defaults.temperature == 0.3
+    assert service.notes("ours") == []
+    write_card(9.0, 3_000_000)  # out of bounds: the default stays, and the notes say why
+    assert service.entry("ours").defaults.temperature == SamplingSettings().temperature
+    assert "temperature" in " ".join(service.notes("ours"))
     card.unlink()
     assert service.entry("ours").defaults.temperature == SamplingSettings().temperature
 
