@@ -22,7 +22,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -301,14 +301,16 @@ def _sample_prompt(tokenizer, example: Example) -> str:
 
 
 def _sampling(folder: Path) -> dict[str, Any]:
+    from train.finetune import CardConfig
     from train.modeling import read_training_config
 
     card = read_training_config(folder).get("card") or {}
+    defaults = CardConfig()  # a checkpoint trained elsewhere samples as a card of ours would
     return {
-        "temperature": float(card.get("temperature", 0.8)),
-        "top_k": int(card.get("top_k", 50)),
-        "top_p": float(card.get("top_p", 0.95)),
-        "repetition_penalty": float(card.get("repetition_penalty", 1.2)),
+        "temperature": float(card.get("temperature", defaults.temperature)),
+        "top_k": int(card.get("top_k", defaults.top_k)),
+        "top_p": float(card.get("top_p", defaults.top_p)),
+        "repetition_penalty": float(card.get("repetition_penalty", defaults.repetition_penalty)),
     }
 
 
@@ -580,12 +582,15 @@ def to_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+_DEFAULTS = {spec.name: spec.default for spec in fields(EvalConfig)}
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The command-line interface."""
+    """The command-line interface; its defaults are EvalConfig's."""
     parser = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="checkpoint folder: a LoRA adapter or a full model")
     parser.add_argument("--data", action="append", required=True, help="evaluation file (repeat for more)")
-    parser.add_argument("--limit", type=int, default=200, help="examples to score (a seeded sample)")
+    parser.add_argument("--limit", type=int, default=_DEFAULTS["limit"], help="examples to score (a seeded sample)")
     parser.add_argument("--json", help="write the results here as JSON")
     parser.add_argument("--markdown", help="write the tables here as markdown")
     parser.add_argument(
@@ -593,15 +598,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--task", choices=[t.value for t in Task])
     parser.add_argument("--base", help="base model (embedded, folder or Hub id) when the checkpoint does not name it")
-    parser.add_argument("--few-shot-k", type=int, default=2)
-    parser.add_argument("--memorisation-samples", type=int, default=16)
-    parser.add_argument("--samples-per-rating", type=int, default=2)
-    parser.add_argument("--max-new-tokens", type=int, default=100)
+    parser.add_argument("--few-shot-k", type=int, default=_DEFAULTS["few_shot_k"])
+    parser.add_argument("--memorisation-samples", type=int, default=_DEFAULTS["memorisation_samples"])
+    parser.add_argument("--samples-per-rating", type=int, default=_DEFAULTS["samples_per_rating"])
+    parser.add_argument("--max-new-tokens", type=int, default=_DEFAULTS["max_new_tokens"])
     parser.add_argument(
         "--update-card", action="store_true", help="replace the evaluation section of the checkpoint's README.md"
     )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=_DEFAULTS["seed"])
+    parser.add_argument("--threads", type=int, default=_DEFAULTS["threads"])
     return parser
 
 
