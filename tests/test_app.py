@@ -183,6 +183,22 @@ def test_typing_shows_suggestions_and_tab_accepts(app_url, browser):
 
 
 @pytest.mark.browser
+def test_a_word_button_finishes_the_word_being_typed(app_url, browser):
+    url, _ = app_url
+    page = _typed_in_live_tab(browser, url, "The sound is gre", delay=40)
+    page.wait_for_function("document.querySelector('#live-status').innerText.includes('gre')", timeout=20_000)
+    page.wait_for_function(GHOST_SHOWN, timeout=20_000)  # the ghost has landed: words state settled
+    word = page.locator("#word-0").inner_text().split()[0]
+    page.click("#word-0")
+    page.wait_for_function(
+        "(want) => document.querySelector('#live-text textarea').value === want",
+        arg="The sound is " + word,
+        timeout=10_000,
+    )
+    page.close()
+
+
+@pytest.mark.browser
 def test_ghost_waits_for_a_pause_in_typing(app_url, browser, monkeypatch):
     """Words follow every keystroke; the ghost (eight sequential decodes) only a pause."""
     url, service = app_url
