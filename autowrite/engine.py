@@ -250,8 +250,7 @@ class TransformersBackend(Backend):
         server computed before or beside it. The lock is shared: one forward pass at a time.
         """
         sibling = copy.copy(self)
-        sibling._slots = [_Slot() for _ in self._slots]
-        sibling._last_used = [0] * len(self._slots)
+        sibling.forget()  # new slot lists on the sibling; this backend's stay as they are
         sibling.tokens_computed = 0
         return sibling
 
@@ -294,10 +293,18 @@ class Prepared:
 
 
 def prepare_prompt(backend: Backend, prompt: str, max_new_tokens: int) -> Prepared:
-    """Tokenize a prompt, keeping its end when it would not leave room for the new tokens."""
+    """Tokenize a prompt, keeping its end when it would not leave room for the new tokens.
+
+    ValueError when the new tokens alone fill the model's context: no prompt would fit.
+    """
+    room = backend.context_length - max_new_tokens
+    if room < 1:
+        raise ValueError(
+            f"This model reads at most {backend.context_length} tokens, its prompt included: "
+            f"ask for fewer than {backend.context_length} new tokens (not {max_new_tokens})."
+        )
     ids = backend.encode(prompt)
     warnings = []
-    room = backend.context_length - max_new_tokens
     if len(ids) > room:
         warnings.append(
             f"The prompt is {len(ids)} tokens; this model reads at most {backend.context_length} "

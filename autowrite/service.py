@@ -269,13 +269,10 @@ class Service:
         if isinstance(loaded.backend, RemoteClient):
             return _remote_outputs(loaded.backend.stream_many(prompt, variants, stop), len(variants))
         longest = max(v.max_new_tokens for v in variants)
-        context = loaded.backend.for_generation().context_length
-        if longest >= context:
-            raise UserError(
-                f"This model reads at most {context} tokens, its prompt included: "
-                f"ask for fewer than {context} new tokens (not {longest})."
-            )
-        prepared = engine.prepare_prompt(loaded.backend.for_generation(), prompt, longest)
+        try:
+            prepared = engine.prepare_prompt(loaded.backend.for_generation(), prompt, longest)
+        except ValueError as error:  # more new tokens than the model reads
+            raise UserError(str(error)) from None
 
         def outputs() -> Iterator[Output]:
             yield Output([""] * len(variants), prepared.warnings)

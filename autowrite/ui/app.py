@@ -15,6 +15,7 @@ from autowrite.ui.common import (
     MODES,
     Common,
     mode_fields_visible,
+    reads_review_fields,
     review_field_widgets,
     settings_updates,
     warning_lines,
@@ -184,7 +185,7 @@ def build_demo(service: Service) -> gr.Blocks:
         with gr.Row(equal_height=True):
             mode = gr.Radio(MODES, value=default.task.value, label="Write", scale=1, elem_id="mode")
             with gr.Row(
-                visible=default.task is Task.REVIEW and default.prompt_format != "plain", elem_id="review-fields"
+                visible=reads_review_fields(default.task.value, default.prompt_format), elem_id="review-fields"
             ) as review_fields:
                 rating, category, headline = review_field_widgets()
         notice = gr.Markdown(elem_id="notice")

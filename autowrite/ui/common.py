@@ -93,13 +93,18 @@ def warning_lines(messages: list[str]) -> str:
     return "\n".join(f"- ⚠️ {m}" for m in messages)
 
 
-def mode_fields_visible(mode: str, prompt_format: str = "autowrite"):
-    """Show the review fields only when writing a review with a model that reads them.
+def reads_review_fields(mode: str, prompt_format: str = "autowrite") -> bool:
+    """Whether the review fields mean anything: writing a review with a model that reads them.
 
     A plain-format model (a Hub checkpoint trained on review text alone) gets the text
     only: stars, category and headline would change nothing it writes.
     """
-    return gr.update(visible=mode == Task.REVIEW.value and prompt_format != "plain")
+    return mode == Task.REVIEW.value and prompt_format != "plain"
+
+
+def mode_fields_visible(mode: str, prompt_format: str = "autowrite"):
+    """Show the review fields only where reads_review_fields."""
+    return gr.update(visible=reads_review_fields(mode, prompt_format))
 
 
 def review_field_widgets() -> tuple[gr.Slider, gr.Dropdown, gr.Textbox]:

@@ -84,19 +84,22 @@ def _buttons(words: list) -> list:
 
 def insert_word(index: int, text: str, words: dict) -> str:
     """The text with suggested word number index appended, if the words were made for this text."""
-    words = words or {}
-    offered = words.get("words", [])
-    if index >= len(offered) or words.get("text", text or "") != (text or ""):
+    offered = (words or {}).get("words", [])
+    if index >= len(offered) or not _made_for(words, text):
         return text  # typed on since: the buttons still show an older text's words
     return _append(text, offered[index])
 
 
 def accept_ghost(text: str, ghost: dict) -> str:
     """The text with the ghost continuation appended, if the ghost was made for this text."""
-    ghost = ghost or {}
-    if ghost.get("text", text or "") != (text or ""):
+    if not _made_for(ghost, text):
         return text  # typed on since the ghost was computed: it belongs to an older text
-    return _append(text, ghost.get("ghost", ""))
+    return _append(text, (ghost or {}).get("ghost", ""))
+
+
+def _made_for(state: dict | None, text: str) -> bool:
+    """Whether a words or ghost state was computed for this text (a state without one counts)."""
+    return (state or {}).get("text", text or "") == (text or "")
 
 
 def _append(text: str, addition: str) -> str:
