@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -98,21 +99,19 @@ def test_cli_contract_on_an_adapter_folder(trained_llama, tmp_path):
     assert tokenizer.eos_token == "<|endoftext|>"
 
 
+def _perplexities_only(model: Path, data: Path, **options) -> dict:
+    """The zero-shot and fine-tuned perplexities alone: no few-shot, copying check or samples."""
+    config = EvalConfig(
+        model=str(model), data=[str(data)], few_shot_k=0, memorisation_samples=0, samples_per_rating=0, threads=1
+    )
+    return main(dataclasses.replace(config, **options))
+
+
 def test_perplexities_are_token_weighted_and_examples_counted(trained_llama):
     config, result = trained_llama
     test_file = Path(config.run_dir) / "data" / "test.jsonl"
     records = read_records(test_file)
-    results = main(
-        EvalConfig(
-            model=str(result.output_dir),
-            data=[str(test_file)],
-            limit=len(records),
-            few_shot_k=0,
-            memorisation_samples=0,
-            samples_per_rating=0,
-            threads=1,
-        )
-    )
+    results = _perplexities_only(result.output_dir, test_file, limit=len(records))
     tokenizer = AutoTokenizer.from_pretrained(config.base_model)
     expected_tokens = sum(len(tokenize_example(tokenizer, r, "review", 256).body_ids) for r in records)
     assert results["n_examples"] == len(records) and results["n_tokens"] == expected_tokens
@@ -142,18 +141,7 @@ def test_free_text_scores_every_body_token_after_the_end_of_text_token(trained_l
     texts = ["the sound is clear and the bass is deep", "it broke after a week of daily use"]
     data = tmp_path / "free.txt"
     data.write_text("\n\n".join(texts) + "\n")
-    results = main(
-        EvalConfig(
-            model=str(result.output_dir),
-            data=[str(data)],
-            task="free",
-            limit=2,
-            few_shot_k=0,
-            memorisation_samples=0,
-            samples_per_rating=0,
-            threads=1,
-        )
-    )
+    results = _perplexities_only(result.output_dir, data, limit=2, task="free")
     tokenizer = AutoTokenizer.from_pretrained(config.base_model)
     nll, count = 0.0, 0
     with load_models(result.output_dir, base=config.base_model).use("base") as model:
