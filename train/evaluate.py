@@ -44,6 +44,9 @@ NEUTRAL_HEADLINES = {
 }
 
 
+POOLED = "\0all"  # the probe's key for every category together; no category is named so
+
+
 class EvalError(ValueError):
     """The evaluation cannot run with these inputs."""
 
@@ -69,6 +72,9 @@ class EvalConfig:
     span_tokens: int = 12
     memorisation_samples: int = 16
     samples_per_rating: int = 2
+    # Why 8: the rating check compares means of 1-star and 5-star samples per model; 8 per
+    # category (40 per rating over five categories) keeps a probe's 0/1 verdicts from being noise.
+    rating_samples: int = 8
     # Why 100: long enough to read a sample's tone and to catch copied spans, short enough that
     # the samples of both models take minutes on a CPU.
     max_new_tokens: int = 100
@@ -193,23 +199,33 @@ def copies_span(tokens: Sequence[int], index: set[int], n: int) -> bool:
 
 
 class SentimentProbe:
-    """A word-count naive Bayes classifier, trained on 1-2 vs 4-5 star training reviews.
+    """Word-count naive Bayes, one per category, trained on 1-2 against 4-5 star training reviews.
 
-    It is the yardstick for "1-star and 5-star samples read differently": a probe that
-    knows nothing of the fine-tuned model reads each sample and says how positive it is.
+    It is the yardstick for "1-star and 5-star samples read differently": a probe that knows
+    nothing of the fine-tuned model reads each sample and says how positive it is.
+
+    Why one per category, with even odds: pooled, a category's own words carried its mix of
+    ratings. Four in five music reviews are positive, so "album" read as praise and every
+    music sample scored 1.0 whatever rating it was asked for. Within one category both
+    classes share the topic words, which cancel, and the words left are the tone.
     """
 
     def __init__(self, records: Sequence[Record]) -> None:
-        self.counts = {True: Counter(), False: Counter()}
-        self.docs = Counter()
+        self.counts: dict[str, dict[bool, Counter]] = defaultdict(lambda: {True: Counter(), False: Counter()})
         for record in records:
             if record.rating is None or record.rating == 3:
                 continue
+            words = self.words(record.text)
             positive = record.rating >= 4
-            self.counts[positive].update(self.words(record.text))
-            self.docs[positive] += 1
-        self.vocab = set(self.counts[True]) | set(self.counts[False])
-        self.totals = {label: sum(c.values()) for label, c in self.counts.items()}
+            self.counts[record.category or ""][positive].update(words)
+            self.counts[POOLED][positive].update(words)
+        self.counts = {
+            key: classes for key, classes in self.counts.items() if classes[True] and classes[False]
+        }  # a category seen in one class alone cannot tell tone from topic
+        self.vocab = {key: set(c[True]) | set(c[False]) for key, c in self.counts.items()}
+        self.totals = {
+            key: {label: sum(c.values()) for label, c in classes.items()} for key, classes in self.counts.items()
+        }
 
     @staticmethod
     def words(text: str) -> list[str]:
@@ -218,17 +234,19 @@ class SentimentProbe:
 
     @property
     def ready(self) -> bool:
-        """Whether both classes had training documents."""
-        return self.docs[True] > 0 and self.docs[False] > 0
+        """Whether any category had training documents of both classes."""
+        return bool(self.counts)
 
-    def positive_probability(self, text: str) -> float:
-        """P(positive | words) under the naive Bayes model."""
-        score = math.log(self.docs[True]) - math.log(self.docs[False])
-        size = len(self.vocab) + 1
+    def positive_probability(self, text: str, category: str | None = None) -> float:
+        """P(positive | words) under the category's model (all categories pooled for an unknown one)."""
+        key = category if category in self.counts else POOLED
+        counts, totals, vocab = self.counts[key], self.totals[key], self.vocab[key]
+        size = len(vocab) + 1
+        score = 0.0
         for word in self.words(text):
-            if word in self.vocab:
-                score += math.log((self.counts[True][word] + 1) / (self.totals[True] + size))
-                score -= math.log((self.counts[False][word] + 1) / (self.totals[False] + size))
+            if word in vocab:
+                score += math.log((counts[True][word] + 1) / (totals[True] + size))
+                score -= math.log((counts[False][word] + 1) / (totals[False] + size))
         return 1 / (1 + math.exp(-max(-50.0, min(50.0, score))))
 
 
@@ -276,6 +294,13 @@ def load_models(folder: Path, base: str | None) -> Models:
 
 
 def _generate(model, tokenizer, prompt: str, sampling: dict[str, Any], seed: int, max_new_tokens: int) -> list[int]:
+    return _generate_many(model, tokenizer, prompt, sampling, seed, 1, max_new_tokens)[0]
+
+
+def _generate_many(
+    model, tokenizer, prompt: str, sampling: dict[str, Any], seed: int, n: int, max_new_tokens: int
+) -> list[list[int]]:
+    """n sampled continuations of one prompt, in one batch, each cut at its end-of-text token."""
     import torch
 
     ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")
@@ -284,15 +309,18 @@ def _generate(model, tokenizer, prompt: str, sampling: dict[str, Any], seed: int
         out = model.generate(
             **ids,
             do_sample=True,
+            num_return_sequences=n,
             max_new_tokens=max_new_tokens,
             pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
             eos_token_id=tokenizer.eos_token_id,
             **sampling,
         )
-    new = out[0, ids["input_ids"].shape[1] :].tolist()
-    if tokenizer.eos_token_id in new:
-        new = new[: new.index(tokenizer.eos_token_id)]
-    return new
+    continuations = []
+    for row in out[:, ids["input_ids"].shape[1] :].tolist():
+        if tokenizer.eos_token_id in row:
+            row = row[: row.index(tokenizer.eos_token_id)]
+        continuations.append(row)
+    return continuations
 
 
 def _sample_prompt(tokenizer, example: Example) -> str:
@@ -425,7 +453,7 @@ def main(config: EvalConfig) -> dict[str, Any]:
 def _generations(
     config: EvalConfig, task: Task, models: Models, examples: list[Example], train_records: list[Record], folder: Path
 ) -> dict[str, Any]:
-    """Memorisation shares and sample generations per rating."""
+    """Memorisation shares, sample generations per rating, and how far the rating moves their tone."""
     tokenizer = models.tokenizer
     sampling = _sampling(folder)
     out: dict[str, Any] = {"sampling": sampling}
@@ -466,9 +494,11 @@ def _generations(
             "share_with_copied_span": shares,
             "copied_examples": copied_examples,
         }
+    categories = sorted({e.record.category for e in examples if e.record.category}) or [""]
+    probe = SentimentProbe(train_records) if task is Task.REVIEW else None
+    if probe is not None and not probe.ready:
+        probe = None
     if config.samples_per_rating > 0:
-        categories = sorted({e.record.category for e in examples if e.record.category}) or [""]
-        probe = SentimentProbe(train_records) if task is Task.REVIEW else None
         samples = []
         with models.use("finetuned") as model:
             for i, (prompt, category, rating) in enumerate(
@@ -478,27 +508,63 @@ def _generations(
                     _generate(model, tokenizer, prompt, sampling, config.seed + 100 + i, config.max_new_tokens)
                 )
                 sample = {"prompt": prompt, "category": category, "rating": rating, "text": text.strip()}
-                if probe is not None and probe.ready:
-                    sample["positive_probability"] = round(probe.positive_probability(text), 3)
+                if probe is not None:
+                    sample["positive_probability"] = round(probe.positive_probability(text, category), 3)
                 samples.append(sample)
         out["samples"] = samples
-        if probe is not None and probe.ready:
-            per_rating: dict[str, float] = {}
-            for rating in RATINGS:
-                values = [s["positive_probability"] for s in samples if s["rating"] == rating]
-                if values:
-                    per_rating[str(rating)] = round(sum(values) / len(values), 3)
-            references = [e.record for e in examples if e.record.rating in (1, 2, 4, 5)]
-            accuracy = (
-                sum((probe.positive_probability(r.text) > 0.5) == (r.rating >= 4) for r in references) / len(references)
-                if references
-                else None
-            )
-            out["sentiment_probe"] = {
-                "mean_positive_probability_by_rating": per_rating,
-                "probe_accuracy_on_test": accuracy,
-            }
+    if probe is not None and config.rating_samples > 0:
+        out["rating_conditioning"] = _rating_conditioning(config, models, probe, categories, sampling, examples)
     return out
+
+
+def _rating_conditioning(
+    config: EvalConfig,
+    models: Models,
+    probe: SentimentProbe,
+    categories: list[str],
+    sampling: dict[str, Any],
+    examples: list[Example],
+) -> dict[str, Any]:
+    """How far the asked-for rating moves the tone of samples, for the base and the fine-tuned model.
+
+    Both models get the same prompts and seeds: each category at 1 and at 5 stars under a
+    neutral headline, config.rating_samples samples each. A sample reads as asked when the
+    probe puts a 1-star sample below 0.5 and a 5-star one above it.
+    """
+    tokenizer = models.tokenizer
+    by_model: dict[str, dict[str, dict[str, float]]] = {}
+    for which in ("base", "finetuned"):
+        by_rating: dict[str, dict[str, float]] = {}
+        with models.use(which) as model:
+            for rating in (1, 5):
+                probabilities = []
+                for j, category in enumerate(categories):
+                    headline = NEUTRAL_HEADLINES.get(category, "My purchase")
+                    prompt = prompt_for(Task.REVIEW, category=category, rating=rating, headline=headline)
+                    seed = config.seed + 1000 + 10 * j + rating
+                    for new in _generate_many(
+                        model, tokenizer, prompt, sampling, seed, config.rating_samples, config.max_new_tokens
+                    ):
+                        probabilities.append(probe.positive_probability(tokenizer.decode(new), category))
+                as_asked = [(p > 0.5) == (rating == 5) for p in probabilities]
+                by_rating[str(rating)] = {
+                    "mean_positive_probability": round(sum(probabilities) / len(probabilities), 3),
+                    "read_as_asked": round(sum(as_asked) / len(as_asked), 3),
+                }
+        by_model[which] = by_rating
+    references = [e.record for e in examples if e.record.rating in (1, 2, 4, 5)]
+    accuracy = (
+        sum((probe.positive_probability(r.text, r.category) > 0.5) == (r.rating >= 4) for r in references)
+        / len(references)
+        if references
+        else None
+    )
+    return {
+        "samples_per_category": config.rating_samples,
+        "categories": categories,
+        "probe_accuracy_on_test": accuracy,
+        "models": by_model,
+    }
 
 
 def _pct(value: float | None) -> str:
@@ -552,19 +618,25 @@ def to_markdown(results: dict[str, Any]) -> str:
             f"| fine-tuned samples | {_pct(shares.get('finetuned'))} |",
             f"| human test texts (up to {results['max_body_tokens']} tokens) | {_pct(shares.get('test_references'))} |",
         ]
-    probe = results.get("sentiment_probe")
-    if probe:
-        by_rating = probe["mean_positive_probability_by_rating"]
+    conditioning = results.get("rating_conditioning")
+    if conditioning:
         lines += [
             "",
-            "Rating conditioning: a naive Bayes sentiment probe trained on the training split "
-            f"(accuracy {_pct(probe['probe_accuracy_on_test'])} on the test texts) reads the samples below; "
-            "mean probability that a sample is positive, per requested rating (same categories and neutral headlines):",
+            f"Rating conditioning: {conditioning['samples_per_category']} samples per category at 1 and at 5 stars "
+            "from each model (the same prompts with neutral headlines, the same seeds), read by a naive Bayes "
+            "sentiment probe trained per category on the training split "
+            f"(accuracy {_pct(conditioning['probe_accuracy_on_test'])} on the test texts). A sample reads as asked "
+            "when the probe puts a 1-star sample below 0.5 and a 5-star one above it.",
             "",
-            "| rating | " + " | ".join(by_rating) + " |",
-            "|---|" + "---:|" * len(by_rating),
-            "| P(positive) | " + " | ".join(f"{v:.2f}" for v in by_rating.values()) + " |",
+            "| model | P(positive), 1 star | P(positive), 5 stars | read as asked |",
+            "|---|---:|---:|---:|",
         ]
+        for which, name in (("base", "base"), ("finetuned", "fine-tuned")):
+            one, five = conditioning["models"][which]["1"], conditioning["models"][which]["5"]
+            both = (one["read_as_asked"] + five["read_as_asked"]) / 2
+            lines.append(
+                f"| {name} | {one['mean_positive_probability']:.2f} | {five['mean_positive_probability']:.2f} | {_pct(both)} |"
+            )
     samples = results.get("samples") or []
     if samples:
         s = results.get("sampling", {})
@@ -601,6 +673,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--few-shot-k", type=int, default=_DEFAULTS["few_shot_k"])
     parser.add_argument("--memorisation-samples", type=int, default=_DEFAULTS["memorisation_samples"])
     parser.add_argument("--samples-per-rating", type=int, default=_DEFAULTS["samples_per_rating"])
+    parser.add_argument(
+        "--rating-samples",
+        type=int,
+        default=_DEFAULTS["rating_samples"],
+        help="samples per category at 1 and at 5 stars from each model for the rating check (0: skip)",
+    )
     parser.add_argument("--max-new-tokens", type=int, default=_DEFAULTS["max_new_tokens"])
     parser.add_argument(
         "--update-card", action="store_true", help="replace the evaluation section of the checkpoint's README.md"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import math
 import subprocess
@@ -58,14 +59,35 @@ def test_copied_spans_are_found_only_when_long_enough():
 
 
 def test_sentiment_probe_separates_obvious_texts():
-    records = [Record(text="terrible broken awful refund", rating=1)] * 5 + [
-        Record(text="great love perfect works", rating=5)
+    records = [Record(text="terrible broken awful refund", rating=1, category="Electronics")] * 5 + [
+        Record(text="great love perfect works", rating=5, category="Electronics")
     ] * 5
-    probe = SentimentProbe(records + [Record(text="neutral", rating=3)])
+    probe = SentimentProbe(records + [Record(text="neutral", rating=3, category="Electronics")])
     assert probe.ready
-    assert probe.positive_probability("I love it, works great") > 0.9
-    assert probe.positive_probability("awful, broken, want a refund") < 0.1
-    assert probe.positive_probability("unknown words only") == pytest.approx(0.5)
+    assert probe.positive_probability("I love it, works great", "Electronics") > 0.9
+    assert probe.positive_probability("awful, broken, want a refund", "Electronics") < 0.1
+    assert probe.positive_probability("unknown words only", "Electronics") == pytest.approx(0.5)
+    assert probe.positive_probability("I love it, works great") > 0.9  # no category: all of them pooled
+
+
+def test_sentiment_probe_reads_tone_not_a_categorys_topic_words():
+    # Music is mostly praised and books mostly panned, as in the shared data: pooled, the
+    # topic word "album" alone would read as praise.
+    records = (
+        [Record(text="album great", rating=5, category="Music")] * 8
+        + [Record(text="album awful", rating=1, category="Music")] * 2
+        + [Record(text="novel great", rating=5, category="Books")] * 2
+        + [Record(text="novel awful", rating=1, category="Books")] * 8
+        + [Record(text="gift card great", rating=5, category="Gift Cards")]  # one class only
+    )
+    probe = SentimentProbe(records)
+    assert probe.positive_probability("the album", None) > 0.65  # pooled: topic as tone
+    assert 0.4 < probe.positive_probability("the album", "Music") < 0.6
+    assert 0.4 < probe.positive_probability("the novel", "Books") < 0.6
+    assert probe.positive_probability("an awful album", "Music") < 0.3
+    assert probe.positive_probability("a great novel", "Books") > 0.7
+    # A category seen in one class cannot separate tone from topic: it reads as all pooled.
+    assert probe.positive_probability("great gift card", "Gift Cards") == probe.positive_probability("great gift card")
 
 
 def test_cli_contract_on_an_adapter_folder(trained_llama, tmp_path):
@@ -102,7 +124,13 @@ def test_cli_contract_on_an_adapter_folder(trained_llama, tmp_path):
 def _perplexities_only(model: Path, data: Path, **options) -> dict:
     """The zero-shot and fine-tuned perplexities alone: no few-shot, copying check or samples."""
     config = EvalConfig(
-        model=str(model), data=[str(data)], few_shot_k=0, memorisation_samples=0, samples_per_rating=0, threads=1
+        model=str(model),
+        data=[str(data)],
+        few_shot_k=0,
+        memorisation_samples=0,
+        samples_per_rating=0,
+        rating_samples=0,
+        threads=1,
     )
     return main(dataclasses.replace(config, **options))
 
@@ -123,6 +151,33 @@ def test_perplexities_are_token_weighted_and_examples_counted(trained_llama):
     assert results["few_shot_perplexity"] is None
     table = to_markdown(results)
     assert f"{results['finetuned_perplexity']:.2f}" in table and "few-shot" not in table.split("| category")[0]
+
+
+def test_rating_check_reads_both_models_at_1_and_5_stars(trained_llama, shared_data, tmp_path):
+    config, result = trained_llama
+    test_file = Path(config.run_dir) / "data" / "test.jsonl"
+    # The tiny run's training rows are the first of each file, all 1 and 2 stars; the probe
+    # needs praise too, from the same category.
+    train_files = []
+    for name in ("Electronics", "Home_and_Kitchen"):
+        with gzip.open(shared_data / "reviews" / "mdsd_2023_format" / f"{name}.jsonl.gz", "rt", encoding="utf-8") as f:
+            rows = [json.loads(line) for line in f]
+        picked = [r for r in rows if r["rating"] <= 2][:20] + [r for r in rows if r["rating"] == 5][:20]
+        train_files.append(tmp_path / f"{name}.jsonl")  # the file name gives the category
+        train_files[-1].write_text("".join(json.dumps(r) + "\n" for r in picked))
+    results = _perplexities_only(
+        result.output_dir, test_file, limit=4, train_data=[str(f) for f in train_files], rating_samples=2
+    )
+    conditioning = results["rating_conditioning"]
+    assert conditioning["samples_per_category"] == 2
+    assert set(conditioning["categories"]) <= {"Electronics", "Home and Kitchen"}
+    assert 0 <= conditioning["probe_accuracy_on_test"] <= 1
+    for which in ("base", "finetuned"):
+        for rating in ("1", "5"):
+            measured = conditioning["models"][which][rating]
+            assert 0 <= measured["mean_positive_probability"] <= 1 and 0 <= measured["read_as_asked"] <= 1
+    table = to_markdown(results).split("Rating conditioning")[1]
+    assert "| base |" in table and "| fine-tuned |" in table
 
 
 def test_argument_errors():
