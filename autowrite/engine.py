@@ -221,6 +221,9 @@ class TransformersBackend(Backend):
         self._clock = 0
         self._last_used = [0] * max_slots
         self.tokens_computed = 0  # positions run through the model; tests read it to see reuse
+        # A generation's variants each keep a slot (for_generation); a typist's candidate words
+        # share the typist's slot, so that one keystroke does not evict the other typists.
+        self._slot_per_sequence = False
 
     @property
     def vocab_size(self) -> int:
@@ -252,36 +255,58 @@ class TransformersBackend(Backend):
         sibling = copy.copy(self)
         sibling.forget()  # new slot lists on the sibling; this backend's stay as they are
         sibling.tokens_computed = 0
+        sibling._slot_per_sequence = True
         return sibling
-
-    def _pick_slot(self, ids: Sequence[int]) -> tuple[int, int]:
-        shared = [common_prefix_length(slot.ids, ids) for slot in self._slots]
-        best = max(range(len(self._slots)), key=lambda i: (shared[i], self._last_used[i]))
-        if shared[best] == 0:
-            best = min(range(len(self._slots)), key=lambda i: self._last_used[i])
-        return best, shared[best]
 
     def next_logits(self, ids: Sequence[int]) -> torch.Tensor:
         ids = list(ids)
         if not ids:
             raise ValueError("next_logits needs at least one token id")
         with self.lock, torch.inference_mode():
-            index, shared = self._pick_slot(ids)
-            self._clock += 1
-            self._last_used[index] = self._clock
-            slot = self._slots[index]
-            if shared == len(ids) == len(slot.ids) and slot.logits is not None:
-                return slot.logits
-            keep = min(shared, len(ids) - 1)
-            if slot.cache is not None and keep > 0:
-                _truncate(slot.cache, keep)
-            else:
-                keep, slot.cache = 0, None
-            new = torch.tensor([ids[keep:]], dtype=torch.long)
-            out = self.model(input_ids=new, past_key_values=slot.cache, use_cache=True)
-            self.tokens_computed += new.shape[1]
-            slot.ids, slot.cache, slot.logits = ids, out.past_key_values, out.logits[0, -1].float()
-            return slot.logits
+            return self._logits(ids, taken=set())
+
+    def logits_many(self, sequences: Sequence[Sequence[int]]) -> list[torch.Tensor]:
+        if not self._slot_per_sequence:
+            return super().logits_many(sequences)
+        if any(not s for s in sequences):
+            raise ValueError("next_logits needs at least one token id")
+        with self.lock, torch.inference_mode():
+            taken: set[int] = set()
+            return [self._logits(list(s), taken) for s in sequences]
+
+    def _logits(self, ids: list[int], taken: set[int]) -> torch.Tensor:
+        """Logits after ids from the slot sharing most of them, skipping the slots in taken."""
+        slots = self._slots
+        shared = [common_prefix_length(slot.ids, ids) for slot in slots]
+        for slot, n in zip(slots, shared, strict=True):
+            if n == len(ids) == len(slot.ids) and slot.logits is not None:
+                return slot.logits  # the same sequence again, in this call or an earlier one
+        free = [i for i in range(len(slots)) if i not in taken] or list(range(len(slots)))
+        oldest = min(free, key=lambda i: self._last_used[i])
+        best = max(free, key=lambda i: (shared[i], self._last_used[i]))
+        source = max(range(len(slots)), key=lambda i: (shared[i], self._last_used[i]))
+        keep = min(shared[source], len(ids) - 1)
+        if keep == 0:
+            index, cache = oldest, None
+        elif shared[best] >= shared[source]:
+            index, cache = best, slots[best].cache  # extend it, or cut it back to what it shares
+        else:
+            # The longest prefix is in a slot already used in this call: copy it rather than
+            # cut back a cache that its sequence needs on the next step.
+            index, cache = oldest, copy.deepcopy(slots[source].cache)
+        if cache is not None:
+            _truncate(cache, keep)
+        else:
+            keep = 0
+        taken.add(index)
+        self._clock += 1
+        self._last_used[index] = self._clock
+        new = torch.tensor([ids[keep:]], dtype=torch.long)
+        out = self.model(input_ids=new, past_key_values=cache, use_cache=True)
+        self.tokens_computed += new.shape[1]
+        slot = slots[index]
+        slot.ids, slot.cache, slot.logits = ids, out.past_key_values, out.logits[0, -1].float()
+        return slot.logits
 
 
 @dataclass

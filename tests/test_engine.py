@@ -146,6 +146,28 @@ def test_a_generation_computes_on_caches_of_its_own(tiny_backend):
     assert generation.tokens_computed == len(prompt)  # nothing reused from the typist's prefix
 
 
+def test_a_generations_samples_each_keep_a_cache_and_equal_their_solo_texts(tiny_backend, monkeypatch):
+    """Samples diverge after the prompt; sharing one cache, each would recompute the others' tokens."""
+    prompt = tiny_backend.encode("The battery lasts all day and the screen")
+    variants = [SamplingSettings(seed=seed, temperature=1.5, max_new_tokens=30) for seed in (1, 2, 3, 4)]
+    generation = tiny_backend.for_generation()
+    monkeypatch.setattr(generation, "for_generation", lambda: generation)  # to read its count
+    *_, texts = engine.stream_many(generation, prompt, variants)
+    assert len(set(texts)) == 4
+    # The prompt once, then at most one position per sample and new token (it was 2,000+).
+    assert len(prompt) < generation.tokens_computed <= len(prompt) + 4 * 30
+    for variant, text in zip(variants, texts, strict=True):
+        assert engine.generate(tiny_backend, prompt, variant) == text
+    # A typist's candidate words still share the typist's slot: the other slots stay.
+    typist = TransformersBackend(tiny_backend.model, tiny_backend.tokenizer)
+    other = typist.encode("Another person types here")
+    typist.next_logits(other)
+    typist.logits_many([prompt + typist.encode(word) for word in (" is", " was", " looks", " seems", " has")])
+    before = typist.tokens_computed
+    typist.next_logits(other)
+    assert typist.tokens_computed == before
+
+
 def test_cached_logits_equal_fresh_logits(tiny_gpt2_dir, tiny_backend):
     ids = tiny_backend.encode("Great little speaker, clear sound")
     for n in range(2, len(ids) + 1):
