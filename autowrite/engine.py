@@ -473,8 +473,12 @@ class StepBatcher:
         with self._lock:
             self._waiting.append(request)
             if not self._working:
-                self._working = True
-                threading.Thread(target=self._work, name="generation-steps", daemon=True).start()
+                try:
+                    threading.Thread(target=self._work, name="generation-steps", daemon=True).start()
+                except BaseException:  # no thread (out of resources): no worker would ever serve
+                    self._waiting.remove(request)
+                    raise
+                self._working = True  # still under the lock, which the worker takes first
         try:
             while True:
                 item = request.results.get()

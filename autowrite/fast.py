@@ -52,6 +52,10 @@ BATCH = 512
 NO_ROOM = 1  # llama_decode's return code: no cells left in the cache for the batch
 
 
+class CacheFull(RuntimeError):
+    """The sequences of one decode need more cells than the cache has, with all others dropped."""
+
+
 # One thread for every llama.cpp decode in the process. llama.cpp and torch share one GNU
 # OpenMP runtime, which keeps a team of threads for each thread that has started a parallel
 # region; once two teams exist, the waits in each are throttled and a decode took 2.4 times
@@ -249,7 +253,8 @@ class LlamaCppBackend(Backend):
         model = self._model.model
         head_dim = llama_cpp.llama_model_n_embd(model) // llama_cpp.llama_model_n_head(model)
         per_position = 2 * 2 * llama_cpp.llama_model_n_layer(model) * llama_cpp.llama_model_n_head_kv(model) * head_dim
-        self._ctx_bytes = per_position * llama_cpp.llama_n_ctx(self._ctx.ctx)
+        self._cells = llama_cpp.llama_n_ctx(self._ctx.ctx)
+        self._ctx_bytes = per_position * self._cells
         self._shared_buffer = shared
         self._sequences = sequences
         self._queue = _Queue()
@@ -330,13 +335,7 @@ class LlamaCppBackend(Backend):
                     room -= len(batch[-1].sequences)
                 self._queue.changed.release()
                 try:
-                    with self.lock:
-                        results = self._compute([c.sequences for c in batch])
-                    for c, result in zip(batch, results):
-                        c.result = result
-                except BaseException as error:  # every caller in the batch hears of it
-                    for c in batch:
-                        c.error = error
+                    self._serve(batch)
                 finally:
                     self._queue.changed.acquire()
                     for c in batch:
@@ -346,6 +345,33 @@ class LlamaCppBackend(Backend):
         if call.error is not None:
             raise call.error
         return call.result
+
+    def _serve(self, batch: list[_Call]) -> None:
+        """Compute a batch of calls together, or, when together they overfill the cache, one by one.
+
+        Four people typing texts near the words limit (2,040 tokens each) need more than the
+        8,192 shared cells at once, though each fits alone once the others' cells are dropped.
+        """
+        try:
+            with self.lock:
+                results = self._compute([c.sequences for c in batch])
+            for c, result in zip(batch, results):
+                c.result = result
+            return
+        except CacheFull as error:
+            if len(batch) == 1:
+                batch[0].error = error
+                return
+        except BaseException as error:  # every caller in the batch hears of it
+            for c in batch:
+                c.error = error
+            return
+        for c in batch:
+            try:
+                with self.lock:
+                    c.result = self._compute([c.sequences])[0]
+            except BaseException as error:
+                c.error = error
 
     def _compute(self, calls: list[list[list[int]]]) -> list[list[torch.Tensor]]:
         """Logits for several calls' sequences in one batch; the lock is held."""
@@ -478,7 +504,9 @@ class LlamaCppBackend(Backend):
             if code == 0:
                 return
             idle = [i for i, slot in enumerate(self._slots) if slot and i not in protected]
-            if code != NO_ROOM or not self._shared_buffer or not idle:
+            if code == NO_ROOM and self._shared_buffer and not idle:
+                raise CacheFull(f"these {len(protected)} texts need more than the {self._cells} cells of the cache")
+            if code != NO_ROOM or not self._shared_buffer:
                 raise RuntimeError(f"llama_decode returned {code}")
             self._drop(min(idle, key=lambda i: self._last_used[i]))
 

@@ -278,6 +278,33 @@ def test_a_full_typing_cache_drops_the_least_recently_used_texts(monkeypatch):
     assert backend.tokens_computed - before == len(texts[0])
 
 
+def test_typists_who_overfill_the_cache_together_are_served_one_by_one(monkeypatch):
+    import random
+
+    import autowrite.fast
+
+    # Three texts of 200 tokens in 512 cells: together they cannot fit, each alone can (with
+    # the real 8,192 cells, four people typing near the 2,040-token words limit).
+    monkeypatch.setattr(autowrite.fast, "CACHE_POSITIONS", 512)
+    backend = LlamaCppBackend(embedded_gguf_path(), embedded_tokenizer(), context_length=256)
+    rng = random.Random(1)
+    texts = [[rng.randrange(1000, 20000) for _ in range(200)] for _ in range(3)]
+    calls = [autowrite.fast._Call([ids]) for ids in texts]
+    backend._serve(calls)  # as _combined serves the keystrokes that queued during one decode
+    assert [c.error for c in calls] == [None] * 3
+    solo = LlamaCppBackend(embedded_gguf_path(), embedded_tokenizer(), context_length=256)
+    for ids, call in zip(texts, calls, strict=True):
+        solo.forget()
+        row, alone = call.result[0], solo.next_logits(ids)
+        # The same up to where its cells lie in the cache (logits ~0.4 apart here); random
+        # tokens give a flat distribution, so the argmax is no test.
+        assert torch.allclose(row.softmax(-1), alone.softmax(-1), atol=5e-3)
+    # One call that cannot fit even alone says so.
+    with pytest.raises(autowrite.fast.CacheFull, match="512 cells"):
+        backend.logits_many(texts)
+    assert backend.next_logits(texts[0]).shape == (backend.vocab_size,)  # and the backend still serves
+
+
 def test_a_failed_decode_leaves_no_stale_logits(fast, monkeypatch):
     from llama_cpp import llama_cpp as bindings
 
