@@ -205,27 +205,31 @@ class SentimentProbe:
     nothing of the fine-tuned model reads each sample and says how positive it is.
 
     Why one per category, with even odds: pooled, a category's own words carried its mix of
-    ratings. Four in five music reviews are positive, so "album" read as praise and every
-    music sample scored 1.0 whatever rating it was asked for. Within one category both
-    classes share the topic words, which cancel, and the words left are the tone.
+    ratings. Four in five music reviews are positive, so "album" read as praise. Within one
+    category both classes share the topic words, which cancel, and the words left are the tone.
+
+    Why each class's word rates are drawn toward the category's: with add-one smoothing over
+    a vocabulary larger than a class (music's negatives are 25,000 words against 40,000 words
+    of vocabulary), that class's rate of every common word is cut by more than half, so any
+    music text read as praise, "a disappointing third release" included (balanced accuracy
+    0.54 on the music test reviews). Drawn toward the category's rates with as many words'
+    weight as the smaller class has, a word the small class never happened to use reads as
+    neutral rather than as the other class (music 0.82; the mean over five categories 0.75 -> 0.80).
     """
 
     def __init__(self, records: Sequence[Record]) -> None:
-        self.counts: dict[str, dict[bool, Counter]] = defaultdict(lambda: {True: Counter(), False: Counter()})
+        counts: dict[str, dict[bool, Counter]] = defaultdict(lambda: {True: Counter(), False: Counter()})
         for record in records:
             if record.rating is None or record.rating == 3:
                 continue
             words = self.words(record.text)
             positive = record.rating >= 4
-            self.counts[record.category or ""][positive].update(words)
-            self.counts[POOLED][positive].update(words)
-        self.counts = {
-            key: classes for key, classes in self.counts.items() if classes[True] and classes[False]
-        }  # a category seen in one class alone cannot tell tone from topic
-        self.vocab = {key: set(c[True]) | set(c[False]) for key, c in self.counts.items()}
-        self.totals = {
-            key: {label: sum(c.values()) for label, c in classes.items()} for key, classes in self.counts.items()
-        }
+            counts[record.category or ""][positive].update(words)
+            counts[POOLED][positive].update(words)
+        # A category seen in one class alone cannot tell tone from topic.
+        self.counts = {key: classes for key, classes in counts.items() if classes[True] and classes[False]}
+        self.both = {key: c[True] + c[False] for key, c in self.counts.items()}
+        self.totals = {key: {label: c.total() for label, c in classes.items()} for key, classes in self.counts.items()}
 
     @staticmethod
     def words(text: str) -> list[str]:
@@ -240,13 +244,15 @@ class SentimentProbe:
     def positive_probability(self, text: str, category: str | None = None) -> float:
         """P(positive | words) under the category's model (all categories pooled for an unknown one)."""
         key = category if category in self.counts else POOLED
-        counts, totals, vocab = self.counts[key], self.totals[key], self.vocab[key]
-        size = len(vocab) + 1
+        counts, totals, both = self.counts[key], self.totals[key], self.both[key]
+        both_total, size = both.total(), len(both) + 1
+        weight = min(totals.values())
         score = 0.0
         for word in self.words(text):
-            if word in vocab:
-                score += math.log((counts[True][word] + 1) / (totals[True] + size))
-                score -= math.log((counts[False][word] + 1) / (totals[False] + size))
+            if word in both:
+                prior = weight * (both[word] + 1) / (both_total + size)
+                score += math.log((counts[True][word] + prior) / (totals[True] + weight))
+                score -= math.log((counts[False][word] + prior) / (totals[False] + weight))
         return 1 / (1 + math.exp(-max(-50.0, min(50.0, score))))
 
 
@@ -552,17 +558,19 @@ def _rating_conditioning(
                     "read_as_asked": round(sum(as_asked) / len(as_asked), 3),
                 }
         by_model[which] = by_rating
-    references = [e.record for e in examples if e.record.rating in (1, 2, 4, 5)]
-    accuracy = (
-        sum((probe.positive_probability(r.text, r.category) > 0.5) == (r.rating >= 4) for r in references)
-        / len(references)
-        if references
-        else None
-    )
+    # Balanced: most test reviews are positive (music), and a probe that calls everything
+    # praise would score 0.8 on plain accuracy.
+    recalls = []
+    for positive in (False, True):
+        texts = [e.record for e in examples if e.record.rating in ((4, 5) if positive else (1, 2))]
+        if texts:
+            hits = sum((probe.positive_probability(r.text, r.category) > 0.5) == positive for r in texts)
+            recalls.append(hits / len(texts))
+    accuracy = sum(recalls) / len(recalls) if len(recalls) == 2 else None
     return {
         "samples_per_category": config.rating_samples,
         "categories": categories,
-        "probe_accuracy_on_test": accuracy,
+        "probe_balanced_accuracy_on_test": accuracy,
         "models": by_model,
     }
 
@@ -625,7 +633,7 @@ def to_markdown(results: dict[str, Any]) -> str:
             f"Rating conditioning: {conditioning['samples_per_category']} samples per category at 1 and at 5 stars "
             "from each model (the same prompts with neutral headlines, the same seeds), read by a naive Bayes "
             "sentiment probe trained per category on the training split "
-            f"(accuracy {_pct(conditioning['probe_accuracy_on_test'])} on the test texts). A sample reads as asked "
+            f"(balanced accuracy {_pct(conditioning['probe_balanced_accuracy_on_test'])} on the test texts). A sample reads as asked "
             "when the probe puts a 1-star sample below 0.5 and a 5-star one above it.",
             "",
             "| model | P(positive), 1 star | P(positive), 5 stars | read as asked |",

@@ -81,7 +81,7 @@ def test_sentiment_probe_reads_tone_not_a_categorys_topic_words():
         + [Record(text="gift card great", rating=5, category="Gift Cards")]  # one class only
     )
     probe = SentimentProbe(records)
-    assert probe.positive_probability("the album", None) > 0.65  # pooled: topic as tone
+    assert probe.positive_probability("the album", None) > 0.6  # pooled: topic as tone
     assert 0.4 < probe.positive_probability("the album", "Music") < 0.6
     assert 0.4 < probe.positive_probability("the novel", "Books") < 0.6
     assert probe.positive_probability("an awful album", "Music") < 0.3
@@ -171,7 +171,8 @@ def test_rating_check_reads_both_models_at_1_and_5_stars(trained_llama, shared_d
     conditioning = results["rating_conditioning"]
     assert conditioning["samples_per_category"] == 2
     assert set(conditioning["categories"]) <= {"Electronics", "Home and Kitchen"}
-    assert 0 <= conditioning["probe_accuracy_on_test"] <= 1
+    # The tiny run's test reviews are all 1 and 2 stars: a balanced accuracy needs both.
+    assert conditioning["probe_balanced_accuracy_on_test"] is None
     for which in ("base", "finetuned"):
         for rating in ("1", "5"):
             measured = conditioning["models"][which][rating]
