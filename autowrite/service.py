@@ -220,6 +220,7 @@ class Service:
         typing: the header for text being typed, whose first line is the review's title
         while the headline field is empty (formats.prompt_for's title_next).
         """
+        clean_text(request.text, "prompt")  # the limit is the whole text's, title line included
         if entry.prompt_format != "plain":
             request = _title_from_first_line(request)
         text = clean_text(request.text, "prompt")

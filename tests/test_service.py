@@ -38,6 +38,12 @@ def test_model_defaults_come_from_the_entry(tiny_service):
             lambda s: s.stream(Request(model="tiny-gpt2", text="x" * (MAX_PROMPT_CHARS + 1)), SamplingSettings()),
             "limit is 8,000",
         ),
+        (  # a first line ended with Enter becomes the title: the limit still counts both
+            lambda s: s.stream(
+                Request(model="tiny-gptneo", text="x" * 5000 + "\n" + "y" * 5000, mode="review"), SamplingSettings()
+            ),
+            "The prompt is 10,001 characters; the limit is 8,000",
+        ),
         (
             lambda s: s.stream(Request(model="tiny-gpt2", text="hi"), SamplingSettings(), samples=9),
             "samples must be between 1 and 4",
