@@ -278,8 +278,10 @@ class TransformersBackend(Backend):
         """Logits after ids from the slot sharing most of them, skipping the slots in taken."""
         slots = self._slots
         shared = [common_prefix_length(slot.ids, ids) for slot in slots]
-        for slot, n in zip(slots, shared, strict=True):
+        self._clock += 1
+        for i, (slot, n) in enumerate(zip(slots, shared, strict=True)):
             if n == len(ids) == len(slot.ids) and slot.logits is not None:
+                self._last_used[i] = self._clock
                 return slot.logits  # the same sequence again, in this call or an earlier one
         free = [i for i in range(len(slots)) if i not in taken] or list(range(len(slots)))
         oldest = min(free, key=lambda i: self._last_used[i])
@@ -299,7 +301,6 @@ class TransformersBackend(Backend):
         else:
             keep = 0
         taken.add(index)
-        self._clock += 1
         self._last_used[index] = self._clock
         new = torch.tensor([ids[keep:]], dtype=torch.long)
         out = self.model(input_ids=new, past_key_values=cache, use_cache=True)

@@ -130,6 +130,18 @@ def test_prefix_is_not_recomputed(tiny_backend):
     assert tiny_backend.tokens_computed - before == 1
 
 
+def test_asking_a_text_again_keeps_its_slot_from_eviction(tiny_backend):
+    backend = TransformersBackend(tiny_backend.model, tiny_backend.tokenizer, max_slots=2)
+    first, second, third = (backend.encode(t) for t in ("One person types", "Two people type", "Zebra crossing"))
+    backend.next_logits(first)
+    backend.next_logits(second)
+    backend.next_logits(first)  # the first typist's text again (words, then the ghost)
+    backend.next_logits(third)  # takes the least recently used slot: the second typist's
+    before = backend.tokens_computed
+    backend.next_logits(first)
+    assert backend.tokens_computed == before
+
+
 def test_a_generation_computes_on_caches_of_its_own(tiny_backend):
     """Whatever a typist computed, a generation computes its prompt afresh: a link reproduces."""
     prompt = tiny_backend.encode("The battery lasts all day and the screen")
