@@ -220,12 +220,11 @@ class Service:
         typing: the header for text being typed, whose first line is the review's title
         while the headline field is empty (formats.prompt_for's title_next).
         """
-        clean_text(request.text, "prompt")  # the limit is the whole text's, title line included
-        if entry.prompt_format != "plain":
-            request = _title_from_first_line(request)
-        text = clean_text(request.text, "prompt")
+        text = clean_text(request.text, "prompt")  # the limit is the whole text's, title line included
         if entry.prompt_format == "plain":
             return text
+        request = _title_from_first_line(replace(request, text=text))
+        text = request.text
         try:
             rating = int(request.rating) if request.mode == Task.REVIEW else 5
         except (TypeError, ValueError):

@@ -230,6 +230,11 @@ class SentimentProbe:
         self.counts = {key: classes for key, classes in counts.items() if classes[True] and classes[False]}
         self.both = {key: c[True] + c[False] for key, c in self.counts.items()}
         self.totals = {key: {label: c.total() for label, c in classes.items()} for key, classes in self.counts.items()}
+        # Per category: the words of both classes and the vocabulary size (add-one), for the
+        # category's rates that each class is drawn toward, and the smaller class's word count.
+        self.shrink = {
+            key: (both.total() + len(both) + 1, min(self.totals[key].values())) for key, both in self.both.items()
+        }
 
     @staticmethod
     def words(text: str) -> list[str]:
@@ -245,12 +250,11 @@ class SentimentProbe:
         """P(positive | words) under the category's model (all categories pooled for an unknown one)."""
         key = category if category in self.counts else POOLED
         counts, totals, both = self.counts[key], self.totals[key], self.both[key]
-        both_total, size = both.total(), len(both) + 1
-        weight = min(totals.values())
+        denominator, weight = self.shrink[key]
         score = 0.0
         for word in self.words(text):
             if word in both:
-                prior = weight * (both[word] + 1) / (both_total + size)
+                prior = weight * (both[word] + 1) / denominator
                 score += math.log((counts[True][word] + prior) / (totals[True] + weight))
                 score -= math.log((counts[False][word] + prior) / (totals[False] + weight))
         return 1 / (1 + math.exp(-max(-50.0, min(50.0, score))))
