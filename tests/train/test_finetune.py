@@ -185,6 +185,11 @@ def test_interrupted_run_resumes_from_its_saved_step(tmp_path, tiny_llama_dir, r
     with pytest.raises(RecipeError, match="started with other learning_rate"):
         main(dataclasses.replace(interrupted, learning_rate=1e-3), resume=True)
 
+    with pytest.raises(
+        RecipeError, match=r"batch per step \(per_device_batch_size x gradient_accumulation_steps: 2, now 4\)"
+    ):
+        main(dataclasses.replace(interrupted, gradient_accumulation_steps=2), resume=True)
+
     resumed = main(dataclasses.replace(interrupted, threads=2, logging_steps=1), resume=True)
     assert resumed.resumed_from.endswith("checkpoint-2")
     assert resumed.global_step == 4
@@ -205,6 +210,31 @@ def test_interrupted_run_resumes_from_its_saved_step(tmp_path, tiny_llama_dir, r
     # Same data order, optimizer and scheduler state: the resumed run ends where an
     # uninterrupted one does.
     assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5)
+
+
+def test_resumed_run_may_split_its_batch_another_way(tmp_path, tiny_llama_dir, review_subset):
+    """A run started with 2 rows per micro-batch (a GPU's split) resumes with 1 row x 2 (a CPU's).
+
+    In fp32 the result equals a run that never stopped; under bf16 autocast the two splits
+    round differently, which Adam's first steps amplify past any useful tolerance.
+    """
+    changes = dict(max_steps=4, save_steps=2, eval_steps=4, lora_dropout=0.0, precision="fp32")
+    interrupted = tiny_config(tmp_path / "a", tiny_llama_dir, review_subset, **changes)
+    assert (interrupted.per_device_batch_size, interrupted.gradient_accumulation_steps) == (2, 1)
+    with pytest.raises(KeyboardInterrupt):
+        main(interrupted, callbacks=[_Interrupt()])
+    resplit = dataclasses.replace(interrupted, per_device_batch_size=1, gradient_accumulation_steps=2)
+    resumed = main(resplit, resume=True)
+    assert resumed.global_step == 4
+    straight = main(tiny_config(tmp_path / "b", tiny_llama_dir, review_subset, **changes))
+    # The same rows at each step: the same training losses, steps 3 and 4 from the resumed split.
+    losses = [h["loss"] for h in resumed.log_history if "loss" in h]
+    straight_losses = [h["loss"] for h in straight.log_history if "loss" in h]
+    assert losses == pytest.approx(straight_losses, rel=1e-5)
+    a = load_file(Path(interrupted.output_dir) / "adapter_model.safetensors")
+    b = load_file(straight.output_dir / "adapter_model.safetensors")
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5)
 
