@@ -343,6 +343,21 @@ def _trainer_class():
     return CpuLossSFTTrainer
 
 
+def _intervals_from_arguments():
+    """A callback by which a resumed run logs, validates and checkpoints as its own arguments say.
+
+    Trainer restores those intervals from the checkpoint's trainer state and only warns that
+    the arguments differ, though a resumed run may change them (RESUMABLE_CHANGES).
+    """
+    from transformers import TrainerCallback
+
+    class IntervalsFromArguments(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            state.compute_steps(args, state.max_steps)
+
+    return IntervalsFromArguments()
+
+
 def _last_checkpoint(run_dir: Path) -> str | None:
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -402,7 +417,7 @@ def main(
         eval_dataset=eval_set,
         processing_class=tokenizer,
         peft_config=peft_config,
-        callbacks=callbacks,
+        callbacks=[_intervals_from_arguments(), *(callbacks or [])],
     )
     if trainer.is_world_process_zero():
         write_splits(splits, run_dir / "data")

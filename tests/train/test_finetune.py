@@ -190,8 +190,10 @@ def test_interrupted_run_resumes_from_its_saved_step(tmp_path, tiny_llama_dir, r
     ):
         main(dataclasses.replace(interrupted, gradient_accumulation_steps=2), resume=True)
 
-    resumed = main(dataclasses.replace(interrupted, threads=2, logging_steps=1), resume=True)
+    resumed = main(dataclasses.replace(interrupted, threads=2, save_steps=1), resume=True)
     assert resumed.resumed_from.endswith("checkpoint-2")
+    # It checkpoints as its own arguments say, not as the run it continues did (every 2 steps).
+    assert (Path(interrupted.run_dir) / "checkpoint-3").is_dir()
     assert resumed.global_step == 4
     steps = [h["step"] for h in resumed.log_history if "loss" in h]
     assert steps == [1, 2, 3, 4]  # steps 1-2 come from the restored trainer state
