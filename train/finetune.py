@@ -400,6 +400,7 @@ def main(
     model, tokenizer = load_causal_lm(base_folder)
     # Deterministic preparation: every process computes the same splits from the same seed.
     splits: Splits = load_and_prepare(config.data, config.prepare, report=_main_process_print)
+    _check_same_data(run_dir, splits, resuming=bool(resume and checkpoint))
     eos = tokenizer.eos_token or ""
     train_set = _dataset(splits.train, config.task, eos)
     # A seeded sample: the split lists each product's reviews together, so its first rows
@@ -480,6 +481,30 @@ def _check_same_run(run_dir: Path, config: FinetuneConfig, resuming: bool) -> No
             f"{run_dir} was started with other {', '.join(changed)} (see {saved_path}): "
             "resume it with the same recipe and overrides, or start a new run_dir"
         )
+
+
+def _check_same_data(run_dir: Path, splits: Splits, resuming: bool) -> None:
+    """Refuse to resume on other rows than the run started with: its saved data order would be another's.
+
+    The splits are prepared again at every start, so a changed data file, a meta file left
+    behind on another machine (product titles change the rows' bytes) or a reader fix would
+    otherwise go on training, from the saved step, on data the first steps never saw.
+    """
+    if not resuming:
+        return
+    for name, members in splits.items():
+        path = run_dir / "data" / f"{name}.jsonl"
+        if not path.exists():
+            continue
+        saved = path.read_text(encoding="utf-8").splitlines()
+        now = [r.to_json() for r in members]
+        if saved != now:
+            differing = len(set(now).symmetric_difference(saved))
+            raise RecipeError(
+                f"{run_dir} was started on other {name} data ({len(saved)} rows in {path}, {len(now)} now, "
+                f"{differing} differing): the data files, their meta files or the readers changed; "
+                "resume with the data it started on, or start a new run_dir"
+            )
 
 
 def _last_logged(checkpoint: str | None) -> dict[str, float]:

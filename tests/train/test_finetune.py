@@ -190,6 +190,15 @@ def test_interrupted_run_resumes_from_its_saved_step(tmp_path, tiny_llama_dir, r
     ):
         main(dataclasses.replace(interrupted, gradient_accumulation_steps=2), resume=True)
 
+    saved_train = Path(interrupted.run_dir) / "data" / "train.jsonl"
+    rows = saved_train.read_text().splitlines(keepends=True)
+    saved_train.write_text("".join(rows[1:]))  # as if the run had started on other data
+    with pytest.raises(
+        RecipeError, match=rf"started on other train data \({len(rows) - 1} rows .*, {len(rows)} now, 1 differing\)"
+    ):
+        main(interrupted, resume=True)
+    saved_train.write_text("".join(rows))
+
     resumed = main(dataclasses.replace(interrupted, threads=2, save_steps=1), resume=True)
     assert resumed.resumed_from.endswith("checkpoint-2")
     # It checkpoints as its own arguments say, not as the run it continues did (every 2 steps).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import shutil
 
 import pytest
@@ -37,6 +38,36 @@ def test_mcauley_2014_reviews_with_titles_from_python_literal_meta(shared_data):
     # The title comes from the meta file, a Python literal (single quotes), not JSON.
     assert first.product_title == "Memory of Trees"
     assert first.text.startswith("It's hard to believe")
+
+
+def test_amazon_text_is_read_as_the_page_shows_it(shared_data, tmp_path):
+    """The dumps keep the page's markup; a model trained on it writes `&quot;` back."""
+    records, _ = read_file(shared_data / "reviews" / "digital_music_2014" / "reviews_Digital_Music_5.json.gz")
+    # Row 29 reads 'THE HIT &quot;STROKE YOU UP&quot; ... THE FLOODED R&amp;B MARKET' in the file.
+    assert 'THE HIT "STROKE YOU UP" FEAT' in records[29].text
+    assert "THE FLOODED R&B MARKET" in records[29].text
+    # Row 23's "R&amp;B" resolves the same way; an ampersand before a word that names no
+    # entity ("r&b; samples") loses the stray semicolon.
+    assert records[23].text.startswith("In 1994, the R&B market")
+    leftover = [r.text for r in records if re.search(r"&(?:[A-Za-z]+|#\d+);", r.text + r.headline + r.product_title)]
+    assert leftover == []
+    # Ad titles too ("Tilt &amp; Swivel"), and 2023's line-break tags become line breaks.
+    ads, _ = read_file(shared_data / "ads" / "amazon_tv_wearable_ads.csv")
+    assert not [a.text for a in ads if "&amp;" in a.text] and any(" & " in a.text for a in ads)
+    path = tmp_path / "Electronics.jsonl"
+    path.write_text(
+        json.dumps({"rating": 1, "title": "Q&amp;A", "text": "Broke.<br /><br />Twice &#8217;", "parent_asin": "B1"})
+        + "\n"
+    )
+    (record,), _ = read_file(path)
+    assert record.headline == "Q&A" and record.text == "Broke.\n\nTwice \u2019"
+
+
+def test_a_corpus_of_ones_own_keeps_its_markup(tmp_path):
+    path = tmp_path / "notes.csv"
+    path.write_text('text\n"Use &lt;br&gt; for breaks, &amp; more"\n')
+    (record,), _ = read_file(path)
+    assert record.text == "Use &lt;br&gt; for breaks, &amp; more"
 
 
 def test_mcauley_2018_vote_strings_and_variant_duplicates(shared_data):
