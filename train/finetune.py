@@ -499,10 +499,10 @@ def _check_same_data(run_dir: Path, splits: Splits, resuming: bool) -> None:
         saved = path.read_text(encoding="utf-8").splitlines()
         now = [r.to_json() for r in members]
         if saved != now:
-            differing = len(set(now).symmetric_difference(saved))
+            unseen = len(set(now).difference(saved))
             raise RecipeError(
-                f"{run_dir} was started on other {name} data ({len(saved)} rows in {path}, {len(now)} now, "
-                f"{differing} differing): the data files, their meta files or the readers changed; "
+                f"{run_dir} was started on other {name} data ({len(saved)} rows in {path}; {len(now)} now, "
+                f"{unseen} of them not among those): the data files, their meta files or the readers changed; "
                 "resume with the data it started on, or start a new run_dir"
             )
 

@@ -194,7 +194,8 @@ def test_interrupted_run_resumes_from_its_saved_step(tmp_path, tiny_llama_dir, r
     rows = saved_train.read_text().splitlines(keepends=True)
     saved_train.write_text("".join(rows[1:]))  # as if the run had started on other data
     with pytest.raises(
-        RecipeError, match=rf"started on other train data \({len(rows) - 1} rows .*, {len(rows)} now, 1 differing\)"
+        RecipeError,
+        match=rf"started on other train data \({len(rows) - 1} rows .*; {len(rows)} now, 1 of them not among those\)",
     ):
         main(interrupted, resume=True)
     saved_train.write_text("".join(rows))
