@@ -61,11 +61,13 @@ def test_amazon_text_is_read_as_the_page_shows_it(shared_data, tmp_path):
     assert not [a.text for a in ads if "&amp;" in a.text] and any(" & " in a.text for a in ads)
     path = tmp_path / "Electronics.jsonl"
     path.write_text(
-        json.dumps({"rating": 1, "title": "Q&amp;A", "text": "Broke.<br /><br />Twice &#8217;", "parent_asin": "B1"})
+        json.dumps(
+            {"rating": 1, "title": "Q&amp;A", "text": "Broke.<br /><br />Twice &#8217;.To much!", "parent_asin": "B1"}
+        )
         + "\n"
     )
     (record,), _ = read_file(path)
-    assert record.headline == "Q&A" and record.text == "Broke.\n\nTwice \u2019"
+    assert record.headline == "Q&A" and record.text == "Broke.\n\nTwice \u2019. To much!"
 
 
 def test_a_corpus_of_ones_own_keeps_its_markup(tmp_path):
