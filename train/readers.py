@@ -20,7 +20,7 @@ import logging
 import re
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,9 +224,9 @@ def _prose(text: Any) -> str:
 _RUN_TOGETHER = re.compile(r"(?:(?<=[^\s.!?A-Z][.!?])|(?<=[A-Z]{2}[.!?])|(?<=\.\.\.))(?=[A-Z][a-z' ])")
 
 
-def _rejoined(text: str) -> str:
-    """Review text with a space between sentences run together."""
-    return _RUN_TOGETHER.sub(" ", text)
+def _review_body(text: Any) -> str:
+    """A review's text as the page shows it, with a space between sentences run together."""
+    return _RUN_TOGETHER.sub(" ", _prose(text))
 
 
 def category_from_name(path: Path) -> str:
@@ -277,7 +277,7 @@ def read_meta(path: Path, wanted: set[str] | None = None) -> dict[str, dict[str,
 def _from_mcauley2014(obj: dict, category: str) -> Record:
     helpful = obj.get("helpful") or [0, 0]
     return Record(
-        text=_rejoined(_prose(obj.get("reviewText"))),
+        text=_review_body(obj.get("reviewText")),
         rating=_rating(obj["overall"]),
         headline=_prose(obj.get("summary")),
         category=category,
@@ -291,7 +291,7 @@ def _from_mcauley2018(obj: dict, category: str) -> Record:
     # vote is published only when at least one person voted, as a string with thousands
     # separators ("1,234"); its absence means zero votes, not unknown.
     return Record(
-        text=_rejoined(_prose(obj.get("reviewText"))),
+        text=_review_body(obj.get("reviewText")),
         rating=_rating(obj["overall"]),
         headline=_prose(obj.get("summary")),
         category=category,
@@ -303,7 +303,7 @@ def _from_mcauley2018(obj: dict, category: str) -> Record:
 
 def _from_amazon2023(obj: dict, category: str) -> Record:
     return Record(
-        text=_rejoined(_prose(obj.get("text"))),
+        text=_review_body(obj.get("text")),
         rating=_rating(obj["rating"]),
         headline=_prose(obj.get("title")),
         category=category,
@@ -371,7 +371,9 @@ def _with_meta(record: Record, meta: dict[str, str] | None, fixed_category: bool
     return Record(**{**asdict(record), **changes})
 
 
-def _csv_records(path: Path, report: ReadReport, text_column: str, source: str) -> list[Record]:
+def _csv_records(
+    path: Path, report: ReadReport, text_column: str, source: str, read: Callable[[str], str] = str.strip
+) -> list[Record]:
     records = []
     with open_text(path, report) as stream:
         reader = csv.DictReader(stream)
@@ -385,7 +387,7 @@ def _csv_records(path: Path, report: ReadReport, text_column: str, source: str) 
                 # csv puts extra cells under the key None and missing cells as None
                 report.skipped["wrong number of cells"] += 1
                 continue
-            records.append(Record(text=_prose(value) if source == ADS_CSV else value.strip(), source=source))
+            records.append(Record(text=read(value), source=source))
     return records
 
 
@@ -430,7 +432,7 @@ def read_file(
             except KeyError:
                 report.skipped[f"no {text_column!r} field"] += 1
     elif report.format == ADS_CSV:
-        records = _csv_records(path, report, "ad", ADS_CSV)
+        records = _csv_records(path, report, "ad", ADS_CSV, read=_prose)
     elif report.format == CSV:
         records = _csv_records(path, report, text_column, CSV)
     elif report.format == TEXT:
