@@ -27,7 +27,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--allow-custom-models",
         action="store_true",
         default=os.environ.get("AUTOWRITE_ALLOW_CUSTOM_MODELS") == "1",
-        help="let people type a local folder or any Hub repo id into the model box (off on shared Spaces)",
+        help="let people type any Hub repo id (or, with --models-dir, a folder under it) into the model box (off on shared Spaces)",
+    )
+    parser.add_argument(
+        "--models-dir",
+        type=Path,
+        default=os.environ.get("AUTOWRITE_MODELS_DIR") or None,
+        help="with --allow-custom-models, the folder whose sub-folders can be typed as models, by their path "
+        "relative to it; without it, a typed name can only be a Hub repo id",
     )
     parser.add_argument(
         "--max-download-gb",
@@ -82,13 +89,14 @@ def main(args: argparse.Namespace) -> None:
             max_bytes=int(args.max_model_gb * 1e9),
         ),
         allow_custom=args.allow_custom_models,
+        models_dir=args.models_dir,
         max_download_bytes=int(args.max_download_gb * 1e9),
     )
     if not args.no_preload:
         service.load(service.default_name)
     demo = build_demo(service)
     lanes.enable_queue(demo)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_options())
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_options(demo))
 
 
 if __name__ == "__main__":

@@ -12,15 +12,20 @@ from huggingface_hub import HfApi, ModelCard, constants, hf_hub_download
 from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
+    HFValidationError,
     LocalEntryNotFoundError,
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
+from huggingface_hub.utils import filter_repo_objects, validate_repo_id
 
 from autowrite.catalog import CardInfo, read_card_metadata
 
 # Why 10 s: long enough for a slow Hub, short enough that an offline start does not stall.
 HUB_TIMEOUT_S = 10.0
+
+# Files a text-generation checkpoint needs besides its weights: config, tokenizer, model card.
+CONFIG_PATTERNS = ["*.json", "*.txt", "*.model", "tokenizer*", "README.md"]
 
 
 class HubUnreachable(ConnectionError):
@@ -40,27 +45,40 @@ def _model_info(repo: str, revision: str | None):
         raise HubUnreachable(f"{type(error).__name__}: {error}".split("\n")[0][:200]) from None
 
 
-def weight_patterns(repo: str, revision: str | None = None) -> list[str]:
-    """Which weight files to fetch: safetensors when the repo has them, else pytorch_model.bin."""
-    files = [s.rfilename for s in _model_info(repo, revision).siblings or []]
-    if any(f.endswith(".safetensors") for f in files):
-        return ["*.safetensors"]
-    return [f for f in files if f.endswith(".bin") and "pytorch_model" in f] or ["*.safetensors"]
+def is_repo_id(name: str) -> bool:
+    """Whether a name has the shape of a Hub model repo id (owner/name), by huggingface_hub's own rules."""
+    if name.count("/") != 1:
+        return False
+    try:
+        validate_repo_id(name)  # refuses "..", "--" and leading or trailing dots, so "../x" is no repo id
+    except HFValidationError:
+        return False
+    return True
+
+
+def _patterns(info) -> list[str]:
+    # Safetensors first; *.bin only where a repo has no safetensors, and then it is read with
+    # torch's weights-only unpickler.
+    files = [s.rfilename for s in info.siblings or []]
+    weights = [f for f in files if f.endswith(".bin") and "pytorch_model" in f]
+    if not weights or any(f.endswith(".safetensors") for f in files):
+        weights = ["*.safetensors"]
+    return CONFIG_PATTERNS + weights
+
+
+def allow_patterns(repo: str, revision: str | None = None) -> list[str]:
+    """The allow_patterns to give snapshot_download: config, tokenizer and card files, then the weights."""
+    return _patterns(_model_info(repo, revision))
+
+
+def fetched_files(info) -> list:
+    """The repo files (siblings) a snapshot_download with allow_patterns fetches, by its own matcher."""
+    return list(filter_repo_objects(info.siblings or [], allow_patterns=_patterns(info), key=lambda s: s.rfilename))
 
 
 def download_size(repo: str, revision: str | None = None) -> int:
-    """Bytes a snapshot of the repo's weights and config would take, from Hub metadata."""
-    info = _model_info(repo, revision)
-    weights = weight_patterns(repo, revision)
-    total = 0
-    for sibling in info.siblings or []:
-        name = sibling.rfilename
-        wanted = name.endswith((".json", ".txt", ".model")) or any(
-            name.endswith(p.lstrip("*")) if p.startswith("*") else name == p for p in weights
-        )
-        if wanted:
-            total += sibling.size or 0
-    return total
+    """Bytes the files a download of the repo fetches take, from Hub metadata."""
+    return sum(sibling.size or 0 for sibling in fetched_files(_model_info(repo, revision)))
 
 
 def read_card(repo: str, revision: str | None = None) -> tuple[CardInfo | None, str]:

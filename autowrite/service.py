@@ -17,7 +17,7 @@ from autowrite import engine, formats, hub
 from autowrite.catalog import Entry, apply_card
 from autowrite.formats import Task
 from autowrite.hub import card_from_file
-from autowrite.loading import Loaded, LoadError, ModelCache, load_entry
+from autowrite.loading import Loaded, LoadError, ModelCache, folder_under, load_entry
 from autowrite.remote import NoLogprobs, RemoteClient, RemoteError
 from autowrite.settings import FIELDS, SamplingSettings, SettingsError
 from autowrite.suggest import MIN_PROBABILITY, Suggestions, suggest
@@ -90,6 +90,7 @@ class Service:
         *,
         cache: ModelCache | None = None,
         allow_custom: bool = False,
+        models_dir: Path | None = None,
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         read_hub_cards: bool = True,
         min_probability: float = MIN_PROBABILITY,
@@ -98,6 +99,10 @@ class Service:
         self.default_name = entries[0].name
         self.cache = cache or ModelCache(load_entry)
         self.allow_custom = allow_custom
+        # The one folder whose sub-folders a typed name may load; None: typed names are Hub ids only.
+        self.models_dir = Path(models_dir).resolve() if models_dir else None
+        if self.models_dir and not self.models_dir.is_dir():
+            raise ValueError(f"the models folder {models_dir} is not a folder")
         self.max_download_bytes = max_download_bytes
         self.read_hub_cards = read_hub_cards
         self.min_probability = min_probability
@@ -174,10 +179,16 @@ class Service:
             return cached[1]
 
     def _custom_entry(self, name: str) -> Entry:
-        path = Path(name).expanduser()
-        if path.is_dir():
-            entry = Entry(name=name, source="local", path=str(path.resolve()), task=Task.FREE)
-        elif re.fullmatch(r"[\w.-]+/[\w.-]+", name):
+        """A typed name as a folder under the models folder, else a Hub repo id within the download bound.
+
+        "owner/name" could be either: a folder under the models folder wins (the operator put it
+        there), else it is a Hub id. A refusal reads the same whether or not a path exists
+        outside the models folder, and echoes only the name as typed.
+        """
+        folder = folder_under(self.models_dir, name) if self.models_dir else None
+        if folder is not None:
+            entry = Entry(name=name, source="local", path=str(folder), task=Task.FREE)
+        elif hub.is_repo_id(name):
             try:
                 size = hub.download_size(name)
             except hub.HubNotFound:
@@ -192,7 +203,8 @@ class Service:
                 )
             entry = Entry(name=name, source="hub", repo=name, task=Task.FREE)
         else:
-            raise UserError(f"{name!r} is neither a catalog model, a folder, nor a Hub repo id (owner/name).")
+            folders = ", a folder under the models folder," if self.models_dir else ""
+            raise UserError(f"{name!r} is neither a catalog model{folders} nor a Hub repo id (owner/name).")
         self.entries[name] = entry
         return entry
 

@@ -51,9 +51,11 @@ class SamplingSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise SettingsError(f"{name} must be a number, got {value!r}")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise SettingsError(f"{name} must be a finite number, got {value!r}")
             if bound.kind is int and value != int(value):
                 raise SettingsError(f"{name} must be a whole number, got {value!r}")
-            if math.isnan(value) or not bound.low <= value <= bound.high:
+            if not bound.low <= value <= bound.high:
                 raise SettingsError(f"{name} must be between {_fmt(bound.low)} and {_fmt(bound.high)}, got {value!r}")
             object.__setattr__(self, name, bound.kind(value))
         if not isinstance(self.do_sample, bool):
@@ -106,22 +108,33 @@ def parse_value(name: str, raw: Any) -> Any:
             return raw
         if isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE:
             return raw.strip().lower() in _TRUE
-        raise SettingsError(f"do_sample must be true or false, got {raw!r}")
+        raise SettingsError(f"do_sample must be true or false, got {shown(raw)}")
     bound = BOUNDS[name]
     if isinstance(raw, str):
         try:
             raw = float(raw.strip())
         except ValueError:
-            raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+            raise SettingsError(f"{name} must be a number, got {shown(raw)}") from None
     if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-        raise SettingsError(f"{name} must be a number, got {raw!r}")
-    if bound.kind is int and not math.isnan(raw) and raw == int(raw):
+        raise SettingsError(f"{name} must be a number, got {shown(raw)}")
+    if isinstance(raw, float) and not math.isfinite(raw):  # NaN, inf, "inf", 1e999 in JSON
+        raise SettingsError(f"{name} must be a finite number, got {raw!r}")
+    if bound.kind is int and raw == int(raw):
         return int(raw)
     return raw
 
 
+SHOWN_CHARS = 60  # enough to recognise a value, short enough for one line of a notice
+
+
 def _fmt(x: float) -> str:
     return f"{x:g}"
+
+
+def shown(value: Any) -> str:
+    """A bad value as a message repeats it: its repr, cut short (a link can carry 8,000 characters)."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
 
 # Presets for the compare tab. "Card defaults" is the model card's own settings and so
@@ -153,4 +166,5 @@ __all__ = [
     "SettingsError",
     "parse_value",
     "preset",
+    "shown",
 ]

@@ -28,7 +28,7 @@ def app_url(tiny_gpt2_dir, tiny_gptneo_dir):
     demo = build_demo(service)
     demo.queue(max_size=32)
     port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options())
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options(demo))
     yield f"http://127.0.0.1:{port}/", service
     demo.close()
 
@@ -366,7 +366,13 @@ def test_live_status_says_what_the_words_are(partial, appends, status):
     from autowrite.suggest import Suggestions, Word
     from autowrite.ui.live import live_suggest
 
+    from autowrite.catalog import Entry
+    from autowrite.formats import Task
+
     class Words:  # the service's answer, as the tab receives it
+        def entry(self, name):
+            return Entry(name="m", source="embedded", task=Task.FREE)
+
         def suggest(self, request, ghost_tokens, finish):
             return Suggestions(partial=partial, words=[Word(partial + a.strip(), a, 0.5) for a in appends])
 
@@ -381,3 +387,4 @@ def test_review_fields_show_only_for_models_that_read_them(tiny_service):
     assert review_fields_for(tiny_service, "review", "tiny-gptneo")["visible"] is True
     assert review_fields_for(tiny_service, "review", "tiny-gpt2")["visible"] is False
     assert review_fields_for(tiny_service, "ad", "tiny-gptneo")["visible"] is False
+

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from huggingface_hub import constants
+from huggingface_hub.utils import filter_repo_objects
 
 from autowrite import hub
 from autowrite.catalog import CatalogError, Entry, apply_card, load_catalog, read_card_metadata
@@ -149,10 +151,59 @@ def test_unreachable_hub_falls_back_to_the_cache(hf_cache, monkeypatch):
         constants, "HUGGINGFACE_CO_URL_TEMPLATE", "http://127.0.0.1:9/{repo_id}/resolve/{revision}/{filename}"
     )
     with pytest.raises(hub.HubUnreachable):
-        hub.weight_patterns("nirajsaran/AdTextGeneration")
+        hub.allow_patterns("nirajsaran/AdTextGeneration")
     assert hub_folder("nirajsaran/AdTextGeneration").name == "0123456789abcdef0123456789abcdef01234567"
     # huggingface_hub itself serves the cached card when the Hub refuses the connection.
     card, _ = hub.read_card("nirajsaran/AdTextGeneration")
     assert card.examples[1] == "Apple Watch"
     with pytest.raises(LoadError, match="not in the local Hugging Face cache"):
         hub_folder("distilgpt2")
+
+
+# A repo as model_info describes it: the weights twice (safetensors and a .bin), large tokenizer
+# files (a SentencePiece model, and a tokenizer.model.v3 as Mistral's repos carry), and a large
+# export the app never loads.
+BIG_REPO_FILES = {
+    "config.json": 700,
+    "generation_config.json": 120,
+    "model.safetensors": 400_000_000,
+    "pytorch_model.bin": 400_000_000,
+    "tokenizer.json": 2_000_000,
+    "tokenizer_config.json": 900,
+    "tokenizer.model": 4_000_000_000,
+    "tokenizer.model.v3": 8_000_000_000,
+    "README.md": 5_000,
+    "onnx/model.onnx": 9_000_000_000,
+    "onnx/config.json": 700,
+    ".gitattributes": 1_500,
+}
+
+
+def _fake_model_info(monkeypatch, files: dict[str, int]) -> None:
+    """HfApi.model_info answering with these file names and sizes, for any repo."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.hf_api import RepoSibling
+
+    siblings = [RepoSibling(rfilename=name, size=size) for name, size in files.items()]
+    monkeypatch.setattr(HfApi, "model_info", lambda self, repo, **_: SimpleNamespace(id=repo, siblings=siblings))
+
+
+def test_download_size_counts_exactly_the_files_the_download_fetches(monkeypatch):
+    _fake_model_info(monkeypatch, BIG_REPO_FILES)
+    # What snapshot_download fetches: its own matcher over the patterns hub_folder gives it, and by hand.
+    patterns = hub.allow_patterns("someone/big")
+    by_hand = set(BIG_REPO_FILES) - {"pytorch_model.bin", "onnx/model.onnx", ".gitattributes"}
+    # "*.json" matches in sub-folders too, as snapshot_download's matcher does: onnx/config.json is fetched.
+    assert set(filter_repo_objects(BIG_REPO_FILES, allow_patterns=patterns)) == by_hand
+    assert hub.download_size("someone/big") == sum(BIG_REPO_FILES[name] for name in by_hand) == 12_402_007_420
+    service = Service([Entry(name="x", source="hub", repo="a/b", task=Task.FREE)], allow_custom=True)
+    with pytest.raises(UserError, match=r"^someone/big is 12\.4 GB; this app downloads at most 1\.0 GB\.$"):
+        service.entry("someone/big")
+
+
+def test_a_repo_without_safetensors_is_fetched_and_counted_with_its_bin_weights(monkeypatch):
+    files = {name: size for name, size in BIG_REPO_FILES.items() if name != "model.safetensors"}
+    _fake_model_info(monkeypatch, files)
+    fetched = set(filter_repo_objects(files, allow_patterns=hub.allow_patterns("someone/old")))
+    assert fetched == set(files) - {"onnx/model.onnx", ".gitattributes"}
+    assert hub.download_size("someone/old") == sum(files[name] for name in fetched)

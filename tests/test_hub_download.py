@@ -18,6 +18,7 @@ import pytest
 import torch
 from huggingface_hub import constants
 
+from autowrite import hub
 from autowrite.catalog import Entry
 from autowrite.engine import TransformersBackend
 from autowrite.formats import Task
@@ -169,3 +170,16 @@ def test_a_hub_that_stays_down_is_a_clear_error_and_the_next_download_is_whole(f
     ids = loaded.backend.encode("This speaker sounds great")
     assert ids and ids == original.encode("This speaker sounds great")
     assert torch.equal(loaded.backend.next_logits(ids), original.next_logits(ids))
+
+
+def test_the_download_bound_counts_every_file_the_download_fetches(fake_hub):
+    # Beside the tiny model: a card, a tokenizer file only "tokenizer*" names, and files a
+    # download must skip (an export, .bin weights beside the safetensors).
+    extras = {"README.md": 3_000, "tokenizer.model.v3": 50_000, "onnx/model.onnx": 70_000, "pytorch_model.bin": 90_000}
+    fake_hub.files |= {name: bytes(size) for name, size in extras.items()}
+    size = hub.download_size(REPO)
+    folder = hub_folder(REPO)
+    fetched = {path.relative_to(folder).as_posix(): path.stat().st_size for path in folder.rglob("*") if path.is_file()}
+    skipped = {"onnx/model.onnx", "pytorch_model.bin"}
+    assert set(fetched) == set(fake_hub.files) - skipped
+    assert size == sum(fetched.values())

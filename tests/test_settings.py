@@ -16,7 +16,10 @@ def test_defaults_are_valid_and_round_trip():
     ("name", "value", "message"),
     [
         ("temperature", 0.0, "temperature must be between 0.05 and 2"),
-        ("temperature", float("nan"), "temperature must be between"),
+        ("temperature", float("nan"), "temperature must be a finite number"),
+        ("top_k", float("inf"), "top_k must be a finite number"),
+        ("seed", "inf", "seed must be a finite number"),
+        ("max_new_tokens", float("-inf"), "max_new_tokens must be a finite number"),
         ("top_k", 2.5, "top_k must be a whole number"),
         ("top_p", 1.5, "top_p must be between 0.05 and 1"),
         ("repetition_penalty", 0.5, "repetition_penalty must be between 1 and 2"),

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import html
 from functools import partial
 from pathlib import Path
 
 import gradio as gr
+from starlette.middleware import Middleware
 
+from autowrite import inputs
 from autowrite.formats import Task
 from autowrite.service import Service, UserError
 from autowrite.ui import api, compare, generate, lanes, live
+from autowrite.ui.boundary import Boundary
 from autowrite.ui.common import (
     MODES,
     Common,
+    as_text,
     mode_fields_visible,
     reads_review_fields,
     review_field_widgets,
@@ -26,22 +29,25 @@ ASSETS = Path(__file__).parent / "assets"
 
 
 def model_info(service: Service, model: str) -> str:
-    """One line about the chosen model: where it comes from, what it writes, notices."""
+    """One line about the chosen model: where it comes from, what it writes, notices.
+
+    Names and notes may come from a link or a typed model name, so each is shown as text.
+    """
     try:
         entry = service.entry(model)
     except UserError as error:
-        return f"⚠️ {html.escape(str(error))}"
+        return f"⚠️ {as_text(error)}"
     where = {
         "embedded": "built in, no network needed",
-        "hub": f"Hub: `{entry.repo}`",
-        "local": f"local folder `{entry.path}`",
-        "remote": f"remote server `{entry.url}`",
+        "hub": f"Hub: {as_text(entry.repo)}",
+        "local": "local folder",
+        "remote": f"remote server {as_text(entry.url)}",
     }[entry.source]
     if entry.adapter:
-        where += f" + adapter `{entry.adapter}`"
-    notes = " · ".join(service.notes(model))
+        where += f" + adapter {as_text(entry.adapter)}"
+    notes = " · ".join(as_text(note) for note in service.notes(model))
     writes = {Task.REVIEW: "reviews", Task.AD: "ad copy", Task.FREE: "free text"}[entry.task]
-    return f"{entry.description} ({where}; writes {writes}){' · ' + notes if notes else ''}"
+    return f"{as_text(entry.description)} ({where}; writes {writes}){' · ' + notes if notes else ''}"
 
 
 def load_model(service: Service, model: str, progress: gr.Progress = gr.Progress(track_tqdm=True)) -> str:  # noqa: B008
@@ -52,7 +58,7 @@ def load_model(service: Service, model: str, progress: gr.Progress = gr.Progress
     try:
         service.load(model)
     except UserError as error:
-        return f"⚠️ {html.escape(str(error))}"
+        return f"⚠️ {as_text(error)}"
     return model_info(service, model)
 
 
@@ -137,10 +143,14 @@ def share_query(
             do_sample=do_sample,
             seed=seed,
         )
+        request = inputs.parse_request(service, model, mode, prompt, rating, category, headline)
+        state = PageState(
+            request.model, request.mode, request.text, settings, request.rating, request.category,
+            request.headline, inputs.parse_samples(samples),
+        )  # fmt: skip
+        return to_query(state)
     except UserError as error:
         raise gr.Error(str(error)) from None
-    state = PageState(model, Task(mode), prompt, settings, int(rating), category, headline, int(samples))
-    return to_query(state)
 
 
 def compare_query(
@@ -158,13 +168,15 @@ def compare_query(
 ) -> str:
     """The query string that reproduces the compare tab's columns."""
     try:
+        request = inputs.parse_request(service, model, mode, prompt, rating, category, headline)
         shown = compare.link_columns(service, model, seed, max_new_tokens, columns, pickers_and_fields)
+        state = PageState(
+            request.model, request.mode, request.text, shown[0].settings, request.rating, request.category,
+            request.headline, tab="compare", columns=shown,
+        )  # fmt: skip
+        return to_query(state)
     except UserError as error:
         raise gr.Error(str(error)) from None
-    state = PageState(
-        model, Task(mode), prompt, shown[0].settings, int(rating), category, headline, tab="compare", columns=shown
-    )
-    return to_query(state)
 
 
 def build_demo(service: Service) -> gr.Blocks:
@@ -275,10 +287,13 @@ def build_demo(service: Service) -> gr.Blocks:
     return demo
 
 
-def launch_options() -> dict:
-    """Styling and the Tab-to-accept key binding, passed to launch() (Gradio 6 takes them there)."""
+def launch_options(demo: gr.Blocks) -> dict:
+    """Styling, the Tab-to-accept key binding and the HTTP boundary, passed to launch() (Gradio 6 takes them there)."""
     return {
         "css": (ASSETS / "style.css").read_text(encoding="utf-8"),
         "head": f"<script>{(ASSETS / 'keys.js').read_text(encoding='utf-8')}</script>",
         "theme": gr.themes.Soft(),
+        "app_kwargs": {"middleware": [Middleware(Boundary, blocks=demo)]},
+        # Defence in depth behind the boundary's refusal: Gradio's own cap on an upload.
+        "max_file_size": "1kb",
     }

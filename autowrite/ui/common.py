@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import gradio as gr
 
 from autowrite.formats import CATEGORIES, Task
 from autowrite.settings import BOUNDS, SamplingSettings
+
+# CommonMark's backslash escapes, less the three that become HTML entities instead.
+_MARKDOWN_PUNCTUATION = re.compile(r"[!\"#$%'()*+,\-./:;=?@\[\\\]^_`{|}~]")
 
 MODES = [("Review", Task.REVIEW.value), ("Ad", Task.AD.value), ("Free text", Task.FREE.value)]
 
@@ -88,9 +92,20 @@ def settings_updates(settings: SamplingSettings) -> list:
     return [getattr(settings, name) for name in SamplingSettings.__dataclass_fields__]
 
 
+def as_text(value: object) -> str:
+    """A value for a Markdown widget, shown exactly as text: no tag, link, image or emphasis.
+
+    Messages repeat what links and clients sent, so every Markdown punctuation mark is
+    backslashed and <, > and & become entities; line breaks become spaces.
+    """
+    text = " ".join(str(value).splitlines())
+    text = _MARKDOWN_PUNCTUATION.sub(r"\\\g<0>", text)
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def warning_lines(messages: list[str]) -> str:
-    """Markdown with one warning per line."""
-    return "\n".join(f"- ⚠️ {m}" for m in messages)
+    """Markdown with one warning per line, each shown as plain text."""
+    return "\n".join(f"- ⚠️ {as_text(m)}" for m in messages)
 
 
 def reads_review_fields(mode: str, prompt_format: str = "autowrite") -> bool:

@@ -9,12 +9,14 @@ from functools import partial
 
 import gradio as gr
 
+from autowrite import inputs
 from autowrite.engine import Candidate
+from autowrite.inputs import COLUMN_FIELDS, COMPARE_MAX_TOKENS, COMPARE_TOKENS
 from autowrite.service import MAX_COLUMNS, Request, Service, Unavailable, UserError
 from autowrite.settings import PRESET_NAMES, SamplingSettings, SettingsError, preset
 from autowrite.ui import lanes
 from autowrite.ui.common import Common, SettingsWidgets, settings_widgets, warning_lines
-from autowrite.ui.share import COLUMN_FIELDS, COMPARE_MAX_TOKENS, Column, PageState
+from autowrite.ui.share import Column, PageState
 
 
 @dataclass
@@ -93,7 +95,7 @@ def compare_stream(
     columns = int(columns)
     try:
         settings = column_settings(service, model, seed, max_new_tokens, column_values[: columns * len(COLUMN_FIELDS)])
-        request = Request(model=model, mode=mode, text=prompt, rating=rating, category=category, headline=headline)
+        request = inputs.parse_request(service, model, mode, prompt, rating, category, headline)
         views = [distribution_view(service, request, s) for s in settings]
         views += [""] * (MAX_COLUMNS - columns)
         for output in service.stream_each(request, settings):
@@ -158,7 +160,9 @@ def build(service: Service, common: Common) -> CompareWidgets:
     entry = service.entry(service.default_name)
     with gr.Row():
         prompt = gr.Textbox(label="Prompt", lines=2, scale=4, elem_id="cmp-prompt")
-        columns = gr.Radio([2, 3, 4], value=4, label="Columns", scale=1, elem_id="cmp-columns")
+        columns = gr.Radio(
+            list(range(1, MAX_COLUMNS + 1)), value=MAX_COLUMNS, label="Columns", scale=1, elem_id="cmp-columns"
+        )
         seed = gr.Number(
             value=entry.defaults.seed,
             label="Seed (same for every column)",
@@ -168,7 +172,7 @@ def build(service: Service, common: Common) -> CompareWidgets:
             elem_id="cmp-seed",
         )
         length = gr.Slider(
-            1, COMPARE_MAX_TOKENS, value=60, step=1, label="Max new tokens", scale=1, elem_id="cmp-length"
+            1, COMPARE_MAX_TOKENS, value=COMPARE_TOKENS, step=1, label="Max new tokens", scale=1, elem_id="cmp-length"
         )
     go = gr.Button("Compare", variant="primary", elem_id="compare")
     pickers, column_widgets, texts, views, blocks = [], [], [], [], []
@@ -178,7 +182,7 @@ def build(service: Service, common: Common) -> CompareWidgets:
                 picker = gr.Dropdown(list(PRESET_NAMES), value=name, label=f"Column {i + 1}", elem_id=f"cmp-preset-{i}")
                 with gr.Accordion("Settings", open=False, elem_id=f"cmp{i}-settings"):
                     widgets: SettingsWidgets = settings_widgets(
-                        preset(name, entry.defaults, 60, entry.defaults.seed),
+                        preset(name, entry.defaults, COMPARE_TOKENS, entry.defaults.seed),
                         with_length_and_seed=False,
                         prefix=f"cmp{i}-",
                     )

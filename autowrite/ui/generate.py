@@ -7,7 +7,8 @@ from functools import partial
 
 import gradio as gr
 
-from autowrite.service import MAX_SAMPLES, Request, Service, UserError
+from autowrite import inputs
+from autowrite.service import MAX_SAMPLES, Service, UserError
 from autowrite.ui import lanes
 from autowrite.ui.common import Common, SettingsWidgets, settings_widgets, warning_lines
 
@@ -41,7 +42,7 @@ def generate_stream(
             do_sample=do_sample,
             seed=seed,
         )
-        request = Request(model=model, mode=mode, text=prompt, rating=rating, category=category, headline=headline)
+        request = inputs.parse_request(service, model, mode, prompt, rating, category, headline)
         samples = int(samples)
         for output in service.stream(request, settings, samples=samples):
             boxes = [gr.update(value=t, visible=True) for t in output.texts]

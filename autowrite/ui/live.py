@@ -7,9 +7,10 @@ from functools import partial
 
 import gradio as gr
 
-from autowrite.service import Request, Service, UserError
+from autowrite import inputs
+from autowrite.service import Service, UserError
 from autowrite.ui import lanes
-from autowrite.ui.common import Common
+from autowrite.ui.common import Common, as_text
 
 WORD_BUTTONS = 5
 # Why 250 ms: the ghost continuation is asked for once typing pauses this long, not after
@@ -40,7 +41,7 @@ def live_suggest(
     """
     try:
         result = service.suggest(
-            Request(model=model, mode=mode, text=text or "", rating=rating, category=category, headline=headline),
+            inputs.parse_request(service, model, mode, text, rating, category, headline, text_name="text"),
             ghost_tokens=0,
             finish=False,
         )
@@ -48,13 +49,13 @@ def live_suggest(
         return (
             *[gr.update(visible=False)] * WORD_BUTTONS,
             _ghost_html(text, ""),
-            f"⚠️ {error}",
+            f"⚠️ {as_text(error)}",
             {"words": [], "text": text or ""},
         )
     # A typed word that is most likely finished ("lids") is offered the words after it.
     after_word = bool(result.words) and all(w.append.startswith(" ") for w in result.words)
     completing = result.partial and not after_word
-    status = f"Completing **{html.escape(result.partial)}**" if completing else "Next word"
+    status = f"Completing **{as_text(result.partial)}**" if completing else "Next word"
     if not result.words:
         status += ": no likely words"
     words = {"words": [w.append for w in result.words], "text": text or ""}
@@ -69,7 +70,7 @@ def live_ghost(service: Service, text: str, model: str, mode: str, rating: int, 
     """
     try:
         result = service.suggest(
-            Request(model=model, mode=mode, text=text or "", rating=rating, category=category, headline=headline)
+            inputs.parse_request(service, model, mode, text, rating, category, headline, text_name="text")
         )
     except UserError:
         return _ghost_html(text, ""), {"ghost": "", "text": text or ""}  # live_suggest shows the message

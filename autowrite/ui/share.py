@@ -7,21 +7,35 @@ from the same prompt, seed and length.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import base64
+import binascii
+import zlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
-from autowrite.formats import CATEGORIES, RATINGS, Task
-from autowrite.service import MAX_COLUMNS, MAX_PROMPT_CHARS, MAX_SAMPLES, Service, UserError
-from autowrite.settings import FIELDS, PRESET_NAMES, SamplingSettings, preset
+from autowrite import inputs
+from autowrite.formats import Task
+from autowrite.inputs import COLUMN_FIELDS, COMPARE_MAX_TOKENS, InputError
+from autowrite.service import MAX_COLUMNS, MAX_PROMPT_CHARS, Service, UserError
+from autowrite.settings import FIELDS, PRESET_NAMES, SamplingSettings, SettingsError, preset, shown
 
 # Parameters besides the sampling settings, in the order they appear in a link.
-PAGE_FIELDS = ("tab", "model", "mode", "prompt", "rating", "category", "headline", "samples", "presets")
+PAGE_FIELDS = ("tab", "model", "mode", "prompt", "prompt_z", "rating", "category", "headline", "samples", "presets")
 TABS = ("generate", "compare")
-# A compare column's own settings; the seed and the length are the same for every column.
-COLUMN_FIELDS = ("temperature", "top_k", "top_p", "repetition_penalty", "do_sample")
-MIN_COLUMNS = 2
-COMPARE_MAX_TOKENS = 200  # the compare tab's length slider
+# Why 2,000: a link this short survives mail clients, chat apps and proxies as it is; a
+# longer prompt goes into the link compressed (prompt_z), which keeps an 8,000-character
+# prompt of any script within MAX_LINK_CHARS.
+PLAIN_LINK_CHARS = 2_000
+# Why 32,000: Gradio's page handler refuses a URL over 65,536 characters (httpx's limit),
+# and a Space's proxy adds its own; half of that leaves room for both.
+MAX_LINK_CHARS = 32_000
+# Why 64 KB: the largest prompt (8,000 characters of 4 bytes) is 32 KB; more than twice
+# that from a link is a compression bomb, not a prompt.
+MAX_INFLATED_BYTES = 64 * 1024
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -55,7 +69,26 @@ class PageState:
 
 
 def to_query(state: PageState) -> str:
-    """The query string ("?model=...&temperature=...") for a page state."""
+    """The query string ("?model=...&temperature=...") for a page state.
+
+    A long prompt goes in compressed (prompt_z), so the link stays within what a server
+    accepts; a link that would still be too long is a UserError, never a link that fails.
+    """
+    values = _values(state)
+    query = "?" + urlencode(values)
+    if len(query) > PLAIN_LINK_CHARS and state.prompt:
+        values = {("prompt_z" if k == "prompt" else k): (pack(v) if k == "prompt" else v) for k, v in values.items()}
+        query = "?" + urlencode(values)
+    if len(query) > MAX_LINK_CHARS:
+        raise UserError(
+            f"This page is too long to share as a link ({len(query):,} characters, at most {MAX_LINK_CHARS:,}); "
+            "shorten the prompt or the headline."
+        )
+    return query
+
+
+def _values(state: PageState) -> dict[str, object]:
+    """A page state's link parameters, in link order, without empty ones."""
     values: dict[str, object] = {}
     if state.tab == "compare":
         values["tab"] = "compare"
@@ -72,65 +105,120 @@ def to_query(state: PageState) -> str:
         values.update({name: _text(value) for name, value in state.settings.as_dict().items()})
         if state.samples != 1:
             values["samples"] = state.samples
-    return "?" + urlencode({k: v for k, v in values.items() if v not in ("", None)})
+    return {k: v for k, v in values.items() if v not in ("", None)}
+
+
+def pack(text: str) -> str:
+    """Text compressed for a link: raw deflate of its UTF-8, in URL-safe base64."""
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    packed = deflate.compress(text.encode("utf-8")) + deflate.flush()
+    return base64.urlsafe_b64encode(packed).decode("ascii").rstrip("=")
+
+
+def unpack(value: str) -> str:
+    """The text a pack()ed link value holds; InputError when it holds none."""
+    problem = "the compressed prompt in the link (prompt_z) cannot be read"
+    try:
+        packed = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        inflate = zlib.decompressobj(-15)
+        data = inflate.decompress(packed, MAX_INFLATED_BYTES)
+        if inflate.unconsumed_tail or not inflate.eof:
+            raise InputError(f"{problem}: it is cut short or larger than a prompt")
+        return data.decode("utf-8")
+    except (binascii.Error, zlib.error, UnicodeDecodeError, ValueError) as error:
+        if isinstance(error, InputError):
+            raise
+        raise InputError(problem) from None
 
 
 def _text(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def _lenient(notices: list[str], parse: Callable[[], T], fallback: T, instead: str) -> T:
+    """A link value parsed, or the fallback with a notice: one bad value never loses the rest."""
+    try:
+        return parse()
+    except (UserError, SettingsError) as error:
+        notices.append(f"{str(error).rstrip('.')}; {instead}.")
+        return fallback
+
+
 def from_query(service: Service, params: Mapping[str, str]) -> PageState:
     """The page state a link asks for; unknown or out-of-range values fall back, with notices."""
     notices: list[str] = []
-    model = params.get("model") or service.default_name
-    try:
-        entry = service.entry(model)
-    except UserError:
-        notices.append(f"Unknown model {model!r}; showing {service.default_name} instead.")
-        entry = service.entry(service.default_name)
-    mode = entry.task
-    if params.get("mode"):
-        try:
-            mode = Task(params["mode"])
-        except ValueError:
-            notices.append(f"Unknown mode {params['mode']!r}; using {mode.value}.")
-    prompt = params.get("prompt", "")
-    if len(prompt) > MAX_PROMPT_CHARS:
-        notices.append(f"The prompt in the link was cut to {MAX_PROMPT_CHARS:,} characters.")
-        prompt = prompt[:MAX_PROMPT_CHARS]
+    default = service.entry(service.default_name)
+    entry = _lenient(
+        notices, lambda: service.entry(inputs.parse_model(params.get("model")) or None), default,
+        f"showing {service.default_name} instead",
+    )  # fmt: skip
+    mode = _lenient(
+        notices, lambda: inputs.parse_mode(params.get("mode"), entry.task), entry.task, "using " + entry.task
+    )
     settings, setting_notices = SamplingSettings.lenient(
         {k: v for k, v in params.items() if k in FIELDS}, base=entry.defaults
     )
     notices += setting_notices
-    rating = _choice(params, "rating", [str(r) for r in RATINGS], "5", notices)
-    category = _choice(params, "category", list(CATEGORIES), "Electronics", notices)
-    samples = _choice(params, "samples", [str(n) for n in range(1, MAX_SAMPLES + 1)], "1", notices)
-    tab = _choice(params, "tab", list(TABS), "generate", notices)
+    tab = _lenient(
+        notices, lambda: inputs.parse_choice("tab", params.get("tab"), TABS, "generate"), "generate", "using generate"
+    )
     columns: list[Column] = []
     if tab == "compare":
-        if settings.max_new_tokens > COMPARE_MAX_TOKENS:
-            notices.append(
-                f"The compare tab writes at most {COMPARE_MAX_TOKENS} tokens per column; using {COMPARE_MAX_TOKENS}."
-            )
-            settings = settings.replace(max_new_tokens=COMPARE_MAX_TOKENS)
+        settings = _compare_length(settings, notices)
         columns = _columns(params, entry.defaults, settings, notices)
-    column_names = {p for index in range(1, MAX_COLUMNS + 1) for p in column_parameters(index)}
-    unknown = set(params) - set(PAGE_FIELDS) - set(FIELDS) - column_names - {"__theme", "view"}
+    unknown = set(params) - known_parameters()
     if unknown:
-        notices.append(f"Ignored unknown parameter(s): {', '.join(sorted(unknown))}.")
+        notices.append(f"Ignored unknown parameter(s): {', '.join(shown(name) for name in sorted(unknown)[:5])}.")
     return PageState(
         model=entry.name,
         mode=mode,
-        prompt=prompt,
+        prompt=_prompt(params, notices),
         settings=settings,
-        rating=int(rating),
-        category=category,
-        headline=params.get("headline", "")[:200],
-        samples=int(samples),
+        rating=_lenient(notices, lambda: inputs.parse_rating(params.get("rating")), 5, "using 5"),
+        category=_lenient(
+            notices,
+            lambda: inputs.parse_category(params.get("category")),
+            inputs.DEFAULT_CATEGORY,
+            f"using {inputs.DEFAULT_CATEGORY}",
+        ),  # fmt: skip
+        headline=_lenient(notices, lambda: _headline(params.get("headline")), "", "leaving it empty"),
+        samples=_lenient(notices, lambda: inputs.parse_samples(params.get("samples")), 1, "using 1"),
         tab=tab,
         columns=columns,
         notices=notices,
     )
+
+
+def known_parameters() -> set[str]:
+    """Every parameter name a link may carry."""
+    columns = {p for index in range(1, MAX_COLUMNS + 1) for p in column_parameters(index)}
+    return set(PAGE_FIELDS) | set(FIELDS) | columns | {"__theme", "view"}
+
+
+def _prompt(params: Mapping[str, str], notices: list[str]) -> str:
+    """The link's prompt, plain or compressed; one too long is cut, with a notice."""
+    packed = params.get("prompt_z")
+    raw = _lenient(notices, lambda: unpack(packed), "", "leaving the prompt empty") if packed else params.get("prompt")
+    try:
+        return inputs.parse_text("prompt", raw)
+    except InputError as error:
+        text = raw if isinstance(raw, str) and len(raw) > MAX_PROMPT_CHARS else ""
+        notices.append(f"{error}; {'cut to the limit' if text else 'leaving it empty'}.")
+        return inputs.parse_text("prompt", text[:MAX_PROMPT_CHARS]) if text else ""
+
+
+def _headline(value: Any) -> str:
+    return inputs.parse_text("headline", value, inputs.MAX_HEADLINE_CHARS)
+
+
+def _compare_length(settings: SamplingSettings, notices: list[str]) -> SamplingSettings:
+    """The shared length, within what the compare tab writes."""
+    if settings.max_new_tokens <= COMPARE_MAX_TOKENS:
+        return settings
+    notices.append(
+        f"The compare tab writes at most {COMPARE_MAX_TOKENS} tokens per column; using {COMPARE_MAX_TOKENS}."
+    )
+    return settings.replace(max_new_tokens=COMPARE_MAX_TOKENS)
 
 
 def _columns(
@@ -140,17 +228,14 @@ def _columns(
     names = [name.strip() for name in params.get("presets", "").split(",") if name.strip()]
     if not names:
         names = list(PRESET_NAMES[:MAX_COLUMNS])
-    if not MIN_COLUMNS <= len(names) <= MAX_COLUMNS:
-        kept = (names + list(PRESET_NAMES))[: min(max(len(names), MIN_COLUMNS), MAX_COLUMNS)]
-        notices.append(
-            f"The compare tab shows {MIN_COLUMNS} to {MAX_COLUMNS} columns, got {len(names)}; showing {len(kept)}."
-        )
-        names = kept
+    if len(names) > MAX_COLUMNS:
+        notices.append(f"The compare tab shows 1 to {MAX_COLUMNS} columns, got {len(names)}; showing {MAX_COLUMNS}.")
+        names = names[:MAX_COLUMNS]
     columns = []
     for index, name in enumerate(names, 1):
         if name not in PRESET_NAMES:
             fallback = PRESET_NAMES[(index - 1) % len(PRESET_NAMES)]
-            notices.append(f"Column {index}: unknown preset {name!r}; using {fallback}.")
+            notices.append(f"Column {index}: unknown preset {shown(name)}; using {fallback}.")
             name = fallback
         base = preset(name, card, shared.max_new_tokens, shared.seed)
         own = {field: params.get(parameter) for field, parameter in zip(COLUMN_FIELDS, column_parameters(index))}
@@ -158,13 +243,3 @@ def _columns(
         notices += [f"Column {index}: {notice}" for notice in column_notices]
         columns.append(Column(name, settings))
     return columns
-
-
-def _choice(params: Mapping[str, str], name: str, allowed: list[str], default: str, notices: list[str]) -> str:
-    value = params.get(name)
-    if value is None or value == "":
-        return default
-    if value not in allowed:
-        notices.append(f"{name} must be one of {', '.join(allowed)}, got {value!r}; using {default}.")
-        return default
-    return value

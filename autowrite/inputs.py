@@ -1,0 +1,174 @@
+"""Values from clients, checked once where they enter: API calls and share links.
+
+An API call brings any JSON (wrong types, NaN, lone surrogates); a link brings any text.
+Each parser here turns one raw value into the app's type or raises InputError with a
+message that names the parameter. The API answers that message as its error; a share
+link falls back to the default and shows the message as a notice. Both use these same
+parsers, so the API and links accept the same values. A value of None, or an empty
+string, means the default.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from autowrite.formats import CATEGORIES, RATINGS, Task
+from autowrite.service import MAX_COLUMNS, MAX_GHOST_TOKENS, MAX_PROMPT_CHARS, MAX_SAMPLES, Request, Service, UserError
+from autowrite.settings import PRESET_NAMES, shown
+
+MAX_HEADLINE_CHARS = 200  # a headline is one line; the checkpoints saw titles under 200 characters
+MAX_MODEL_CHARS = 200  # a catalog name or an owner/name repo id
+# A compare column's own settings; the seed and the length are the same for every column.
+COLUMN_FIELDS = ("temperature", "top_k", "top_p", "repetition_penalty", "do_sample")
+COMPARE_MAX_TOKENS = 200  # the compare tab's length slider; more would hold four decodes for minutes
+COMPARE_TOKENS = 60  # the compare tab's default length
+DEFAULT_CATEGORY = "Electronics"
+DEFAULT_RATING = 5
+
+
+class InputError(UserError):
+    """A client's value for one parameter cannot be used; the message names the parameter."""
+
+
+def _kind(value: Any) -> str:
+    return {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "an object"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def parse_text(name: str, value: Any, limit: int = MAX_PROMPT_CHARS) -> str:
+    """A text field: a string of valid Unicode within the limit; None is empty."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InputError(f"{name} must be text, got {_kind(value)} {shown(value)}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:  # a lone surrogate ("\ud800") that JSON can carry
+        raise InputError(f"{name} holds invalid Unicode at character {error.start + 1} (a lone surrogate)") from None
+    if len(value) > limit:
+        raise InputError(f"{name} is {len(value):,} characters; the limit is {limit:,}")
+    return value
+
+
+def parse_whole(name: str, value: Any, low: int, high: int, default: int) -> int:
+    """A whole number within [low, high]; numbers may come as text ("5") or as 5.0."""
+    if value is None or value == "":
+        return default
+    problem = f"{name} must be a whole number from {low} to {high}, got {shown(value)}"
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise InputError(problem) from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(problem)
+    if isinstance(value, float) and (not math.isfinite(value) or not value.is_integer()):
+        raise InputError(problem)
+    if not low <= value <= high:
+        raise InputError(problem)
+    return int(value)
+
+
+def parse_choice(name: str, value: Any, allowed: Sequence[str], default: str) -> str:
+    """One of a few names, spelled exactly."""
+    if value is None or value == "":
+        return default
+    if not isinstance(value, str) or value not in allowed:
+        raise InputError(f"{name} must be one of {', '.join(allowed)}; got {shown(value)}")
+    return value
+
+
+def parse_rating(value: Any) -> int:
+    """Stars asked of a review."""
+    return parse_whole("rating", value, RATINGS[0], RATINGS[-1], DEFAULT_RATING)
+
+
+def parse_category(value: Any) -> str:
+    """A review's product category, one of those the app offers."""
+    return parse_choice("category", value, CATEGORIES, DEFAULT_CATEGORY)
+
+
+def parse_mode(value: Any, default: Task) -> Task:
+    """What to write: review, ad or free text; None is the model's own."""
+    return Task(parse_choice("mode", value, [task.value for task in Task], default.value))
+
+
+def parse_samples(value: Any) -> int:
+    """How many samples the generate tab writes at once."""
+    return parse_whole("samples", value, 1, MAX_SAMPLES, 1)
+
+
+def parse_ghost_tokens(value: Any, default: int) -> int:
+    """The ghost continuation's length in tokens; 0 asks for the words alone."""
+    return parse_whole("ghost_tokens", value, 0, MAX_GHOST_TOKENS, default)
+
+
+def parse_compare_tokens(value: Any) -> int:
+    """A compare's length: every column writes at most this many tokens."""
+    return parse_whole("max_new_tokens", value, 1, COMPARE_MAX_TOKENS, COMPARE_TOKENS)
+
+
+def parse_model(value: Any) -> str:
+    """A model's name as the dropdown shows it, or an empty string for the default."""
+    return parse_text("model", value, MAX_MODEL_CHARS).strip()
+
+
+def parse_presets(value: Any) -> list[str]:
+    """The compare columns' presets: a list of 1 to MAX_COLUMNS preset names; None is all four."""
+    if value is None:
+        return list(PRESET_NAMES[:MAX_COLUMNS])
+    if not isinstance(value, list):
+        raise InputError(f'presets must be a list of preset names such as ["Greedy", "Creative"], got {shown(value)}')
+    if not 1 <= len(value) <= MAX_COLUMNS:
+        raise InputError(f"presets must name 1 to {MAX_COLUMNS} columns, got {len(value)}")
+    for index, name in enumerate(value):
+        if name not in PRESET_NAMES:
+            raise InputError(f"presets[{index}] must be one of {', '.join(PRESET_NAMES)}; got {shown(name)}")
+    return list(value)
+
+
+def parse_columns(value: Any, count: int) -> list[dict]:
+    """Each compare column's own settings over its preset; None is none of its own."""
+    if value is None:
+        return [{}] * count
+    if not isinstance(value, list):
+        raise InputError(
+            f'columns must be a list of objects such as [{{}}, {{"temperature": 1.3}}], got {shown(value)}'
+        )
+    if len(value) > count:
+        raise InputError(f"columns must have at most one object per preset ({count}), got {len(value)}")
+    for index, own in enumerate(value):
+        if not isinstance(own, dict):
+            raise InputError(f"columns[{index}] must be an object, got {_kind(own)} {shown(own)}")
+        unknown = set(own) - set(COLUMN_FIELDS)
+        if unknown:
+            raise InputError(
+                f"columns[{index}]: a column takes only {', '.join(COLUMN_FIELDS)} (the seed and length are shared); "
+                f"got {shown(sorted(unknown))}"
+            )
+    return [*value, *[{}] * (count - len(value))]
+
+
+def parse_request(
+    service: Service,
+    model: Any,
+    mode: Any,
+    text: Any,
+    rating: Any,
+    category: Any,
+    headline: Any,
+    text_name: str = "prompt",
+) -> Request:
+    """A request from a client's raw fields; the first bad one raises InputError."""
+    entry = service.entry(parse_model(model) or None)
+    return Request(
+        model=entry.name,
+        mode=parse_mode(mode, entry.task),
+        text=parse_text(text_name, text),
+        rating=parse_rating(rating),
+        category=parse_category(category),
+        headline=parse_text("headline", headline, MAX_HEADLINE_CHARS),
+    )
