@@ -19,7 +19,7 @@ from autowrite.formats import Task
 from autowrite.hub import card_from_file
 from autowrite.loading import Loaded, LoadError, ModelCache, folder_under, load_entry
 from autowrite.remote import NoLogprobs, RemoteClient, RemoteError
-from autowrite.settings import FIELDS, SamplingSettings, SettingsError
+from autowrite.settings import FIELDS, SamplingSettings, SettingsError, shown
 from autowrite.suggest import MIN_PROBABILITY, Suggestions, suggest
 
 # Why these caps: one request must not be able to hold the CPU or memory for long.
@@ -127,7 +127,7 @@ class Service:
         if name in self.entries:
             return self._with_card(self.entries[name])
         if not self.allow_custom:
-            raise UserError(f"Unknown model {name!r}. Choose one of: {', '.join(self.entries)}.")
+            raise UserError(f"Unknown model {shown(name)}. Choose one of: {', '.join(self.entries)}.")
         return self._custom_entry(name)
 
     def notes(self, name: str | None) -> list[str]:

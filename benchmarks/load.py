@@ -1,19 +1,31 @@
 """Load test: simulated people typing, generating, comparing and switching models at once.
 
 python -m benchmarks.load                       # 16 users for 60 s against a fresh python app.py
-python -m benchmarks.load --users 2 --duration 5 --out /tmp/load   # a smoke run
+python -m benchmarks.load --smoke --out /tmp/load   # each endpoint once, then 2 users for 4 s
+python -m benchmarks.load --duration 1200 --sample-memory-every 10   # warm-up against a leak
 
 Each user types a review at 5 keystrokes per second as the live tab asks: a `suggest`
 call for the words (ghost_tokens=0) per keystroke; like the browser's always_last trigger,
 a keystroke that arrives while the call is out is folded into the next one. After a
 comma, a full stop and the end of the text the user pauses for a second, and, as the tab
 does once typing pauses, asks for the words and then the ghost text (timed as "ghost").
-Each user also starts a generation every 10 s (every other one a compare, for a quarter
-of the users), and half-way through some users switch to the catalog's second offline
-model. Calls go through Gradio's REST protocol (POST, then read
+Each user also starts a generation every 10 s (every other one a compare, the first one
+included, for a quarter of the users), and half-way through some users switch to the
+catalog's second offline model. Calls go through Gradio's REST protocol (POST, then read
 the event stream), never gradio_client, whose own overhead would hide the server's; each
 user's typing keeps one session hash, as a browser tab does.
 Traffic goes to loopback only, and every loop is bounded by the duration.
+
+Calls are built by parameter name: the parameter order is read once from the running
+app (/gradio_api/info), and a name the load test sends that the endpoint lacks raises
+CallShapeError, so a renamed or added parameter fails the run instead of shifting values.
+Before the load, each call shape (suggest for words, suggest with a ghost, generate, and
+compare with its own columns) is sent once and its answer's shape checked; a failed check
+stops the run there.
+
+No figure describes a broken path: any error, in the check or under load, makes main()
+write the results with "FAILED: N errors" as their first line and raise LoadFailed, which
+carries the figures; run as a script, that prints them with the first errors and exits 1.
 """
 
 from __future__ import annotations
@@ -30,13 +42,13 @@ import time
 import urllib.error
 import urllib.request
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from autowrite.catalog import load_catalog
 
-from autowrite.catalog import load_catalog  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 TEXTS = [
     "The sound is clear and the bass is deep, but the ear cushions get warm after an hour of use.",
@@ -44,13 +56,33 @@ TEXTS = [
     "This album grows on you with every listen; the second half is the best part.",
     "The novel starts slowly, yet the last hundred pages kept me up until three in the morning.",
 ]
-
+COMPARE_PRESETS = ["Greedy", "Card defaults", "Creative", "Precise"]
+# The check sends each compare column settings of its own, as a compare link does, so the
+# columns parameter is exercised; the column with a temperature shows it arrived.
+CHECK_COLUMNS = [{}, {"top_k": 20}, {"temperature": 1.3}, {}]
 
 # A person pauses after punctuation and at the end of the text, for PAUSE_S;
 # the live tab asks for the ghost once typing has paused for GHOST_PAUSE_S
 # (autowrite.ui.live.GHOST_PAUSE_MS), so those pauses are when ghosts are computed.
 PAUSE_S = 1.0
 GHOST_PAUSE_S = 0.25
+SMOKE_USERS = 2
+SMOKE_DURATION_S = 4.0
+# Why 30 minutes: a memory series over 20 minutes tells warm-up from a leak; longer than
+# that only holds a shared machine.
+MAX_DURATION_S = 1800
+
+
+class CallShapeError(ValueError):
+    """The load test sends a value the running app's endpoint has no parameter for."""
+
+
+class LoadFailed(RuntimeError):
+    """The run had errors; `result` holds its figures, written with a FAILED first line."""
+
+    def __init__(self, result: dict) -> None:
+        super().__init__(f"{failure(result)}: {'; '.join(result['error_samples'])}")
+        self.result = result
 
 
 @dataclass
@@ -79,8 +111,11 @@ def call(url: str, name: str, data: list, timeout: float = 120, session: str | N
     """
     body = json.dumps({"data": data, **({"session_hash": session} if session else {})}).encode()
     request = urllib.request.Request(f"{url}/gradio_api/call/{name}", body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        event_id = json.loads(response.read())["event_id"]
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            event_id = json.loads(response.read())["event_id"]
+    except urllib.error.HTTPError as error:  # the boundary's refusals name the problem in the body
+        raise RuntimeError(f"{name}: HTTP {error.code} {error.read()[:200].decode(errors='replace')}") from None
     event = None
     with urllib.request.urlopen(f"{url}/gradio_api/call/{name}/{event_id}", timeout=timeout) as stream:
         for raw in stream:
@@ -90,24 +125,134 @@ def call(url: str, name: str, data: list, timeout: float = 120, session: str | N
             elif line.startswith("data:") and event == "error":
                 raise RuntimeError(f"{name}: {line[5:].strip()}")
             elif line.startswith("data:") and event == "complete":
-                return json.loads(line[5:])
+                return json.loads(line[5:])[0]
     raise RuntimeError(f"{name}: the event stream ended without a result")
 
 
-def suggest_data(text: str, model: str, ghost_tokens: int = 8) -> list:
-    return [text, model, "", 5, "Electronics", "", ghost_tokens]
+def read_parameters(url: str, names: list[str]) -> dict[str, list[str]]:
+    """Each named endpoint's parameter names in order, as the running app publishes them."""
+    with urllib.request.urlopen(f"{url}/gradio_api/info", timeout=30) as response:
+        endpoints = json.loads(response.read())["named_endpoints"]
+    missing = [name for name in names if f"/{name}" not in endpoints]
+    if missing:
+        raise CallShapeError(f"the app has no endpoint {', '.join(missing)}; it has {', '.join(endpoints)}")
+    return {name: [p["parameter_name"] for p in endpoints[f"/{name}"]["parameters"]] for name in names}
 
 
-def generate_data(prompt: str, model: str, seed: int) -> list:
-    return [prompt, model, None, None, None, None, 40, True, seed, "", 5, "Electronics", ""]
+@dataclass(frozen=True)
+class Api:
+    """The running app's endpoints, called with values by parameter name."""
+
+    url: str
+    parameters: dict[str, list[str]]
+
+    def data(self, name: str, values: dict) -> list:
+        """The values in the endpoint's parameter order; those not given are null (the default)."""
+        order = self.parameters[name]
+        unknown = [key for key in values if key not in order]
+        if unknown:
+            raise CallShapeError(f"{name} has no parameter {', '.join(unknown)}; it takes {', '.join(order)}")
+        return [values.get(key) for key in order]
+
+    def call(self, name: str, values: dict, timeout: float = 120, session: str | None = None) -> object:
+        """One call by parameter names; the endpoint's answer."""
+        return call(self.url, name, self.data(name, values), timeout=timeout, session=session)
 
 
-def compare_data(prompt: str, model: str, seed: int) -> list:
-    return [prompt, model, ["Greedy", "Card defaults", "Creative", "Precise"], seed, 30, "", 5, "Electronics", ""]
+def suggest_values(text: str, model: str, ghost_tokens: int = 8) -> dict:
+    """A keystroke's suggest call; ghost_tokens=0 asks for the words alone."""
+    return {"text": text, "model": model, "rating": 5, "category": "Electronics", "ghost_tokens": ghost_tokens}
 
 
-def user(index: int, url: str, models: list[str], deadline: float, tally: Tally) -> None:
-    """One simulated person until the deadline."""
+def generate_values(prompt: str, model: str, seed: int) -> dict:
+    """A 40-token sampled generation."""
+    return {
+        "prompt": prompt,
+        "model": model,
+        "max_new_tokens": 40,
+        "do_sample": True,
+        "seed": seed,
+        "rating": 5,
+        "category": "Electronics",
+    }
+
+
+def compare_values(prompt: str, model: str, seed: int, columns: list[dict] | None = None) -> dict:
+    """A 4-column compare of 30 tokens; columns: each column's own settings, if any."""
+    values = {
+        "prompt": prompt,
+        "model": model,
+        "presets": COMPARE_PRESETS,
+        "seed": seed,
+        "max_new_tokens": 30,
+        "rating": 5,
+        "category": "Electronics",
+    }
+    return {**values, "columns": columns} if columns is not None else values
+
+
+def _words(answer: object) -> str:
+    if not isinstance(answer, dict) or not isinstance(answer.get("words"), list) or not answer["words"]:
+        return f"expected a dict with a non-empty list of words, got {str(answer)[:120]}"
+    if not all(isinstance(w, dict) and isinstance(w.get("word"), str) for w in answer["words"]):
+        return f"expected each word as a dict with a word, got {str(answer['words'])[:120]}"
+    return ""
+
+
+def _ghost(answer: object) -> str:
+    problem = _words(answer)
+    if problem or not isinstance(answer.get("ghost"), str) or not answer["ghost"]:
+        return problem or f"expected a non-empty ghost, got {str(answer)[:120]}"
+    return ""
+
+
+def _generated(answer: object) -> str:
+    return "" if isinstance(answer, str) and answer else f"expected non-empty text, got {str(answer)[:120]}"
+
+
+def _compared(answer: object) -> str:
+    if not isinstance(answer, list) or len(answer) != len(COMPARE_PRESETS):
+        return f"expected a list of {len(COMPARE_PRESETS)} columns, got {str(answer)[:120]}"
+    for index, (column, own) in enumerate(zip(answer, CHECK_COLUMNS)):
+        if not isinstance(column, dict) or not {"text", "settings", "distribution"} <= set(column):
+            return f"column {index}: expected text, settings and distribution, got {str(column)[:120]}"
+        if column.get("preset") != COMPARE_PRESETS[index]:
+            return f"column {index}: expected preset {COMPARE_PRESETS[index]}, got {column.get('preset')!r}"
+        if any(column["settings"].get(key) != value for key, value in own.items()):
+            return f"column {index}: its own settings {own} did not arrive: {column['settings']}"
+    return ""
+
+
+def check(api: Api, model: str, tally: Tally) -> None:
+    """Each call shape the load sends, once, with its answer's shape checked; latencies into tally."""
+    text = TEXTS[0][:30]
+    shapes: list[tuple[str, str, dict, Callable[[object], str]]] = [
+        ("suggest", "suggest", suggest_values(text, model, ghost_tokens=0), _words),
+        ("ghost", "suggest", suggest_values(text, model, ghost_tokens=8), _ghost),
+        ("generate", "generate", generate_values(text, model, 1), _generated),
+        ("compare", "compare", compare_values(text, model, 1, CHECK_COLUMNS), _compared),
+    ]
+    for label, name, values, problem_of in shapes:
+        start = time.monotonic()
+        try:
+            problem = problem_of(api.call(name, values))
+        except Exception as error:  # any failure is this check's answer
+            problem = f"{type(error).__name__}: {error}"
+        if problem:
+            tally.error(f"check {label}: {problem}")
+        else:
+            tally.record(label, time.monotonic() - start)
+
+
+def user(index: int, api: Api, models: list[str], deadline: float, tally: Tally) -> None:
+    """One simulated person until the deadline; anything that goes wrong is counted as an error."""
+    try:
+        _user(index, api, models, deadline, tally)
+    except Exception as error:  # a user that stops early would quietly thin the load
+        tally.error(f"user {index}: {type(error).__name__}: {error}")
+
+
+def _user(index: int, api: Api, models: list[str], deadline: float, tally: Tally) -> None:
     text = TEXTS[index % len(TEXTS)]
     model = models[0]
     switch_at = deadline - (deadline - time.monotonic()) / 2 if index % 4 == 1 and len(models) > 1 else None
@@ -119,21 +264,21 @@ def user(index: int, url: str, models: list[str], deadline: float, tally: Tally)
     # time) keeps a session, and each generation or compare gets its own.
     typing_session = f"load-user-{index}-{os.getpid()}"
 
-    def timed(name: str, data: list, session: str | None = None, label: str | None = None) -> None:
+    def timed(name: str, values: dict, session: str | None = None, label: str | None = None) -> None:
         start = time.monotonic()
         try:
-            call(url, name, data, session=session)
+            api.call(name, values, session=session)
             tally.record(label or name, time.monotonic() - start)
-        except (OSError, RuntimeError, urllib.error.URLError) as error:
-            tally.error(f"{label or name}: {error}")
+        except Exception as error:  # every failure is a counted error, whatever its kind
+            tally.error(f"{label or name}: {type(error).__name__}: {error}")
 
     def keystroke(state: str, chosen: str, pause: bool) -> None:
-        timed("suggest", suggest_data(state, chosen, ghost_tokens=0), typing_session)
+        timed("suggest", suggest_values(state, chosen, ghost_tokens=0), typing_session)
         if pause:
             # The person stops a moment: the tab asks for the words again, then the ghost.
             time.sleep(GHOST_PAUSE_S)
-            timed("suggest", suggest_data(state, chosen, ghost_tokens=0), typing_session)
-            timed("suggest", suggest_data(state, chosen, ghost_tokens=8), typing_session, label="ghost")
+            timed("suggest", suggest_values(state, chosen, ghost_tokens=0), typing_session)
+            timed("suggest", suggest_values(state, chosen, ghost_tokens=8), typing_session, label="ghost")
             time.sleep(PAUSE_S - GHOST_PAUSE_S)
         in_flight.clear()
 
@@ -154,13 +299,14 @@ def user(index: int, url: str, models: list[str], deadline: float, tally: Tally)
             threading.Thread(target=keystroke, args=(text[:typed], model, pause), daemon=True).start()
         if tick >= next_generation:
             generations += 1
-            compare = index % 4 == 0 and generations % 2 == 0
-            name, data = (
-                ("compare", compare_data(text[:30], model, generations))
+            # Odd generations compare, so even a run of a few seconds reaches a compare.
+            compare = index % 4 == 0 and generations % 2 == 1
+            name, values = (
+                ("compare", compare_values(text[:30], model, generations))
                 if compare
-                else ("generate", generate_data(text[:30], model, generations))
+                else ("generate", generate_values(text[:30], model, generations))
             )
-            worker = threading.Thread(target=timed, args=(name, data), daemon=True)
+            worker = threading.Thread(target=timed, args=(name, values), daemon=True)
             worker.start()
             workers.append(worker)
             next_generation += 10
@@ -194,6 +340,33 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+class MemorySampler:
+    """A process's resident memory every few seconds, as [seconds since start, MB] pairs; every_s=0 samples nothing."""
+
+    def __init__(self, pid: int, every_s: float) -> None:
+        self.pid, self.every_s = pid, every_s
+        self.series: list[list[float]] | None = [] if every_s else None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        start = time.monotonic()
+        while True:
+            self.series.append([round(time.monotonic() - start, 1), round(rss_mb(self.pid), 1)])
+            if self._stop.wait(self.every_s):
+                return
+
+    def __enter__(self) -> MemorySampler:
+        if self.every_s:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) a process has used so far, all its threads."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -206,7 +379,7 @@ def _own_cpu_seconds() -> float:
 
 
 def start_app(port: int) -> subprocess.Popen:
-    """python app.py on loopback, offline; returns once it answers."""
+    """python app.py on loopback, offline; returns once it publishes its API."""
     app = subprocess.Popen(
         [sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,
@@ -217,9 +390,9 @@ def start_app(port: int) -> subprocess.Popen:
     start = time.monotonic()
     while time.monotonic() - start < 180:
         try:
-            call(f"http://127.0.0.1:{port}", "suggest", suggest_data("Warm", ""), timeout=10)
-            return app
-        except (OSError, RuntimeError):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/gradio_api/info", timeout=10):
+                return app
+        except OSError:
             if app.poll() is not None:
                 raise RuntimeError("the app exited before answering") from None
             time.sleep(0.2)
@@ -233,81 +406,128 @@ def offline_models() -> list[str]:
 
 
 def main(args: argparse.Namespace) -> dict:
-    """Run the load, write JSON and markdown, return the figures."""
+    """Check each call shape, run the load, write JSON and markdown, return the figures.
+
+    Raises LoadFailed (after writing the results with a FAILED first line) on any error.
+    """
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     app = start_app(port)
-    url = f"http://127.0.0.1:{port}"
     models = offline_models()
+    checked, tally = Tally(), Tally()
+    elapsed, series, cpu = 0.0, None, None
     try:
+        url = f"http://127.0.0.1:{port}"
+        api = Api(url, read_parameters(url, ["suggest", "generate", "compare"]))
         for model in models:  # load every model once, so memory "before" includes them all
-            call(url, "suggest", suggest_data("Warm up", model))
-        before = rss_mb(app.pid)
-        cpu_before = cpu_seconds(app.pid), _own_cpu_seconds()
-        tally = Tally()
-        deadline = time.monotonic() + args.duration
-        users = [threading.Thread(target=user, args=(i, url, models, deadline, tally)) for i in range(args.users)]
-        started = time.monotonic()
-        for thread in users:
-            thread.start()
-        for thread in users:
-            thread.join(timeout=args.duration + 180)
-        elapsed = time.monotonic() - started
-        after = rss_mb(app.pid)
-        cpu = {
-            "app_s": cpu_seconds(app.pid) - cpu_before[0],
-            "load_client_s": _own_cpu_seconds() - cpu_before[1],
-            "available_s": elapsed * (os.cpu_count() or 1),
-        }
+            api.call("suggest", suggest_values("Warm up", model), timeout=180)
+        check(api, models[0], checked)
+        before = after = rss_mb(app.pid)
+        if not checked.errors:
+            cpu_before = cpu_seconds(app.pid), _own_cpu_seconds()
+            deadline = time.monotonic() + args.duration
+            users = [threading.Thread(target=user, args=(i, api, models, deadline, tally)) for i in range(args.users)]
+            started = time.monotonic()
+            with MemorySampler(app.pid, args.sample_memory_every) as sampler:
+                for thread in users:
+                    thread.start()
+                for thread in users:
+                    thread.join(timeout=args.duration + 180)
+            elapsed = time.monotonic() - started
+            series = sampler.series
+            after = rss_mb(app.pid)
+            cpu = {
+                "app_s": cpu_seconds(app.pid) - cpu_before[0],
+                "load_client_s": _own_cpu_seconds() - cpu_before[1],
+                "available_s": elapsed * (os.cpu_count() or 1),
+            }
     finally:
         app.terminate()
         app.wait(timeout=30)
+    if args.smoke:  # too short to reach a pause, so the check's calls (a ghost among them) count too
+        for name, values in checked.latencies.items():
+            tally.latencies[name].extend(values)
+    errors = checked.errors + tally.errors
     result = {
         "users": args.users,
         "duration_s": args.duration,
         "elapsed_s": elapsed,
         "models": models,
+        "checked": {name: values[0] for name, values in checked.latencies.items()},
         "served": {name: summary(values) for name, values in tally.latencies.items()},
-        "errors": len(tally.errors),
-        "error_samples": tally.errors[:5],
+        "errors": len(errors),
+        "error_samples": errors[:5],
         "keystrokes_folded_into_later_calls": tally.coalesced,
-        "rss_mb": {"before": before, "after": after},
+        "rss_mb": {"before": before, "after": after, **({"series": series} if series is not None else {})},
         "cpu": cpu,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "load.json").write_text(json.dumps(result, indent=2))
+    (args.out / "load.json").write_text(json.dumps({"status": failure(result) or "ok", **result}, indent=2))
     (args.out / "load.md").write_text(markdown(result))
+    if errors:
+        raise LoadFailed(result)
     return result
 
 
+def failure(result: dict) -> str:
+    """'FAILED: N errors' where the run had any, else an empty string."""
+    count = result["errors"]
+    return f"FAILED: {count} error{'' if count == 1 else 's'}" if count else ""
+
+
 def markdown(result: dict) -> str:
-    """The load test's figures as a table."""
-    lines = [
+    """The load test's figures as a table, headed by FAILED and followed by the first errors where any."""
+    cpu = result["cpu"]
+    lines = [failure(result)] if result["errors"] else []
+    lines += [
         f"{result['users']} users for {result['duration_s']} s ({', '.join(result['models'])}); "
-        f"errors: {result['errors']}; memory {result['rss_mb']['before']:.0f} MB before, {result['rss_mb']['after']:.0f} MB after; "
-        f"CPU used: app {result['cpu']['app_s']:.0f} s, this load client {result['cpu']['load_client_s']:.0f} s, "
-        f"of {result['cpu']['available_s']:.0f} core-seconds.",
+        f"errors: {result['errors']}; memory {result['rss_mb']['before']:.0f} MB before, {result['rss_mb']['after']:.0f} MB after"
+        + (
+            f"; CPU used: app {cpu['app_s']:.0f} s, this load client {cpu['load_client_s']:.0f} s, "
+            f"of {cpu['available_s']:.0f} core-seconds."
+            if cpu
+            else "; the load did not run."
+        ),
         "",
-        "| endpoint | served | p50 ms | p95 ms | p99 ms | max ms |",
-        "|---|---|---|---|---|---|",
     ]
+    if "series" in result["rss_mb"]:
+        lines += ["Memory (s: MB): " + ", ".join(f"{t:.0f}: {mb:.0f}" for t, mb in result["rss_mb"]["series"]), ""]
+    lines += ["| endpoint | served | p50 ms | p95 ms | p99 ms | max ms |", "|---|---|---|---|---|---|"]
     for name, s in sorted(result["served"].items()):
         lines.append(f"| {name} | {s['n']} | {s['p50']:.0f} | {s['p95']:.0f} | {s['p99']:.0f} | {s['max']:.0f} |")
+    if result["errors"]:
+        lines += ["", "First errors:", *(f"- {sample}" for sample in result["error_samples"])]
     return "\n".join(lines) + "\n"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Flags: --users, --duration, --out."""
+    """Flags: --users, --duration, --smoke, --sample-memory-every, --out."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=16)
-    parser.add_argument("--duration", type=float, default=60.0, help="seconds of load (at most 600)")
+    parser.add_argument("--users", type=int, help=f"simulated people (16; {SMOKE_USERS} with --smoke)")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        help=f"seconds of load, at most {MAX_DURATION_S} (60; {SMOKE_DURATION_S:.0f} with --smoke)",
+    )
+    parser.add_argument("--smoke", action="store_true", help="a short run whose figures count the endpoint check")
+    parser.add_argument(
+        "--sample-memory-every", type=float, default=0.0, metavar="S", help="record the app's RSS every S s (0: off)"
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args(argv)
-    if not 1 <= args.users <= 64 or not 1 <= args.duration <= 600:
-        parser.error("users must be 1-64 and duration 1-600 s")
+    if args.users is None:
+        args.users = SMOKE_USERS if args.smoke else 16
+    if args.duration is None:
+        args.duration = SMOKE_DURATION_S if args.smoke else 60.0
+    if not 1 <= args.users <= 64 or not 1 <= args.duration <= MAX_DURATION_S or args.sample_memory_every < 0:
+        parser.error(f"users must be 1-64, duration 1-{MAX_DURATION_S} s, and --sample-memory-every at least 0")
     return args
 
 
 if __name__ == "__main__":
-    print(markdown(main(parse_args())))
+    try:
+        print(markdown(main(parse_args())))
+    except LoadFailed as failed:
+        print(markdown(failed.result))
+        sys.exit(1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,50 @@ def make_tiny_service(gpt2_dir: Path, gptneo_dir: Path):
 def tiny_service(tiny_gpt2_dir, tiny_gptneo_dir):
     """A fresh service over the two tiny models."""
     return make_tiny_service(tiny_gpt2_dir, tiny_gptneo_dir)
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_gpt2_dir, tiny_gptneo_dir):
+    """The page and API over the tiny models, launched on loopback as app.py launches it: (url, service)."""
+    from autowrite.ui.app import build_demo, launch_options
+
+    service = make_tiny_service(tiny_gpt2_dir, tiny_gptneo_dir)
+    demo = build_demo(service)
+    demo.queue(max_size=32)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options(demo))
+    yield f"http://127.0.0.1:{port}/", service
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, with no background traffic."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()

@@ -2,35 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from urllib.parse import quote
 
 import pytest
 
 from autowrite.service import Request
-from autowrite.ui.app import build_demo, launch_options
-
-CHROMIUM = "/usr/bin/chromium"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def app_url(tiny_gpt2_dir, tiny_gptneo_dir):
-    from tests.conftest import make_tiny_service
-
-    service = make_tiny_service(tiny_gpt2_dir, tiny_gptneo_dir)
-    demo = build_demo(service)
-    demo.queue(max_size=32)
-    port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options(demo))
-    yield f"http://127.0.0.1:{port}/", service
-    demo.close()
 
 
 def _no_logprobs(request, settings, top=10):
@@ -122,30 +99,6 @@ def _settled(page, selector: str, quiet_s: float = 2.0, limit_s: float = 60.0) -
             return value
         time.sleep(0.2)
     raise AssertionError(f"{selector} kept changing for {limit_s} s")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    import os
-
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield browser
-        browser.close()
 
 
 GHOST_SHOWN = "document.querySelector('#ghost .ghost-text').innerText.length > 0"
@@ -363,11 +316,10 @@ def test_a_ghost_leaves_the_words_alone(tiny_service):
     ],
 )
 def test_live_status_says_what_the_words_are(partial, appends, status):
-    from autowrite.suggest import Suggestions, Word
-    from autowrite.ui.live import live_suggest
-
     from autowrite.catalog import Entry
     from autowrite.formats import Task
+    from autowrite.suggest import Suggestions, Word
+    from autowrite.ui.live import live_suggest
 
     class Words:  # the service's answer, as the tab receives it
         def entry(self, name):
@@ -387,4 +339,3 @@ def test_review_fields_show_only_for_models_that_read_them(tiny_service):
     assert review_fields_for(tiny_service, "review", "tiny-gptneo")["visible"] is True
     assert review_fields_for(tiny_service, "review", "tiny-gpt2")["visible"] is False
     assert review_fields_for(tiny_service, "ad", "tiny-gptneo")["visible"] is False
-

@@ -26,10 +26,14 @@ def test_benchmark_smoke(tmp_path):
 
 
 def test_load_test_smoke(tmp_path):
-    """Two users for a few seconds against the real app: the load test runs and nothing errs."""
+    """Each endpoint once by parameter name, then two users for a few seconds: every call shape is served."""
     from benchmarks.load import main, parse_args
 
-    result = main(parse_args(["--users", "2", "--duration", "4", "--out", str(tmp_path)]))
+    result = main(parse_args(["--smoke", "--out", str(tmp_path)]))  # raises LoadFailed on any error
     assert result["errors"] == 0, result["error_samples"]
+    assert set(result["checked"]) == {"suggest", "ghost", "generate", "compare"}
+    assert {"suggest", "ghost", "generate", "compare"} <= set(result["served"])
+    # The load itself reaches a compare and a generation, beyond the check's one call each.
+    assert result["served"]["compare"]["n"] >= 2 and result["served"]["generate"]["n"] >= 2
     assert result["served"]["suggest"]["n"] >= 2
     assert (tmp_path / "load.md").read_text().startswith("2 users")

@@ -94,7 +94,7 @@ def restore(service: Service, request: gr.Request) -> list:
     state = from_query(service, params)
     notice = warning_lines(state.notices)
     entry = service.entry(state.model)
-    linked = "tab" in params or "prompt" in params
+    linked = bool({"tab", "prompt", "prompt_z"} & set(params))
     return [
         state.model,
         state.mode.value,

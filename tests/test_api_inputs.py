@@ -1,0 +1,163 @@
+"""Any JSON a client sends gets a result or an error naming the problem, through the real HTTP API."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from autowrite import inputs
+from autowrite.formats import Task
+
+# Each endpoint's parameters in order, as a REST call sends them.
+PARAMETERS = {
+    "suggest": ["text", "model", "mode", "rating", "category", "headline", "ghost_tokens"],
+    "generate": [
+        "prompt", "model", "temperature", "top_k", "top_p", "repetition_penalty", "max_new_tokens", "do_sample",
+        "seed", "mode", "rating", "category", "headline",
+    ],
+    "compare": [
+        "prompt", "model", "presets", "seed", "max_new_tokens", "mode", "rating", "category", "headline", "columns",
+    ],
+}  # fmt: skip
+# Errors that are about the request as a whole rather than one parameter.
+WHOLE_REQUEST = ("Unknown model", "The prompt is empty", "takes at most", "between 1 and")
+
+
+def post(url: str, path: str, body: bytes, content_type: str = "application/json") -> tuple[int, dict | list]:
+    """A POST's status and JSON answer, errors included."""
+    request = urllib.request.Request(url.rstrip("/") + path, body, {"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def rest_call(url: str, name: str, body: bytes) -> tuple[str, object]:
+    """One call through Gradio's REST protocol: ("complete", result), ("error", message) or ("http NNN", answer)."""
+    status, answer = post(url, f"/gradio_api/call/{name}", body)
+    if status != 200:
+        return f"http {status}", answer
+    stream_url = url.rstrip("/") + f"/gradio_api/call/{name}/{answer['event_id']}"
+    event, data = None, None
+    with urllib.request.urlopen(stream_url, timeout=120) as stream:
+        for raw in stream:
+            line = raw.decode().strip()
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event in ("complete", "error"):
+                data = json.loads(line[5:])
+                return event, (data or {}).get("error") if event == "error" else data  # a bare error is null
+    return "no result", data
+
+
+def body_of(values: list) -> bytes:
+    """The JSON body of a call; non-finite numbers as the NaN and Infinity literals a client can send."""
+    return json.dumps({"data": values}, allow_nan=True).encode()
+
+
+def assert_answered(name: str, kind: str, data: object) -> None:
+    """A result, or an error message that names a parameter or the request's problem."""
+    if kind == "complete":
+        return
+    assert kind == "error", (kind, data)
+    assert isinstance(data, str) and data, f"{name} answered a bare error: {data!r}"
+    named = any(parameter in data for parameter in PARAMETERS[name]) or any(p in data for p in WHOLE_REQUEST)
+    assert named, f"{name}: the error names no parameter: {data!r}"
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**20), 10**20)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20)
+    | st.sampled_from(["\ud800", "abc \udfff def", "inf", "NaN", "1e999", "Greedy", "review", "Books", "tiny-gpt2"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@pytest.mark.parametrize("name", list(PARAMETERS))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_json_gets_a_result_or_a_named_error(app_url, name, data):
+    url, _ = app_url
+    count = len(PARAMETERS[name])
+    values = data.draw(st.lists(json_values, min_size=0, max_size=count + 1), label="values")
+    kind, answer = rest_call(url, name, body_of(values))
+    if len(values) > count:
+        assert kind == "http 422" and f"takes at most {count} values" in answer["error"]
+        return
+    assert_answered(name, kind, answer)
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "message"),
+    [
+        ("generate", ["x", "tiny-gpt2", None, float("inf")], "top_k must be a finite number"),
+        ("generate", ["x", "tiny-gpt2", None, None, None, None, float("nan")], "max_new_tokens must be a finite"),
+        ("generate", ["x", "tiny-gpt2", *[None] * 6, "inf"], "seed must be a finite number"),
+        ("generate", ["abc \ud800 def", "tiny-gpt2"], "prompt holds invalid Unicode at character 5"),
+        ("generate", [42, "tiny-gpt2"], "prompt must be text, got a number 42"),
+        ("generate", [["x"], "tiny-gpt2"], "prompt must be text, got a list"),
+        ("generate", ["x", 7], "model must be text"),
+        ("suggest", ["x", "tiny-gptneo", "review", 3.5], "rating must be a whole number from 1 to 5, got 3.5"),
+        ("suggest", ["x", "tiny-gptneo", "review", 1e999], "rating must be a whole number from 1 to 5, got inf"),
+        ("suggest", ["x", "tiny-gptneo", "review", 5, "Garden"], "category must be one of Books"),
+        ("suggest", ["x", "tiny-gptneo", "review", 5, 12], "category must be one of"),
+        ("suggest", ["x", "tiny-gpt2", "poem"], "mode must be one of review, ad, free"),
+        ("compare", ["x", "tiny-gpt2", []], "presets must name 1 to 4 columns, got 0"),
+        ("compare", ["x", "tiny-gpt2", "Greedy"], "presets must be a list of preset names"),
+        ("compare", ["x", "tiny-gpt2", ["Greedy", "Sloppy"]], "presets[1] must be one of Greedy"),
+        ("compare", ["x", "tiny-gpt2", ["Greedy"], *[None] * 6, "not json"], "columns must be a list of objects"),
+        ("compare", ["x", "tiny-gpt2", ["Greedy"], *[None] * 6, [{}, {}]], "at most one object per preset (1)"),
+        ("compare", ["x", "tiny-gpt2", ["Greedy"], *[None] * 6, [3]], "columns[0] must be an object"),
+        ("compare", ["x", "tiny-gpt2", ["Greedy"], *[None] * 6, [{"top_k": "inf"}]], "columns[0]: top_k must be"),
+        ("compare", ["x", "tiny-gpt2", ["Greedy"], None, 500], "max_new_tokens must be a whole number from 1 to 200"),
+    ],
+)
+def test_bad_values_are_named(app_url, name, values, message):
+    url, _ = app_url
+    kind, answer = rest_call(url, name, body_of(values))
+    assert kind == "error" and message in answer, answer
+
+
+def test_null_and_missing_values_mean_the_defaults(app_url):
+    """A REST call may stop after its first values; null means the default, as leaving it out does."""
+    url, service = app_url
+    kind, left_out = rest_call(url, "compare", body_of(["The battery", "tiny-gpt2", ["Greedy"]]))
+    assert kind == "complete"
+    kind, nulls = rest_call(url, "compare", body_of(["The battery", "tiny-gpt2", ["Greedy"], None, None]))
+    assert kind == "complete" and nulls == left_out
+    assert left_out[0][0]["settings"]["max_new_tokens"] == inputs.COMPARE_TOKENS
+    kind, text = rest_call(url, "generate", body_of(["The battery"]))
+    assert kind == "complete" and text[0]
+    card = service.entry(service.default_name).defaults
+    assert service.entry(None).task is Task.FREE and card.max_new_tokens == 12
+
+
+def test_the_http_boundary(app_url):
+    url, _ = app_url
+    upload = b'--XX\r\nContent-Disposition: form-data; name="files"; filename="a.txt"\r\n\r\nhello\r\n--XX--\r\n'
+    status, answer = post(url, "/gradio_api/upload", upload, "multipart/form-data; boundary=XX")
+    assert status == 403 and answer["error"] == "This app takes no uploads."
+    # The page's own handlers are not callable by name, whatever Gradio named them.
+    for private in ("live_suggest", "generate_stream", "compare_stream", "on_load", "predict"):
+        status, answer = post(url, f"/gradio_api/call/{private}", body_of(["x"]))
+        assert status == 404 and "No endpoint named" in answer["error"], private
+        status, _ = post(url, f"/gradio_api/run/{private}", body_of(["x"]))
+        assert status == 404
+    assert rest_call(url, "suggest", b"not json") == (
+        "http 422",
+        {"error": 'suggest: the body must be JSON, {"data": [values in parameter order]}'},
+    )
+    kind, answer = rest_call(url, "suggest", json.dumps({"data": "x"}).encode())
+    assert kind == "http 422" and "a list of values" in answer["error"]
+    status, answer = post(url, "/gradio_api/call/generate", body_of(["x" * 300_000]))
+    assert status == 413 and "larger than 256 KB" in answer["error"]

@@ -1,0 +1,139 @@
+"""Share links are data: markup shows as text, bad values fall back, long prompts still make a link that opens."""
+
+from __future__ import annotations
+
+import random
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+
+import pytest
+
+from autowrite.formats import Task
+from autowrite.service import MAX_PROMPT_CHARS, UserError
+from autowrite.settings import SamplingSettings
+from autowrite.ui.share import MAX_LINK_CHARS, PLAIN_LINK_CHARS, PageState, from_query, pack, to_query, unpack
+
+HOSTILE = {
+    "model": '<form action="http://elsewhere.example/steal"><input type=password name=p><button>Log in</button></form>',
+    "mode": "![t](http://elsewhere.example/t.png)",
+    "category": '<div style="position:fixed;inset:0;background:red">Session expired</div>',
+    "presets": "Greedy,<img src=http://elsewhere.example/x.png>",
+    "c1_top_k": "[click](http://elsewhere.example/)",
+    "<img src=http://elsewhere.example/name.png>": "1",
+    "tab": "compare",
+    "prompt": "Sony TV",
+}
+
+
+def random_cjk(count: int, seed: int = 0) -> str:
+    """Text from the whole CJK Unified Ideographs block: about as incompressible as a prompt gets."""
+    rng = random.Random(seed)
+    return "".join(chr(rng.randrange(0x4E00, 0xA000)) for _ in range(count))
+
+
+def test_a_long_prompt_goes_into_the_link_compressed_and_comes_back(tiny_service):
+    prompt = random_cjk(MAX_PROMPT_CHARS)
+    state = PageState("tiny-gpt2", Task.FREE, prompt, SamplingSettings(seed=9))
+    query = to_query(state)
+    assert "prompt_z=" in query and "prompt=" not in query
+    assert len(query) <= MAX_LINK_CHARS
+    restored = from_query(tiny_service, dict(parse_qsl(query[1:])))
+    assert restored.prompt == prompt and restored.notices == []
+    short = to_query(PageState("tiny-gpt2", Task.FREE, "Sony TV", SamplingSettings()))
+    assert "prompt=Sony+TV" in short and len(short) < PLAIN_LINK_CHARS  # short prompts stay readable
+
+
+def test_a_page_too_long_for_any_link_is_refused_by_name(tiny_service, monkeypatch):
+    monkeypatch.setattr("autowrite.ui.share.MAX_LINK_CHARS", 5_000)
+    with pytest.raises(UserError, match="too long to share as a link"):
+        to_query(PageState("tiny-gpt2", Task.FREE, random_cjk(MAX_PROMPT_CHARS), SamplingSettings()))
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("!!!", "cannot be read"),
+        (pack("x" * 200_000), "cut short or larger than a prompt"),  # a compression bomb
+        (pack("Sony TV " * 50)[:-8], "cannot be read"),
+    ],
+)
+def test_a_bad_compressed_prompt_falls_back_with_a_notice(tiny_service, value, message):
+    state = from_query(tiny_service, {"prompt_z": value, "temperature": "0.5"})
+    assert state.prompt == "" and state.settings.temperature == 0.5
+    assert any(message in notice for notice in state.notices), state.notices
+    assert unpack(pack("Sony TV")) == "Sony TV"
+
+
+def test_every_bad_value_falls_back_and_the_rest_is_restored(tiny_service):
+    state = from_query(
+        tiny_service,
+        {"prompt": "x", "tab": "generate", "top_k": "inf", "seed": "1e999", "rating": "3.5", "temperature": "0.5"},
+    )
+    assert (state.prompt, state.tab, state.settings.temperature) == ("x", "generate", 0.5)
+    joined = " ".join(state.notices)
+    assert "top_k must be a finite number" in joined and "seed must be a finite number" in joined
+    assert "rating must be a whole number from 1 to 5, got '3.5'" in joined
+
+
+def test_a_hostile_links_values_are_echoed_short(tiny_service):
+    state = from_query(tiny_service, {**HOSTILE, "model": "<b>" * 3000})
+    assert all(len(notice) < 400 for notice in state.notices), state.notices
+
+
+def _watch_outside_requests(page) -> list[str]:
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url) if urlsplit(r.url).hostname != "127.0.0.1" else None)
+    return outside
+
+
+@pytest.mark.browser
+def test_a_link_carrying_markup_shows_it_as_text_and_fetches_nothing(app_url, browser):
+    url, _ = app_url
+    page = browser.new_page()
+    outside = _watch_outside_requests(page)
+    page.goto(url + "?" + urlencode(HOSTILE))
+    page.wait_for_function("document.querySelector('#cmp-prompt textarea')?.value === 'Sony TV'", timeout=20_000)
+    notice = page.locator("#notice")
+    page.wait_for_function("document.querySelector('#notice').innerText.includes('elsewhere')", timeout=10_000)
+    text = notice.inner_text()
+    for shown in ("<form action=", "![t](http://elsewhere.example/t.png)", "position:fixed", "<img src="):
+        assert shown in text, text
+    assert page.locator("form, input[type=password], img[src*=elsewhere], a[href*=elsewhere]").count() == 0
+    assert page.locator("#notice .md [style]").count() == 0  # no styled block of the link's making
+    page.screenshot(path="/tmp/autowrite-hostile-link.png", full_page=True)
+    page.close()
+    assert outside == [], outside
+
+
+@pytest.mark.browser
+def test_a_link_with_an_infinite_value_restores_the_rest(app_url, browser):
+    url, _ = app_url
+    page = browser.new_page()
+    page.goto(url + "?tab=generate&prompt=" + quote("Sony TV") + "&top_k=inf&temperature=0.5")
+    page.wait_for_function("document.querySelector('#gen-prompt textarea')?.value === 'Sony TV'", timeout=20_000)
+    assert page.locator("#gen-prompt").is_visible()  # the link opened the generate tab
+    assert page.locator("#temperature input[type=number]").input_value() == "0.5"
+    assert "top_k must be a finite number, got inf" in page.locator("#notice").inner_text()
+    page.close()
+
+
+@pytest.mark.browser
+def test_the_share_button_links_an_8000_character_cjk_prompt(app_url, browser):
+    url, _ = app_url
+    prompt = random_cjk(MAX_PROMPT_CHARS, seed=1)
+    page = browser.new_page()
+    page.goto(url + "?tab=generate&model=tiny-gpt2&seed=5")
+    page.wait_for_function("document.querySelector('#gen-prompt')?.offsetParent !== null", timeout=20_000)
+    page.locator("#gen-prompt textarea").fill(prompt)
+    page.click("#share")
+    page.wait_for_function("document.querySelector('#share-link textarea').value.includes('prompt_z=')")
+    link = page.locator("#share-link textarea").input_value()
+    assert len(link) < MAX_LINK_CHARS
+    page.close()
+    again = browser.new_page()
+    response = again.goto(link)
+    assert response.status == 200
+    again.wait_for_function(
+        "(want) => document.querySelector('#gen-prompt textarea')?.value === want", arg=prompt, timeout=20_000
+    )
+    assert again.locator("#seed input").input_value() == "5"
+    again.close()
