@@ -137,3 +137,13 @@ def test_the_share_button_links_an_8000_character_cjk_prompt(app_url, browser):
     )
     assert again.locator("#seed input").input_value() == "5"
     again.close()
+
+
+def test_messages_are_shown_as_text_in_markdown_and_in_toasts():
+    """Notices are Markdown and Gradio's error toasts render HTML: neither may run a link's markup."""
+    from autowrite.ui.common import as_text, page_error
+
+    hostile = '<img src="http://elsewhere.example/x.png"> ![t](http://elsewhere.example/t.png) **b**'
+    markdown = as_text(hostile)
+    assert "<" not in markdown and "](" not in markdown and "**" not in markdown
+    assert page_error(UserError(hostile)).message.startswith("&lt;img src=&quot;http")

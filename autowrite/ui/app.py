@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from functools import partial
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from autowrite.ui.common import (
     Common,
     as_text,
     mode_fields_visible,
+    page_error,
     reads_review_fields,
     review_field_widgets,
     settings_updates,
@@ -67,7 +69,7 @@ def switch_model(service: Service, model: str) -> list:
     try:
         entry = service.entry(model)
     except UserError as error:
-        gr.Warning(str(error))
+        gr.Warning(html.escape(str(error)))  # the toast renders HTML
         return [gr.update()] * 10
     return [
         entry.task.value,
@@ -150,7 +152,7 @@ def share_query(
         )  # fmt: skip
         return to_query(state)
     except UserError as error:
-        raise gr.Error(str(error)) from None
+        raise page_error(error) from None
 
 
 def compare_query(
@@ -176,7 +178,7 @@ def compare_query(
         )  # fmt: skip
         return to_query(state)
     except UserError as error:
-        raise gr.Error(str(error)) from None
+        raise page_error(error) from None
 
 
 def build_demo(service: Service) -> gr.Blocks:

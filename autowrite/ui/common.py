@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 
@@ -101,6 +102,11 @@ def as_text(value: object) -> str:
     text = " ".join(str(value).splitlines())
     text = _MARKDOWN_PUNCTUATION.sub(r"\\\g<0>", text)
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def page_error(error: Exception) -> gr.Error:
+    """An error for the page's toast, which renders HTML: its message escaped, shown as typed."""
+    return gr.Error(html.escape(str(error)))
 
 
 def warning_lines(messages: list[str]) -> str:

@@ -15,7 +15,7 @@ from autowrite.inputs import COLUMN_FIELDS, COMPARE_MAX_TOKENS, COMPARE_TOKENS
 from autowrite.service import MAX_COLUMNS, Request, Service, Unavailable, UserError
 from autowrite.settings import PRESET_NAMES, SamplingSettings, SettingsError, preset
 from autowrite.ui import lanes
-from autowrite.ui.common import Common, SettingsWidgets, settings_widgets, warning_lines
+from autowrite.ui.common import Common, SettingsWidgets, page_error, settings_widgets, warning_lines
 from autowrite.ui.share import Column, PageState
 
 
@@ -102,7 +102,7 @@ def compare_stream(
             texts = output.texts + [""] * (MAX_COLUMNS - columns)
             yield (*texts, *views, warning_lines(output.warnings))
     except (UserError, SettingsError) as error:
-        raise gr.Error(str(error)) from None
+        raise page_error(error) from None
 
 
 def preset_values(service: Service, model: str, name: str) -> list:

@@ -10,7 +10,7 @@ import gradio as gr
 from autowrite import inputs
 from autowrite.service import MAX_SAMPLES, Service, UserError
 from autowrite.ui import lanes
-from autowrite.ui.common import Common, SettingsWidgets, settings_widgets, warning_lines
+from autowrite.ui.common import Common, SettingsWidgets, page_error, settings_widgets, warning_lines
 
 
 def generate_stream(
@@ -49,7 +49,7 @@ def generate_stream(
             boxes += [gr.update(value="", visible=False)] * (MAX_SAMPLES - samples)
             yield (*boxes, warning_lines(output.warnings))
     except UserError as error:
-        raise gr.Error(str(error)) from None
+        raise page_error(error) from None
 
 
 def example_samples(service: Service, model: str) -> gr.Dataset:
