@@ -8,10 +8,11 @@ import os
 from functools import partial
 from pathlib import Path
 
+from autowrite.backends.remote import api_base
 from autowrite.catalog import CATALOG_PATH, load_catalog
-from autowrite.loading import BACKENDS, ModelCache, fast_backend_available, load_entry
-from autowrite.remote import api_base, remote_entry
+from autowrite.loading import BACKENDS, ModelCache, fast_backend_available, load_entry, remote_entry
 from autowrite.service import DEFAULT_MAX_DOWNLOAD_BYTES, Service
+from autowrite.traffic import Traffic
 from autowrite.ui import lanes
 from autowrite.ui.app import build_demo, launch_options
 
@@ -76,7 +77,7 @@ def main(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     entries = load_catalog(args.catalog)
     if args.backend != "transformers" and fast_backend_available():
-        from autowrite.fast import one_openmp_team
+        from autowrite.backends.llamacpp import one_openmp_team
 
         one_openmp_team()  # llama.cpp's decodes go ~2.4x faster with one OpenMP team in the process
     if args.remote_url:
@@ -84,7 +85,8 @@ def main(args: argparse.Namespace) -> None:
     service = Service(
         entries,
         cache=ModelCache(
-            partial(load_entry, backend=args.backend, remote_api_key=args.remote_api_key),
+            # One Traffic for every model: they share the cores, and llama.cpp sizes its threads by it.
+            partial(load_entry, backend=args.backend, remote_api_key=args.remote_api_key, traffic=Traffic()),
             max_models=args.max_models,
             max_bytes=int(args.max_model_gb * 1e9),
         ),

@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import torch
 
@@ -21,12 +21,15 @@ import torch
 # ImportError for AutoTokenizer.
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from autowrite.backends.base import Backend, Model
+from autowrite.backends.remote import RemoteClient, RemoteError, api_base, model_label
+from autowrite.backends.transformers import TransformersBackend
 from autowrite.catalog import Entry
-from autowrite.engine import Backend, TransformersBackend
+from autowrite.decode import StepBatcher
+from autowrite.formats import Task
 from autowrite.gguf_merge import partial_path
-
-if TYPE_CHECKING:
-    from autowrite.remote import RemoteClient
+from autowrite.local import LocalModel
+from autowrite.traffic import Traffic
 
 log = logging.getLogger(__name__)
 
@@ -184,16 +187,20 @@ def hub_folder(repo: str, revision: str | None = None) -> Path:
 
 @dataclass
 class Loaded:
-    """A ready model: its backend (or remote server) and its catalog entry (with card defaults)."""
+    """A ready model: its catalog entry (with card defaults), what the service asks of it, and
+    the backend underneath (a local one's logits, or the remote client itself)."""
 
     entry: Entry
+    model: Model
     backend: Backend | RemoteClient
 
 
 BACKENDS = ("auto", "llama.cpp", "transformers")
 
 
-def load_entry(entry: Entry, backend: str = "auto", remote_api_key: str | None = None) -> Loaded:
+def load_entry(
+    entry: Entry, backend: str = "auto", remote_api_key: str | None = None, traffic: Traffic | None = None
+) -> Loaded:
     """Load the model an entry names, ready to generate.
 
     backend "auto" serves the embedded model (with any adapter merged in) with llama.cpp when
@@ -203,10 +210,9 @@ def load_entry(entry: Entry, backend: str = "auto", remote_api_key: str | None =
     if backend not in BACKENDS:
         raise LoadError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if entry.source == "remote":
-        from autowrite.remote import RemoteClient
-
         try:
-            return Loaded(entry=entry, backend=RemoteClient(entry.url, entry.served_model, remote_api_key))
+            client = RemoteClient(entry.url, entry.served_model, remote_api_key)
+            return Loaded(entry=entry, model=client, backend=client)
         except ValueError as error:
             raise LoadError(f"{entry.name}: {error}") from None
     adapter = entry.resolve(entry.adapter) if entry.adapter else None
@@ -215,7 +221,7 @@ def load_entry(entry: Entry, backend: str = "auto", remote_api_key: str | None =
         and backend != "transformers"
         and (backend == "llama.cpp" or fast_backend_available())
     ):
-        from autowrite.fast import LlamaCppBackend
+        from autowrite.backends.llamacpp import LlamaCppBackend
         from autowrite.gguf_merge import MergeError, merged_path
 
         gguf = embedded_gguf_path()
@@ -224,14 +230,16 @@ def load_entry(entry: Entry, backend: str = "auto", remote_api_key: str | None =
                 gguf = merged_path(gguf, adapter, cache_root())
             except (MergeError, OSError, KeyError) as error:
                 raise LoadError(f"cannot merge the adapter in {adapter}: {error}") from None
-        return Loaded(entry=entry, backend=LlamaCppBackend(gguf, embedded_tokenizer()))
+        fast = LlamaCppBackend(gguf, embedded_tokenizer(), traffic=traffic)
+        return Loaded(entry=entry, model=LocalModel(fast, StepBatcher(fast.for_generation())), backend=fast)
     if entry.source == "embedded":
         model, tokenizer = load_pretrained(embedded_folder(), adapter)
     elif entry.source == "local":
         model, tokenizer = load_pretrained(entry.resolve(entry.path), adapter, shown=repr(entry.name))
     else:
         model, tokenizer = load_pretrained(hub_folder(entry.repo, entry.revision), adapter)
-    return Loaded(entry=entry, backend=TransformersBackend(model, tokenizer))
+    reference = TransformersBackend(model, tokenizer, traffic=traffic)
+    return Loaded(entry=entry, model=LocalModel(reference), backend=reference)
 
 
 class ModelCache:
@@ -270,7 +278,7 @@ class ModelCache:
     def _evict(self, keep: str) -> None:
         while True:
             # A remote model's weights live on its server (nbytes 0): it never pushes a local one out.
-            held = [name for name, loaded in self._models.items() if loaded.backend.nbytes > 0]
+            held = [name for name, loaded in self._models.items() if loaded.model.nbytes > 0]
             if len(held) <= 1 or (len(held) <= self.max_models and self.nbytes <= self.max_bytes):
                 return
             oldest = next(name for name in held if name != keep)
@@ -280,7 +288,7 @@ class ModelCache:
     @property
     def nbytes(self) -> int:
         """Bytes the cached models' weights take."""
-        return sum(loaded.backend.nbytes for loaded in self._models.values())
+        return sum(loaded.model.nbytes for loaded in self._models.values())
 
     @property
     def names(self) -> list[str]:
@@ -289,3 +297,31 @@ class ModelCache:
 
     def __contains__(self, name: str) -> bool:
         return name in self._models
+
+
+def remote_entry(url: str, model: str | None = None, api_key: str | None = None) -> Entry:
+    """The catalog entry for a --remote-url server, named after the model it serves.
+
+    Without a model name, the server's /v1/models is asked (briefly); when it cannot be
+    reached the entry is named after the address, and the app starts anyway.
+    """
+    base = api_base(url)
+    served = model
+    if not served:
+        client = RemoteClient(base, api_key=api_key)
+        try:
+            served = next(iter(client.served_models()), None)
+        except RemoteError as error:
+            log.warning("could not ask %s for its model's name: %s", base, error)
+        finally:
+            client.close()
+    name = f"{model_label(served)} (remote)" if served else f"Remote model at {urlsplit(base).netloc}"
+    return Entry(
+        name=name,
+        source="remote",
+        url=base,
+        served_model=model or "",
+        task=Task.FREE,
+        prompt_format="plain",
+        description="A model served over the OpenAI completions API.",
+    )

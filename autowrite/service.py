@@ -13,14 +13,13 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from autowrite import engine, formats, hub
+from autowrite import decode, formats, hub
+from autowrite.backends.base import MIN_PROBABILITY, BackendError, Candidate, NotSupported, Suggestions
 from autowrite.catalog import Entry, apply_card
 from autowrite.formats import Task
 from autowrite.hub import card_from_file
 from autowrite.loading import Loaded, LoadError, ModelCache, folder_under, load_entry
-from autowrite.remote import NoLogprobs, RemoteClient, RemoteError
 from autowrite.settings import FIELDS, SamplingSettings, SettingsError, shown
-from autowrite.suggest import MIN_PROBABILITY, Suggestions, suggest
 
 # Why these caps: one request must not be able to hold the CPU or memory for long.
 MAX_PROMPT_CHARS = 8_000
@@ -43,13 +42,13 @@ class Unavailable(UserError):
 
 
 @contextmanager
-def remote_errors() -> Iterator[None]:
-    """A remote server's failure becomes a UserError for this request only."""
+def model_errors() -> Iterator[None]:
+    """A model's failure (a server's, or a prompt it cannot read) becomes a UserError for this request only."""
     try:
         yield
-    except NoLogprobs as error:
+    except NotSupported as error:
         raise Unavailable(str(error)) from None
-    except RemoteError as error:
+    except BackendError as error:
         raise UserError(str(error)) from None
 
 
@@ -278,34 +277,20 @@ class Service:
         prompt = self.prompt(loaded.entry, request)
         if not prompt.strip():
             raise UserError("The prompt is empty: type a few words for the model to continue.")
-        if isinstance(loaded.backend, RemoteClient):
-            return _remote_outputs(loaded.backend.stream_many(prompt, variants, stop), len(variants))
-        longest = max(v.max_new_tokens for v in variants)
-        try:
-            prepared = engine.prepare_prompt(loaded.backend.for_generation(), prompt, longest)
-        except ValueError as error:  # more new tokens than the model reads
-            raise UserError(str(error)) from None
-
-        def outputs() -> Iterator[Output]:
-            yield Output([""] * len(variants), prepared.warnings)
-            for texts in engine.stream_many(loaded.backend, prepared.ids, variants, stop):
-                yield Output(texts, prepared.warnings)
-
-        return outputs()
+        with model_errors():
+            streamed = loaded.model.stream_many(prompt, variants, stop)
+        return _outputs(streamed)
 
     def generate(self, request: Request, settings: SamplingSettings, samples: int = 1) -> Output:
         """The finished samples at once."""
-        return engine.last(self.stream(request, settings, samples))
+        return decode.last(self.stream(request, settings, samples))
 
-    def distribution(self, request: Request, settings: SamplingSettings, top: int = 10) -> list[engine.Candidate]:
+    def distribution(self, request: Request, settings: SamplingSettings, top: int = 10) -> list[Candidate]:
         """The next-token candidates after the prompt, before and after the settings."""
         loaded = self.load(request.model)
         prompt = self.prompt(loaded.entry, request)
-        if isinstance(loaded.backend, RemoteClient):
-            with remote_errors():
-                return loaded.backend.distribution(prompt, settings, top)
-        prepared = engine.prepare_prompt(loaded.backend, prompt, 1)
-        return engine.distribution(loaded.backend, prepared.ids, settings, top)
+        with model_errors():
+            return loaded.model.distribution(prompt, settings, top)
 
     def suggest(self, request: Request, count: int = 5, ghost_tokens: int = 8, finish: bool = True) -> Suggestions:
         """Live suggestions for text typed after the prompt's fields.
@@ -327,28 +312,15 @@ class Service:
         if loaded.entry.prompt_format == "autowrite" and context:
             # The typed text is the body; the field header ends right before its first word.
             text = " " + text.lstrip() if text.strip() else " "
-        if isinstance(loaded.backend, RemoteClient):
-            with remote_errors():
-                return loaded.backend.suggest(
-                    text, context=context, count=count, ghost_tokens=ghost_tokens, min_probability=self.min_probability
-                )
-        budget = loaded.backend.context_length - ghost_tokens - 8
-        # A token covers at least one byte, so a text of fewer bytes fits without encoding it
-        # here (suggest() encodes it anyway).
-        if len((context + text).encode()) > budget:
-            ids = loaded.backend.encode(context + text)
-            if len(ids) > budget:
-                # Long texts keep their end: suggestions depend on the last few hundred tokens.
-                context, text = "", loaded.backend.decode(ids[-budget:])
-        return suggest(
-            loaded.backend,
-            text,
-            context=context,
-            count=count,
-            ghost_tokens=ghost_tokens,
-            min_probability=self.min_probability,
-            finish=finish,
-        )
+        with model_errors():
+            return loaded.model.suggest(
+                text,
+                context=context,
+                count=count,
+                ghost_tokens=ghost_tokens,
+                min_probability=self.min_probability,
+                finish=finish,
+            )
 
 
 def _title_from_first_line(request: Request) -> Request:
@@ -366,12 +338,12 @@ def _title_from_first_line(request: Request) -> Request:
     return replace(request, headline=title.strip(), text=body.lstrip("\n"))
 
 
-def _remote_outputs(streamed: Iterator[tuple[list[str], list[str]]], count: int) -> Iterator[Output]:
-    """Outputs from a remote server's stream; its failures become UserErrors.
+def _outputs(streamed: Iterator[tuple[list[str], list[str]]]) -> Iterator[Output]:
+    """Outputs from a model's stream; its failures become UserErrors.
 
-    Closing these outputs (a Stop, a client that left) closes the stream, and so its requests.
+    Closing these outputs (a Stop, a client that left) closes the stream, and so a remote
+    server's requests.
     """
-    with remote_errors(), closing(streamed):
-        yield Output([""] * count)
+    with model_errors(), closing(streamed):
         for texts, warnings in streamed:
             yield Output(texts, warnings)

@@ -16,36 +16,16 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
-from autowrite.engine import Backend, serving
+from autowrite.backends.base import MIN_PROBABILITY, Backend, Suggestions, Word
 from autowrite.sampling import apply_repetition_penalty
 
 _WORD_CHAR = re.compile(r"[\w'’-]")
-# Why 1%: rarer words are mostly tokenizer accidents ("Greturn") that distract more than help.
-MIN_PROBABILITY = 0.01
 REMEMBERED_NEEDS = 4096  # typed-letter strings whose agreeing tokens are kept, oldest dropped first
 _NO_TOKENS = torch.zeros(0, dtype=torch.long)
-
-
-@dataclass(frozen=True)
-class Word:
-    """A suggested word: the text to append after what was typed, and its probability."""
-
-    word: str  # the whole word as shown, e.g. "Great"
-    append: str  # what to add to the typed text, e.g. "at" after "Gre", or " Great" after "It is"
-    probability: float
-
-
-@dataclass
-class Suggestions:
-    """Everything the live tab shows for one state of the text."""
-
-    partial: str  # letters of the word being typed, "" right after a space
-    words: list[Word] = field(default_factory=list)
-    ghost: str = ""  # a few words to append, starting with the best word's completion
 
 
 @dataclass
@@ -391,7 +371,7 @@ def suggest(
     ghost that follows takes its turns between other people's keystrokes. finish: see
     suggest_words.
     """
-    with serving(keystroke=True):
+    with backend.traffic.serving(keystroke=True):
         with backend.keystroke():
             prefix, remainder, result, paths = suggest_words(backend, text, context, count, min_probability, finish)
         if paths and ghost_tokens > 0:

@@ -31,9 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 sys.path.insert(0, str(ROOT))
 
-from autowrite import engine  # noqa: E402
+from autowrite import decode  # noqa: E402
+from autowrite.backends.llamacpp import cpu_count, on_compute_thread, one_openmp_team  # noqa: E402
 from autowrite.catalog import load_catalog  # noqa: E402
-from autowrite.fast import cpu_count, on_compute_thread, one_openmp_team  # noqa: E402
 from autowrite.loading import cache_root, embedded_folder, embedded_gguf_path  # noqa: E402
 from autowrite.service import Request, Service  # noqa: E402
 from autowrite.settings import SamplingSettings  # noqa: E402
@@ -105,12 +105,13 @@ class Ours:
     def __init__(self) -> None:
         self.service = Service(load_catalog(), read_hub_cards=False)
         self.model = self.service.default_name
-        self.backend = self.service.load(self.model).backend
+        self.loaded = self.service.load(self.model)
+        self.backend = self.loaded.backend
 
     def stream(self, prompt: str, settings: SamplingSettings):
         ids = self.backend.encode(prompt)
         previous = 0
-        for text in engine.stream(self.backend, ids, settings):
+        for text in decode.stream(self.backend, ids, settings, batcher=self.loaded.model.batcher):
             if len(text) > previous:
                 previous = len(text)
                 yield text
@@ -132,21 +133,22 @@ class Ours:
 
     def columns(self, prompt: str, variants: list[SamplingSettings]) -> int:
         """Decode the compare columns; returns the number of steps (the longest column's tokens)."""
-        return sum(1 for _ in engine.stream_many(self.backend, self.backend.encode(prompt), variants))
+        ids = self.backend.encode(prompt)
+        return sum(1 for _ in decode.stream_many(self.backend, ids, variants, batcher=self.loaded.model.batcher))
 
     def together(self, prompts: list[str], settings: SamplingSettings, shared_steps: bool) -> tuple[int, float]:
         """Generate from every prompt at once, one thread each, as that many people would.
 
-        shared_steps=False is the way before engine.StepBatcher: each generation takes its own
+        shared_steps=False decodes without the model's decode.StepBatcher: each generation takes its own
         turns at the model, and each one starting empties the generation cache (forget()), so
         those already running recompute their text. Returns the tokens generated and the wall time.
         """
-        generation = self.backend.for_generation()
-        generation.batches_generations = shared_steps
+        batcher = self.loaded.model.batcher if shared_steps else None
         texts = [""] * len(prompts)
 
         def run(i: int) -> None:
-            texts[i] = engine.generate(self.backend, self.backend.encode(prompts[i]), settings)
+            ids = self.backend.encode(prompts[i])
+            texts[i] = decode.last(decode.stream(self.backend, ids, settings, batcher=batcher), "")
 
         threads = [threading.Thread(target=run, args=(i,)) for i in range(len(prompts))]
         start = time.perf_counter()
@@ -155,7 +157,6 @@ class Ours:
         for thread in threads:
             thread.join()
         elapsed = time.perf_counter() - start
-        generation.batches_generations = True
         return sum(len(self.backend.encode(t)) for t in texts), elapsed
 
 
@@ -212,14 +213,14 @@ class LlamaCppPython:
     def __init__(self, gguf: Path) -> None:
         from llama_cpp import Llama
 
-        from autowrite.fast import without_extra_buffers
+        from autowrite.backends.llamacpp import without_extra_buffers
 
-        # The same kernels as this project's backend (the AMX repacking crashes; see fast.py).
+        # The same kernels as this project's backend (the AMX repacking crashes; see backends/llamacpp.py).
         with without_extra_buffers():
             self.llm = Llama(model_path=str(gguf), n_ctx=2048, n_threads=cpu_count(), verbose=False)
 
     def stream(self, prompt: str, settings: SamplingSettings):
-        # On this project's compute thread (autowrite.fast._COMPUTE): decoding on another
+        # On this project's compute thread (autowrite.backends.llamacpp._COMPUTE): decoding on another
         # thread would start a second OpenMP team and slow both engines.
         text = ""
         chunks = self.llm.create_completion(
@@ -284,7 +285,7 @@ def in_process(config: Config) -> dict:
     """Decode speed, keystroke latency and compare columns for all engines.
 
     The two llama.cpp engines run interleaved, as the app runs (torch single-threaded, every
-    decode on one thread: autowrite.fast.one_openmp_team). The transformers pipeline runs
+    decode on one thread: autowrite.backends.llamacpp.one_openmp_team). The transformers pipeline runs
     after them with torch's own threads, since its teams would slow every later decode.
     """
     gguf, adapter = default_model()
@@ -303,7 +304,7 @@ def in_process(config: Config) -> dict:
 
     def measure(engines: list) -> None:
         for e in engines:  # warm-up: first calls pay for allocations and caches
-            engine.last(e.stream(PROMPTS[0], settings.replace(max_new_tokens=4)))
+            decode.last(e.stream(PROMPTS[0], settings.replace(max_new_tokens=4)))
             rates[e.name], latency[e.name] = [], {}
         for _ in range(config.repeats):
             for prompt in PROMPTS[: config.prompts]:
@@ -381,7 +382,7 @@ def measure_own_rss(engine_name: str) -> float:
     import resource
 
     e = ENGINES[engine_name]()
-    engine.last(e.stream(PROMPTS[0], SamplingSettings(do_sample=False, max_new_tokens=16)))
+    decode.last(e.stream(PROMPTS[0], SamplingSettings(do_sample=False, max_new_tokens=16)))
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

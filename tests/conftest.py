@@ -95,7 +95,7 @@ def tiny_gptneo_dir(tmp_path_factory, tiny_tokenizer_dir) -> Path:
 @pytest.fixture(scope="session")
 def tiny_backend(tiny_gpt2_dir):
     """The reference backend on the tiny GPT-2."""
-    from autowrite.engine import TransformersBackend
+    from autowrite.backends.transformers import TransformersBackend
     from autowrite.loading import load_pretrained
 
     return TransformersBackend(*load_pretrained(tiny_gpt2_dir))

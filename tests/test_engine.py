@@ -15,10 +15,12 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
-from autowrite import engine, sampling
-from autowrite.engine import TransformersBackend
+from autowrite import sampling
+from autowrite.backends.base import Backend
+from autowrite.backends.transformers import TransformersBackend
 from autowrite.loading import load_pretrained
 from autowrite.settings import SamplingSettings
+from tests import decoding
 
 
 @pytest.mark.parametrize("fixture", ["tiny_gpt2_dir", "tiny_gptneo_dir"])
@@ -28,7 +30,7 @@ def test_greedy_matches_transformers_generate(fixture, request):
     backend = TransformersBackend(model, tokenizer)
     prompt = backend.encode("The battery life is")
     settings = SamplingSettings(do_sample=False, repetition_penalty=1.0, max_new_tokens=15)
-    ours = engine.generate(backend, prompt, settings)
+    ours = decoding.generate(backend, prompt, settings)
 
     reference = AutoModelForCausalLM.from_pretrained(folder)
     out = reference.generate(
@@ -42,9 +44,9 @@ def test_greedy_matches_transformers_generate(fixture, request):
 def test_same_seed_same_text_other_seed_other_text(tiny_backend):
     prompt = tiny_backend.encode("This speaker")
     settings = SamplingSettings(temperature=1.5, top_k=0, top_p=1.0, max_new_tokens=20, seed=11)
-    first = engine.generate(tiny_backend, prompt, settings)
-    again = engine.generate(tiny_backend, prompt, settings)
-    other = engine.generate(tiny_backend, prompt, settings.replace(seed=12))
+    first = decoding.generate(tiny_backend, prompt, settings)
+    again = decoding.generate(tiny_backend, prompt, settings)
+    other = decoding.generate(tiny_backend, prompt, settings.replace(seed=12))
     assert first == again
     assert first != other
 
@@ -146,11 +148,11 @@ def test_a_generation_computes_on_caches_of_its_own(tiny_backend):
     """Whatever a typist computed, a generation computes its prompt afresh: a link reproduces."""
     prompt = tiny_backend.encode("The battery lasts all day and the screen")
     settings = SamplingSettings(seed=5, max_new_tokens=8)
-    first = engine.generate(tiny_backend, prompt, settings)
+    first = decoding.generate(tiny_backend, prompt, settings)
     for n in range(1, len(prompt) + 1):  # a typist on the same model, token by token
         tiny_backend.next_logits(prompt[:n])
     typed = tiny_backend.tokens_computed
-    assert engine.generate(tiny_backend, prompt, settings) == first
+    assert decoding.generate(tiny_backend, prompt, settings) == first
     assert tiny_backend.tokens_computed == typed  # the generation left the typist's caches alone
     generation = tiny_backend.for_generation()
     assert generation is not tiny_backend.for_generation() and generation.lock is tiny_backend.lock
@@ -164,12 +166,12 @@ def test_a_generations_samples_each_keep_a_cache_and_equal_their_solo_texts(tiny
     variants = [SamplingSettings(seed=seed, temperature=1.5, max_new_tokens=30) for seed in (1, 2, 3, 4)]
     generation = tiny_backend.for_generation()
     monkeypatch.setattr(generation, "for_generation", lambda: generation)  # to read its count
-    *_, texts = engine.stream_many(generation, prompt, variants)
+    *_, texts = decoding.stream_many(generation, prompt, variants)
     assert len(set(texts)) == 4
     # The prompt once, then at most one position per sample and new token (it was 2,000+).
     assert len(prompt) < generation.tokens_computed <= len(prompt) + 4 * 30
     for variant, text in zip(variants, texts, strict=True):
-        assert engine.generate(tiny_backend, prompt, variant) == text
+        assert decoding.generate(tiny_backend, prompt, variant) == text
     # A typist's candidate words still share the typist's slot: the other slots stay.
     typist = TransformersBackend(tiny_backend.model, tiny_backend.tokenizer)
     other = typist.encode("Another person types here")
@@ -190,7 +192,7 @@ def test_cached_logits_equal_fresh_logits(tiny_gpt2_dir, tiny_backend):
 
 def test_long_prompt_keeps_its_end_with_a_warning(tiny_backend):
     text = "word " * 400
-    prepared = engine.prepare_prompt(tiny_backend, text, max_new_tokens=20)
+    prepared = decoding.prepare_prompt(tiny_backend, text, max_new_tokens=20)
     assert len(prepared.ids) == tiny_backend.context_length - 20
     assert prepared.ids == tiny_backend.encode(text)[-(tiny_backend.context_length - 20) :]
     assert "only its last" in prepared.warnings[0]
@@ -204,7 +206,7 @@ def test_stop_event_ends_the_stream(tiny_backend):
     prompt = tiny_backend.encode("Hello there")
     before = tiny_backend.tokens_computed
     pieces = []
-    for text in engine.stream(tiny_backend, prompt, settings, stop):
+    for text in decoding.stream(tiny_backend, prompt, settings, stop):
         pieces.append(text)
         if len(pieces) == 3:
             stop.set()
@@ -215,15 +217,15 @@ def test_stop_event_ends_the_stream(tiny_backend):
 
 def test_distribution_raw_and_adjusted(tiny_backend):
     prompt = tiny_backend.encode("This")
-    greedy = engine.distribution(tiny_backend, prompt, SamplingSettings(do_sample=False, repetition_penalty=1.0))
+    greedy = decoding.distribution(tiny_backend, prompt, SamplingSettings(do_sample=False, repetition_penalty=1.0))
     assert greedy[0].adjusted == 1.0 and all(c.adjusted == 0.0 for c in greedy[1:])
     assert greedy == sorted(greedy, key=lambda c: -c.raw)
-    top2 = engine.distribution(tiny_backend, prompt, SamplingSettings(top_k=2, top_p=1.0, repetition_penalty=1.0))
+    top2 = decoding.distribution(tiny_backend, prompt, SamplingSettings(top_k=2, top_p=1.0, repetition_penalty=1.0))
     assert sum(c.adjusted > 0 for c in top2) == 2
     assert abs(sum(c.adjusted for c in top2) - 1.0) < 1e-5
 
 
-class _SlowBackend(engine.Backend):
+class _SlowBackend(Backend):
     """A model that takes 30 ms per step and records who ran when."""
 
     context_length = 64
@@ -258,7 +260,7 @@ class _SlowBackend(engine.Backend):
 def test_waiting_keystrokes_go_before_the_next_generation_step():
     backend = _SlowBackend()  # 30 ms a generation step
     settings = SamplingSettings(do_sample=False, max_new_tokens=20)
-    worker = threading.Thread(target=lambda: engine.last(engine.stream(backend, [1, 2], settings)))
+    worker = threading.Thread(target=lambda: decoding.last(decoding.stream(backend, [1, 2], settings)))
     worker.start()
     while not backend.events:
         time.sleep(0.001)
@@ -286,7 +288,7 @@ def test_waiting_keystrokes_go_before_the_next_generation_step():
     assert backend.events.count("generation step") == 20
 
 
-class _BatchingBackend(engine.Backend):
+class _BatchingBackend(Backend):
     """Logits that depend only on a sequence's own ids, computed in batches that are recorded."""
 
     batches_generations = True
@@ -355,9 +357,9 @@ def test_concurrent_generations_share_steps_and_equal_their_solo_texts():
         ("Ad: TV mount", SamplingSettings(seed=2, max_new_tokens=20, temperature=1.3, top_k=5)),
         ("It broke", SamplingSettings(do_sample=False, max_new_tokens=8, repetition_penalty=1.3)),
     ]
-    solo = [engine.generate(backend, backend.encode(p), s) for p, s in requests]
+    solo = [decoding.generate(backend, backend.encode(p), s) for p, s in requests]
     backend.batches.clear()
-    together = _in_threads([lambda p=p, s=s: engine.generate(backend, backend.encode(p), s) for p, s in requests])
+    together = _in_threads([lambda p=p, s=s: decoding.generate(backend, backend.encode(p), s) for p, s in requests])
     assert together == solo
     assert max(backend.batches) == 3  # all three in one step at some point
     assert len(backend.batches) < 12 + 20 + 8  # fewer steps than tokens
@@ -369,36 +371,36 @@ def test_requests_that_do_not_fit_wait_their_turn():
     prompt = backend.encode("Four columns")
     results = _in_threads(
         [
-            lambda: engine.last(engine.stream_many(backend, prompt, columns)),
-            lambda: engine.generate(backend, prompt, SamplingSettings(seed=9, max_new_tokens=5)),
+            lambda: decoding.last(decoding.stream_many(backend, prompt, columns)),
+            lambda: decoding.generate(backend, prompt, SamplingSettings(seed=9, max_new_tokens=5)),
         ]
     )
     assert max(backend.batches) == 4  # never more sequences than the backend holds
-    assert results[1] == engine.generate(backend, prompt, SamplingSettings(seed=9, max_new_tokens=5))
+    assert results[1] == decoding.generate(backend, prompt, SamplingSettings(seed=9, max_new_tokens=5))
     assert len(results[0]) == 4
 
 
 def test_a_reader_that_leaves_is_dropped_and_a_failed_step_reaches_its_readers():
     backend = _BatchingBackend(step_s=0.002)
     settings = SamplingSettings(max_new_tokens=40)
-    stream = engine.stream(backend, backend.encode("Leaving"), settings)
+    stream = decoding.stream(backend, backend.encode("Leaving"), settings)
     next(stream)
     stream.close()  # a closed tab: the generation ends with it
     time.sleep(0.05)
     assert len(backend.batches) <= 3
     backend.fail_next = True
     with pytest.raises(RuntimeError, match="the model failed"):
-        engine.generate(backend, backend.encode("Unlucky"), settings)
+        decoding.generate(backend, backend.encode("Unlucky"), settings)
     # The batcher keeps serving, from an empty memory whenever it starts again.
     forgotten = backend.forgotten
-    assert len(engine.generate(backend, backend.encode("Next"), SamplingSettings(max_new_tokens=6))) == 6
+    assert len(decoding.generate(backend, backend.encode("Next"), SamplingSettings(max_new_tokens=6))) == 6
     assert backend.forgotten == forgotten + 1
 
 
 def test_an_error_outside_the_model_call_reaches_its_readers_and_the_batcher_keeps_serving(monkeypatch):
     backend = _BatchingBackend(step_s=0.002)
     settings = SamplingSettings(max_new_tokens=6)
-    advance = engine._Texts.advance
+    advance = decoding._Texts.advance
     failures = iter(["sampling"])
 
     def advance_or_fail(self, logits):
@@ -406,16 +408,18 @@ def test_an_error_outside_the_model_call_reaches_its_readers_and_the_batcher_kee
             raise ValueError("sampling failed")
         advance(self, logits)
 
-    monkeypatch.setattr(engine._Texts, "advance", advance_or_fail)
+    monkeypatch.setattr(decoding._Texts, "advance", advance_or_fail)
     with pytest.raises(ValueError, match="sampling failed"):
-        engine.generate(backend, backend.encode("Unlucky"), settings)
-    assert len(engine.generate(backend, backend.encode("Next"), settings)) == 6
+        decoding.generate(backend, backend.encode("Unlucky"), settings)
+    assert len(decoding.generate(backend, backend.encode("Next"), settings)) == 6
 
     # The worker itself failing (here, taking in waiting requests) reaches the reader instead
     # of leaving it waiting forever, and the next generation starts a new worker.
-    admit = engine.StepBatcher._admit
-    monkeypatch.setattr(engine.StepBatcher, "_admit", lambda self: (_ for _ in ()).throw(RuntimeError("admit failed")))
+    admit = decoding.StepBatcher._admit
+    monkeypatch.setattr(
+        decoding.StepBatcher, "_admit", lambda self: (_ for _ in ()).throw(RuntimeError("admit failed"))
+    )
     with pytest.raises(RuntimeError, match="admit failed"):
-        engine.generate(backend, backend.encode("Unlucky"), settings)
-    monkeypatch.setattr(engine.StepBatcher, "_admit", admit)
-    assert len(engine.generate(backend, backend.encode("Next"), settings)) == 6
+        decoding.generate(backend, backend.encode("Unlucky"), settings)
+    monkeypatch.setattr(decoding.StepBatcher, "_admit", admit)
+    assert len(decoding.generate(backend, backend.encode("Next"), settings)) == 6

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from autowrite import engine
 from autowrite.settings import SamplingSettings
+from tests import decoding
 from tests.conftest import SHARED_DATA
 
 llama_cpp = pytest.importorskip("llama_cpp")
 
-from autowrite.engine import TransformersBackend  # noqa: E402
-from autowrite.fast import LlamaCppBackend  # noqa: E402
+from autowrite.backends.llamacpp import LlamaCppBackend  # noqa: E402
+from autowrite.backends.transformers import TransformersBackend  # noqa: E402
 from autowrite.loading import embedded_folder, embedded_gguf_path, embedded_tokenizer, load_pretrained  # noqa: E402
 
 
@@ -101,7 +101,7 @@ def test_settings_mean_the_same_in_both_backends(fast, reference):
     prompt = fast.encode("This gift card was the perfect present for my")
     # Greedy paths may part at a near tie (4-bit kernels against fp32), but every fast greedy
     # token is one the reference also ranks in its top two.
-    continuation = engine.generate(fast, prompt, SamplingSettings(do_sample=False, max_new_tokens=16))
+    continuation = decoding.generate(fast, prompt, SamplingSettings(do_sample=False, max_new_tokens=16))
     ids = prompt + fast.encode(continuation)
     with torch.inference_mode():
         logits = model(torch.tensor([ids])).logits[0]
@@ -112,8 +112,8 @@ def test_settings_mean_the_same_in_both_backends(fast, reference):
         SamplingSettings(temperature=1.3, top_k=0, top_p=0.5, repetition_penalty=1.0),
         SamplingSettings(temperature=0.4, top_k=40, top_p=1.0, repetition_penalty=1.8),
     ):
-        ours = engine.distribution(fast, prompt, settings, top=8)
-        theirs = {c.token: c for c in engine.distribution(reference_backend, prompt, settings, top=8)}
+        ours = decoding.distribution(fast, prompt, settings, top=8)
+        theirs = {c.token: c for c in decoding.distribution(reference_backend, prompt, settings, top=8)}
         # The same two leading candidates; probabilities close. Why 0.1: llama.cpp multiplies
         # the 4-bit weights with 8-bit activations, which moves a logit gap by up to ~0.15
         # against fp32 here, and temperature 0.4 multiplies that by 2.5. A setting applied
@@ -127,12 +127,12 @@ def test_columns_decode_as_one_batch(fast):
     prompt = fast.encode("The best thing about this blender is")
     variants = [SamplingSettings(seed=s, max_new_tokens=8, temperature=1.0, top_k=0, top_p=1.0) for s in range(4)]
     before = fast.for_generation().decode_calls
-    texts = engine.last(engine.stream_many(fast, prompt, variants))
+    texts = decoding.last(decoding.stream_many(fast, prompt, variants))
     steps = fast.for_generation().decode_calls - before
     assert steps <= 8 + 2  # one call per step for all four (plus the shared prompt), not four
     # Batching changes nothing: each column equals the same settings run alone.
     for variant, text in zip(variants, texts):
-        assert engine.generate(fast, prompt, variant) == text
+        assert decoding.generate(fast, prompt, variant) == text
 
 
 def test_generations_started_by_different_people_share_steps_and_equal_solo_runs(fast):
@@ -161,14 +161,14 @@ def test_generations_started_by_different_people_share_steps_and_equal_solo_runs
     for i, text in enumerate(texts):
         settings = SamplingSettings(seed=10 + i, max_new_tokens=6 + i % 4, temperature=1.2, top_k=0)
         requests.append((text[: 40 + 7 * i], [settings]))
-    solo = [engine.last(engine.stream_many(fast, fast.encode(p), vs)) for p, vs in requests]
-    batcher = fast.for_generation().step_batcher()
+    solo = [decoding.last(decoding.stream_many(fast, fast.encode(p), vs)) for p, vs in requests]
+    batcher = decoding.batcher_for(fast)
     steps = batcher.steps
     together = [None] * len(requests)
 
     def run(i: int) -> None:
         prompt, variants = requests[i]
-        together[i] = engine.last(engine.stream_many(fast, fast.encode(prompt), variants))
+        together[i] = decoding.last(decoding.stream_many(fast, fast.encode(prompt), variants))
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(requests))]
     for thread in threads:
@@ -253,11 +253,11 @@ def test_an_error_in_a_shared_decode_reaches_every_caller():
 def test_a_full_typing_cache_drops_the_least_recently_used_texts(monkeypatch):
     import random
 
-    import autowrite.fast
+    import autowrite.backends.llamacpp as llamacpp
 
     # A cache of 512 cells for texts of 200 tokens: the third text finds no room unless old
     # texts make way (with the real 8,192 cells, five people typing long reviews).
-    monkeypatch.setattr(autowrite.fast, "CACHE_POSITIONS", 512)
+    monkeypatch.setattr(llamacpp, "CACHE_POSITIONS", 512)
     backend = LlamaCppBackend(embedded_gguf_path(), embedded_tokenizer(), context_length=256)
     rng = random.Random(0)
     texts = [[rng.randrange(1000, 20000) for _ in range(200)] for _ in range(6)]
@@ -281,15 +281,15 @@ def test_a_full_typing_cache_drops_the_least_recently_used_texts(monkeypatch):
 def test_typists_who_overfill_the_cache_together_are_served_one_by_one(monkeypatch):
     import random
 
-    import autowrite.fast
+    import autowrite.backends.llamacpp as llamacpp
 
     # Three texts of 200 tokens in 512 cells: together they cannot fit, each alone can (with
     # the real 8,192 cells, four people typing near the 2,040-token words limit).
-    monkeypatch.setattr(autowrite.fast, "CACHE_POSITIONS", 512)
+    monkeypatch.setattr(llamacpp, "CACHE_POSITIONS", 512)
     backend = LlamaCppBackend(embedded_gguf_path(), embedded_tokenizer(), context_length=256)
     rng = random.Random(1)
     texts = [[rng.randrange(1000, 20000) for _ in range(200)] for _ in range(3)]
-    calls = [autowrite.fast._Call([ids]) for ids in texts]
+    calls = [llamacpp._Call([ids]) for ids in texts]
     backend._serve(calls)  # as _combined serves the keystrokes that queued during one decode
     assert [c.error for c in calls] == [None] * 3
     solo = LlamaCppBackend(embedded_gguf_path(), embedded_tokenizer(), context_length=256)
@@ -300,7 +300,7 @@ def test_typists_who_overfill_the_cache_together_are_served_one_by_one(monkeypat
         # tokens give a flat distribution, so the argmax is no test.
         assert torch.allclose(row.softmax(-1), alone.softmax(-1), atol=5e-3)
     # One call that cannot fit even alone says so.
-    with pytest.raises(autowrite.fast.CacheFull, match="512 cells"):
+    with pytest.raises(llamacpp.CacheFull, match="512 cells"):
         backend.logits_many(texts)
     assert backend.next_logits(texts[0]).shape == (backend.vocab_size,)  # and the backend still serves
 
@@ -325,7 +325,7 @@ def test_a_failed_decode_leaves_no_stale_logits(fast, monkeypatch):
 def test_generations_leave_the_typing_cache_alone(fast):
     typed = fast.encode("The headphones fit well and the sound is")
     fast.next_logits(typed)
-    engine.last(engine.stream_many(fast, fast.encode("A gift for my dad"), [SamplingSettings(max_new_tokens=4)]))
+    decoding.last(decoding.stream_many(fast, fast.encode("A gift for my dad"), [SamplingSettings(max_new_tokens=4)]))
     before = fast.tokens_computed
     fast.next_logits(typed + fast.encode(" clear"))
     assert fast.tokens_computed - before == len(fast.encode(" clear"))  # the prefix is still there
@@ -365,7 +365,7 @@ def test_nbytes_counts_what_loading_takes():
     """
     script = """
 import json
-from autowrite.fast import LlamaCppBackend
+from autowrite.backends.llamacpp import LlamaCppBackend
 from autowrite.loading import embedded_gguf_path, embedded_tokenizer
 
 def rss():
@@ -393,8 +393,7 @@ def test_threads_drop_to_one_while_people_type_beside_other_requests(fast, monke
     """llama.cpp keeps every core for one request or generations alone; typing among others gets one."""
     from llama_cpp import llama_cpp
 
-    from autowrite.engine import serving
-    from autowrite.fast import cpu_count
+    from autowrite.backends.llamacpp import cpu_count
 
     ids = fast.encode("The lid cracked after")
 
@@ -403,13 +402,13 @@ def test_threads_drop_to_one_while_people_type_beside_other_requests(fast, monke
         fast.logits_many([ids])
         return llama_cpp.llama_n_threads(fast._ctx.ctx)
 
-    with serving(keystroke=True):
+    with fast.traffic.serving(keystroke=True):
         assert threads_used() == cpu_count()
-        with serving():  # a generation beside the keystroke
+        with fast.traffic.serving():  # a generation beside the keystroke
             assert threads_used() == 1
-    with serving(), serving():  # two generations while someone typed a moment ago
+    with fast.traffic.serving(), fast.traffic.serving():  # two generations while someone typed a moment ago
         assert threads_used() == 1
-    monkeypatch.setattr(engine._IN_FLIGHT, "last_keystroke", -float("inf"))
-    with serving(), serving():  # two generations, nobody typing
+    monkeypatch.setattr(fast.traffic, "last_keystroke", -float("inf"))
+    with fast.traffic.serving(), fast.traffic.serving():  # two generations, nobody typing
         assert threads_used() == cpu_count()
     assert threads_used() == cpu_count()

@@ -19,8 +19,8 @@ import torch
 from huggingface_hub import constants
 
 from autowrite import hub
+from autowrite.backends.transformers import TransformersBackend
 from autowrite.catalog import Entry
-from autowrite.engine import TransformersBackend
 from autowrite.formats import Task
 from autowrite.loading import LoadError, hub_folder, load_entry, load_pretrained
 

@@ -15,10 +15,7 @@ import httpx
 import pytest
 
 from app import parse_args
-from autowrite.catalog import CatalogError, Entry, load_catalog
-from autowrite.formats import Task
-from autowrite.loading import ModelCache, embedded_gguf_path, load_entry
-from autowrite.remote import (
+from autowrite.backends.remote import (
     MAX_LOGPROBS,
     NO_LOGPROBS,
     NoLogprobs,
@@ -28,12 +25,14 @@ from autowrite.remote import (
     error_message,
     next_token_body,
     next_words,
-    remote_entry,
     split_typed,
     sse_events,
     top_logprobs,
 )
-from autowrite.service import Request, Service, Unavailable, UserError, remote_errors
+from autowrite.catalog import CatalogError, Entry, load_catalog
+from autowrite.formats import Task
+from autowrite.loading import ModelCache, embedded_gguf_path, load_entry, remote_entry
+from autowrite.service import Request, Service, Unavailable, UserError, model_errors
 from autowrite.settings import SamplingSettings, SettingsError
 from autowrite.ui.compare import distribution_view
 
@@ -131,14 +130,14 @@ def test_missing_logprobs_are_said_plainly():
     tgi_answer = {"choices": [{"text": " a", "logprobs": None, "finish_reason": "length"}]}
     with pytest.raises(NoLogprobs, match="returned no log-probabilities.*TGI's completions route does not"):
         top_logprobs(tgi_answer, "http://tgi:8080/v1")
-    with pytest.raises(Unavailable), remote_errors():
+    with pytest.raises(Unavailable), model_errors():
         top_logprobs(tgi_answer, "http://tgi:8080/v1")
 
 
 def test_compare_tab_shows_why_a_model_has_no_next_token_view():
     class NoLogprobsService:  # a stand-in for the service, for the UI only
         def distribution(self, request, settings):
-            with remote_errors():
+            with model_errors():
                 raise NoLogprobs(NO_LOGPROBS.format(base="http://tgi:8080/v1"))
 
     view = distribution_view(NoLogprobsService(), Request(model="m", text="Hi"), SamplingSettings())
@@ -235,11 +234,11 @@ def test_catalog_offers_remote_entries(tmp_path):
 
 # `python -m llama_cpp.server`, with llama.cpp's weight repacking turned off while it loads:
 # on CPUs with AMX the repacked Q4_1 kernels crash the server on the first prompt (see
-# autowrite.fast.without_extra_buffers), and the Python server has no flag for it.
+# autowrite.backends.llamacpp.without_extra_buffers), and the Python server has no flag for it.
 LAUNCH = "\n".join(
     [
         "import runpy",
-        "from autowrite.fast import without_extra_buffers",
+        "from autowrite.backends.llamacpp import without_extra_buffers",
         "with without_extra_buffers():",
         "    runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)",
     ]

@@ -13,7 +13,7 @@ from space.build import main, parse_args
 def test_build_space_folder(tmp_path):
     out = main(parse_args(["--out", str(tmp_path / "space")]))
     assert (out / "app.py").read_text() == Path("app.py").read_text()
-    assert (out / "autowrite" / "engine.py").exists()
+    assert (out / "autowrite" / "decode.py").exists()
     assert (out / "checkpoints" / "catalog.yaml").exists()
     meta = yaml.safe_load((out / "README.md").read_text().split("---")[1])
     assert meta["sdk"] == "gradio" and meta["app_file"] == "app.py"

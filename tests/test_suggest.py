@@ -63,7 +63,7 @@ def test_the_same_text_again_runs_no_model(tiny_backend):
 
 
 def test_remembered_positions_do_not_change_suggestions(tiny_gpt2_dir, tiny_backend):
-    from autowrite.engine import TransformersBackend
+    from autowrite.backends.transformers import TransformersBackend
     from autowrite.loading import load_pretrained
 
     text = "Great sound, the bass is deep and cle"
@@ -104,7 +104,7 @@ def test_ghost_continues_the_best_word(tiny_backend):
 
 def test_real_model_completes_gre_to_great():
     """On the embedded SmolLM2: "gre" after "The sound quality is" suggests "great", not a new word."""
-    from autowrite.engine import TransformersBackend
+    from autowrite.backends.transformers import TransformersBackend
     from autowrite.loading import embedded_folder, load_pretrained
 
     backend = TransformersBackend(*load_pretrained(embedded_folder()))

@@ -17,7 +17,7 @@ from typing import Any
 import gradio as gr
 
 from autowrite import inputs
-from autowrite.engine import last
+from autowrite.decode import last
 from autowrite.service import Request, Service, Unavailable, UserError
 from autowrite.settings import SamplingSettings, SettingsError, preset
 from autowrite.ui import lanes

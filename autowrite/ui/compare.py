@@ -10,7 +10,7 @@ from functools import partial
 import gradio as gr
 
 from autowrite import inputs
-from autowrite.engine import Candidate
+from autowrite.backends.base import Candidate
 from autowrite.inputs import COLUMN_FIELDS, COMPARE_MAX_TOKENS, COMPARE_TOKENS
 from autowrite.service import MAX_COLUMNS, Request, Service, Unavailable, UserError
 from autowrite.settings import PRESET_NAMES, SamplingSettings, SettingsError, preset

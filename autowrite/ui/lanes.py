@@ -12,7 +12,7 @@ import os
 import gradio as gr
 
 # Why 16: a suggestion takes tens of milliseconds, and calls in flight together share
-# decodes (fast.py combines them), so sixteen typists are served at once rather than
+# decodes (backends/llamacpp.py combines them), so sixteen typists are served at once rather than
 # queued; an API call's ghost (up to 32 tokens, each yielding to waiting keystrokes) can
 # hold a slot for a second under load, and with 8 slots words waited behind ghosts
 # (load test: words p95 836 ms).
@@ -20,7 +20,7 @@ SUGGEST = {"concurrency_id": "suggest", "concurrency_limit": 16}
 # The live tab's ghost text: its own lane, so a tab's ghost never holds a slot that the
 # next keystroke's words need.
 GHOST = {"concurrency_id": "ghost", "concurrency_limit": 8}
-# Why 8: generations on the fast backend share decode steps (engine.StepBatcher): eight
+# Why 8: generations on the fast backend share decode steps (decode.StepBatcher): eight
 # running together got about 4x the tokens/s of eight taking turns (benchmarks/run.py).
 # Compare and samples count as one event each; the batcher queues what does not fit.
 GENERATE = {"concurrency_id": "generate", "concurrency_limit": 8}

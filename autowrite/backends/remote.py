@@ -51,11 +51,8 @@ import httpx
 import torch
 
 from autowrite import sampling
-from autowrite.catalog import Entry
-from autowrite.engine import Candidate
-from autowrite.formats import Task
+from autowrite.backends.base import MIN_PROBABILITY, BackendError, Candidate, NotSupported, Suggestions, Word
 from autowrite.settings import SamplingSettings
-from autowrite.suggest import MIN_PROBABILITY, Suggestions, Word
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +88,11 @@ ENDED_EARLY = (
 )
 
 
-class RemoteError(RuntimeError):
+class RemoteError(BackendError):
     """The remote server could not serve a request; the message says why in words a person can act on."""
 
 
-class NoLogprobs(RemoteError):
+class NoLogprobs(RemoteError, NotSupported):
     """The server returns no log-probabilities (TGI's completions route): no next-token view or words."""
 
 
@@ -411,6 +408,7 @@ class RemoteClient:
         texts = [""] * len(variants)
         warnings: list[str] = []
         running = len(variants)
+        yield list(texts), []
         try:
             while running:
                 if stop is not None and stop.is_set():
@@ -455,6 +453,7 @@ class RemoteClient:
         count: int = 5,
         ghost_tokens: int = 8,
         min_probability: float = MIN_PROBABILITY,
+        finish: bool = True,  # noqa: ARG002 - the server's alternatives are whole tokens; nothing to finish later
     ) -> Suggestions:
         """Next words (or completions of the word being typed) and ghost text, from the server.
 
@@ -480,31 +479,3 @@ class RemoteClient:
             best = words[0].append
             result.ghost = best + self.greedy(stem + remainder + best, ghost_tokens)
         return result
-
-
-def remote_entry(url: str, model: str | None = None, api_key: str | None = None) -> Entry:
-    """The catalog entry for a --remote-url server, named after the model it serves.
-
-    Without a model name, the server's /v1/models is asked (briefly); when it cannot be
-    reached the entry is named after the address, and the app starts anyway.
-    """
-    base = api_base(url)
-    served = model
-    if not served:
-        client = RemoteClient(base, api_key=api_key)
-        try:
-            served = next(iter(client.served_models()), None)
-        except RemoteError as error:
-            log.warning("could not ask %s for its model's name: %s", base, error)
-        finally:
-            client.close()
-    name = f"{model_label(served)} (remote)" if served else f"Remote model at {urlsplit(base).netloc}"
-    return Entry(
-        name=name,
-        source="remote",
-        url=base,
-        served_model=model or "",
-        task=Task.FREE,
-        prompt_format="plain",
-        description="A model served over the OpenAI completions API.",
-    )

@@ -28,7 +28,8 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-from autowrite.engine import Backend, common_prefix_length, requests_in_flight
+from autowrite.backends.base import Backend, common_prefix_length
+from autowrite.traffic import Traffic
 
 T = TypeVar("T")
 
@@ -193,8 +194,16 @@ class LlamaCppBackend(Backend):
     batches_generations = True  # every sequence's logits are the same in any batch (tests/test_fast.py)
     batch_sequences = GENERATION_SEQUENCES
 
-    def __init__(self, gguf: Path, tokenizer, *, context_length: int = 2048, threads: int | None = None) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        gguf: Path,
+        tokenizer,
+        *,
+        context_length: int = 2048,
+        threads: int | None = None,
+        traffic: Traffic | None = None,
+    ) -> None:
+        super().__init__(traffic)
         from llama_cpp import _internals, llama_cpp
 
         _silence_llama_logs()
@@ -457,7 +466,7 @@ class LlamaCppBackend(Backend):
         """
         from llama_cpp import llama_cpp
 
-        requests, typing = requests_in_flight()
+        requests, typing = self.traffic.in_flight()
         threads = 1 if requests > 1 and typing else self._threads
         if threads != self._ctx_threads:
             llama_cpp.llama_set_n_threads(self._ctx.ctx, threads, threads)

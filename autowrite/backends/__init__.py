@@ -1,0 +1,1 @@
+"""The backends, side by side: transformers (reference), llama.cpp (fast, CPU) and a remote server."""

@@ -1,0 +1,203 @@
+"""What every backend is: the token-level interface and the results it serves.
+
+A backend does three things: tokenize, detokenize, and give next-token logits for a
+sequence of token ids while reusing whatever it computed for an earlier sequence with the
+same prefix. Streaming generation (autowrite.decode), the next-token distribution and live
+suggestions (autowrite.suggest) are written once on top of that, so every backend means
+the same thing by every setting. The result types here are what the service hands on,
+whichever backend made them (the remote backend makes them from a server's answers).
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+
+from autowrite.settings import SamplingSettings
+from autowrite.traffic import Traffic
+
+
+class BackendError(RuntimeError):
+    """A request this backend cannot serve; the message says why in words a person can act on."""
+
+
+class NotSupported(BackendError):
+    """Something this backend does not offer (no log-probabilities from TGI); the rest still works."""
+
+
+# Why 0.1 s: a keystroke's suggestions take a few to a few tens of milliseconds; a generation
+# waits at most this long per token for them, so a crowd of typists slows generations to
+# ~10 tokens/s at worst but never stops them.
+KEYSTROKE_PRIORITY_S = 0.1
+# Why 1%: rarer words are mostly tokenizer accidents ("Greturn") that distract more than help.
+MIN_PROBABILITY = 0.01
+
+
+@dataclass
+class Candidate:
+    """One next token with its probability before and after the sampling settings."""
+
+    token: str
+    raw: float
+    adjusted: float
+
+
+@dataclass(frozen=True)
+class Word:
+    """A suggested word: the text to append after what was typed, and its probability."""
+
+    word: str  # the whole word as shown, e.g. "Great"
+    append: str  # what to add to the typed text, e.g. "at" after "Gre", or " Great" after "It is"
+    probability: float
+
+
+@dataclass
+class Suggestions:
+    """Everything the live tab shows for one state of the text."""
+
+    partial: str  # letters of the word being typed, "" right after a space
+    words: list[Word] = field(default_factory=list)
+    ghost: str = ""  # a few words to append, starting with the best word's completion
+
+
+class _Turns:
+    """How many live suggestions wait for or hold a model, and a condition to wait on."""
+
+    def __init__(self) -> None:
+        self.changed = threading.Condition()
+        self.waiting = 0
+
+
+class Backend(ABC):
+    """Next-token logits with prefix reuse, plus the tokenizer; thread-safe."""
+
+    name: str = "backend"
+    # Whether concurrent generations should decode as one batch (decode.StepBatcher): for a backend
+    # whose logits_many costs about one sequence's time for many, and whose results do not
+    # depend on what runs beside them.
+    batches_generations: bool = False
+    # How many sequences a StepBatcher may decode at once; each must fit context_length.
+    batch_sequences: int = 1
+    context_length: int
+    eos_token_id: int | None
+    start_ids: list[int]  # fed before an empty text, so there is always a position to predict from
+
+    def __init__(self, traffic: Traffic | None = None) -> None:
+        self.lock = threading.RLock()
+        self._vocabulary: list[str] | None = None
+        self._turns = _Turns()  # shared with any sibling backend on the same weights
+        # The process's requests in flight; shared by every backend the app loads.
+        self.traffic = traffic or Traffic()
+
+    @contextmanager
+    def keystroke(self) -> Iterator[None]:
+        """Mark a live suggestion in progress: generation steps and ghosts let it go first.
+
+        A generation takes the lock one token at a time and would otherwise win it back at
+        once, so a keystroke could wait several tokens behind it (see yield_to_keystrokes).
+        The model is not held for the whole suggestion: its calls take the lock one by one,
+        so a backend can serve several people's keystrokes in one batch (backends/llamacpp.py).
+        """
+        with self._turns.changed:
+            self._turns.waiting += 1
+        try:
+            yield
+        finally:
+            with self._turns.changed:
+                self._turns.waiting -= 1
+                self._turns.changed.notify_all()
+
+    def yield_to_keystrokes(self, limit_s: float = KEYSTROKE_PRIORITY_S) -> None:
+        """Wait (at most limit_s) while live suggestions wait for or hold the model."""
+        with self._turns.changed:
+            self._turns.changed.wait_for(lambda: self._turns.waiting == 0, timeout=limit_s)
+
+    @abstractmethod
+    def encode(self, text: str) -> list[int]:
+        """Token ids of a text, without special tokens."""
+
+    @abstractmethod
+    def decode(self, ids: Sequence[int]) -> str:
+        """Text of token ids, special tokens dropped."""
+
+    @abstractmethod
+    def next_logits(self, ids: Sequence[int]) -> torch.Tensor:
+        """Float logits over the vocabulary for the token after ids (ids must not be empty)."""
+
+    def logits_many(self, sequences: Sequence[Sequence[int]]) -> list[torch.Tensor]:
+        """Logits after each of several sequences; backends may evaluate them as one batch."""
+        return [self.next_logits(s) for s in sequences]
+
+    def forget(self) -> None:  # noqa: B027 - optional: only a backend whose memory can change results needs it
+        """Drop remembered prefixes, so what comes next is computed as in a new backend."""
+
+    def for_generation(self) -> Backend:
+        """The backend generations run on: this one, or the same model with a memory of its own.
+
+        A backend whose forget() would also throw away what live suggestions keep (every
+        typist's prefix) gives generations their own memory instead.
+        """
+        return self
+
+    @property
+    def vocabulary(self) -> list[str]:
+        """The text of each token id on its own (computed once)."""
+        if self._vocabulary is None:
+            self._vocabulary = [self.decode([i]) for i in range(self.vocab_size)]
+        return self._vocabulary
+
+    @property
+    @abstractmethod
+    def vocab_size(self) -> int:
+        """Number of logits per position."""
+
+    @property
+    @abstractmethod
+    def nbytes(self) -> int:
+        """Memory the model's weights take, for the model cache's budget."""
+
+
+def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading ids two sequences share."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+class Model(Protocol):
+    """What the service asks of a model, local or remote: texts in, the app's results out.
+
+    Local backends answer through autowrite.local.LocalModel (decoding and suggestions
+    over their logits); the remote backend answers from its server. Either raises
+    BackendError for a request it cannot serve, and NotSupported for what it cannot do.
+    """
+
+    nbytes: int  # memory its weights take here, for the model cache's budget (0 when they live elsewhere)
+
+    def stream_many(
+        self, prompt: str, variants: Sequence[SamplingSettings], stop: threading.Event | None = None
+    ) -> Iterator[tuple[list[str], list[str]]]:
+        """One text per settings variant and the warnings so far: first empty, then after each step."""
+
+    def distribution(self, prompt: str, settings: SamplingSettings, top: int = 10) -> list[Candidate]:
+        """The likeliest next tokens after the prompt, before and after the settings."""
+
+    def suggest(
+        self,
+        text: str,
+        context: str = "",
+        count: int = 5,
+        ghost_tokens: int = 8,
+        min_probability: float = MIN_PROBABILITY,
+        finish: bool = True,
+    ) -> Suggestions:
+        """Next words (or the word being typed, completed) and ghost text after context + text."""

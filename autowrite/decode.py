@@ -1,0 +1,308 @@
+"""Decoding on any backend: the prompt, streaming several variants, and steps shared by generations.
+
+Every backend gives logits (autowrite.backends.base); this module turns them into texts
+with the shared sampling, so a setting and a seed mean the same on every backend.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from autowrite import sampling
+from autowrite.backends.base import Backend, Candidate
+from autowrite.settings import SamplingSettings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Prepared:
+    """Prompt token ids ready to decode from, with any warning about the prompt."""
+
+    ids: list[int]
+    warnings: list[str]
+
+
+def prepare_prompt(backend: Backend, prompt: str, max_new_tokens: int) -> Prepared:
+    """Tokenize a prompt, keeping its end when it would not leave room for the new tokens.
+
+    ValueError when the new tokens alone fill the model's context: no prompt would fit.
+    """
+    room = backend.context_length - max_new_tokens
+    if room < 1:
+        raise ValueError(
+            f"This model reads at most {backend.context_length} tokens, its prompt included: "
+            f"ask for fewer than {backend.context_length} new tokens (not {max_new_tokens})."
+        )
+    ids = backend.encode(prompt)
+    warnings = []
+    if len(ids) > room:
+        warnings.append(
+            f"The prompt is {len(ids)} tokens; this model reads at most {backend.context_length} "
+            f"including the {max_new_tokens} new ones, so only its last {room} tokens were used."
+        )
+        ids = ids[-room:]
+    return Prepared(ids=ids if ids else backend.start_ids + ids, warnings=warnings)
+
+
+def stream(
+    backend: Backend,
+    prompt_ids: Sequence[int],
+    settings: SamplingSettings,
+    stop: threading.Event | None = None,
+    batcher: StepBatcher | None = None,
+) -> Iterator[str]:
+    """Yield the generated text so far after each new token; ends at EOS, the limit or stop."""
+    for texts in stream_many(backend, prompt_ids, [settings], stop, batcher):
+        yield texts[0]
+
+
+def stream_many(
+    backend: Backend,
+    prompt_ids: Sequence[int],
+    variants: Sequence[SamplingSettings],
+    stop: threading.Event | None = None,
+    batcher: StepBatcher | None = None,
+) -> Iterator[list[str]]:
+    """Decode one text per settings variant from the same prompt, one token each per step.
+
+    All unfinished texts go to the backend together (logits_many), so a batching backend
+    computes a step of four compare columns in about the time of one; with a batcher,
+    other people's generations join the same steps. Each variant has its own random
+    stream, so a text never depends on which others run beside it.
+    """
+    with backend.traffic.serving():
+        if batcher is not None:
+            yield from batcher.stream(prompt_ids, variants, stop)
+        else:
+            yield from _stream_alone(backend.for_generation(), prompt_ids, variants, stop)
+
+
+def _stream_alone(
+    backend: Backend, prompt_ids: Sequence[int], variants: Sequence[SamplingSettings], stop: threading.Event | None
+) -> Iterator[list[str]]:
+    # A shared link must give the same text whatever the server computed before, so each
+    # generation starts from a clean cache (the prompt costs one batched pass).
+    backend.forget()
+    texts = _Texts(backend, prompt_ids, variants)
+    while texts.active:
+        if stop is not None and stop.is_set():
+            return
+        backend.yield_to_keystrokes()
+        texts.advance(backend.logits_many(texts.pending()))
+        yield list(texts.texts)
+
+
+class _Texts:
+    """The texts of one generation request: ids, random streams and decoded text per variant."""
+
+    def __init__(self, backend: Backend, prompt_ids: Sequence[int], variants: Sequence[SamplingSettings]) -> None:
+        self.backend = backend
+        self.variants = list(variants)
+        self.ids = [list(prompt_ids) for _ in variants]
+        self.generated: list[list[int]] = [[] for _ in variants]
+        self.generators = [sampling.make_generator(v.seed) for v in variants]
+        self.texts = [""] * len(variants)
+        self.active = [i for i, v in enumerate(variants) if v.max_new_tokens > 0]
+
+    def pending(self) -> list[list[int]]:
+        """The sequences whose next token is wanted, in the order advance() takes their logits."""
+        return [self.ids[i] for i in self.active]
+
+    def advance(self, logits: Sequence[torch.Tensor]) -> None:
+        """Choose each active variant's next token from its logits."""
+        for i, row in zip(self.active, logits, strict=True):
+            token = sampling.choose(row, self.variants[i], self.ids[i], self.generators[i])
+            if token == self.backend.eos_token_id:
+                self.generated[i].append(-1)  # marks the end; never decoded
+                continue
+            self.ids[i].append(token)
+            self.generated[i].append(token)
+            decoded = self.backend.decode(self.generated[i])
+            # A multi-byte character split across tokens decodes to U+FFFD until it is whole.
+            if not decoded.endswith("\ufffd"):
+                self.texts[i] = decoded
+        self.active = [
+            i
+            for i in self.active
+            if self.generated[i][-1:] != [-1] and len(self.generated[i]) < self.variants[i].max_new_tokens
+        ]
+
+
+_DONE = object()  # ends a request's queue of texts
+
+
+@dataclass(eq=False)
+class _Request:
+    """A generation waiting for or taking part in a StepBatcher's steps."""
+
+    texts: _Texts
+    stop: threading.Event | None
+    results: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
+    left: bool = False  # the reader went away (Stop, a closed tab): drop it at the next step
+
+    @property
+    def ended(self) -> bool:
+        return self.left or (self.stop is not None and self.stop.is_set())
+
+
+class StepBatcher:
+    """Decodes every generation running on one backend together: each step, one token for each.
+
+    One person's generation costs a llama.cpp call per token that reads all the weights; a
+    step of eight sequences took about four times one sequence's step (benchmarks/run.py:
+    138.5 tokens/s in all for eight people, against 33.0 taking turns), so generations
+    started by different people share steps instead of taking turns. A worker thread runs the steps
+    while any request is running and stops when none is. Requests join and leave between
+    steps; those that do not fit (more sequences than the backend decodes at once) wait
+    their turn, in order of arrival.
+
+    The results do not depend on what runs beside them: llama.cpp computes each sequence's
+    logits the same, bit for bit, in any batch (tests/test_fast.py), and each request has
+    its own random streams. The memory starts empty whenever the worker starts, as a
+    generation alone starts (see forget()).
+
+    One batcher serves one model's generation backend (backend.for_generation()); the
+    model's loader makes it, for backends that batch_generations.
+    """
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._lock = threading.Lock()
+        self._waiting: deque[_Request] = deque()
+        self._running: list[_Request] = []
+        self._working = False
+        self.steps = 0  # logits_many calls; tests read it to see that requests shared steps
+
+    def stream(
+        self, prompt_ids: Sequence[int], variants: Sequence[SamplingSettings], stop: threading.Event | None = None
+    ) -> Iterator[list[str]]:
+        """The texts so far after each step this request took part in (later ones, if it lags)."""
+        request = _Request(_Texts(self.backend, prompt_ids, variants), stop)
+        if not request.texts.active:
+            return
+        with self._lock:
+            self._waiting.append(request)
+            if not self._working:
+                try:
+                    threading.Thread(target=self._work, name="generation-steps", daemon=True).start()
+                except BaseException:  # no thread (out of resources): no worker would ever serve
+                    self._waiting.remove(request)
+                    raise
+                self._working = True  # still under the lock, which the worker takes first
+        try:
+            while True:
+                item = request.results.get()
+                while item is not _DONE and not isinstance(item, BaseException):
+                    try:  # a reader that fell behind skips to the newest texts
+                        newer = request.results.get_nowait()
+                    except queue.Empty:
+                        break
+                    if newer is _DONE or isinstance(newer, BaseException):
+                        yield item
+                    item = newer
+                if item is _DONE:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            request.left = True
+
+    def _admit(self) -> None:
+        """Move waiting requests into the steps while their sequences fit; the first always fits alone."""
+        sequences = sum(len(r.texts.active) for r in self._running)
+        while self._waiting:
+            request = self._waiting[0]
+            if request.ended:
+                self._waiting.popleft()
+                request.results.put(_DONE)
+                continue
+            wanted = len(request.texts.active)
+            if self._running and sequences + wanted > self.backend.batch_sequences:
+                return
+            self._waiting.popleft()
+            self._running.append(request)
+            sequences += wanted
+
+    def _work(self) -> None:
+        try:
+            self.backend.forget()
+            while True:
+                with self._lock:
+                    for request in [r for r in self._running if r.ended]:
+                        self._running.remove(request)
+                        request.results.put(_DONE)
+                    self._admit()
+                    if not self._running:
+                        self._working = False
+                        return
+                    running = list(self._running)
+                self._step(running)
+        except Exception as error:  # noqa: BLE001 - readers block on their queues: none may be left waiting
+            logger.exception("generation steps stopped")
+            with self._lock:
+                for request in [*self._running, *self._waiting]:
+                    request.results.put(error)
+                self._running.clear()
+                self._waiting.clear()
+                self._working = False
+
+    def _step(self, running: list[_Request]) -> None:
+        self.backend.yield_to_keystrokes()
+        wanted = [r.texts.pending() for r in running]
+        try:
+            logits = self.backend.logits_many([ids for sequences in wanted for ids in sequences])
+        except Exception as error:  # noqa: BLE001 - handed to every reader of this step, then the next step runs
+            with self._lock:
+                for request in running:
+                    self._running.remove(request)
+                    request.results.put(error)
+            return
+        self.steps += 1
+        start = 0
+        for request, sequences in zip(running, wanted, strict=True):
+            try:
+                request.texts.advance(logits[start : start + len(sequences)])
+            except Exception as error:  # noqa: BLE001 - one request's sampling error ends that request only
+                with self._lock:
+                    self._running.remove(request)
+                request.results.put(error)
+                continue
+            finally:
+                start += len(sequences)
+            request.results.put(list(request.texts.texts))
+            if not request.texts.active:
+                with self._lock:
+                    self._running.remove(request)
+                request.results.put(_DONE)
+
+
+def last(items: Iterator, default=None):
+    """The final item of a stream (draining it), or default when it yields nothing."""
+    remaining = deque(items, maxlen=1)
+    return remaining[0] if remaining else default
+
+
+def distribution(
+    backend: Backend, prompt_ids: Sequence[int], settings: SamplingSettings, top: int = 10
+) -> list[Candidate]:
+    """The most likely next tokens, with raw and setting-adjusted probabilities."""
+    logits = backend.next_logits(prompt_ids)
+    raw = torch.softmax(logits.float(), dim=-1)
+    adjusted_logits = sampling.adjust(logits, settings, prompt_ids)
+    if settings.do_sample:
+        adjusted = torch.softmax(adjusted_logits, dim=-1)
+    else:
+        # Greedy puts all the mass on one token.
+        adjusted = torch.zeros_like(raw)
+        adjusted[int(torch.argmax(adjusted_logits))] = 1.0
+    order = torch.argsort(raw, descending=True)[:top].tolist()
+    return [Candidate(backend.vocabulary[i], float(raw[i]), float(adjusted[i])) for i in order]
