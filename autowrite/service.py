@@ -19,7 +19,7 @@ from autowrite.catalog import Entry, apply_card
 from autowrite.formats import Task
 from autowrite.hub import card_from_file
 from autowrite.loading import Loaded, LoadError, ModelCache, folder_under, load_entry
-from autowrite.settings import FIELDS, SamplingSettings, SettingsError, shown
+from autowrite.settings import FIELDS, SamplingSettings, SettingsError, preset, shown
 
 # Why these caps: one request must not be able to hold the CPU or memory for long.
 MAX_PROMPT_CHARS = 8_000
@@ -78,6 +78,15 @@ class Output:
 
     texts: list[str]
     warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CompareColumn:
+    """One compare column: its settings, and its next-token view or, where the model gives none, why."""
+
+    settings: SamplingSettings
+    distribution: list[Candidate] | None
+    note: str = ""
 
 
 class Service:
@@ -284,6 +293,38 @@ class Service:
     def generate(self, request: Request, settings: SamplingSettings, samples: int = 1) -> Output:
         """The finished samples at once."""
         return decode.last(self.stream(request, settings, samples))
+
+    def column_settings(
+        self, model: str, presets: Sequence[str], own: Sequence[dict], seed: int | None, max_new_tokens: int
+    ) -> list[SamplingSettings]:
+        """Each compare column's settings: its preset, then its own values over it; the seed and length shared."""
+        shared = self.settings(model, seed=seed, max_new_tokens=max_new_tokens)
+        card = self.entry(model).defaults
+        columns = []
+        for index, (name, values) in enumerate(zip(presets, own, strict=True)):
+            try:
+                base = preset(name, card, shared.max_new_tokens, shared.seed)
+                columns.append(SamplingSettings.from_mapping(values, base=base))
+            except SettingsError as error:
+                raise UserError(f"columns[{index}]: {error}") from None
+        return columns
+
+    def compare(
+        self, request: Request, variants: Sequence[SamplingSettings], stop: threading.Event | None = None
+    ) -> tuple[list[CompareColumn], Iterator[Output]]:
+        """Settings side by side on one prompt and seed: each column's next-token view, and the texts as they stream.
+
+        A model that gives no log-probabilities (TGI) still writes every column; its views say why they are empty.
+        """
+        if not 1 <= len(variants) <= MAX_COLUMNS:
+            raise UserError(f"between 1 and {MAX_COLUMNS} columns, got {len(variants)}")
+        columns = []
+        for settings in variants:
+            try:
+                columns.append(CompareColumn(settings, self.distribution(request, settings)))
+            except Unavailable as error:
+                columns.append(CompareColumn(settings, None, str(error)))
+        return columns, self.stream_each(request, variants, stop)
 
     def distribution(self, request: Request, settings: SamplingSettings, top: int = 10) -> list[Candidate]:
         """The next-token candidates after the prompt, before and after the settings."""

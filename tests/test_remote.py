@@ -34,7 +34,7 @@ from autowrite.formats import Task
 from autowrite.loading import ModelCache, embedded_gguf_path, load_entry, remote_entry
 from autowrite.service import Request, Service, Unavailable, UserError, model_errors
 from autowrite.settings import SamplingSettings, SettingsError
-from autowrite.ui.compare import distribution_view
+from autowrite.ui.compare import column_view
 
 # --- the request mapping -------------------------------------------------------------------
 
@@ -134,13 +134,14 @@ def test_missing_logprobs_are_said_plainly():
         top_logprobs(tgi_answer, "http://tgi:8080/v1")
 
 
-def test_compare_tab_shows_why_a_model_has_no_next_token_view():
-    class NoLogprobsService:  # a stand-in for the service, for the UI only
-        def distribution(self, request, settings):
-            with model_errors():
-                raise NoLogprobs(NO_LOGPROBS.format(base="http://tgi:8080/v1"))
+def test_compare_tab_shows_why_a_model_has_no_next_token_view(tiny_service, monkeypatch):
+    def no_logprobs(request, settings, top=10):  # the model's server gives none
+        with model_errors():
+            raise NoLogprobs(NO_LOGPROBS.format(base="http://tgi:8080/v1"))
 
-    view = distribution_view(NoLogprobsService(), Request(model="m", text="Hi"), SamplingSettings())
+    monkeypatch.setattr(tiny_service, "distribution", no_logprobs)
+    shown, _ = tiny_service.compare(Request(model="tiny-gpt2", text="Hi"), [SamplingSettings()])
+    view = column_view(shown[0])
     assert "returned no log-probabilities" in view and "Generation still works" in view
 
 

@@ -18,8 +18,8 @@ import gradio as gr
 
 from autowrite import inputs
 from autowrite.decode import last
-from autowrite.service import Request, Service, Unavailable, UserError
-from autowrite.settings import SamplingSettings, SettingsError, preset
+from autowrite.service import CompareColumn, Service, UserError
+from autowrite.settings import SettingsError
 from autowrite.ui import lanes
 
 GHOST_TOKENS = 8  # the ghost's length when a call does not say
@@ -75,31 +75,23 @@ def comparison(
     request = inputs.parse_request(service, model, mode, prompt, rating, category, headline)
     names = inputs.parse_presets(presets)
     own = inputs.parse_columns(columns, len(names))
-    shared = service.settings(request.model, seed=seed, max_new_tokens=inputs.parse_compare_tokens(max_new_tokens))
-    card = service.entry(request.model).defaults
-    variants = []
-    for index, (name, values) in enumerate(zip(names, own)):
-        try:
-            base = preset(name, card, shared.max_new_tokens, shared.seed)
-            variants.append(SamplingSettings.from_mapping(values, base=base))
-        except SettingsError as error:
-            raise inputs.InputError(f"columns[{index}]: {error}") from None
-    output = last(service.stream_each(request, variants))
+    variants = service.column_settings(request.model, names, own, seed, inputs.parse_compare_tokens(max_new_tokens))
+    shown, outputs = service.compare(request, variants)
+    texts = last(outputs).texts
     return [
-        {"preset": name, "settings": settings.as_dict(), "text": text, **_distribution(service, request, settings)}
-        for name, settings, text in zip(names, variants, output.texts)
+        {"preset": name, "settings": column.settings.as_dict(), "text": text, **_distribution(column)}
+        for name, column, text in zip(names, shown, texts, strict=True)
     ]
 
 
-def _distribution(service: Service, request: Request, settings: SamplingSettings) -> dict:
+def _distribution(column: CompareColumn) -> dict:
     """A column's next-token distribution, or null and why, where the server gives none (TGI)."""
-    try:
-        candidates = service.distribution(request, settings)
-    except Unavailable as error:  # the texts are still worth having, as on the compare tab
-        return {"distribution": None, "distribution_note": str(error)}
+    if column.distribution is None:  # the texts are still worth having, as on the compare tab
+        return {"distribution": None, "distribution_note": column.note}
     return {
         "distribution": [
-            {"token": c.token, "probability": round(c.raw, 4), "adjusted": round(c.adjusted, 4)} for c in candidates
+            {"token": c.token, "probability": round(c.raw, 4), "adjusted": round(c.adjusted, 4)}
+            for c in column.distribution
         ]
     }
 

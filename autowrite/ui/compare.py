@@ -12,7 +12,7 @@ import gradio as gr
 from autowrite import inputs
 from autowrite.backends.base import Candidate
 from autowrite.inputs import COLUMN_FIELDS, COMPARE_MAX_TOKENS, COMPARE_TOKENS
-from autowrite.service import MAX_COLUMNS, Request, Service, Unavailable, UserError
+from autowrite.service import MAX_COLUMNS, CompareColumn, Service, UserError
 from autowrite.settings import PRESET_NAMES, SamplingSettings, SettingsError, preset
 from autowrite.ui import lanes
 from autowrite.ui.common import Common, SettingsWidgets, page_error, settings_widgets, warning_lines
@@ -70,12 +70,11 @@ def distribution_html(candidates: list[Candidate]) -> str:
     )
 
 
-def distribution_view(service: Service, request: Request, settings: SamplingSettings) -> str:
+def column_view(column: CompareColumn) -> str:
     """One column's next-token table, or why this model has none (a server without log-probabilities)."""
-    try:
-        return distribution_html(service.distribution(request, settings))
-    except Unavailable as error:
-        return f"<p class='dist-note'>{html.escape(str(error))}</p>"
+    if column.distribution is None:
+        return f"<p class='dist-note'>{html.escape(column.note)}</p>"
+    return distribution_html(column.distribution)
 
 
 def compare_stream(
@@ -96,9 +95,9 @@ def compare_stream(
     try:
         settings = column_settings(service, model, seed, max_new_tokens, column_values[: columns * len(COLUMN_FIELDS)])
         request = inputs.parse_request(service, model, mode, prompt, rating, category, headline)
-        views = [distribution_view(service, request, s) for s in settings]
-        views += [""] * (MAX_COLUMNS - columns)
-        for output in service.stream_each(request, settings):
+        shown, outputs = service.compare(request, settings)
+        views = [column_view(column) for column in shown] + [""] * (MAX_COLUMNS - columns)
+        for output in outputs:
             texts = output.texts + [""] * (MAX_COLUMNS - columns)
             yield (*texts, *views, warning_lines(output.warnings))
     except (UserError, SettingsError) as error:
