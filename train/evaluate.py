@@ -27,8 +27,17 @@ from pathlib import Path
 from typing import Any
 
 from autowrite.formats import RATINGS, Review, Task, prompt_for, split_example
+from train.modeling import (
+    adapter_base_name,
+    configure_environment,
+    default_threads,
+    is_adapter_folder,
+    load_causal_lm,
+    resolve_base,
+)
 from train.prepare import usable
 from train.readers import Record, read_files
+from train.recipe import CARD_SAMPLING, CardConfig, read_training_config
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +68,10 @@ class EvalConfig:
     data: list[str]
     limit: int = 200
     json: str | None = None
+    # The markdown file and the card's section are written by the command line, through
+    # train.card, which writes every line of Markdown; main() returns data and writes only JSON.
     markdown: str | None = None
+    update_card: bool = False
     train_data: list[str] = field(default_factory=list)  # few-shot examples and the memorisation index
     task: str | None = None  # default: from the checkpoint's training_config.yaml, else review
     base: str | None = None  # default: what the checkpoint names
@@ -78,7 +90,6 @@ class EvalConfig:
     # Why 100: long enough to read a sample's tone and to catch copied spans, short enough that
     # the samples of both models take minutes on a CPU.
     max_new_tokens: int = 100
-    update_card: bool = False
     seed: int = 0
     threads: int = 0
 
@@ -283,8 +294,6 @@ class Models:
 
 def load_models(folder: Path, base: str | None) -> Models:
     """The checkpoint (adapter on its base, or a full model) and its base, in eval mode."""
-    from train.modeling import adapter_base_name, is_adapter_folder, load_causal_lm, read_training_config, resolve_base
-
     if not folder.is_dir():
         raise EvalError(f"{folder}: no such checkpoint folder")
     if is_adapter_folder(folder):
@@ -339,22 +348,14 @@ def _sample_prompt(tokenizer, example: Example) -> str:
 
 
 def _sampling(folder: Path) -> dict[str, Any]:
-    from train.finetune import CardConfig
-    from train.modeling import read_training_config
-
+    # The card's sampling settings; a checkpoint trained elsewhere samples as a card of ours would.
     card = read_training_config(folder).get("card") or {}
-    defaults = CardConfig()  # a checkpoint trained elsewhere samples as a card of ours would
-    return {
-        "temperature": float(card.get("temperature", defaults.temperature)),
-        "top_k": int(card.get("top_k", defaults.top_k)),
-        "top_p": float(card.get("top_p", defaults.top_p)),
-        "repetition_penalty": float(card.get("repetition_penalty", defaults.repetition_penalty)),
-    }
+    settings = CardConfig.from_dict({k: v for k, v in card.items() if k in CARD_SAMPLING}).sampling
+    # The length of each sample is the evaluation's own (max_new_tokens), not the card's.
+    return {name: getattr(settings, name) for name in ("temperature", "top_k", "top_p", "repetition_penalty")}
 
 
 def _default_train_data(folder: Path) -> list[str]:
-    from train.modeling import read_training_config
-
     run_dir = read_training_config(folder).get("run_dir")
     candidate = Path(run_dir) / "data" / "train.jsonl" if run_dir else None
     return [str(candidate)] if candidate and candidate.exists() else []
@@ -377,52 +378,23 @@ def _rating_prompts(task: Task, categories: list[str], per_rating: int) -> list[
 
 
 def main(config: EvalConfig) -> dict[str, Any]:
-    """Run the evaluation; write JSON / markdown / the card's section as asked; return the results."""
+    """Run the evaluation and return its results; write them as JSON when config.json names a file."""
+    configure_environment()
     import torch
-
-    from train.modeling import default_threads, read_training_config
 
     torch.set_num_threads(config.threads or default_threads())
     started = time.time()
     folder = Path(config.model)
     task = Task(config.task or read_training_config(folder).get("task") or "review")
     models = load_models(folder, config.base)
-    tokenizer = models.tokenizer
-
-    records, _ = read_files(config.data)
-    records = [r for r in records if usable(r, task)]
-    if not records:
-        raise EvalError(f"no records in {', '.join(config.data)} can be used for the {task.value} task")
-    rng = random.Random(config.seed)
-    if len(records) > config.limit:
-        records = rng.sample(records, config.limit)
-    examples = [e for e in (tokenize_example(tokenizer, r, task, config.max_body_tokens) for r in records) if e]
-
+    examples = _test_examples(config, task, models.tokenizer)
     train_paths = config.train_data or _default_train_data(folder)
     train_records: list[Record] = []
     if train_paths:
         train_records, _ = read_files(train_paths)
         train_records = [r for r in train_records if usable(r, task)]
 
-    scores = {"base": Scored(), "few_shot": Scored(), "finetuned": Scored()}
-    # Free text has no prompt: its body follows an end-of-text token, as in packed training,
-    # so that its first token is scored too, as in every other model's context.
-    start = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
-    for which, key in (("base", "base"), ("base", "few_shot"), ("finetuned", "finetuned")):
-        if key == "few_shot" and (not train_records or config.few_shot_k <= 0):
-            continue
-        shot_rng = random.Random(config.seed)
-        with models.use(which) as model:
-            for example in examples:
-                context = example.prompt_ids or start
-                if key == "few_shot":
-                    context = few_shot_context(
-                        tokenizer, example, train_records, task, config.few_shot_k, config.max_context_tokens, shot_rng
-                    )
-                scored = len(example.body_ids) - (0 if context else 1)  # see body_nll
-                scores[key].add(body_nll(model, context, example.body_ids), scored, example.group)
-        log.info("%s perplexity %.2f (%.0f s)", key, scores[key].perplexity, time.time() - started)
-
+    scores = _perplexities(config, task, models, examples, train_records, started)
     results: dict[str, Any] = {
         "model": str(folder),
         "task": task.value,
@@ -447,17 +419,48 @@ def main(config: EvalConfig) -> dict[str, Any]:
     results["reduction_vs_base"] = 1 - results["finetuned_perplexity"] / results["base_perplexity"]
     results.update(_generations(config, task, models, examples, train_records, folder))
     results["seconds"] = round(time.time() - started, 1)
-    markdown = to_markdown(results)
     if config.json:
         Path(config.json).parent.mkdir(parents=True, exist_ok=True)
         Path(config.json).write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
-    if config.markdown:
-        Path(config.markdown).write_text(markdown, encoding="utf-8")
-    if config.update_card:
-        from train.card import update_eval_section
-
-        update_eval_section(folder / "README.md", markdown)
     return results
+
+
+def _test_examples(config: EvalConfig, task: Task, tokenizer) -> list[Example]:
+    """The usable test records, a seeded sample of config.limit of them, tokenized."""
+    records, _ = read_files(config.data)
+    records = [r for r in records if usable(r, task)]
+    if not records:
+        raise EvalError(f"no records in {', '.join(config.data)} can be used for the {task.value} task")
+    rng = random.Random(config.seed)
+    if len(records) > config.limit:
+        records = rng.sample(records, config.limit)
+    return [e for e in (tokenize_example(tokenizer, r, task, config.max_body_tokens) for r in records) if e]
+
+
+def _perplexities(
+    config: EvalConfig, task: Task, models: Models, examples: list[Example], train_records: list[Record], started: float
+) -> dict[str, Scored]:
+    """Body scores of the base zero-shot, the base few-shot (with training records) and the fine-tuned model."""
+    tokenizer = models.tokenizer
+    scores = {"base": Scored(), "few_shot": Scored(), "finetuned": Scored()}
+    # Free text has no prompt: its body follows an end-of-text token, as in packed training,
+    # so that its first token is scored too, as in every other model's context.
+    start = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    for which, key in (("base", "base"), ("base", "few_shot"), ("finetuned", "finetuned")):
+        if key == "few_shot" and (not train_records or config.few_shot_k <= 0):
+            continue
+        shot_rng = random.Random(config.seed)
+        with models.use(which) as model:
+            for example in examples:
+                context = example.prompt_ids or start
+                if key == "few_shot":
+                    context = few_shot_context(
+                        tokenizer, example, train_records, task, config.few_shot_k, config.max_context_tokens, shot_rng
+                    )
+                scored = len(example.body_ids) - (0 if context else 1)  # see body_nll
+                scores[key].add(body_nll(model, context, example.body_ids), scored, example.group)
+        log.info("%s perplexity %.2f (%.0f s)", key, scores[key].perplexity, time.time() - started)
+    return scores
 
 
 def _generations(
@@ -468,42 +471,7 @@ def _generations(
     sampling = _sampling(folder)
     out: dict[str, Any] = {"sampling": sampling}
     if config.memorisation_samples > 0 and train_records:
-        train_bodies = []
-        for record in train_records:
-            tokenized = tokenize_example(tokenizer, record, task, 10**9)
-            if tokenized:
-                train_bodies.append(tokenized.body_ids)
-        index = span_hashes(train_bodies, config.span_tokens)
-        picks = random.Random(config.seed + 1).sample(examples, min(config.memorisation_samples, len(examples)))
-        shares: dict[str, float] = {}
-        copied_examples: list[dict[str, str]] = []
-        for which in ("base", "finetuned"):
-            hits = 0
-            with models.use(which) as model:
-                for i, example in enumerate(picks):
-                    new = _generate(
-                        model,
-                        tokenizer,
-                        _sample_prompt(tokenizer, example),
-                        sampling,
-                        config.seed + i,
-                        config.max_new_tokens,
-                    )
-                    if copies_span(new, index, config.span_tokens):
-                        hits += 1
-                        if which == "finetuned" and len(copied_examples) < 3:
-                            copied_examples.append({"sample": tokenizer.decode(new)})
-            shares[which] = hits / len(picks)
-        shares["test_references"] = sum(copies_span(e.body_ids, index, config.span_tokens) for e in examples) / len(
-            examples
-        )
-        out["memorisation"] = {
-            "span_tokens": config.span_tokens,
-            "n_samples": len(picks),
-            "max_new_tokens": config.max_new_tokens,
-            "share_with_copied_span": shares,
-            "copied_examples": copied_examples,
-        }
+        out["memorisation"] = _memorisation(config, task, models, examples, train_records, sampling)
     categories = sorted({e.record.category for e in examples if e.record.category}) or [""]
     probe = SentimentProbe(train_records) if task is Task.REVIEW else None
     if probe is not None and not probe.ready:
@@ -525,6 +493,54 @@ def _generations(
     if probe is not None and config.rating_samples > 0:
         out["rating_conditioning"] = _rating_conditioning(config, models, probe, categories, sampling, examples)
     return out
+
+
+def _memorisation(
+    config: EvalConfig,
+    task: Task,
+    models: Models,
+    examples: list[Example],
+    train_records: list[Record],
+    sampling: dict[str, Any],
+) -> dict[str, Any]:
+    """Shares of sampled continuations, and of the human test texts, that copy a training span."""
+    tokenizer = models.tokenizer
+    train_bodies = []
+    for record in train_records:
+        tokenized = tokenize_example(tokenizer, record, task, 10**9)
+        if tokenized:
+            train_bodies.append(tokenized.body_ids)
+    index = span_hashes(train_bodies, config.span_tokens)
+    picks = random.Random(config.seed + 1).sample(examples, min(config.memorisation_samples, len(examples)))
+    shares: dict[str, float] = {}
+    copied_examples: list[dict[str, str]] = []
+    for which in ("base", "finetuned"):
+        hits = 0
+        with models.use(which) as model:
+            for i, example in enumerate(picks):
+                new = _generate(
+                    model,
+                    tokenizer,
+                    _sample_prompt(tokenizer, example),
+                    sampling,
+                    config.seed + i,
+                    config.max_new_tokens,
+                )
+                if copies_span(new, index, config.span_tokens):
+                    hits += 1
+                    if which == "finetuned" and len(copied_examples) < 3:
+                        copied_examples.append({"sample": tokenizer.decode(new)})
+        shares[which] = hits / len(picks)
+    shares["test_references"] = sum(copies_span(e.body_ids, index, config.span_tokens) for e in examples) / len(
+        examples
+    )
+    return {
+        "span_tokens": config.span_tokens,
+        "n_samples": len(picks),
+        "max_new_tokens": config.max_new_tokens,
+        "share_with_copied_span": shares,
+        "copied_examples": copied_examples,
+    }
 
 
 def _rating_conditioning(
@@ -579,93 +595,6 @@ def _rating_conditioning(
     }
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.0%}"
-
-
-def _num(value: float | None) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f}"
-
-
-def to_markdown(results: dict[str, Any]) -> str:
-    """The evaluation as markdown tables and sample generations, as put into the model card."""
-    base = results["base_perplexity"]
-    rows = [
-        ("base, zero-shot", base),
-        (f"base, few-shot (k={results['few_shot_k']})", results["few_shot_perplexity"]),
-        ("fine-tuned", results["finetuned_perplexity"]),
-    ]
-    lines = [
-        f"Held-out test set: {results['n_examples']} examples from products never seen in training, "
-        f"{results['n_tokens']:,} body tokens ({', '.join(Path(d).name for d in results['data'])}). "
-        "Perplexity over the completion (body) tokens only; lower is better.",
-        "",
-        "| model | perplexity | change vs zero-shot base |",
-        "|---|---:|---:|",
-    ]
-    for name, value in rows:
-        if value is None:
-            continue
-        change = "" if value is base else f"{value / base - 1:+.1%}"
-        lines.append(f"| {name} | {_num(value)} | {change} |")
-    groups = results.get("per_group", {})
-    if len(groups) > 1:
-        lines += ["", "| category | tokens | base | few-shot | fine-tuned |", "|---|---:|---:|---:|---:|"]
-        for group, values in groups.items():
-            lines.append(
-                f"| {group} | {values['n_tokens']:,} | {_num(values['base'])} | {_num(values['few_shot'])} | {_num(values['finetuned'])} |"
-            )
-    memo = results.get("memorisation")
-    if memo:
-        shares = memo["share_with_copied_span"]
-        lines += [
-            "",
-            f"Memorisation: share of {memo['n_samples']} sampled continuations of test prompts (up to {memo['max_new_tokens']} tokens) "
-            f"that contain a {memo['span_tokens']}-token span copied from the training set. Human-written test texts are the yardstick: "
-            "the same check on them counts stock phrases, not copying.",
-            "",
-            "| text | share with a copied span |",
-            "|---|---:|",
-            f"| base model samples | {_pct(shares.get('base'))} |",
-            f"| fine-tuned samples | {_pct(shares.get('finetuned'))} |",
-            f"| human test texts (up to {results['max_body_tokens']} tokens) | {_pct(shares.get('test_references'))} |",
-        ]
-    conditioning = results.get("rating_conditioning")
-    if conditioning:
-        lines += [
-            "",
-            f"Rating conditioning: {conditioning['samples_per_category']} samples per category at 1 and at 5 stars "
-            "from each model (the same prompts with neutral headlines, the same seeds), read by a naive Bayes "
-            "sentiment probe trained per category on the training split "
-            f"(balanced accuracy {_pct(conditioning['probe_balanced_accuracy_on_test'])} on the test texts). A sample reads as asked "
-            "when the probe puts a 1-star sample below 0.5 and a 5-star one above it.",
-            "",
-            "| model | P(positive), 1 star | P(positive), 5 stars | read as asked |",
-            "|---|---:|---:|---:|",
-        ]
-        for which, name in (("base", "base"), ("finetuned", "fine-tuned")):
-            one, five = conditioning["models"][which]["1"], conditioning["models"][which]["5"]
-            both = (one["read_as_asked"] + five["read_as_asked"]) / 2
-            lines.append(
-                f"| {name} | {one['mean_positive_probability']:.2f} | {five['mean_positive_probability']:.2f} | {_pct(both)} |"
-            )
-    samples = results.get("samples") or []
-    if samples:
-        s = results.get("sampling", {})
-        lines += [
-            "",
-            f"Sample generations (temperature {s.get('temperature')}, top-k {s.get('top_k')}, top-p {s.get('top_p')}, "
-            f"repetition penalty {s.get('repetition_penalty')}, fixed seeds):",
-            "",
-        ]
-        shown = [x for x in samples if x["rating"] in (0, 1, 5)]
-        for sample in shown:
-            prompt = sample["prompt"].replace("\n", " | ")
-            text = sample["text"].replace("\n", " ")
-            lines.append(f"- `{prompt}` {text}")
-    return "\n".join(lines) + "\n"
-
-
 _DEFAULTS = {spec.name: spec.default for spec in fields(EvalConfig)}
 
 
@@ -707,12 +636,18 @@ def parse_args(argv: list[str]) -> EvalConfig:
 
 
 if __name__ == "__main__":
+    # Only the command line turns results into Markdown, through train.card, which writes all of
+    # a card; the module itself, as train.finetune imports it, returns data and needs no card code.
+    from train.card import write_evaluation
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
-        outcome = main(parse_args(sys.argv[1:]))
+        config = parse_args(sys.argv[1:])
+        outcome = main(config)
     except EvalError as error:
         sys.exit(f"error: {error}")
-    print(to_markdown(outcome))
+    card = Path(config.model) / "README.md" if config.update_card else None
+    print(write_evaluation(outcome, card=card, markdown=config.markdown))
     print(
         json.dumps(
             {

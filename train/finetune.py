@@ -15,198 +15,44 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import random
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from autowrite.formats import Review, Task, split_example
-from train.prepare import PrepareConfig, Splits, load_and_prepare, write_splits
+from autowrite.settings import SettingsError
+from train import card as cards
+from train import evaluate
+from train.modeling import (
+    choose_precision,
+    configure_environment,
+    default_threads,
+    load_causal_lm,
+    resolve_base,
+    target_modules_for,
+)
+from train.prepare import Splits, load_and_prepare, write_splits
 from train.readers import Record
+from train.recipe import TRAINING_CONFIG, FinetuneConfig, RecipeError, load_recipe
 
 log = logging.getLogger(__name__)
 
-METHODS = ("lora", "full")
-# Fields a resumed run may change: where files go, threads, how often it checkpoints,
-# logs and validates, and what happens after training. Anything else would continue the
-# saved optimizer and data order under other data, model or schedule.
-RESUMABLE_CHANGES = frozenset(
-    {
-        "output_dir",
-        "threads",
-        "eval_steps",
-        "eval_examples",
-        "save_steps",
-        "save_total_limit",
-        "logging_steps",
-        "final_eval_examples",
-        "samples_per_rating",
-        "memorisation_samples",
-        "card",
-    }
-)
-# A resumed run may also split its batch another way, keeping per_device_batch_size x
-# gradient_accumulation_steps: each step then takes the same rows in the same order (the
-# sampler does not depend on the batch size) and the loss is still normalised over the step's
-# tokens. It matters when a run moves between machines: TRL flattens a packed micro-batch into
-# one sequence, which a GPU takes whole at little cost, but on CPU attention over four
-# flattened 512-token rows cost 14 s a step where four micro-batches of one row cost 8 s.
+# Besides the recipe's RESUMABLE_CHANGES, a resumed run may split its batch another way, keeping
+# per_device_batch_size x gradient_accumulation_steps: each step then takes the same rows in
+# the same order (the sampler does not depend on the batch size) and the loss is still
+# normalised over the step's tokens. It matters when a run moves between machines: TRL
+# flattens a packed micro-batch into one sequence, which a GPU takes whole at little cost, but
+# on CPU attention over four flattened 512-token rows cost 14 s a step where four
+# micro-batches of one row cost 8 s.
 BATCH_SPLIT = ("per_device_batch_size", "gradient_accumulation_steps")
 RUN_CONFIG = "run_config.yaml"  # in run_dir: the recipe a run started with, checked on --resume
-PRECISIONS = ("auto", "bf16", "fp32")
-
-
-class RecipeError(ValueError):
-    """A recipe or override is invalid."""
-
-
-@dataclass
-class CardConfig:
-    """What the model card says beyond the numbers: license, data sets, tags, widget defaults."""
-
-    license: str = "apache-2.0"  # the base model's license; the adapter is the project's own
-    datasets: list[str] = field(default_factory=list)
-    tags: list[str] = field(default_factory=list)
-    language: str = "en"
-    # Sampling defaults the app and the Hub widget use; tuned by reading samples, see the card.
-    temperature: float = 0.8
-    top_k: int = 50
-    top_p: float = 0.95
-    repetition_penalty: float = 1.2
-    max_new_tokens: int = 120
-    widget: list[str] = field(default_factory=list)  # prompts, in the trained format
-    description: str = ""
-
-
-@dataclass
-class FinetuneConfig:
-    """One fine-tuning run: data, model, method and schedule; read from a YAML recipe."""
-
-    task: str = "review"
-    data: list[str] = field(default_factory=list)
-    output_dir: str = "checkpoints/autowrite-model"  # the Hub-ready folder (adapter + card)
-    # Resumable trainer checkpoints, splits and logs: large, git-ignored, never published.
-    run_dir: str = "runs/autowrite-model"
-    base_model: str = "embedded"  # "embedded", a local folder, or a Hub id
-    base_model_id: str = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the Hub id the card names
-    method: str = "lora"
-    # Why r=16 on every linear layer: 135M models need capacity in the MLPs to shift style;
-    # r=16 is ~2.4% extra parameters, still a ~10 MB adapter.
-    lora_r: int = 16
-    lora_alpha: int = 32  # alpha = 2r, the usual scale: the update's size does not move with r
-    lora_dropout: float = 0.05
-    target_modules: list[str] | None = None  # None: chosen per model family (train.modeling)
-    # Why 256: covers 90% of the bodies kept by prepare (<= 1200 characters) whole, and
-    # attention cost on CPU grows with it.
-    max_length: int = 256
-    packing: bool = True  # best-fit packing: no compute spent on padding
-    # The usual LoRA rate; the shipped recipes raise it for their short budgets (reviews.yaml).
-    learning_rate: float = 3e-4
-    # 8 rows of max_length per optimizer step: about 2k tokens, ~10 s on 2 CPU cores.
-    per_device_batch_size: int = 4
-    gradient_accumulation_steps: int = 2
-    num_train_epochs: float = 1.0
-    max_steps: int = -1  # > 0 overrides num_train_epochs
-    warmup_ratio: float = 0.05  # a fresh adapter at a high rate overshoots in its first steps without it
-    lr_scheduler: str = "cosine"
-    weight_decay: float = 0.0  # the low rank already bounds a LoRA update; decay pulls it to zero
-    eval_steps: int = 50
-    eval_examples: int = 200  # validation examples per evaluation; more costs time every eval_steps
-    # A kill loses at most save_steps steps; two checkpoints leave a whole one if the kill
-    # comes while the newer is being written.
-    save_steps: int = 50
-    save_total_limit: int = 2
-    logging_steps: int = 10
-    seed: int = 0
-    precision: str = "auto"  # auto: bf16 autocast where the processor supports it
-    threads: int = 0  # 0: the machine's cores shared among local processes
-    # After training, evaluate on this many test examples and put the table in the card (0: skip).
-    final_eval_examples: int = 300
-    samples_per_rating: int = 2
-    memorisation_samples: int = 16  # generated continuations checked for copied training spans
-    prepare: PrepareConfig = field(default_factory=PrepareConfig)
-    card: CardConfig = field(default_factory=CardConfig)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.prepare, dict):
-            self.prepare = PrepareConfig(**{"task": self.task, **self.prepare})
-        if isinstance(self.card, dict):
-            self.card = CardConfig(**self.card)
-        self.task = Task(self.task).value
-        self.prepare.task = self.task
-        if self.method not in METHODS:
-            raise RecipeError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
-        for name in ("learning_rate", "warmup_ratio", "weight_decay", "num_train_epochs", "lora_dropout"):
-            # YAML 1.1 reads 5e-5 (no dot) as a string: take it as the number that was meant.
-            try:
-                setattr(self, name, float(getattr(self, name)))
-            except (TypeError, ValueError):
-                raise RecipeError(f"{name} must be a number, got {getattr(self, name)!r}") from None
-        if self.precision not in PRECISIONS:
-            raise RecipeError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if isinstance(self.data, str):
-            self.data = [self.data]
-        if not self.data:
-            raise RecipeError("no data files: give data: in the recipe or --data")
-        for name in (
-            "lora_r",
-            "max_length",
-            "per_device_batch_size",
-            "gradient_accumulation_steps",
-            "eval_steps",
-            "save_steps",
-            "logging_steps",
-        ):
-            if int(getattr(self, name)) < 1:
-                raise RecipeError(f"{name} must be at least 1")
-        if not 0 < self.learning_rate < 1:
-            raise RecipeError(f"learning_rate must be in (0, 1), got {self.learning_rate}")
-        if self.max_steps <= 0 and self.num_train_epochs <= 0:
-            raise RecipeError("set num_train_epochs > 0 or max_steps > 0")
-        if not 0 <= self.warmup_ratio < 1:  # passed on as warmup_steps, where 1 or more counts steps
-            raise RecipeError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-
-    def trajectory(self) -> dict[str, Any]:
-        """The values that decide what a run trains: a resumed run must keep every one."""
-        values = self.to_dict()
-        return {k: v for k, v in values.items() if k not in RESUMABLE_CHANGES}
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain values, as written to the checkpoint's training_config.yaml."""
-        return dataclasses.asdict(self)
-
-
-def _set_dotted(values: dict, key: str, value: Any) -> None:
-    parts = key.replace("-", "_").split(".")
-    target = values
-    for part in parts[:-1]:
-        target = target.setdefault(part, {})
-    target[parts[-1]] = value
-
-
-def load_recipe(path: Path | None, overrides: dict[str, Any] | None = None) -> FinetuneConfig:
-    """A config from a YAML recipe with dotted-key overrides (prepare.max_chars=900) applied."""
-    values: dict[str, Any] = {}
-    if path is not None:
-        try:
-            values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as error:
-            raise RecipeError(f"cannot read recipe {path}: {error}") from None
-    for key, value in (overrides or {}).items():
-        _set_dotted(values, key, value)
-    known = {f.name for f in dataclasses.fields(FinetuneConfig)}
-    unknown = set(values) - known
-    if unknown:
-        raise RecipeError(f"unknown recipe field(s): {', '.join(sorted(unknown))}")
-    try:
-        return FinetuneConfig(**values)
-    except TypeError as error:
-        raise RecipeError(str(error)) from None
 
 
 def to_example(record: Record, task: Task | str, eos: str) -> dict[str, str]:
@@ -230,8 +76,6 @@ def _dataset(records: list[Record], task: str, eos: str):
 
 def _lora_config(config: FinetuneConfig, model_type: str):
     from peft import LoraConfig
-
-    from train.modeling import target_modules_for
 
     return LoraConfig(
         r=config.lora_r,
@@ -378,15 +222,13 @@ def main(
     config: FinetuneConfig, *, resume: bool = False, command: str = "", callbacks: list | None = None
 ) -> RunResult:
     """Prepare data, fine-tune, save the Hub-ready folder and its card; evaluate if configured."""
+    configure_environment()
     import torch
     from transformers import set_seed
 
-    from train import card as cards
-    from train.modeling import TRAINING_CONFIG, choose_precision, default_threads, load_causal_lm, resolve_base
-
     torch.set_num_threads(config.threads or default_threads())
     set_seed(config.seed)
-    run_dir, output_dir = Path(config.run_dir), Path(config.output_dir)
+    run_dir = Path(config.run_dir)
     checkpoint = _last_checkpoint(run_dir)
     if checkpoint and not resume:
         raise RecipeError(
@@ -401,68 +243,89 @@ def main(
     # Deterministic preparation: every process computes the same splits from the same seed.
     splits: Splits = load_and_prepare(config.data, config.prepare, report=_main_process_print)
     _check_same_data(run_dir, splits, resuming=bool(resume and checkpoint))
+    trainer = _build_trainer(config, model, tokenizer, splits, callbacks or [])
+    if trainer.is_world_process_zero():
+        write_splits(splits, run_dir / "data")
+        (run_dir / RUN_CONFIG).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
+    trainer.train(resume_from_checkpoint=checkpoint if resume else None)
+
+    if trainer.is_world_process_zero():
+        _save(trainer, config, splits, tokenizer, base_folder, command=command or "python -m train.finetune")
+        _final_evaluation(config, splits)
+    trainer.accelerator.wait_for_everyone()
+    return RunResult(
+        Path(config.output_dir),
+        list(trainer.state.log_history),
+        trainer.state.global_step,
+        checkpoint if resume else None,
+    )
+
+
+def _build_trainer(config: FinetuneConfig, model, tokenizer, splits: Splits, callbacks: list):
+    """The trainer over the training split, validating on a seeded sample of the validation split."""
+    import torch
+
     eos = tokenizer.eos_token or ""
     train_set = _dataset(splits.train, config.task, eos)
     # A seeded sample: the split lists each product's reviews together, so its first rows
     # would be a handful of products.
     eval_records = random.Random(config.seed).sample(splits.val, min(config.eval_examples, len(splits.val)))
     eval_set = _dataset(eval_records, config.task, eos) if eval_records else None
-
     device, bf16 = choose_precision(config.precision)
-    sft_config = _sft_config(config, bf16=bf16, use_cpu=device == "cpu", has_eval=eval_set is not None)
-    peft_config = _lora_config(config, model.config.model_type) if config.method == "lora" else None
     trainer = _trainer_class()(
         model=model,
-        args=sft_config,
+        args=_sft_config(config, bf16=bf16, use_cpu=device == "cpu", has_eval=eval_set is not None),
         train_dataset=train_set,
         eval_dataset=eval_set,
         processing_class=tokenizer,
-        peft_config=peft_config,
-        callbacks=[_intervals_from_arguments(), *(callbacks or [])],
+        peft_config=_lora_config(config, model.config.model_type) if config.method == "lora" else None,
+        callbacks=[_intervals_from_arguments(), *callbacks],
     )
     if trainer.is_world_process_zero():
-        write_splits(splits, run_dir / "data")
-        (run_dir / RUN_CONFIG).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
         log.info("bf16 autocast: %s, device: %s, threads: %d", bf16, device, torch.get_num_threads())
-    trainer.train(resume_from_checkpoint=checkpoint if resume else None)
+    return trainer
 
+
+def _save(trainer, config: FinetuneConfig, splits: Splits, tokenizer, base_folder: Path, command: str) -> None:
+    """Write the Hub-ready folder: weights, the tokenizer if it changed, the resolved recipe, loss curve and card."""
+    output_dir = Path(config.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
     trained = trainer.model
-    if trainer.is_world_process_zero():
-        output_dir.mkdir(parents=True, exist_ok=True)
-        if config.method == "lora":
-            # Name the Hub model as the base, not this machine's cache folder, so the adapter
-            # loads anywhere (the app maps the id back to the embedded copy when offline).
-            trained.peft_config["default"].base_model_name_or_path = config.base_model_id
-        trained.save_pretrained(output_dir, safe_serialization=True)
-        if config.method == "full" or _tokenizer_changed(tokenizer, base_folder):
-            tokenizer.save_pretrained(output_dir)
-        (output_dir / TRAINING_CONFIG).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
-        history = trainer.state.log_history
-        cards.write_loss_curve(history, output_dir / "loss_curve.png")
-        stats = cards.TrainStats.from_history(history, splits=splits, global_step=trainer.state.global_step)
-        cards.write_card(output_dir, config, command=command or "python -m train.finetune", stats=stats)
-        if config.final_eval_examples > 0 and not splits.test:
-            log.warning("no test split (prepare.test_fraction is 0 or the data is small): evaluation skipped")
-        elif config.final_eval_examples > 0:
-            from train import evaluate
+    if config.method == "lora":
+        # Name the Hub model as the base, not this machine's cache folder, so the adapter
+        # loads anywhere (the app maps the id back to the embedded copy when offline).
+        trained.peft_config["default"].base_model_name_or_path = config.base_model_id
+    trained.save_pretrained(output_dir, safe_serialization=True)
+    if config.method == "full" or _tokenizer_changed(tokenizer, base_folder):
+        tokenizer.save_pretrained(output_dir)
+    (output_dir / TRAINING_CONFIG).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
+    history = trainer.state.log_history
+    cards.write_loss_curve(history, output_dir / "loss_curve.png")
+    stats = cards.TrainStats.from_history(history, splits=splits, global_step=trainer.state.global_step)
+    cards.write_card(output_dir, config, command=command, stats=stats)
 
-            evaluate.main(
-                evaluate.EvalConfig(
-                    model=str(output_dir),
-                    data=[str(run_dir / "data" / "test.jsonl")],
-                    train_data=[str(run_dir / "data" / "train.jsonl")],
-                    limit=config.final_eval_examples,
-                    json=str(output_dir / "eval_results.json"),
-                    update_card=True,
-                    samples_per_rating=config.samples_per_rating,
-                    memorisation_samples=config.memorisation_samples,
-                    threads=config.threads,
-                )
-            )
-    trainer.accelerator.wait_for_everyone()
-    return RunResult(
-        output_dir, list(trainer.state.log_history), trainer.state.global_step, checkpoint if resume else None
+
+def _final_evaluation(config: FinetuneConfig, splits: Splits) -> None:
+    """Evaluate the saved folder on the run's test split and put the tables in its card, as the recipe asks."""
+    if config.final_eval_examples <= 0:
+        return
+    if not splits.test:
+        log.warning("no test split (prepare.test_fraction is 0 or the data is small): evaluation skipped")
+        return
+    run_dir, output_dir = Path(config.run_dir), Path(config.output_dir)
+    results = evaluate.main(
+        evaluate.EvalConfig(
+            model=str(output_dir),
+            data=[str(run_dir / "data" / "test.jsonl")],
+            train_data=[str(run_dir / "data" / "train.jsonl")],
+            limit=config.final_eval_examples,
+            json=str(output_dir / "eval_results.json"),
+            samples_per_rating=config.samples_per_rating,
+            memorisation_samples=config.memorisation_samples,
+            threads=config.threads,
+        )
     )
+    cards.write_evaluation(results, card=output_dir / "README.md")
 
 
 def _check_same_run(run_dir: Path, config: FinetuneConfig, resuming: bool) -> None:
@@ -528,8 +391,6 @@ def _tokenizer_changed(tokenizer, base_folder: Path) -> bool:
 
 
 def _main_process_print(text: str) -> None:
-    import os
-
     if int(os.environ.get("RANK", "0")) == 0:
         print(text, flush=True)
 
@@ -592,5 +453,5 @@ if __name__ == "__main__":
         # The card gives the command that starts the run: a resumed run trains the same.
         started_by = [arg for arg in sys.argv[1:] if arg != "--resume"]
         main(recipe, resume=resume_run, command=shlex.join(["python", "-m", "train.finetune", *started_by]))
-    except RecipeError as error:
+    except (RecipeError, SettingsError) as error:
         sys.exit(f"error: {error}")

@@ -1,4 +1,8 @@
-"""Model choices shared by fine-tuning and evaluation: base folder, precision, LoRA targets, loading."""
+"""Model choices shared by fine-tuning and evaluation: threads, base folder, precision, LoRA targets, loading.
+
+torch is imported inside the functions that use it: configure_environment must run before
+torch loads its OpenMP runtime, and the scripts import this module before they call it.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,7 @@ import os
 import platform
 from pathlib import Path
 
-import torch
-import yaml
+from train.recipe import read_training_config
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +20,6 @@ EMBEDDED = "embedded"
 # The Hub id of the embedded base: model cards and adapter configs name it, so an adapter
 # published from here loads on the Hub's copy of the same model.
 EMBEDDED_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
-TRAINING_CONFIG = "training_config.yaml"  # the resolved recipe, saved next to the adapter
 
 # LoRA targets per model family: every linear layer of attention and MLP, because on a
 # 135M model the MLP adapters carry much of the domain shift (style, vocabulary).
@@ -53,6 +55,8 @@ def resolve_base(name: str) -> Path:
 
 def cpu_supports_bf16() -> bool:
     """Whether this CPU computes in bf16 natively (AVX512-BF16 or AMX); emulated bf16 is slower than fp32."""
+    import torch
+
     try:
         if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
             return False
@@ -66,6 +70,8 @@ def cpu_supports_bf16() -> bool:
 
 def choose_precision(requested: str = "auto") -> tuple[str, bool]:
     """The device and whether to train under bf16 autocast: bf16 only where the processor supports it."""
+    import torch
+
     if torch.cuda.is_available():
         return "cuda", requested in ("auto", "bf16") and torch.cuda.is_bf16_supported()
     if requested == "bf16" and not cpu_supports_bf16():
@@ -73,18 +79,18 @@ def choose_precision(requested: str = "auto") -> tuple[str, bool]:
     return "cpu", requested in ("auto", "bf16") and cpu_supports_bf16()
 
 
+def configure_environment() -> None:
+    """Process settings that torch reads once, when it loads: call before the first import of torch."""
+    # OpenMP reads its wait policy when torch loads it. On a small shared machine another busy
+    # process deschedules one of our threads; spinning waiters then burn the remaining core and
+    # a 1.5 s forward pass takes 15 s (measured on 2 cores). Sleeping waiters lose nothing measurable.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def default_threads() -> int:
     """CPU threads per process: the cores shared among the processes of this machine (torchrun)."""
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     return max(1, (os.cpu_count() or 1) // local_world)
-
-
-def read_training_config(folder: Path) -> dict:
-    """The recipe a checkpoint folder was trained with, or {} for folders made elsewhere."""
-    path = folder / TRAINING_CONFIG
-    if not path.exists():
-        return {}
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
 
 
 def is_adapter_folder(folder: Path) -> bool:
@@ -103,6 +109,7 @@ def adapter_base_name(folder: Path) -> str:
 
 def load_causal_lm(folder: Path):
     """A float32 causal LM and its tokenizer from a local folder."""
+    import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(folder)

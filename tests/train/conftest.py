@@ -79,7 +79,7 @@ def ads_subset(shared_data, tmp_path_factory) -> Path:
 
 def tiny_config(tmp_path: Path, base: Path, data: list[Path], **changes):
     """A 2-step fine-tuning config on a tiny model, writing under tmp_path."""
-    from train.finetune import FinetuneConfig
+    from train.recipe import FinetuneConfig
 
     values = dict(
         task="review",

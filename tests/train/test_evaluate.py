@@ -14,6 +14,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from train.card import render_evaluation
 from train.evaluate import (
     EvalConfig,
     SentimentProbe,
@@ -22,7 +23,6 @@ from train.evaluate import (
     main,
     parse_args,
     span_hashes,
-    to_markdown,
     tokenize_example,
 )
 from train.readers import Record, read_records
@@ -149,7 +149,7 @@ def test_perplexities_are_token_weighted_and_examples_counted(trained_llama):
     pooled = math.exp(sum(math.log(g["finetuned"]) * g["n_tokens"] for g in groups.values()) / expected_tokens)
     assert results["finetuned_perplexity"] == pytest.approx(pooled, rel=1e-6)
     assert results["few_shot_perplexity"] is None
-    table = to_markdown(results)
+    table = render_evaluation(results)
     assert f"{results['finetuned_perplexity']:.2f}" in table and "few-shot" not in table.split("| category")[0]
 
 
@@ -177,7 +177,7 @@ def test_rating_check_reads_both_models_at_1_and_5_stars(trained_llama, shared_d
         for rating in ("1", "5"):
             measured = conditioning["models"][which][rating]
             assert 0 <= measured["mean_positive_probability"] <= 1 and 0 <= measured["read_as_asked"] <= 1
-    table = to_markdown(results).split("Rating conditioning")[1]
+    table = render_evaluation(results).split("Rating conditioning")[1]
     assert "| base |" in table and "| fine-tuned |" in table
 
 

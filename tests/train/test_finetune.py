@@ -18,7 +18,8 @@ from transformers import TrainerCallback
 
 from autowrite.catalog import read_card_metadata
 from train.card import rewrite_card
-from train.finetune import FinetuneConfig, RecipeError, load_recipe, main, parse_args
+from train.finetune import main, parse_args
+from train.recipe import FinetuneConfig, RecipeError, load_recipe
 
 from .conftest import tiny_config
 
@@ -272,7 +273,7 @@ def test_recipe_and_command_line_overrides(tmp_path):
     )
     assert (config.task, config.max_steps, config.method, resume) == ("ad", 7, "full", True)
     assert config.prepare.max_chars == 500 and config.prepare.task == "ad"
-    assert config.card.top_k == 5 and config.learning_rate == 1e-4
+    assert config.card.sampling.top_k == 5 and config.learning_rate == 1e-4
     config, _ = parse_args(["--recipe", str(recipe), "--data", "b.csv", "--data", "c.csv"])
     assert config.data == ["b.csv", "c.csv"]
 
