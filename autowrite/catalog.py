@@ -45,6 +45,9 @@ class Entry:
     defaults: SamplingSettings = field(default_factory=SamplingSettings)
     examples: tuple[str, ...] = ()
     description: str = ""
+    # The folder of the catalog that lists the entry: its path and adapter are relative to it,
+    # so a catalog elsewhere (--catalog, a Space's copy) names its own folders.
+    root: Path = CHECKPOINTS_DIR
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -59,8 +62,8 @@ class Entry:
             raise CatalogError(f"{self.name}: prompt_format must be one of {', '.join(PROMPT_FORMATS)}")
 
     def resolve(self, relative: str) -> Path:
-        """A folder named in the catalog, relative to the checkpoints folder."""
-        return (CHECKPOINTS_DIR / relative).resolve()
+        """A folder named in the catalog, relative to the catalog's own folder."""
+        return (self.root / relative).resolve()
 
     @property
     def card_file(self) -> Path | None:
@@ -69,7 +72,7 @@ class Entry:
         return self.resolve(folder) / "README.md" if folder else None
 
 
-def _entry(raw: Mapping[str, Any]) -> Entry:
+def _entry(raw: Mapping[str, Any], root: Path) -> Entry:
     name = raw.get("name") or raw.get("repo") or "unnamed"
     try:
         defaults = SamplingSettings.from_mapping(raw.get("defaults") or {})
@@ -97,7 +100,8 @@ def _entry(raw: Mapping[str, Any]) -> Entry:
     except ValueError:
         raise CatalogError(f"{name}: task must be one of {', '.join(t.value for t in Task)}") from None
     values = {k: v for k, v in raw.items() if k in known - {"task", "examples", "name"}}
-    return Entry(name=name, task=task, examples=tuple(raw.get("examples") or ()), defaults=defaults, **values)
+    examples = tuple(raw.get("examples") or ())
+    return Entry(name=name, task=task, examples=examples, defaults=defaults, root=root, **values)
 
 
 def load_catalog(path: Path = CATALOG_PATH) -> list[Entry]:
@@ -108,7 +112,7 @@ def load_catalog(path: Path = CATALOG_PATH) -> list[Entry]:
         raise CatalogError(f"cannot read catalog {path}: {error}") from None
     if not isinstance(document, dict) or not isinstance(document.get("models"), list) or not document["models"]:
         raise CatalogError(f"{path}: expected a 'models' list with at least one entry")
-    entries = [_entry(raw) for raw in document["models"]]
+    entries = [_entry(raw, path.resolve().parent) for raw in document["models"]]
     names = [e.name for e in entries]
     duplicated = {n for n in names if names.count(n) > 1}
     if duplicated:

@@ -63,6 +63,18 @@ def test_catalog_errors_are_clear(tmp_path):
         load_catalog(bad)
 
 
+def test_a_catalogs_folders_are_relative_to_the_catalog(tmp_path, tiny_gpt2_dir):
+    """--catalog elsewhere names its own folders: a local path and its card resolve beside the catalog."""
+    shutil.copytree(tiny_gpt2_dir, tmp_path / "mine")
+    (tmp_path / "mine" / "README.md").write_text("---\ninference:\n  parameters:\n    temperature: 0.3\n---\n")
+    (tmp_path / "catalog.yaml").write_text("models:\n  - name: mine\n    source: local\n    path: mine\n")
+    (entry,) = load_catalog(tmp_path / "catalog.yaml")
+    assert entry.resolve(entry.path) == (tmp_path / "mine").resolve()
+    service = Service([entry], read_hub_cards=False)
+    assert service.entry("mine").defaults.temperature == 0.3  # its card, read beside the catalog
+    assert service.load("mine").entry.name == "mine"
+
+
 def test_card_metadata_like_the_hub_widget():
     import yaml
 

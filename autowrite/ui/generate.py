@@ -52,15 +52,6 @@ def generate_stream(
         raise page_error(error) from None
 
 
-def example_samples(service: Service, model: str) -> gr.Dataset:
-    """The model card's example prompts for the example list."""
-    try:
-        examples = service.entry(model).examples
-    except UserError:
-        examples = ()
-    return gr.Dataset(samples=[[e] for e in examples])
-
-
 def build(service: Service, common: Common) -> tuple[gr.Textbox, SettingsWidgets, gr.Slider, dict]:
     """The tab's widgets and events; returns what share links and the model switch update."""
     entry = service.entry(service.default_name)
