@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from autowrite.ui.boundary import Boundary
 from autowrite.ui.common import (
     MODES,
     Common,
+    SettingsWidgets,
     as_text,
     mode_fields_visible,
     page_error,
@@ -181,112 +183,140 @@ def compare_query(
         raise page_error(error) from None
 
 
+@dataclass
+class Page:
+    """The page's widgets that more than one part of it reads or fills."""
+
+    common: Common
+    info: gr.Markdown
+    notice: gr.Markdown
+    tabs: gr.Tabs
+    active: gr.State  # which tab the share button links: the generate tab unless the compare tab is open
+    prompt: gr.Textbox
+    samples: gr.Slider
+    widgets: SettingsWidgets
+    examples: gr.Dataset
+    compared: compare.CompareWidgets
+
+    def restored(self) -> list:
+        """The widgets restore() fills, in its order."""
+        c = self.common
+        return [
+            c.model, c.mode, c.review_fields, c.rating, c.category, c.headline, self.prompt, self.samples,
+            *self.widgets.as_list(), self.examples, self.notice, self.info, self.tabs, self.active,
+            *self.compared.as_list(), *self.compared.blocks,
+        ]  # fmt: skip
+
+
 def build_demo(service: Service) -> gr.Blocks:
     """The app's Blocks; builds widgets and events only (loads no model, launches nothing)."""
-    default = service.entry(service.default_name)
     with gr.Blocks(title="Autowrite") as demo:
         gr.Markdown("# Autowrite\nTry, compare and share completions from small models fine-tuned on reviews and ads.")
-        with gr.Row(equal_height=True):
-            model = gr.Dropdown(
-                service.names,
-                value=service.default_name,
-                label="Model",
-                allow_custom_value=service.allow_custom,
-                scale=2,
-                elem_id="model",
-            )
-            info = gr.Markdown(model_info(service, service.default_name), elem_id="model-info")
-        with gr.Row(equal_height=True):
-            mode = gr.Radio(MODES, value=default.task.value, label="Write", scale=1, elem_id="mode")
-            with gr.Row(
-                visible=reads_review_fields(default.task.value, default.prompt_format), elem_id="review-fields"
-            ) as review_fields:
-                rating, category, headline = review_field_widgets()
+        common, info = _model_and_fields(service)
         notice = gr.Markdown(elem_id="notice")
-        common = Common(model, mode, rating, category, headline, review_fields)
-        # Which tab the share button links to: the generate tab unless the compare tab is open.
-        active = gr.State("live")
-        with gr.Tabs(elem_id="tabs") as tabs:
-            with gr.Tab("Live completion", id="live") as live_tab:
-                live.build(service, common)
-            with gr.Tab("Generate", id="generate") as generate_tab:
-                prompt, widgets, samples, extra = generate.build(service, common)
-            with gr.Tab("Compare", id="compare") as compare_tab:
-                compared = compare.build(service, common)
-        for tab, name in ((live_tab, "live"), (generate_tab, "generate"), (compare_tab, "compare")):
-            tab.select(partial(str, name), None, active, api_visibility="private", queue=False)
-        with gr.Row():
-            share = gr.Button("Copy share link", size="sm", elem_id="share", scale=0)
-            link = gr.Textbox(
-                label="Share link (reproduces the generate tab, or the compare tab while it is open)",
-                elem_id="share-link",
-                buttons=["copy"],
-                scale=4,
-            )
+        page = _tabs(service, common, info, notice)
+        _share_row(service, page)
         api.register(service)
-
-        mode.input(partial(review_fields_for, service), [mode, model], review_fields, api_visibility="private")
-        model.input(
-            partial(switch_model, service),
-            model,
-            [mode, review_fields, *widgets.as_list(), extra["examples"]],
-            api_visibility="private",
-        ).then(partial(load_model, service), model, info, api_visibility="private", show_progress="full", **lanes.LOAD)
+        _model_events(service, page)
 
         def on_load(request: gr.Request) -> list:
             # A closure, not a partial: Gradio finds the gr.Request parameter by its annotation.
             return restore(service, request)
 
-        demo.load(
-            on_load,
-            None,
-            [
-                model,
-                mode,
-                review_fields,
-                rating,
-                category,
-                headline,
-                prompt,
-                samples,
-                *widgets.as_list(),
-                extra["examples"],
-                notice,
-                info,
-                tabs,
-                active,
-                *compared.as_list(),
-                *compared.blocks,
-            ],
-            api_visibility="private",
-        ).then(
-            partial(load_model, service), model, info, api_visibility="private", show_progress="hidden", **lanes.LOAD
-        )
-        page = [model, mode, rating, category, headline]
-        generate_inputs = [prompt, samples, *widgets.as_list()]
-
-        def on_share(tab: str, *values) -> str:
-            shared, rest = values[: len(page)], values[len(page) :]
-            if tab == "compare":
-                return compare_query(service, *shared, *rest[len(generate_inputs) :])
-            model_, mode_, rating_, category_, headline_ = shared
-            prompt_, samples_, *settings = rest[: len(generate_inputs)]
-            return share_query(service, model_, mode_, prompt_, rating_, category_, headline_, samples_, *settings)
-
-        share.click(
-            on_share,
-            [active, *page, *generate_inputs, *compared.as_list()],
-            link,
-            api_visibility="private",
-        ).then(
-            None,
-            link,
-            link,
-            js="(query) => { const url = window.location.origin + window.location.pathname + query;"
-            " navigator.clipboard?.writeText(url).catch(() => {}); return url; }",
-            api_visibility="private",
-        )
+        demo.load(on_load, None, page.restored(), api_visibility="private").then(
+            partial(load_model, service), common.model, info, api_visibility="private", show_progress="hidden",
+            **lanes.LOAD,
+        )  # fmt: skip
     return demo
+
+
+def _model_and_fields(service: Service) -> tuple[Common, gr.Markdown]:
+    """The model picker with its info line, and what to write: mode and the review fields."""
+    default = service.entry(service.default_name)
+    with gr.Row(equal_height=True):
+        model = gr.Dropdown(
+            service.names,
+            value=service.default_name,
+            label="Model",
+            allow_custom_value=service.allow_custom,
+            scale=2,
+            elem_id="model",
+        )
+        info = gr.Markdown(model_info(service, service.default_name), elem_id="model-info")
+    with gr.Row(equal_height=True):
+        mode = gr.Radio(MODES, value=default.task.value, label="Write", scale=1, elem_id="mode")
+        with gr.Row(
+            visible=reads_review_fields(default.task.value, default.prompt_format), elem_id="review-fields"
+        ) as review_fields:
+            rating, category, headline = review_field_widgets()
+    return Common(model, mode, rating, category, headline, review_fields), info
+
+
+def _tabs(service: Service, common: Common, info: gr.Markdown, notice: gr.Markdown) -> Page:
+    """The three tabs, and the state that follows which one is open."""
+    active = gr.State("live")
+    with gr.Tabs(elem_id="tabs") as tabs:
+        with gr.Tab("Live completion", id="live") as live_tab:
+            live.build(service, common)
+        with gr.Tab("Generate", id="generate") as generate_tab:
+            prompt, widgets, samples, extra = generate.build(service, common)
+        with gr.Tab("Compare", id="compare") as compare_tab:
+            compared = compare.build(service, common)
+    for tab, name in ((live_tab, "live"), (generate_tab, "generate"), (compare_tab, "compare")):
+        tab.select(partial(str, name), None, active, api_visibility="private", queue=False)
+    return Page(common, info, notice, tabs, active, prompt, samples, widgets, extra["examples"], compared)
+
+
+def _model_events(service: Service, page: Page) -> None:
+    """Choosing a mode shows or hides the review fields; choosing a model loads it with its defaults."""
+    common = page.common
+    common.mode.input(
+        partial(review_fields_for, service), [common.mode, common.model], common.review_fields,
+        api_visibility="private",
+    )  # fmt: skip
+    common.model.input(
+        partial(switch_model, service),
+        common.model,
+        [common.mode, common.review_fields, *page.widgets.as_list(), page.examples],
+        api_visibility="private",
+    ).then(
+        partial(load_model, service), common.model, page.info, api_visibility="private", show_progress="full",
+        **lanes.LOAD,
+    )  # fmt: skip
+
+
+def _share_row(service: Service, page: Page) -> None:
+    """The share button and the link it writes (and copies) for the open tab."""
+    with gr.Row():
+        share = gr.Button("Copy share link", size="sm", elem_id="share", scale=0)
+        link = gr.Textbox(
+            label="Share link (reproduces the generate tab, or the compare tab while it is open)",
+            elem_id="share-link",
+            buttons=["copy"],
+            scale=4,
+        )
+    c = page.common
+    shared = [c.model, c.mode, c.rating, c.category, c.headline]
+    generate_inputs = [page.prompt, page.samples, *page.widgets.as_list()]
+
+    def on_share(tab: str, *values) -> str:
+        fields, rest = values[: len(shared)], values[len(shared) :]
+        if tab == "compare":
+            return compare_query(service, *fields, *rest[len(generate_inputs) :])
+        model, mode, rating, category, headline = fields
+        prompt, samples, *settings = rest[: len(generate_inputs)]
+        return share_query(service, model, mode, prompt, rating, category, headline, samples, *settings)
+
+    share.click(
+        on_share, [page.active, *shared, *generate_inputs, *page.compared.as_list()], link, api_visibility="private"
+    ).then(
+        None,
+        link,
+        link,
+        js="(query) => { const url = window.location.origin + window.location.pathname + query;"
+        " navigator.clipboard?.writeText(url).catch(() => {}); return url; }",
+        api_visibility="private",
+    )
 
 
 def launch_options(demo: gr.Blocks) -> dict:
