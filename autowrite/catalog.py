@@ -1,17 +1,16 @@
-"""The model catalog (checkpoints/catalog.yaml) and model cards: what the dropdown offers."""
+"""The model catalog (checkpoints/catalog.yaml): what the dropdown offers."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from autowrite import formats
 from autowrite.formats import Task
-from autowrite.settings import FIELDS, SamplingSettings, SettingsError
+from autowrite.settings import SamplingSettings, SettingsError
 
 CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 CATALOG_PATH = CHECKPOINTS_DIR / "catalog.yaml"
@@ -118,59 +117,3 @@ def load_catalog(path: Path = CATALOG_PATH) -> list[Entry]:
     if duplicated:
         raise CatalogError(f"{path}: duplicate model name(s): {', '.join(sorted(duplicated))}")
     return entries
-
-
-@dataclass(frozen=True)
-class CardInfo:
-    """What a model card's metadata says about using the model, as the Hub widget read it."""
-
-    defaults: dict[str, Any]
-    examples: tuple[str, ...]
-
-
-# The Hub widget's names for generation settings, mapped to ours. max_length counted the
-# prompt too; without the prompt's length at hand we read it as a cap on new tokens.
-_CARD_NAMES = {"max_length": "max_new_tokens", "num_return_sequences": None, "return_full_text": None}
-
-
-def read_card_metadata(metadata: Mapping[str, Any]) -> CardInfo:
-    """Default settings from `inference.parameters` and examples from `widget`."""
-    inference = metadata.get("inference")
-    parameters = inference.get("parameters", {}) if isinstance(inference, Mapping) else {}
-    defaults: dict[str, Any] = {}
-    for key, value in (parameters or {}).items():
-        name = _CARD_NAMES.get(key, key)
-        if name in FIELDS:
-            defaults[name] = value
-    if "temperature" in defaults or "top_k" in defaults or "top_p" in defaults:
-        defaults.setdefault("do_sample", True)
-    widget = metadata.get("widget") or []
-    examples = tuple(
-        item["text"] if isinstance(item, Mapping) else str(item)
-        for item in widget
-        if (isinstance(item, Mapping) and isinstance(item.get("text"), str)) or isinstance(item, str)
-    )
-    return CardInfo(defaults=defaults, examples=examples)
-
-
-def apply_card(entry: Entry, card: CardInfo) -> tuple[Entry, list[str]]:
-    """The entry with the card's defaults and examples; values out of bounds are skipped, with notices."""
-    settings, notices = SamplingSettings.lenient(card.defaults, base=entry.defaults)
-    examples = card.examples
-    if entry.prompt_format == "autowrite":
-        examples = tuple(e for e in (_typed_part(x) for x in examples) if e)
-    return replace(entry, defaults=settings, examples=examples or entry.examples), notices
-
-
-def _typed_part(example: str) -> str:
-    """What a person types for a card's widget prompt: the ad or review text after the field markers.
-
-    Widget prompts carry the markers because the Hub widget sends them as they are; in the
-    app the markers come from the mode and the review fields, so only the text is an example.
-    """
-    for parse, text_of in ((formats.parse_ad, lambda ad: ad), (formats.parse_review, lambda r: r.body)):
-        try:
-            return text_of(parse(example.strip()))
-        except formats.FormatError:
-            continue
-    return example

@@ -1,4 +1,4 @@
-"""Talking to the Hugging Face Hub: repo files and sizes, model cards, the local cache.
+"""Talking to the Hugging Face Hub: repo files and sizes, the local cache.
 
 Every function here works offline when what it needs is in the local HF cache, and says
 plainly when it is not; none of them ever runs code from a repository.
@@ -6,9 +6,7 @@ plainly when it is not; none of them ever runs code from a repository.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from huggingface_hub import HfApi, ModelCard, constants, hf_hub_download
+from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
@@ -18,8 +16,6 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 from huggingface_hub.utils import filter_repo_objects, validate_repo_id
-
-from autowrite.catalog import CardInfo, read_card_metadata
 
 # Why 10 s: long enough for a slow Hub, short enough that an offline start does not stall.
 HUB_TIMEOUT_S = 10.0
@@ -79,29 +75,6 @@ def fetched_files(info) -> list:
 def download_size(repo: str, revision: str | None = None) -> int:
     """Bytes the files a download of the repo fetches take, from Hub metadata."""
     return sum(sibling.size or 0 for sibling in fetched_files(_model_info(repo, revision)))
-
-
-def read_card(repo: str, revision: str | None = None) -> tuple[CardInfo | None, str]:
-    """A Hub model card's defaults and examples, from the Hub or the local cache, with its origin."""
-    if not constants.is_offline_mode():
-        try:
-            path = hf_hub_download(repo, "README.md", revision=revision, etag_timeout=HUB_TIMEOUT_S)
-            return card_from_file(Path(path)), "model card"
-        except (RepositoryNotFoundError, RevisionNotFoundError, GatedRepoError, EntryNotFoundError):
-            return None, "no model card on the Hub"
-        except Exception:  # unreachable: fall through to the cache
-            pass
-    try:
-        path = hf_hub_download(repo, "README.md", revision=revision, local_files_only=True)
-    except (LocalEntryNotFoundError, EntryNotFoundError, OSError):
-        return None, "model card not reachable (Hub offline, not cached)"
-    return card_from_file(Path(path)), "cached model card"
-
-
-def card_from_file(path: Path) -> CardInfo:
-    """Defaults and examples from a README.md with model card metadata."""
-    card = ModelCard.load(path)
-    return read_card_metadata(card.data.to_dict())
 
 
 def is_cached(repo: str, revision: str | None = None) -> bool:

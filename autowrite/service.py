@@ -15,9 +15,9 @@ from pathlib import Path
 
 from autowrite import decode, formats, hub
 from autowrite.backends.base import MIN_PROBABILITY, BackendError, Candidate, NotSupported, Suggestions
-from autowrite.catalog import Entry, apply_card
+from autowrite.cards import Cards
+from autowrite.catalog import Entry
 from autowrite.formats import Task
-from autowrite.hub import card_from_file
 from autowrite.loading import Loaded, LoadError, ModelCache, folder_under, load_entry
 from autowrite.settings import FIELDS, SamplingSettings, SettingsError, preset, shown
 
@@ -112,15 +112,8 @@ class Service:
         if self.models_dir and not self.models_dir.is_dir():
             raise ValueError(f"the models folder {models_dir} is not a folder")
         self.max_download_bytes = max_download_bytes
-        self.read_hub_cards = read_hub_cards
+        self.cards = Cards(read_hub_cards)
         self.min_probability = min_probability
-        self._card_lock = threading.Lock()
-        self._hub_card_locks: dict[str, threading.Lock] = {}
-        self._card_read: dict[str, list[str]] = {}
-        # A shipped checkpoint's card, by entry name: where it would be, and the entry with it
-        # applied as of the card's modification time.
-        self._card_paths: dict[str, Path | None] = {}
-        self._local_cards: dict[str, tuple[int, Entry]] = {}
 
     # --- models -----------------------------------------------------------------------
 
@@ -133,7 +126,7 @@ class Service:
         """The catalog entry for a name (with its card's defaults); custom ones if allowed."""
         name = (name or self.default_name).strip()
         if name in self.entries:
-            return self._with_card(self.entries[name])
+            return self.cards.applied(self.entries[name])
         if not self.allow_custom:
             raise UserError(f"Unknown model {shown(name)}. Choose one of: {', '.join(self.entries)}.")
         return self._custom_entry(name)
@@ -141,50 +134,7 @@ class Service:
     def notes(self, name: str | None) -> list[str]:
         """What the app learned about a model's card (origin, skipped values)."""
         entry = self.entry(name)
-        return list(self._card_read.get(entry.name, []))
-
-    def _with_card(self, entry: Entry) -> Entry:
-        local = self._local_card(entry)
-        if local is not None:
-            return local
-        if entry.source != "hub" or not self.read_hub_cards:
-            return entry
-        # A lock per model: a slow Hub holds up only those waiting for this model's card, not
-        # every keystroke on every model.
-        with self._hub_card_locks.setdefault(entry.name, threading.Lock()):
-            if entry.name not in self._card_read:
-                card, origin = hub.read_card(entry.repo, entry.revision)
-                notices = [f"Defaults and examples: {origin}" + ("" if card else "; using the catalog's copy")]
-                if card is not None:
-                    updated, skipped = apply_card(entry, card)
-                    self.entries[entry.name] = updated
-                    notices += skipped
-                self._card_read[entry.name] = notices
-            return self.entries[entry.name]
-
-    def _local_card(self, entry: Entry) -> Entry | None:
-        """The entry with its checkpoint's card applied, read again only when the file changes.
-
-        Every keystroke asks for its entry, so this costs one stat: resolving the card's path
-        and applying the card each time took about 0.5 ms of a 16 ms keystroke.
-        """
-        if entry.name not in self._card_paths:
-            self._card_paths[entry.name] = entry.card_file
-        path = self._card_paths[entry.name]
-        if path is None:
-            return None
-        try:
-            stamp = path.stat().st_mtime_ns
-        except FileNotFoundError:
-            return None
-        with self._card_lock:
-            cached = self._local_cards.get(entry.name)
-            if cached is None or cached[0] != stamp:
-                updated, skipped = apply_card(entry, card_from_file(path))
-                cached = (stamp, updated)
-                self._local_cards[entry.name] = cached
-                self._card_read[entry.name] = skipped  # values out of bounds, shown by the model's notes
-            return cached[1]
+        return self.cards.notes(entry.name)
 
     def _custom_entry(self, name: str) -> Entry:
         """A typed name as a folder under the models folder, else a Hub repo id within the download bound.

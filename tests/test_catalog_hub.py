@@ -11,7 +11,8 @@ from huggingface_hub import constants
 from huggingface_hub.utils import filter_repo_objects
 
 from autowrite import hub
-from autowrite.catalog import CatalogError, Entry, apply_card, load_catalog, read_card_metadata
+from autowrite.cards import apply_card, read_card_metadata, read_hub_card
+from autowrite.catalog import CatalogError, Entry, load_catalog
 from autowrite.formats import Task
 from autowrite.loading import LoadError, hub_folder, load_entry
 from autowrite.service import Service, UserError
@@ -126,7 +127,7 @@ def test_cached_hub_model_loads_offline(hf_cache):
     assert folder.parent.parent == hf_cache / "models--nirajsaran--AdTextGeneration"
     loaded = load_entry(entry)
     assert loaded.backend.encode("Sony TV")
-    card, origin = hub.read_card(entry.repo)
+    card, origin = read_hub_card(entry.repo)
     assert origin == "cached model card" and card.defaults["top_k"] == 5
     assert hub.is_cached(entry.repo) and not hub.is_cached("gpt2")
 
@@ -166,7 +167,7 @@ def test_unreachable_hub_falls_back_to_the_cache(hf_cache, monkeypatch):
         hub.allow_patterns("nirajsaran/AdTextGeneration")
     assert hub_folder("nirajsaran/AdTextGeneration").name == "0123456789abcdef0123456789abcdef01234567"
     # huggingface_hub itself serves the cached card when the Hub refuses the connection.
-    card, _ = hub.read_card("nirajsaran/AdTextGeneration")
+    card, _ = read_hub_card("nirajsaran/AdTextGeneration")
     assert card.examples[1] == "Apple Watch"
     with pytest.raises(LoadError, match="not in the local Hugging Face cache"):
         hub_folder("distilgpt2")

@@ -2,7 +2,7 @@
 
 Every line of a card's Markdown is written here, the evaluation section included: evaluation
 returns results as data and this module renders them. The card's metadata is what the app
-reads (autowrite.catalog.read_card_metadata): sampling defaults from `inference.parameters`
+reads (autowrite.cards.read_card_metadata): sampling defaults from `inference.parameters`
 and prompts from `widget`, so a checkpoint published to the Hub appears in the dropdown with
 the settings it was tuned for.
 """

@@ -16,7 +16,7 @@ from huggingface_hub import ModelCard
 from safetensors.torch import load_file
 from transformers import TrainerCallback
 
-from autowrite.catalog import read_card_metadata
+from autowrite.cards import read_card_metadata
 from train.card import rewrite_card
 from train.finetune import main, parse_args
 from train.recipe import FinetuneConfig, RecipeError, load_recipe
