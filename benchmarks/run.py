@@ -27,16 +27,15 @@ from pathlib import Path
 
 import torch
 
+from autowrite import decode
+from autowrite.backends.llamacpp import cpu_count, on_compute_thread, one_openmp_team
+from autowrite.catalog import load_catalog
+from autowrite.loading import cache_root, embedded_folder, embedded_gguf_path
+from autowrite.service import Request, Service
+from autowrite.settings import SamplingSettings
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
-sys.path.insert(0, str(ROOT))
-
-from autowrite import decode  # noqa: E402
-from autowrite.backends.llamacpp import cpu_count, on_compute_thread, one_openmp_team  # noqa: E402
-from autowrite.catalog import load_catalog  # noqa: E402
-from autowrite.loading import cache_root, embedded_folder, embedded_gguf_path  # noqa: E402
-from autowrite.service import Request, Service  # noqa: E402
-from autowrite.settings import SamplingSettings  # noqa: E402
 
 PROMPTS = [
     "I bought these headphones for my daughter and",
@@ -241,9 +240,8 @@ class LlamaCppPython:
         on_compute_thread(lambda: self.llm.create_completion(text, max_tokens=1, temperature=0.0))
 
     def reset(self) -> None:
-        """Forget the evaluated prefix."""
+        """Forget the evaluated prefix: with its token count at zero, the next eval clears the whole cache."""
         self.llm.reset()
-        self.llm._ctx.kv_cache_clear()
 
 
 # --- measurements ----------------------------------------------------------------------
