@@ -26,6 +26,13 @@ MAX_PROMPT_CHARS = 8_000
 MAX_SAMPLES = 4
 MAX_COLUMNS = 4
 MAX_GHOST_TOKENS = 32  # a ghost is a line's worth of text; each token is a sequential decode
+# Why 16: generations share decode steps of 8 sequences, so 16 requests running or waiting
+# keep the steps full while a newcomer waits at most about two batches. Beyond that, more
+# demand than the machine can decode would only queue without end (a 20-minute load test
+# past capacity filled the page's whole queue, and then keystrokes were refused too), so a
+# generation past the limit is refused at once, by name, and typing keeps being served.
+MAX_GENERATIONS = 16
+BUSY = "The app is busy: {limit} generations are running or waiting. Try again in a few seconds."
 # Why 1 GB: GPT-2 and GPT-Neo 125M are about 0.5 GB; this keeps a typed repo id from
 # pulling a multi-GB model onto a small Space.
 DEFAULT_MAX_DOWNLOAD_BYTES = 1_000_000_000
@@ -39,6 +46,28 @@ class UserError(ValueError):
 
 class Unavailable(UserError):
     """Something this model's server does not offer, said plainly; everything else still works."""
+
+
+class Busy(UserError):
+    """The app is decoding as many generations as it takes; this one is refused, to be tried again."""
+
+
+class _Gate:
+    """At most `limit` generations running or waiting at once; one more is refused at once."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._slots = threading.BoundedSemaphore(limit)
+
+    @contextmanager
+    def admitted(self) -> Iterator[None]:
+        """Hold a slot while the body runs, or raise Busy when none is free."""
+        if not self._slots.acquire(blocking=False):
+            raise Busy(BUSY.format(limit=self.limit))
+        try:
+            yield
+        finally:
+            self._slots.release()
 
 
 @contextmanager
@@ -102,6 +131,7 @@ class Service:
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         read_hub_cards: bool = True,
         min_probability: float = MIN_PROBABILITY,
+        max_generations: int = MAX_GENERATIONS,
     ) -> None:
         self.entries = {e.name: e for e in entries}
         self.default_name = entries[0].name
@@ -113,6 +143,7 @@ class Service:
             raise ValueError(f"the models folder {models_dir} is not a folder")
         self.max_download_bytes = max_download_bytes
         self.cards = Cards(read_hub_cards)
+        self._generations = _Gate(max_generations)
         self.min_probability = min_probability
 
     # --- models -----------------------------------------------------------------------
@@ -238,7 +269,7 @@ class Service:
             raise UserError("The prompt is empty: type a few words for the model to continue.")
         with model_errors():
             streamed = loaded.model.stream_many(prompt, variants, stop)
-        return _outputs(streamed)
+        return _outputs(streamed, self._generations)
 
     def generate(self, request: Request, settings: SamplingSettings, samples: int = 1) -> Output:
         """The finished samples at once."""
@@ -329,12 +360,13 @@ def _title_from_first_line(request: Request) -> Request:
     return replace(request, headline=title.strip(), text=body.lstrip("\n"))
 
 
-def _outputs(streamed: Iterator[tuple[list[str], list[str]]]) -> Iterator[Output]:
-    """Outputs from a model's stream; its failures become UserErrors.
+def _outputs(streamed: Iterator[tuple[list[str], list[str]]], gate: _Gate) -> Iterator[Output]:
+    """Outputs from a model's stream, admitted by the gate; its failures become UserErrors.
 
-    Closing these outputs (a Stop, a client that left) closes the stream, and so a remote
-    server's requests.
+    The gate is asked on the first output, not before: a stream that is never read holds
+    no slot. Closing these outputs (a Stop, a client that left) frees the slot and closes
+    the stream, and so a remote server's requests.
     """
-    with model_errors(), closing(streamed):
+    with gate.admitted(), model_errors(), closing(streamed):
         for texts, warnings in streamed:
             yield Output(texts, warnings)

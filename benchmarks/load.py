@@ -47,8 +47,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autowrite.catalog import load_catalog
+from autowrite.service import BUSY
 
 ROOT = Path(__file__).resolve().parent.parent
+# How the app words a generation it refuses past capacity.
+BUSY_MARK = BUSY.split(":")[0]
 
 TEXTS = [
     "The sound is clear and the bass is deep, but the ear cushions get warm after an hour of use.",
@@ -91,6 +94,9 @@ class Tally:
 
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: list[str] = field(default_factory=list)
+    # Generations the app refused by name as busy (autowrite.service.BUSY): load shed by
+    # design past capacity, counted and shown apart from errors.
+    busy: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     coalesced: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -269,8 +275,12 @@ def _user(index: int, api: Api, models: list[str], deadline: float, tally: Tally
         try:
             api.call(name, values, session=session)
             tally.record(label or name, time.monotonic() - start)
-        except Exception as error:  # every failure is a counted error, whatever its kind
-            tally.error(f"{label or name}: {type(error).__name__}: {error}")
+        except Exception as error:  # every failure is a counted error, whatever its kind, but the busy answer
+            if name in ("generate", "compare") and BUSY_MARK in str(error):
+                with tally.lock:
+                    tally.busy[label or name] += 1
+            else:
+                tally.error(f"{label or name}: {type(error).__name__}: {error}")
 
     def keystroke(state: str, chosen: str, pause: bool) -> None:
         timed("suggest", suggest_values(state, chosen, ghost_tokens=0), typing_session)
@@ -458,6 +468,7 @@ def main(args: argparse.Namespace) -> dict:
         "served": {name: summary(values) for name, values in tally.latencies.items()},
         "errors": len(errors),
         "error_samples": errors[:5],
+        "refused_busy": dict(tally.busy),
         "keystrokes_folded_into_later_calls": tally.coalesced,
         "rss_mb": {"before": before, "after": after, **({"series": series} if series is not None else {})},
         "cpu": cpu,
@@ -493,9 +504,15 @@ def markdown(result: dict) -> str:
     ]
     if "series" in result["rss_mb"]:
         lines += ["Memory (s: MB): " + ", ".join(f"{t:.0f}: {mb:.0f}" for t, mb in result["rss_mb"]["series"]), ""]
-    lines += ["| endpoint | served | p50 ms | p95 ms | p99 ms | max ms |", "|---|---|---|---|---|---|"]
+    lines += [
+        "| endpoint | served | refused as busy | p50 ms | p95 ms | p99 ms | max ms |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    busy = result.get("refused_busy", {})
     for name, s in sorted(result["served"].items()):
-        lines.append(f"| {name} | {s['n']} | {s['p50']:.0f} | {s['p95']:.0f} | {s['p99']:.0f} | {s['max']:.0f} |")
+        lines.append(
+            f"| {name} | {s['n']} | {busy.get(name, 0)} | {s['p50']:.0f} | {s['p95']:.0f} | {s['p99']:.0f} | {s['max']:.0f} |"
+        )
     if result["errors"]:
         lines += ["", "First errors:", *(f"- {sample}" for sample in result["error_samples"])]
     return "\n".join(lines) + "\n"

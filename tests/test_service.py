@@ -257,3 +257,20 @@ def test_suggestions_for_a_text_longer_than_the_model_keep_its_end(tiny_service)
     result = tiny_service.suggest(Request(model="tiny-gpt2", text=text))
     assert result.partial == "gre"
     assert all(w.word.startswith("gre") for w in result.words)
+
+
+def test_generations_past_the_limit_are_refused_by_name_and_the_slot_comes_back(tiny_gpt2_dir):
+    from autowrite.catalog import Entry
+    from autowrite.service import Busy, Service
+
+    entry = Entry(name="tiny-gpt2", source="local", path=str(tiny_gpt2_dir), task=Task.FREE)
+    service = Service([entry], read_hub_cards=False, max_generations=1)  # one generation at a time
+    request, settings = Request(model="tiny-gpt2", text="The battery"), SamplingSettings(max_new_tokens=4)
+    never_read = service.stream(request, settings)  # a stream nobody reads holds no slot
+    running = service.stream(request, settings)
+    next(running)
+    with pytest.raises(Busy, match="The app is busy: 1 generations are running or waiting"):
+        next(service.stream(request, settings))
+    running.close()  # a Stop, or a client that left
+    assert service.generate(request, settings).texts[0]
+    del never_read

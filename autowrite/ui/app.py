@@ -328,4 +328,5 @@ def launch_options(demo: gr.Blocks) -> dict:
         "app_kwargs": {"middleware": [Middleware(Boundary, blocks=demo)]},
         # Defence in depth behind the boundary's refusal: Gradio's own cap on an upload.
         "max_file_size": "1kb",
+        "max_threads": lanes.MAX_THREADS,
     }
