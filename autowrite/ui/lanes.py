@@ -20,12 +20,12 @@ SUGGEST = {"concurrency_id": "suggest", "concurrency_limit": 16}
 # The live tab's ghost text: its own lane, so a tab's ghost never holds a slot that the
 # next keystroke's words need.
 GHOST = {"concurrency_id": "ghost", "concurrency_limit": 8}
-# Why 32: generations on the fast backend share decode steps (decode.StepBatcher) and wait
-# their turn inside it, while the service admits at most MAX_GENERATIONS (16) at once and
+# Why 16: generations on the fast backend share decode steps (decode.StepBatcher) and wait
+# their turn inside it, while the service admits at most MAX_GENERATIONS (8) at once and
 # refuses the next by name. The lane is wider than that, so a generation past the limit
 # reaches the service and is refused at once, instead of waiting in the page's shared
 # queue, where a backlog of generations would fill it and turn keystrokes away.
-GENERATE = {"concurrency_id": "generate", "concurrency_limit": 32}
+GENERATE = {"concurrency_id": "generate", "concurrency_limit": 16}
 # Loading a model: a Hub download can take minutes, so loads have a lane of their own and
 # never hold the default lane that every page's restore (share links) goes through.
 LOAD = {"concurrency_id": "load", "concurrency_limit": 2}
@@ -33,10 +33,10 @@ LOAD = {"concurrency_id": "load", "concurrency_limit": 2}
 # at once instead of a minute's wait.
 QUEUE_SIZE = 64
 
-# Why 96: Gradio runs each step of a handler on a worker thread, and a generation waiting
-# for its turn in the decode steps holds one; the lanes together (16 + 8 + 32 + 2 + 2)
-# need 60, more than Gradio's default of 40, or keystrokes would wait for a thread.
-MAX_THREADS = 96
+# Why 48: Gradio runs each step of a handler on a worker thread, and a generation waiting
+# for its turn in the decode steps holds one; the lanes together (16 + 8 + 16 + 2 + 2)
+# need 44, more than Gradio's default of 40, or keystrokes would wait for a thread.
+MAX_THREADS = 48
 
 # Gradio summarises its event analytics with pandas after every event, over up to 10,000
 # past events; under the load test (16 typists) that took ~6% of the server's CPU, for a
