@@ -85,9 +85,10 @@ def choose(
 
     The draw is an exponential race over the surviving tokens only: token i wins with
     probability p_i, exactly as torch.multinomial (which runs the same race over the whole
-    vocabulary). Racing 50 tokens instead of 49k took a sampled step's choice from 1.6 to
-    0.4 ms on one thread, and a four-column compare step from 34.5 to 29.5 ms. It consumes
-    the random stream differently, so seeded texts differ from those made before 2026-11-26.
+    vocabulary). Racing the few tokens the settings leave rather than all 49k makes the
+    choice a small part of a step on one thread (docs/performance.md). The random stream is
+    consumed in this order, and share links depend on it: changing the draw changes every
+    seeded text.
     """
     penalized = apply_repetition_penalty(logits.float(), previous, settings.repetition_penalty)
     if not settings.do_sample:

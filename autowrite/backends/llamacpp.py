@@ -457,12 +457,10 @@ class LlamaCppBackend(Backend):
 
         Each keystroke costs a little model time and much Python (HTTP, queue, suggestion
         logic), which takes turns on the cores with llama.cpp's OpenMP team; each time one
-        of its threads is descheduled, the other spins at the next barrier. Under the load
-        test (16 people typing and generating, benchmarks/load.py), llama.cpp on one thread
-        instead of two took suggest from p50/p95 86/203 to 45/125 ms and generations from
-        p50 10.6 to 4.1 s, with 80 instead of 116 core-seconds used. Generations alone
-        keep every core: eight at once in one process made 138 tokens/s on two threads
-        and 80 on one (benchmarks/run.py).
+        of its threads is descheduled, the other spins at the next barrier, so under mixed
+        load one thread serves keystrokes and generations sooner and spends less CPU
+        (benchmarks/load.py; docs/performance.md). Generations alone keep every core:
+        eight at once decode far faster on two threads than on one (benchmarks/run.py).
         """
         from llama_cpp import llama_cpp
 

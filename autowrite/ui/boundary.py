@@ -122,7 +122,7 @@ async def _read_body(receive: Receive) -> bytes | None:
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
-    """A receive() that gives the app this body, then listens to the connection as before."""
+    """A receive() that gives the app this body, then passes on what the connection sends."""
     sent = False
 
     async def replayed() -> dict:

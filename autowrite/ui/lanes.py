@@ -14,8 +14,8 @@ import gradio as gr
 # Why 16: a suggestion takes tens of milliseconds, and calls in flight together share
 # decodes (backends/llamacpp.py combines them), so sixteen typists are served at once rather than
 # queued; an API call's ghost (up to 32 tokens, each yielding to waiting keystrokes) can
-# hold a slot for a second under load, and with 8 slots words waited behind ghosts
-# (load test: words p95 836 ms).
+# hold a slot for a second under load, and with fewer slots words wait behind ghosts
+# (benchmarks/load.py).
 SUGGEST = {"concurrency_id": "suggest", "concurrency_limit": 16}
 # The live tab's ghost text: its own lane, so a tab's ghost never holds a slot that the
 # next keystroke's words need.
