@@ -317,36 +317,9 @@ def in_process(config: Config) -> dict:
                     latency[e.name].setdefault(by, []).append(keystrokes(e, trace))
 
     measure([ours, LlamaCppPython(same_gguf)])
-    trace = typing_trace(text, "letter")
-    for _ in range(config.repeats):
-        ours.reset()
-        keystrokes(ours, trace[:2], app_flow=True)
-        latency[ours.name].setdefault("letter, app flow", []).append(keystrokes(ours, trace, app_flow=True))
-    # A sampled column may end early at the end-of-text token, and the four columns run until
-    # their longest ends, so the fair comparison is the time of one step (every column's next
-    # token), besides the wall time of the whole run.
-    columns, per_step = {}, {}
-    base = SamplingSettings(temperature=0.9, top_k=40, top_p=0.95, max_new_tokens=config.new_tokens)
-    for n in (1, 4):
-        variants = [base.replace(seed=s) for s in range(n)]
-        times, steps = [], []
-        for _ in range(config.repeats):
-            start = time.perf_counter()
-            steps.append(ours.columns(PROMPTS[1], variants))
-            times.append(time.perf_counter() - start)
-        columns[n] = statistics.median(times)
-        per_step[n] = statistics.median(t / max(1, k) for t, k in zip(times, steps)) * 1000
-    # Eight people generating at once, from eight prompts: shared steps against turns.
-    people = [f"{PROMPTS[i % len(PROMPTS)]} {word}" for i, word in enumerate(PEOPLE_WORDS)]
-    crowd: dict[str, list[float]] = {"1 alone": [], "8 sharing steps": [], "8 taking turns": []}
-    for _ in range(config.repeats):
-        for label, group, shared in (
-            ("1 alone", people[:1], True),
-            ("8 sharing steps", people, True),
-            ("8 taking turns", people, False),
-        ):
-            tokens, seconds = ours.together(group, settings, shared_steps=shared)
-            crowd[label].append(tokens / seconds)
+    latency[ours.name]["letter, app flow"] = _app_flow(ours, typing_trace(text, "letter"), config)
+    columns, per_step = _compare_columns(ours, config)
+    crowd = _crowd(ours, settings, config)
     torch.set_num_threads(torch_threads)
     measure([Pipeline(adapter)])
     return {
@@ -359,6 +332,52 @@ def in_process(config: Config) -> dict:
         "compare_ms_per_step": {"1 column": per_step[1], "4 columns": per_step[4], "ratio": per_step[4] / per_step[1]},
         "ours": ours.name,
     }
+
+
+def _app_flow(ours: Ours, trace: list[str], config: Config) -> list[list[float]]:
+    """Keystroke latencies letter by letter as the live tab runs it, one list per pass."""
+    passes = []
+    for _ in range(config.repeats):
+        ours.reset()
+        keystrokes(ours, trace[:2], app_flow=True)
+        passes.append(keystrokes(ours, trace, app_flow=True))
+    return passes
+
+
+def _compare_columns(ours: Ours, config: Config) -> tuple[dict[int, float], dict[int, float]]:
+    """Median seconds for one and for four compare columns, and milliseconds per decode step.
+
+    A sampled column may end early at the end-of-text token, and the four columns run until
+    their longest ends, so the fair comparison is the time of one step (every column's next
+    token), besides the wall time of the whole run.
+    """
+    columns, per_step = {}, {}
+    base = SamplingSettings(temperature=0.9, top_k=40, top_p=0.95, max_new_tokens=config.new_tokens)
+    for n in (1, 4):
+        variants = [base.replace(seed=s) for s in range(n)]
+        times, steps = [], []
+        for _ in range(config.repeats):
+            start = time.perf_counter()
+            steps.append(ours.columns(PROMPTS[1], variants))
+            times.append(time.perf_counter() - start)
+        columns[n] = statistics.median(times)
+        per_step[n] = statistics.median(t / max(1, k) for t, k in zip(times, steps)) * 1000
+    return columns, per_step
+
+
+def _crowd(ours: Ours, settings: SamplingSettings, config: Config) -> dict[str, list[float]]:
+    """Eight people generating at once, from eight prompts: tokens/s sharing steps against taking turns."""
+    people = [f"{PROMPTS[i % len(PROMPTS)]} {word}" for i, word in enumerate(PEOPLE_WORDS)]
+    crowd: dict[str, list[float]] = {"1 alone": [], "8 sharing steps": [], "8 taking turns": []}
+    for _ in range(config.repeats):
+        for label, group, shared in (
+            ("1 alone", people[:1], True),
+            ("8 sharing steps", people, True),
+            ("8 taking turns", people, False),
+        ):
+            tokens, seconds = ours.together(group, settings, shared_steps=shared)
+            crowd[label].append(tokens / seconds)
+    return crowd
 
 
 ENGINES = {
