@@ -161,3 +161,24 @@ def test_the_http_boundary(app_url):
     assert kind == "http 422" and "a list of values" in answer["error"]
     status, answer = post(url, "/gradio_api/call/generate", body_of(["x" * 300_000]))
     assert status == 413 and "larger than 256 KB" in answer["error"]
+
+
+def test_sessions_are_bounded(tiny_gpt2_dir, tiny_gptneo_dir, monkeypatch):
+    """Each API call without a session hash starts a Gradio session; the app keeps only so many."""
+    from autowrite.ui import lanes
+    from autowrite.ui.app import build_demo, launch_options
+    from tests.conftest import free_port, make_tiny_service
+
+    monkeypatch.setattr(lanes, "SESSIONS", 5)
+    demo = build_demo(make_tiny_service(tiny_gpt2_dir, tiny_gptneo_dir))
+    demo.queue()
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options(demo))
+    try:
+        for _ in range(12):
+            assert (
+                rest_call(f"http://127.0.0.1:{port}/", "suggest", body_of(["The sound", "tiny-gpt2"]))[0] == "complete"
+            )
+        assert len(demo.state_holder.session_data) == 5
+    finally:
+        demo.close()

@@ -329,4 +329,5 @@ def launch_options(demo: gr.Blocks) -> dict:
         # Defence in depth behind the boundary's refusal: Gradio's own cap on an upload.
         "max_file_size": "1kb",
         "max_threads": lanes.MAX_THREADS,
+        "state_session_capacity": lanes.SESSIONS,
     }
