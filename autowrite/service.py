@@ -27,10 +27,10 @@ MAX_SAMPLES = 4
 MAX_COLUMNS = 4
 MAX_GHOST_TOKENS = 32  # a ghost is a line's worth of text; each token is a sequential decode
 # Why 8: generations share decode steps of 8 sequences, so 8 requests running or waiting
-# keep the steps full while a newcomer waits about one batch. Beyond that, more demand
-# than the machine can decode would only queue without end (a 20-minute load test past
-# capacity filled the page's whole queue, and then keystrokes were refused too), so a
-# generation past the limit is refused at once, by name, and typing keeps being served.
+# keep the steps full while a newcomer waits about one batch. Past that, demand the
+# machine cannot decode would queue without end, fill the page's shared queue and turn
+# keystrokes away too, so a generation past the limit is refused at once, by name, and
+# typing keeps being served.
 MAX_GENERATIONS = 8
 BUSY = "The app is busy: {limit} generations are running or waiting. Try again in a few seconds."
 # Why 1 GB: GPT-2 and GPT-Neo 125M are about 0.5 GB; this keeps a typed repo id from

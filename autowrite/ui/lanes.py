@@ -40,11 +40,10 @@ MAX_THREADS = 48
 
 # Why 1,000: Gradio keeps each browser session's page state, and every API call made without
 # a session hash starts a session of its own. A session holds a copy of every component's
-# config, about a quarter of a megabyte for this page, and Gradio keeps 10,000 of them by
-# default: 2.5 GB, reached a megabyte every few calls (3,000 suggest calls grew a fresh app
-# from 974 to 1,736 MB; with this bound, to 1,240 MB and no further). A session dropped
-# while its tab is still open loses only its small state (the words and ghost offered,
-# which tab is open), and the page keeps working.
+# config, about a quarter of a megabyte for this page, so Gradio's default of 10,000 would
+# let sessions alone take 2.5 GB (benchmarks/results/memory.md). A session dropped while
+# its tab is still open loses only its small state (the words and ghost offered, which
+# tab is open), and the page keeps working.
 SESSIONS = 1000
 
 # Gradio summarises its event analytics with pandas after every event, over up to 10,000
