@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from autowrite import inputs
-from autowrite.formats import Task
+from autowrite.service import Request
 
 # Each endpoint's parameters in order, as a REST call sends them.
 PARAMETERS = {
@@ -136,10 +136,9 @@ def test_null_and_missing_values_mean_the_defaults(app_url):
     kind, nulls = rest_call(url, "compare", body_of(["The battery", "tiny-gpt2", ["Greedy"], None, None]))
     assert kind == "complete" and nulls == left_out
     assert left_out[0][0]["settings"]["max_new_tokens"] == inputs.COMPARE_TOKENS
-    kind, text = rest_call(url, "generate", body_of(["The battery"]))
-    assert kind == "complete" and text[0]
-    card = service.entry(service.default_name).defaults
-    assert service.entry(None).task is Task.FREE and card.max_new_tokens == 12
+    kind, text = rest_call(url, "generate", body_of(["The battery"]))  # every setting the card's
+    expected = service.generate(Request(model="tiny-gpt2", text="The battery"), service.settings("tiny-gpt2"))
+    assert kind == "complete" and text[0] and text[0] == expected.texts[0]
 
 
 def test_the_http_boundary(app_url):
