@@ -91,8 +91,11 @@ def parse_category(value: Any) -> str:
     return parse_choice("category", value, CATEGORIES, DEFAULT_CATEGORY)
 
 
-def parse_mode(value: Any, default: Task) -> Task:
-    """What to write: review, ad or free text; None is the model's own."""
+def parse_task(value: Any, default: Task) -> Task:
+    """What to write: review, ad or free text; None is the model's own.
+
+    Links and the API publish this parameter as `mode`, so errors name it so.
+    """
     return Task(parse_choice("mode", value, [task.value for task in Task], default.value))
 
 
@@ -155,7 +158,7 @@ def parse_columns(value: Any, count: int) -> list[dict]:
 def parse_request(
     service: Service,
     model: Any,
-    mode: Any,
+    task: Any,
     text: Any,
     rating: Any,
     category: Any,
@@ -166,7 +169,7 @@ def parse_request(
     entry = service.entry(parse_model(model) or None)
     return Request(
         model=entry.name,
-        mode=parse_mode(mode, entry.task),
+        task=parse_task(task, entry.task),
         text=parse_text(text_name, text),
         rating=parse_rating(rating),
         category=parse_category(category),

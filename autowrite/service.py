@@ -94,7 +94,7 @@ class Request:
     """One generation request in the app's own terms."""
 
     model: str
-    mode: Task = Task.FREE
+    task: Task = Task.FREE
     text: str = ""
     rating: int = 5
     category: str = "Electronics"
@@ -227,12 +227,12 @@ class Service:
         request = _title_from_first_line(replace(request, text=text))
         text = request.text
         try:
-            rating = int(request.rating) if request.mode == Task.REVIEW else 5
+            rating = int(request.rating) if request.task == Task.REVIEW else 5
         except (TypeError, ValueError):
             raise UserError(f"rating must be a whole number of stars from 1 to 5, got {request.rating!r}") from None
         try:
             return formats.prompt_for(
-                request.mode,
+                request.task,
                 text=text,
                 category=clean_text(request.category, "category"),
                 rating=rating,
@@ -354,7 +354,7 @@ def _title_from_first_line(request: Request) -> Request:
     once it has a line break; before that it is the body, under an empty title.
     """
     text = (request.text or "").lstrip()  # a trailing line break counts: the body starts there
-    if request.mode != Task.REVIEW or (request.headline or "").strip() or "\n" not in text:
+    if request.task != Task.REVIEW or (request.headline or "").strip() or "\n" not in text:
         return request
     title, _, body = text.partition("\n")
     return replace(request, headline=title.strip(), text=body.lstrip("\n"))

@@ -40,7 +40,7 @@ def test_model_defaults_come_from_the_entry(tiny_service):
         ),
         (  # a first line ended with Enter becomes the title: the limit still counts both
             lambda s: s.stream(
-                Request(model="tiny-gptneo", text="x" * 5000 + "\n" + "y" * 5000, mode="review"), SamplingSettings()
+                Request(model="tiny-gptneo", text="x" * 5000 + "\n" + "y" * 5000, task="review"), SamplingSettings()
             ),
             "The prompt is 10,001 characters; the limit is 8,000",
         ),
@@ -83,15 +83,15 @@ def test_emoji_and_control_characters(tiny_service):
 def test_review_prompt_uses_the_field_markers(tiny_service):
     entry = tiny_service.entry("tiny-gptneo")
     prompt = tiny_service.prompt(
-        entry, Request(model="tiny-gptneo", mode=Task.REVIEW, rating=1, category="Books", headline="Dull")
+        entry, Request(model="tiny-gptneo", task=Task.REVIEW, rating=1, category="Books", headline="Dull")
     )
     assert prompt == "Category: Books\nRating: 1/5\nTitle: Dull\nReview:"
     with pytest.raises(UserError, match="rating"):
-        tiny_service.prompt(entry, Request(model="tiny-gptneo", mode=Task.REVIEW, rating=7))
+        tiny_service.prompt(entry, Request(model="tiny-gptneo", task=Task.REVIEW, rating=7))
     with pytest.raises(UserError, match="rating must be a whole number of stars from 1 to 5, got None"):
-        tiny_service.prompt(entry, Request(model="tiny-gptneo", mode=Task.REVIEW, rating=None))  # JSON null
+        tiny_service.prompt(entry, Request(model="tiny-gptneo", task=Task.REVIEW, rating=None))  # JSON null
     # An ad has no rating: whatever a client sends there is not read.
-    assert tiny_service.prompt(entry, Request(model="tiny-gptneo", mode=Task.AD, rating=None, text="Sony TV"))
+    assert tiny_service.prompt(entry, Request(model="tiny-gptneo", task=Task.AD, rating=None, text="Sony TV"))
 
 
 def test_custom_models_only_with_the_flag(tiny_service, tiny_gpt2_dir):
@@ -156,7 +156,7 @@ def test_compare_link_round_trip(tiny_service):
     restored = from_query(tiny_service, dict(parse_qsl(query[1:])))
     assert restored.notices == []
     assert restored.columns == columns
-    assert (restored.tab, restored.prompt, restored.mode) == ("compare", "Sony TV", Task.AD)
+    assert (restored.tab, restored.prompt, restored.task) == ("compare", "Sony TV", Task.AD)
 
 
 def test_compare_link_bad_values_fall_back_with_notices(tiny_service):
@@ -198,7 +198,7 @@ def test_a_typed_first_line_is_the_review_title(tiny_service):
     entry = tiny_service.entry("tiny-gptneo")
 
     def prompt(text: str, headline: str = "") -> str:
-        request = Request(model="tiny-gptneo", mode=Task.REVIEW, text=text, category="Books", headline=headline)
+        request = Request(model="tiny-gptneo", task=Task.REVIEW, text=text, category="Books", headline=headline)
         return tiny_service.prompt(entry, request)
 
     assert prompt("Great little speaker\nThe bass") == (
@@ -207,16 +207,16 @@ def test_a_typed_first_line_is_the_review_title(tiny_service):
     assert prompt("Great little speaker\n").endswith("Title: Great little speaker\nReview:")
     assert prompt("Great little").endswith("Title:\nReview: Great little")
     assert prompt("").endswith("Title:\nReview:")
-    typing = Request(model="tiny-gptneo", mode=Task.REVIEW, text="", category="Books")
+    typing = Request(model="tiny-gptneo", task=Task.REVIEW, text="", category="Books")
     assert tiny_service.prompt(entry, typing, typing=True).endswith("Title:")
     assert "Title: Fine\nReview: Line one\nline two" in prompt("Line one\nline two", headline="Fine")
     # Live suggestions after the line break continue the body, as if the title were typed
     # into the headline field.
-    typed = Request(model="tiny-gptneo", mode=Task.REVIEW, text="Great little speaker\nThe ba", category="Books")
+    typed = Request(model="tiny-gptneo", task=Task.REVIEW, text="Great little speaker\nThe ba", category="Books")
     fielded = Request(
-        model="tiny-gptneo", mode=Task.REVIEW, text="The ba", category="Books", headline="Great little speaker"
+        model="tiny-gptneo", task=Task.REVIEW, text="The ba", category="Books", headline="Great little speaker"
     )
-    as_title = Request(model="tiny-gptneo", mode=Task.REVIEW, text="Great little speaker The ba", category="Books")
+    as_title = Request(model="tiny-gptneo", task=Task.REVIEW, text="Great little speaker The ba", category="Books")
     kwargs = dict(count=5, ghost_tokens=3)
     assert tiny_service.suggest(typed, **kwargs) == tiny_service.suggest(fielded, **kwargs)
     assert tiny_service.suggest(typed, **kwargs) != tiny_service.suggest(as_title, **kwargs)

@@ -25,31 +25,22 @@ from autowrite.ui import lanes
 GHOST_TOKENS = 8  # the ghost's length when a call does not say
 
 
-def answered(fn: Callable) -> Callable:
-    """The endpoint with its named errors as the client's answer (gr.Error) instead of a bare failure."""
-    if inspect.isgeneratorfunction(fn):  # Gradio streams only what is itself a generator function
+def suggest(
+    service: Service,
+    text: str | None = None,
+    model: str | None = None,
+    mode: str | None = None,
+    rating: int | None = None,
+    category: str | None = None,
+    headline: str | None = None,
+    ghost_tokens: int | None = None,
+) -> dict:
+    """Next words (or completions of the word being typed) with probabilities, and ghost text.
 
-        @functools.wraps(fn)
-        def streamed(*args: Any, **kwargs: Any) -> Iterator:
-            try:
-                yield from fn(*args, **kwargs)
-            except (UserError, SettingsError) as error:
-                raise gr.Error(str(error)) from None
-
-        return streamed
-
-    @functools.wraps(fn)
-    def returned(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (UserError, SettingsError) as error:
-            raise gr.Error(str(error)) from None
-
-    return returned
-
-
-def suggestions(service: Service, text, model, mode, rating, category, headline, ghost_tokens) -> dict:
-    """The suggest endpoint's answer: the partial word, the words with probabilities, the ghost."""
+    ghost_tokens=0 returns the words alone, as the live tab shows them: from one model
+    call, the best word finished to its end only where that position is already
+    computed (a call with ghost text computes it, as the tab's second event does).
+    """
     request = inputs.parse_request(service, model, mode, text, rating, category, headline, text_name="text")
     tokens = inputs.parse_ghost_tokens(ghost_tokens, GHOST_TOKENS)
     result = service.suggest(request, ghost_tokens=tokens, finish=tokens != 0)
@@ -60,18 +51,50 @@ def suggestions(service: Service, text, model, mode, rating, category, headline,
     }
 
 
-def generation(service: Service, prompt, model, mode, rating, category, headline, **settings) -> Iterator[str]:
-    """The generate endpoint's stream: the continuation so far, the last message whole."""
+def generate(
+    service: Service,
+    prompt: str | None = None,
+    model: str | None = None,
+    temperature: float | None = None,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    repetition_penalty: float | None = None,
+    max_new_tokens: int | None = None,
+    do_sample: bool | None = None,
+    seed: int | None = None,
+    mode: str | None = None,
+    rating: int | None = None,
+    category: str | None = None,
+    headline: str | None = None,
+) -> Iterator[str]:
+    """Stream the generated text (the continuation only); the last message is the whole text."""
     request = inputs.parse_request(service, model, mode, prompt, rating, category, headline)
-    chosen = service.settings(request.model, **settings)
+    chosen = service.settings(
+        request.model, temperature=temperature, top_k=top_k, top_p=top_p, repetition_penalty=repetition_penalty,
+        max_new_tokens=max_new_tokens, do_sample=do_sample, seed=seed,
+    )  # fmt: skip
     for output in service.stream(request, chosen):
         yield output.texts[0]
 
 
-def comparison(
-    service: Service, prompt, model, presets, seed, max_new_tokens, mode, rating, category, headline, columns
-):
-    """The compare endpoint's columns: each preset's text and next-token distribution."""
+def compare(
+    service: Service,
+    prompt: str | None = None,
+    model: str | None = None,
+    presets: list[str] | None = None,
+    seed: int | None = None,
+    max_new_tokens: int | None = None,
+    mode: str | None = None,
+    rating: int | None = None,
+    category: str | None = None,
+    headline: str | None = None,
+    columns: list[dict] | None = None,
+) -> list[dict]:
+    """The same prompt and seed under several presets, with each one's next-token distribution.
+
+    columns: each column's own settings over its preset, in the order of presets
+    ({"temperature": 0.6, "top_k": 5}, ...), as a compare link's c1_temperature, c1_top_k...
+    """
     request = inputs.parse_request(service, model, mode, prompt, rating, category, headline)
     names = inputs.parse_presets(presets)
     own = inputs.parse_columns(columns, len(names))
@@ -96,73 +119,36 @@ def _distribution(column: CompareColumn) -> dict:
     }
 
 
+# The public endpoints and the queue lane each runs in. Their signatures, less the service,
+# are the API's documentation: gradio_client and /gradio_api/info read them.
+ENDPOINTS = ((suggest, lanes.SUGGEST), (generate, lanes.GENERATE), (compare, lanes.GENERATE))
+
+
 def register(service: Service) -> None:
-    """Add the endpoints to the Blocks being built.
+    """Add the endpoints to the Blocks being built."""
+    for endpoint, lane in ENDPOINTS:
+        gr.api(published(endpoint, service), api_name=endpoint.__name__, **lane)
 
-    The signatures are the API's documentation (gradio_client reads them), so each
-    endpoint spells out its parameters and hands them to the functions above.
-    """
 
-    def suggest(
-        text: str | None = None,
-        model: str | None = None,
-        mode: str | None = None,
-        rating: int | None = None,
-        category: str | None = None,
-        headline: str | None = None,
-        ghost_tokens: int | None = None,
-    ) -> dict:
-        """Next words (or completions of the word being typed) with probabilities, and ghost text.
+def published(endpoint: Callable, service: Service) -> Callable:
+    """The endpoint for this service, its named errors as the client's answer (gr.Error) instead of a bare failure."""
+    if inspect.isgeneratorfunction(endpoint):  # Gradio streams only what is itself a generator function
 
-        ghost_tokens=0 returns the words alone, as the live tab shows them: from one model
-        call, the best word finished to its end only where that position is already
-        computed (a call with ghost text computes it, as the tab's second event does).
-        """
-        return suggestions(service, text, model, mode, rating, category, headline, ghost_tokens)
+        def call(*args: Any, **kwargs: Any) -> Iterator:
+            try:
+                yield from endpoint(service, *args, **kwargs)
+            except (UserError, SettingsError) as error:
+                raise gr.Error(str(error)) from None
 
-    def generate(
-        prompt: str | None = None,
-        model: str | None = None,
-        temperature: float | None = None,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        repetition_penalty: float | None = None,
-        max_new_tokens: int | None = None,
-        do_sample: bool | None = None,
-        seed: int | None = None,
-        mode: str | None = None,
-        rating: int | None = None,
-        category: str | None = None,
-        headline: str | None = None,
-    ) -> Iterator[str]:
-        """Stream the generated text (the continuation only); the last message is the whole text."""
-        yield from generation(
-            service, prompt, model, mode, rating, category, headline,
-            temperature=temperature, top_k=top_k, top_p=top_p, repetition_penalty=repetition_penalty,
-            max_new_tokens=max_new_tokens, do_sample=do_sample, seed=seed,
-        )  # fmt: skip
+    else:
 
-    def compare(
-        prompt: str | None = None,
-        model: str | None = None,
-        presets: list[str] | None = None,
-        seed: int | None = None,
-        max_new_tokens: int | None = None,
-        mode: str | None = None,
-        rating: int | None = None,
-        category: str | None = None,
-        headline: str | None = None,
-        columns: list[dict] | None = None,
-    ) -> list[dict]:
-        """The same prompt and seed under several presets, with each one's next-token distribution.
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return endpoint(service, *args, **kwargs)
+            except (UserError, SettingsError) as error:
+                raise gr.Error(str(error)) from None
 
-        columns: each column's own settings over its preset, in the order of presets
-        ({"temperature": 0.6, "top_k": 5}, ...), as a compare link's c1_temperature, c1_top_k...
-        """
-        return comparison(
-            service, prompt, model, presets, seed, max_new_tokens, mode, rating, category, headline, columns
-        )
-
-    gr.api(answered(suggest), api_name="suggest", **lanes.SUGGEST)
-    gr.api(answered(generate), api_name="generate", **lanes.GENERATE)
-    gr.api(answered(compare), api_name="compare", **lanes.GENERATE)
+    functools.update_wrapper(call, endpoint)
+    signature = inspect.signature(endpoint)
+    call.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
+    return call

@@ -16,15 +16,15 @@ from autowrite.service import Service, UserError
 from autowrite.ui import api, compare, generate, lanes, live
 from autowrite.ui.boundary import Boundary
 from autowrite.ui.common import (
-    MODES,
+    TASKS,
     Common,
     SettingsWidgets,
     as_text,
-    mode_fields_visible,
     page_error,
     reads_review_fields,
     review_field_widgets,
     settings_updates,
+    task_fields_visible,
     warning_lines,
 )
 from autowrite.ui.share import PageState, from_query, to_query
@@ -67,7 +67,7 @@ def load_model(service: Service, model: str, progress: gr.Progress = gr.Progress
 
 
 def switch_model(service: Service, model: str) -> list:
-    """The model's own mode, default settings and examples after choosing it."""
+    """The model's own task, default settings and examples after choosing it."""
     try:
         entry = service.entry(model)
     except UserError as error:
@@ -75,18 +75,18 @@ def switch_model(service: Service, model: str) -> list:
         return [gr.update()] * 10
     return [
         entry.task.value,
-        mode_fields_visible(entry.task.value, entry.prompt_format),
+        task_fields_visible(entry.task.value, entry.prompt_format),
         *settings_updates(entry.defaults),
         gr.Dataset(samples=[[e] for e in entry.examples]),
     ]
 
 
-def review_fields_for(service: Service, mode: str, model: str):
-    """The review fields' visibility after choosing a mode, for the model chosen."""
+def review_fields_for(service: Service, task: str, model: str):
+    """The review fields' visibility after choosing a task, for the model chosen."""
     try:
-        return mode_fields_visible(mode, service.entry(model).prompt_format)
+        return task_fields_visible(task, service.entry(model).prompt_format)
     except UserError:
-        return mode_fields_visible(mode)
+        return task_fields_visible(task)
 
 
 def restore(service: Service, request: gr.Request) -> list:
@@ -101,8 +101,8 @@ def restore(service: Service, request: gr.Request) -> list:
     linked = bool({"tab", "prompt", "prompt_z"} & set(params))
     return [
         state.model,
-        state.mode.value,
-        mode_fields_visible(state.mode.value, entry.prompt_format),
+        state.task.value,
+        task_fields_visible(state.task.value, entry.prompt_format),
         state.rating,
         state.category,
         state.headline,
@@ -121,7 +121,7 @@ def restore(service: Service, request: gr.Request) -> list:
 def share_query(
     service: Service,
     model: str,
-    mode: str,
+    task: str,
     prompt: str,
     rating: int,
     category: str,
@@ -147,9 +147,9 @@ def share_query(
             do_sample=do_sample,
             seed=seed,
         )
-        request = inputs.parse_request(service, model, mode, prompt, rating, category, headline)
+        request = inputs.parse_request(service, model, task, prompt, rating, category, headline)
         state = PageState(
-            request.model, request.mode, request.text, settings, request.rating, request.category,
+            request.model, request.task, request.text, settings, request.rating, request.category,
             request.headline, inputs.parse_samples(samples),
         )  # fmt: skip
         return to_query(state)
@@ -160,7 +160,7 @@ def share_query(
 def compare_query(
     service: Service,
     model: str,
-    mode: str,
+    task: str,
     rating: int,
     category: str,
     headline: str,
@@ -172,10 +172,10 @@ def compare_query(
 ) -> str:
     """The query string that reproduces the compare tab's columns."""
     try:
-        request = inputs.parse_request(service, model, mode, prompt, rating, category, headline)
+        request = inputs.parse_request(service, model, task, prompt, rating, category, headline)
         shown = compare.link_columns(service, model, seed, max_new_tokens, columns, pickers_and_fields)
         state = PageState(
-            request.model, request.mode, request.text, shown[0].settings, request.rating, request.category,
+            request.model, request.task, request.text, shown[0].settings, request.rating, request.category,
             request.headline, tab="compare", columns=shown,
         )  # fmt: skip
         return to_query(state)
@@ -202,7 +202,7 @@ class Page:
         """The widgets restore() fills, in its order."""
         c = self.common
         return [
-            c.model, c.mode, c.review_fields, c.rating, c.category, c.headline, self.prompt, self.samples,
+            c.model, c.task, c.review_fields, c.rating, c.category, c.headline, self.prompt, self.samples,
             *self.widgets.as_list(), self.examples, self.notice, self.info, self.tabs, self.active,
             *self.compared.as_list(), *self.compared.blocks,
         ]  # fmt: skip
@@ -231,7 +231,7 @@ def build_demo(service: Service) -> gr.Blocks:
 
 
 def _model_and_fields(service: Service) -> tuple[Common, gr.Markdown]:
-    """The model picker with its info line, and what to write: mode and the review fields."""
+    """The model picker with its info line, and what to write: task and the review fields."""
     default = service.entry(service.default_name)
     with gr.Row(equal_height=True):
         model = gr.Dropdown(
@@ -244,12 +244,12 @@ def _model_and_fields(service: Service) -> tuple[Common, gr.Markdown]:
         )
         info = gr.Markdown(model_info(service, service.default_name), elem_id="model-info")
     with gr.Row(equal_height=True):
-        mode = gr.Radio(MODES, value=default.task.value, label="Write", scale=1, elem_id="mode")
+        task = gr.Radio(TASKS, value=default.task.value, label="Write", scale=1, elem_id="task")
         with gr.Row(
             visible=reads_review_fields(default.task.value, default.prompt_format), elem_id="review-fields"
         ) as review_fields:
             rating, category, headline = review_field_widgets()
-    return Common(model, mode, rating, category, headline, review_fields), info
+    return Common(model, task, rating, category, headline, review_fields), info
 
 
 def _tabs(service: Service, common: Common, info: gr.Markdown, notice: gr.Markdown) -> Page:
@@ -268,16 +268,16 @@ def _tabs(service: Service, common: Common, info: gr.Markdown, notice: gr.Markdo
 
 
 def _model_events(service: Service, page: Page) -> None:
-    """Choosing a mode shows or hides the review fields; choosing a model loads it with its defaults."""
+    """Choosing a task shows or hides the review fields; choosing a model loads it with its defaults."""
     common = page.common
-    common.mode.input(
-        partial(review_fields_for, service), [common.mode, common.model], common.review_fields,
+    common.task.input(
+        partial(review_fields_for, service), [common.task, common.model], common.review_fields,
         api_visibility="private",
     )  # fmt: skip
     common.model.input(
         partial(switch_model, service),
         common.model,
-        [common.mode, common.review_fields, *page.widgets.as_list(), page.examples],
+        [common.task, common.review_fields, *page.widgets.as_list(), page.examples],
         api_visibility="private",
     ).then(
         partial(load_model, service), common.model, page.info, api_visibility="private", show_progress="full",
@@ -296,16 +296,16 @@ def _share_row(service: Service, page: Page) -> None:
             scale=4,
         )
     c = page.common
-    shared = [c.model, c.mode, c.rating, c.category, c.headline]
+    shared = [c.model, c.task, c.rating, c.category, c.headline]
     generate_inputs = [page.prompt, page.samples, *page.widgets.as_list()]
 
     def on_share(tab: str, *values) -> str:
         fields, rest = values[: len(shared)], values[len(shared) :]
         if tab == "compare":
             return compare_query(service, *fields, *rest[len(generate_inputs) :])
-        model, mode, rating, category, headline = fields
+        model, task, rating, category, headline = fields
         prompt, samples, *settings = rest[: len(generate_inputs)]
-        return share_query(service, model, mode, prompt, rating, category, headline, samples, *settings)
+        return share_query(service, model, task, prompt, rating, category, headline, samples, *settings)
 
     share.click(
         on_share, [page.active, *shared, *generate_inputs, *page.compared.as_list()], link, api_visibility="private"

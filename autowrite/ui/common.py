@@ -14,7 +14,7 @@ from autowrite.settings import BOUNDS, SamplingSettings
 # CommonMark's backslash escapes, less the three that become HTML entities instead.
 _MARKDOWN_PUNCTUATION = re.compile(r"[!\"#$%'()*+,\-./:;=?@\[\\\]^_`{|}~]")
 
-MODES = [("Review", Task.REVIEW.value), ("Ad", Task.AD.value), ("Free text", Task.FREE.value)]
+TASKS = [("Review", Task.REVIEW.value), ("Ad", Task.AD.value), ("Free text", Task.FREE.value)]
 
 
 @dataclass
@@ -22,7 +22,7 @@ class Common:
     """The shared input widgets, created once and passed to each tab."""
 
     model: gr.Dropdown
-    mode: gr.Radio
+    task: gr.Radio
     rating: gr.Slider
     category: gr.Dropdown
     headline: gr.Textbox
@@ -114,18 +114,18 @@ def warning_lines(messages: list[str]) -> str:
     return "\n".join(f"- ⚠️ {as_text(m)}" for m in messages)
 
 
-def reads_review_fields(mode: str, prompt_format: str = "autowrite") -> bool:
+def reads_review_fields(task: str, prompt_format: str = "autowrite") -> bool:
     """Whether the review fields mean anything: writing a review with a model that reads them.
 
     A plain-format model (a Hub checkpoint trained on review text alone) gets the text
     only: stars, category and headline would change nothing it writes.
     """
-    return mode == Task.REVIEW.value and prompt_format != "plain"
+    return task == Task.REVIEW.value and prompt_format != "plain"
 
 
-def mode_fields_visible(mode: str, prompt_format: str = "autowrite"):
+def task_fields_visible(task: str, prompt_format: str = "autowrite"):
     """Show the review fields only where reads_review_fields."""
-    return gr.update(visible=reads_review_fields(mode, prompt_format))
+    return gr.update(visible=reads_review_fields(task, prompt_format))
 
 
 def review_field_widgets() -> tuple[gr.Slider, gr.Dropdown, gr.Textbox]:

@@ -84,7 +84,7 @@ def compare_stream(
     seed: int,
     max_new_tokens: int,
     model: str,
-    mode: str,
+    task: str,
     rating: int,
     category: str,
     headline: str,
@@ -94,7 +94,7 @@ def compare_stream(
     columns = int(columns)
     try:
         settings = column_settings(service, model, seed, max_new_tokens, column_values[: columns * len(COLUMN_FIELDS)])
-        request = inputs.parse_request(service, model, mode, prompt, rating, category, headline)
+        request = inputs.parse_request(service, model, task, prompt, rating, category, headline)
         shown, outputs = service.compare(request, settings)
         views = [column_view(column) for column in shown] + [""] * (MAX_COLUMNS - columns)
         for output in outputs:
@@ -202,7 +202,7 @@ def build(service: Service, common: Common) -> CompareWidgets:
             seed,
             length,
             common.model,
-            common.mode,
+            common.task,
             common.rating,
             common.category,
             common.headline,

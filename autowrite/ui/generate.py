@@ -18,7 +18,7 @@ def generate_stream(
     prompt: str,
     samples: int,
     model: str,
-    mode: str,
+    task: str,
     rating: int,
     category: str,
     headline: str,
@@ -42,7 +42,7 @@ def generate_stream(
             do_sample=do_sample,
             seed=seed,
         )
-        request = inputs.parse_request(service, model, mode, prompt, rating, category, headline)
+        request = inputs.parse_request(service, model, task, prompt, rating, category, headline)
         samples = int(samples)
         for output in service.stream(request, settings, samples=samples):
             boxes = [gr.update(value=t, visible=True) for t in output.texts]
@@ -84,7 +84,7 @@ def build(service: Service, common: Common) -> tuple[gr.Textbox, SettingsWidgets
             prompt,
             samples,
             common.model,
-            common.mode,
+            common.task,
             common.rating,
             common.category,
             common.headline,

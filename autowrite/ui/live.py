@@ -29,7 +29,7 @@ GHOST_TAIL_CHARS = 240  # how much of the typed text the ghost preview repeats b
 
 
 def live_suggest(
-    service: Service, text: str, model: str, mode: str, rating: int, category: str, headline: str
+    service: Service, text: str, model: str, task: str, rating: int, category: str, headline: str
 ) -> tuple:
     """Next words for the text so far: word buttons, the preview without ghost, status line, and the words' state.
 
@@ -41,7 +41,7 @@ def live_suggest(
     """
     try:
         result = service.suggest(
-            inputs.parse_request(service, model, mode, text, rating, category, headline, text_name="text"),
+            inputs.parse_request(service, model, task, text, rating, category, headline, text_name="text"),
             ghost_tokens=0,
             finish=False,
         )
@@ -62,7 +62,7 @@ def live_suggest(
     return (*_buttons(result.words), _ghost_html(text, ""), status, words)
 
 
-def live_ghost(service: Service, text: str, model: str, mode: str, rating: int, category: str, headline: str) -> tuple:
+def live_ghost(service: Service, text: str, model: str, task: str, rating: int, category: str, headline: str) -> tuple:
     """The ghost continuation for the text so far, after its words are shown, and the ghost's state.
 
     The ghost has a state of its own, apart from the words': a ghost can arrive after a
@@ -70,7 +70,7 @@ def live_ghost(service: Service, text: str, model: str, mode: str, rating: int, 
     """
     try:
         result = service.suggest(
-            inputs.parse_request(service, model, mode, text, rating, category, headline, text_name="text")
+            inputs.parse_request(service, model, task, text, rating, category, headline, text_name="text")
         )
     except UserError:
         return _ghost_html(text, ""), {"ghost": "", "text": text or ""}  # live_suggest shows the message
@@ -150,7 +150,7 @@ def build(service: Service, common: Common) -> None:
     ghost_made = gr.State({"ghost": "", "text": ""})
     ghost_trigger = gr.Button("Ghost", visible="hidden", elem_id="ghost-trigger")
 
-    inputs = [text, common.model, common.mode, common.rating, common.category, common.headline]
+    inputs = [text, common.model, common.task, common.rating, common.category, common.headline]
     outputs = [*buttons, ghost, status, words]
     refresh = dict(
         fn=partial(live_suggest, service),
@@ -175,7 +175,7 @@ def build(service: Service, common: Common) -> None:
     # The words again (remembered by then, no model call) so that the ghost lands after
     # them: the words' event clears the ghost of the text before.
     ghost_trigger.click(trigger_mode="always_last", **refresh).then(**then_ghost)
-    for field in (common.model, common.mode, common.rating, common.category, common.headline):
+    for field in (common.model, common.task, common.rating, common.category, common.headline):
         field.input(trigger_mode="always_last", **refresh).then(**then_ghost)
     for i, button in enumerate(buttons):
         button.click(

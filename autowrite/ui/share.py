@@ -21,7 +21,8 @@ from autowrite.inputs import COLUMN_FIELDS, COMPARE_MAX_TOKENS, InputError
 from autowrite.service import MAX_COLUMNS, MAX_PROMPT_CHARS, Service, UserError
 from autowrite.settings import FIELDS, PRESET_NAMES, SamplingSettings, SettingsError, preset, shown
 
-# Parameters besides the sampling settings, in the order they appear in a link.
+# Parameters besides the sampling settings, in the order they appear in a link. A request's
+# task is published as `mode`, the name links and the API have always used.
 PAGE_FIELDS = ("tab", "model", "mode", "prompt", "prompt_z", "rating", "category", "headline", "samples", "presets")
 TABS = ("generate", "compare")
 # Why 2,000: a link this short survives mail clients, chat apps and proxies as it is; a
@@ -56,7 +57,7 @@ class PageState:
     """Everything a share link restores."""
 
     model: str
-    mode: Task
+    task: Task
     prompt: str
     settings: SamplingSettings
     rating: int = 5
@@ -92,8 +93,8 @@ def _values(state: PageState) -> dict[str, object]:
     values: dict[str, object] = {}
     if state.tab == "compare":
         values["tab"] = "compare"
-    values.update(model=state.model, mode=state.mode.value, prompt=state.prompt)
-    if state.mode is Task.REVIEW:
+    values.update(model=state.model, mode=state.task.value, prompt=state.prompt)
+    if state.task is Task.REVIEW:
         values.update(rating=state.rating, category=state.category, headline=state.headline)
     if state.tab == "compare":
         values.update(seed=state.settings.seed, max_new_tokens=state.settings.max_new_tokens)
@@ -152,8 +153,8 @@ def from_query(service: Service, params: Mapping[str, str]) -> PageState:
         notices, lambda: service.entry(inputs.parse_model(params.get("model")) or None), default,
         f"showing {service.default_name} instead",
     )  # fmt: skip
-    mode = _lenient(
-        notices, lambda: inputs.parse_mode(params.get("mode"), entry.task), entry.task, "using " + entry.task
+    task = _lenient(
+        notices, lambda: inputs.parse_task(params.get("mode"), entry.task), entry.task, "using " + entry.task
     )
     settings, setting_notices = SamplingSettings.lenient(
         {k: v for k, v in params.items() if k in FIELDS}, base=entry.defaults
@@ -171,7 +172,7 @@ def from_query(service: Service, params: Mapping[str, str]) -> PageState:
         notices.append(f"Ignored unknown parameter(s): {', '.join(shown(name) for name in sorted(unknown)[:5])}.")
     return PageState(
         model=entry.name,
-        mode=mode,
+        task=task,
         prompt=_prompt(params, notices),
         settings=settings,
         rating=_lenient(notices, lambda: inputs.parse_rating(params.get("rating")), 5, "using 5"),
