@@ -20,56 +20,67 @@ from autowrite.ui.app import build_demo, launch_options
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The app's command-line flags; those a Space sets (host, port, catalog, backend, remote) also come from the environment."""
     parser = argparse.ArgumentParser(description="Autowrite: live completion, generation and comparison.")
+    serving = parser.add_argument_group("serving")
     # Spaces set GRADIO_SERVER_NAME=0.0.0.0; locally the app stays on loopback.
-    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
-    parser.add_argument("--catalog", type=Path, default=Path(os.environ.get("AUTOWRITE_CATALOG", CATALOG_PATH)))
-    parser.add_argument(
+    serving.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    serving.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    serving.add_argument("--no-preload", action="store_true", help="load the default model on first use, not at start")
+    serving.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
+    _model_flags(parser)
+    _remote_flags(parser)
+    # The API key comes from the environment only: a flag would show it in the process list.
+    parser.set_defaults(remote_api_key=os.environ.get("AUTOWRITE_REMOTE_API_KEY") or None)
+    return parser.parse_args(argv)
+
+
+def _model_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("models")
+    group.add_argument("--catalog", type=Path, default=Path(os.environ.get("AUTOWRITE_CATALOG", CATALOG_PATH)))
+    group.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=os.environ.get("AUTOWRITE_BACKEND", "auto"),
+        help="auto: llama.cpp for the embedded model and its adapters, transformers for the rest",
+    )
+    group.add_argument(
         "--allow-custom-models",
         action="store_true",
         default=os.environ.get("AUTOWRITE_ALLOW_CUSTOM_MODELS") == "1",
         help="let people type any Hub repo id (or, with --models-dir, a folder under it) into the model box (off on shared Spaces)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--models-dir",
         type=Path,
         default=os.environ.get("AUTOWRITE_MODELS_DIR") or None,
         help="with --allow-custom-models, the folder whose sub-folders can be typed as models, by their path "
         "relative to it; without it, a typed name can only be a Hub repo id",
     )
-    parser.add_argument(
+    group.add_argument(
         "--max-download-gb",
         type=float,
         default=DEFAULT_MAX_DOWNLOAD_BYTES / 1e9,
         help="largest typed Hub repo to download, checked from Hub metadata first",
     )
-    parser.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default=os.environ.get("AUTOWRITE_BACKEND", "auto"),
-        help="auto: llama.cpp for the embedded model and its adapters, transformers for the rest",
-    )
-    parser.add_argument(
+    # Why 2 models and 2 GB: the default (a 135M model, ~0.3 GB with its caches) and one Hub
+    # model beside it for comparing, within a free Space's 16 GB with room for downloads.
+    group.add_argument("--max-models", type=int, default=2, help="models kept loaded at once")
+    group.add_argument("--max-model-gb", type=float, default=2.0, help="memory budget of the loaded models' weights")
+
+
+def _remote_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("remote server")
+    group.add_argument(
         "--remote-url",
         type=api_base,
         default=os.environ.get("AUTOWRITE_REMOTE_URL") or None,
         help="also offer the model of an OpenAI-compatible completions server (vLLM, TGI, llama.cpp), first in the list",
     )
-    parser.add_argument(
+    group.add_argument(
         "--remote-model",
         default=os.environ.get("AUTOWRITE_REMOTE_MODEL") or None,
         help="the served model's name, shown in the list and sent with each request; "
         "when left out, the list shows the name the server reports and requests name none",
     )
-    # The API key comes from the environment only: a flag would show it in the process list.
-    parser.set_defaults(remote_api_key=os.environ.get("AUTOWRITE_REMOTE_API_KEY") or None)
-    # Why 2 models and 2 GB: the default (a 135M model, ~0.3 GB with its caches) and one Hub
-    # model beside it for comparing, within a free Space's 16 GB with room for downloads.
-    parser.add_argument("--max-models", type=int, default=2, help="models kept loaded at once")
-    parser.add_argument("--max-model-gb", type=float, default=2.0, help="memory budget of the loaded models' weights")
-    parser.add_argument("--no-preload", action="store_true", help="load the default model on first use, not at start")
-    parser.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
-    return parser.parse_args(argv)
 
 
 def main(args: argparse.Namespace) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from autowrite.formats import CATEGORIES, RATINGS, Task
 from autowrite.service import MAX_COLUMNS, MAX_GHOST_TOKENS, MAX_PROMPT_CHARS, MAX_SAMPLES, Request, Service, UserError
-from autowrite.settings import PRESET_NAMES, shown
+from autowrite.settings import FIELDS, PRESET_NAMES, SamplingSettings, shown
 
 MAX_HEADLINE_CHARS = 200  # a headline is one line; the checkpoints saw titles under 200 characters
 MAX_MODEL_CHARS = 200  # a catalog name or an owner/name repo id
@@ -175,3 +175,11 @@ def parse_request(
         category=parse_category(category),
         headline=parse_text("headline", headline, MAX_HEADLINE_CHARS),
     )
+
+
+def parse_page(
+    service: Service, model: Any, task: Any, text: Any, rating: Any, category: Any, headline: Any, settings: Sequence
+) -> tuple[Request, SamplingSettings]:
+    """The request and its settings from the page's widgets: the settings' values come in FIELDS order."""
+    request = parse_request(service, model, task, text, rating, category, headline)
+    return request, service.settings(request.model, **dict(zip(FIELDS, settings, strict=True)))

@@ -253,76 +253,92 @@ def check(api: Api, model: str, tally: Tally) -> None:
 def user(index: int, api: Api, models: list[str], deadline: float, tally: Tally) -> None:
     """One simulated person until the deadline; anything that goes wrong is counted as an error."""
     try:
-        _user(index, api, models, deadline, tally)
+        Person(index, api, models, tally).run(deadline)
     except Exception as error:  # a user that stops early would quietly thin the load
         tally.error(f"user {index}: {type(error).__name__}: {error}")
 
 
-def _user(index: int, api: Api, models: list[str], deadline: float, tally: Tally) -> None:
-    text = TEXTS[index % len(TEXTS)]
-    model = models[0]
-    switch_at = deadline - (deadline - time.monotonic()) / 2 if index % 4 == 1 and len(models) > 1 else None
-    in_flight = threading.Event()
-    workers: list[threading.Thread] = []
+class Person:
+    """Types a review a keystroke every 0.2 s, pauses at punctuation, and every 10 s generates or compares.
 
-    # A browser tab keeps one session for everything; over the REST protocol a session's
-    # event stream carries all its events' messages, so only the typing (one call out at a
-    # time) keeps a session, and each generation or compare gets its own.
-    typing_session = f"load-user-{index}-{os.getpid()}"
+    A quarter of them switch to the second model halfway, and a quarter compare.
+    """
 
-    def timed(name: str, values: dict, session: str | None = None, label: str | None = None) -> None:
-        start = time.monotonic()
-        try:
-            api.call(name, values, session=session)
-            tally.record(label or name, time.monotonic() - start)
-        except Exception as error:  # every failure is a counted error, whatever its kind, but the busy answer
-            if name in ("generate", "compare") and BUSY_MARK in str(error):
-                with tally.lock:
-                    tally.busy[label or name] += 1
-            else:
-                tally.error(f"{label or name}: {type(error).__name__}: {error}")
+    def __init__(self, index: int, api: Api, models: list[str], tally: Tally):
+        self.index, self.api, self.models, self.tally = index, api, models, tally
+        self.text = TEXTS[index % len(TEXTS)]
+        self.model = models[0]
+        self.in_flight = threading.Event()
+        self.typed = 0
+        self.generations = 0
+        self.workers: list[threading.Thread] = []
+        # A browser tab keeps one session for everything; over the REST protocol a session's
+        # event stream carries all its events' messages, so only the typing (one call out at a
+        # time) keeps a session, and each generation or compare gets its own.
+        self.typing_session = f"load-user-{index}-{os.getpid()}"
 
-    def keystroke(state: str, chosen: str, pause: bool) -> None:
-        timed("suggest", suggest_values(state, chosen, ghost_tokens=0), typing_session)
+    def run(self, deadline: float) -> None:
+        """Type and generate until the deadline, then wait for the generations still running."""
+        switches = self.index % 4 == 1 and len(self.models) > 1
+        switch_at = deadline - (deadline - time.monotonic()) / 2 if switches else None
+        next_generation = time.monotonic() + 1 + self.index % 10  # users start their generations staggered
+        while time.monotonic() < deadline:
+            tick = time.monotonic()
+            if switch_at and tick >= switch_at:
+                self.model, switch_at = self.models[1], None
+            self.type_next()
+            if tick >= next_generation:
+                self.generate()
+                next_generation += 10
+            time.sleep(max(0.0, 0.2 - (time.monotonic() - tick)))
+        for worker in self.workers:
+            worker.join(timeout=120)
+
+    def type_next(self) -> None:
+        """The next keystroke, unless the last one's call is still out (the tab folds it into the next)."""
+        if self.in_flight.is_set():
+            with self.tally.lock:
+                self.tally.coalesced += 1
+            return
+        self.typed = self.typed % len(self.text) + 1
+        self.in_flight.set()
+        pause = self.typed == len(self.text) or self.text[self.typed - 1] in ",.;!?"
+        threading.Thread(target=self.keystroke, args=(self.text[: self.typed], self.model, pause), daemon=True).start()
+
+    def keystroke(self, state: str, model: str, pause: bool) -> None:
+        self.timed("suggest", suggest_values(state, model, ghost_tokens=0), self.typing_session)
         if pause:
             # The person stops a moment: the tab asks for the words again, then the ghost.
             time.sleep(GHOST_PAUSE_S)
-            timed("suggest", suggest_values(state, chosen, ghost_tokens=0), typing_session)
-            timed("suggest", suggest_values(state, chosen, ghost_tokens=8), typing_session, label="ghost")
+            self.timed("suggest", suggest_values(state, model, ghost_tokens=0), self.typing_session)
+            self.timed("suggest", suggest_values(state, model, ghost_tokens=8), self.typing_session, label="ghost")
             time.sleep(PAUSE_S - GHOST_PAUSE_S)
-        in_flight.clear()
+        self.in_flight.clear()
 
-    typed = 0
-    next_generation = time.monotonic() + 1 + index % 10  # users start their generations staggered
-    generations = 0
-    while time.monotonic() < deadline:
-        tick = time.monotonic()
-        if switch_at and tick >= switch_at:
-            model, switch_at = models[1], None
-        if in_flight.is_set():
-            with tally.lock:
-                tally.coalesced += 1
+    def generate(self) -> None:
+        """A generation or, for a quarter of the people every other time, a compare, in its own thread."""
+        self.generations += 1
+        # Odd generations compare, so even a run of a few seconds reaches a compare.
+        prompt, seed = self.text[:30], self.generations
+        if self.index % 4 == 0 and self.generations % 2 == 1:
+            name, values = "compare", compare_values(prompt, self.model, seed)
         else:
-            typed = typed % len(text) + 1
-            in_flight.set()
-            pause = typed == len(text) or text[typed - 1] in ",.;!?"
-            threading.Thread(target=keystroke, args=(text[:typed], model, pause), daemon=True).start()
-        if tick >= next_generation:
-            generations += 1
-            # Odd generations compare, so even a run of a few seconds reaches a compare.
-            compare = index % 4 == 0 and generations % 2 == 1
-            name, values = (
-                ("compare", compare_values(text[:30], model, generations))
-                if compare
-                else ("generate", generate_values(text[:30], model, generations))
-            )
-            worker = threading.Thread(target=timed, args=(name, values), daemon=True)
-            worker.start()
-            workers.append(worker)
-            next_generation += 10
-        time.sleep(max(0.0, 0.2 - (time.monotonic() - tick)))
-    for worker in workers:
-        worker.join(timeout=120)
+            name, values = "generate", generate_values(prompt, self.model, seed)
+        worker = threading.Thread(target=self.timed, args=(name, values), daemon=True)
+        worker.start()
+        self.workers.append(worker)
+
+    def timed(self, name: str, values: dict, session: str | None = None, label: str | None = None) -> None:
+        start = time.monotonic()
+        try:
+            self.api.call(name, values, session=session)
+            self.tally.record(label or name, time.monotonic() - start)
+        except Exception as error:  # every failure is a counted error, whatever its kind, but the busy answer
+            if name in ("generate", "compare") and BUSY_MARK in str(error):
+                with self.tally.lock:
+                    self.tally.busy[label or name] += 1
+            else:
+                self.tally.error(f"{label or name}: {type(error).__name__}: {error}")
 
 
 def summary(values: list[float]) -> dict:
@@ -426,32 +442,15 @@ def main(args: argparse.Namespace) -> dict:
     app = start_app(port)
     models = offline_models()
     checked, tally = Tally(), Tally()
-    elapsed, series, cpu = 0.0, None, None
     try:
         url = f"http://127.0.0.1:{port}"
         api = Api(url, read_parameters(url, ["suggest", "generate", "compare"]))
         for model in models:  # load every model once, so memory "before" includes them all
             api.call("suggest", suggest_values("Warm up", model), timeout=180)
         check(api, models[0], checked)
-        before = after = rss_mb(app.pid)
-        if not checked.errors:
-            cpu_before = cpu_seconds(app.pid), _own_cpu_seconds()
-            deadline = time.monotonic() + args.duration
-            users = [threading.Thread(target=user, args=(i, api, models, deadline, tally)) for i in range(args.users)]
-            started = time.monotonic()
-            with MemorySampler(app.pid, args.sample_memory_every) as sampler:
-                for thread in users:
-                    thread.start()
-                for thread in users:
-                    thread.join(timeout=args.duration + 180)
-            elapsed = time.monotonic() - started
-            series = sampler.series
-            after = rss_mb(app.pid)
-            cpu = {
-                "app_s": cpu_seconds(app.pid) - cpu_before[0],
-                "load_client_s": _own_cpu_seconds() - cpu_before[1],
-                "available_s": elapsed * (os.cpu_count() or 1),
-            }
+        before = rss_mb(app.pid)
+        ran = {} if checked.errors else crowd(app.pid, api, models, tally, args)
+        after = rss_mb(app.pid)
     finally:
         app.terminate()
         app.wait(timeout=30)
@@ -462,7 +461,7 @@ def main(args: argparse.Namespace) -> dict:
     result = {
         "users": args.users,
         "duration_s": args.duration,
-        "elapsed_s": elapsed,
+        "elapsed_s": ran.get("elapsed_s", 0.0),
         "models": models,
         "checked": {name: values[0] for name, values in checked.latencies.items()},
         "served": {name: summary(values) for name, values in tally.latencies.items()},
@@ -470,8 +469,12 @@ def main(args: argparse.Namespace) -> dict:
         "error_samples": errors[:5],
         "refused_busy": dict(tally.busy),
         "keystrokes_folded_into_later_calls": tally.coalesced,
-        "rss_mb": {"before": before, "after": after, **({"series": series} if series is not None else {})},
-        "cpu": cpu,
+        "rss_mb": {
+            "before": before,
+            "after": after,
+            **({"series": ran["series"]} if ran.get("series") is not None else {}),
+        },
+        "cpu": ran.get("cpu"),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "load.json").write_text(json.dumps({"status": failure(result) or "ok", **result}, indent=2))
@@ -479,6 +482,26 @@ def main(args: argparse.Namespace) -> dict:
     if errors:
         raise LoadFailed(result)
     return result
+
+
+def crowd(pid: int, api: Api, models: list[str], tally: Tally, args: argparse.Namespace) -> dict:
+    """args.users people at once for args.duration seconds: elapsed time, memory series, CPU seconds."""
+    cpu_before = cpu_seconds(pid), _own_cpu_seconds()
+    deadline = time.monotonic() + args.duration
+    users = [threading.Thread(target=user, args=(i, api, models, deadline, tally)) for i in range(args.users)]
+    started = time.monotonic()
+    with MemorySampler(pid, args.sample_memory_every) as sampler:
+        for thread in users:
+            thread.start()
+        for thread in users:
+            thread.join(timeout=args.duration + 180)
+    elapsed = time.monotonic() - started
+    cpu = {
+        "app_s": cpu_seconds(pid) - cpu_before[0],
+        "load_client_s": _own_cpu_seconds() - cpu_before[1],
+        "available_s": elapsed * (os.cpu_count() or 1),
+    }
+    return {"elapsed_s": elapsed, "series": sampler.series, "cpu": cpu}
 
 
 def failure(result: dict) -> str:

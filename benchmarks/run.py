@@ -296,32 +296,15 @@ def in_process(config: Config) -> dict:
 
         same_gguf = merged_path(gguf, adapter, cache_root())
     settings = SamplingSettings(do_sample=False, repetition_penalty=1.1, max_new_tokens=config.new_tokens)
-    rates: dict[str, list[float]] = {}
-    latency: dict[str, dict[str, list[float]]] = {}
     text = TRACE[: config.trace_chars]
-
-    def measure(engines: list) -> None:
-        for e in engines:  # warm-up: first calls pay for allocations and caches
-            decode.last(e.stream(PROMPTS[0], settings.replace(max_new_tokens=4)))
-            rates[e.name], latency[e.name] = [], {}
-        for _ in range(config.repeats):
-            for prompt in PROMPTS[: config.prompts]:
-                for e in engines:
-                    rates[e.name].append(decode_rate(e, prompt, settings))
-        for by in ("word", "letter"):
-            trace = typing_trace(text, by)
-            for _ in range(config.repeats):
-                for e in engines:
-                    e.reset()  # each pass starts cold; the word trace leaves no positions for the letter one
-                    keystrokes(e, trace[:2])  # warm the caches of this trace's start
-                    latency[e.name].setdefault(by, []).append(keystrokes(e, trace))
-
-    measure([ours, LlamaCppPython(same_gguf)])
+    rates, latency = engine_figures([ours, LlamaCppPython(same_gguf)], settings, config, text)
     latency[ours.name]["letter, app flow"] = _app_flow(ours, typing_trace(text, "letter"), config)
     columns, per_step = _compare_columns(ours, config)
     crowd = _crowd(ours, settings, config)
     torch.set_num_threads(torch_threads)
-    measure([Pipeline(adapter)])
+    pipeline_rates, pipeline_latency = engine_figures([Pipeline(adapter)], settings, config, text)
+    rates.update(pipeline_rates)
+    latency.update(pipeline_latency)
     return {
         "concurrent_tokens_per_s": {label: statistics.median(r) for label, r in crowd.items()},
         "decode_tokens_per_s": {name: statistics.median(r) for name, r in rates.items()},
@@ -332,6 +315,29 @@ def in_process(config: Config) -> dict:
         "compare_ms_per_step": {"1 column": per_step[1], "4 columns": per_step[4], "ratio": per_step[4] / per_step[1]},
         "ours": ours.name,
     }
+
+
+def engine_figures(
+    engines: list, settings: SamplingSettings, config: Config, text: str
+) -> tuple[dict[str, list[float]], dict[str, dict[str, list[list[float]]]]]:
+    """Each engine's decode rates, and its keystroke latencies by word and by letter, interleaved."""
+    rates: dict[str, list[float]] = {}
+    latency: dict[str, dict[str, list[list[float]]]] = {}
+    for e in engines:  # warm-up: first calls pay for allocations and caches
+        decode.last(e.stream(PROMPTS[0], settings.replace(max_new_tokens=4)))
+        rates[e.name], latency[e.name] = [], {}
+    for _ in range(config.repeats):
+        for prompt in PROMPTS[: config.prompts]:
+            for e in engines:
+                rates[e.name].append(decode_rate(e, prompt, settings))
+    for by in ("word", "letter"):
+        trace = typing_trace(text, by)
+        for _ in range(config.repeats):
+            for e in engines:
+                e.reset()  # each pass starts cold; the word trace leaves no positions for the letter one
+                keystrokes(e, trace[:2])  # warm the caches of this trace's start
+                latency[e.name].setdefault(by, []).append(keystrokes(e, trace))
+    return rates, latency
 
 
 def _app_flow(ours: Ours, trace: list[str], config: Config) -> list[list[float]]:
@@ -429,37 +435,42 @@ def app_process(config: Config) -> dict:
                 break
             except OSError:
                 time.sleep(0.1)
-        trace = typing_trace(TRACE[: config.trace_chars], "letter")[: config.http_calls]
-        rest_call(url, "suggest", suggest_inputs(trace[0]))
-        # As the live tab asks: the words of each keystroke (timed), then its ghost text
-        # (timed apart); and, for API users, both in one call on a fresh trace.
-        timings, ghosts, together = [], [], []
-        for state in trace:
-            t = time.perf_counter()
-            rest_call(url, "suggest", suggest_inputs(state, ghost_tokens=0))
-            timings.append((time.perf_counter() - t) * 1000)
-            t = time.perf_counter()
-            rest_call(url, "suggest", suggest_inputs(state))
-            ghosts.append((time.perf_counter() - t) * 1000)
-        for state in trace:
-            t = time.perf_counter()
-            rest_call(url, "suggest", suggest_inputs(" " + state))
-            together.append((time.perf_counter() - t) * 1000)
+        latencies = rest_latencies(url, typing_trace(TRACE[: config.trace_chars], "letter")[: config.http_calls])
         rss = _rss_mb(app.pid)
     finally:
         app.terminate()
         app.wait(timeout=30)
+    return {"cold_start_to_first_suggestion_s": first, **latencies, "app_rss_mb": rss}
+
+
+def rest_latencies(url: str, trace: list[str]) -> dict:
+    """Suggest through the REST protocol over a typing trace, in ms.
+
+    As the live tab asks: the words of each keystroke (timed), then its ghost text (timed
+    apart); and, for API users, both in one call on a fresh trace.
+    """
+    rest_call(url, "suggest", suggest_inputs(trace[0]))
+    timings, ghosts, together = [], [], []
+    for state in trace:
+        timings.append(_suggest_ms(url, suggest_inputs(state, ghost_tokens=0)))
+        ghosts.append(_suggest_ms(url, suggest_inputs(state)))
+    for state in trace:
+        together.append(_suggest_ms(url, suggest_inputs(" " + state)))
     return {
-        "cold_start_to_first_suggestion_s": first,
-        "http_suggest_ms": {"p50": percentile(timings, 50), "p95": percentile(timings, 95), "n": len(timings)},
-        "http_ghost_after_words_ms": {"p50": percentile(ghosts, 50), "p95": percentile(ghosts, 95), "n": len(ghosts)},
-        "http_words_and_ghost_ms": {
-            "p50": percentile(together, 50),
-            "p95": percentile(together, 95),
-            "n": len(together),
-        },
-        "app_rss_mb": rss,
+        "http_suggest_ms": _p50_p95(timings),
+        "http_ghost_after_words_ms": _p50_p95(ghosts),
+        "http_words_and_ghost_ms": _p50_p95(together),
     }
+
+
+def _suggest_ms(url: str, data: list) -> float:
+    start = time.perf_counter()
+    rest_call(url, "suggest", data)
+    return (time.perf_counter() - start) * 1000
+
+
+def _p50_p95(values: list[float]) -> dict:
+    return {"p50": percentile(values, 50), "p95": percentile(values, 95), "n": len(values)}
 
 
 def suggest_inputs(text: str, ghost_tokens: int = 8) -> list:
@@ -496,7 +507,11 @@ def _rss_mb(pid: int) -> float:
 
 
 def markdown(result: dict) -> str:
-    """The results as the README's table."""
+    """The results as the README's table, with a line for each other figure."""
+    return "\n".join([*_engine_table(result), "", *_figure_lines(result)]) + "\n"
+
+
+def _engine_table(result: dict) -> list[str]:
     rows = [
         "| engine | decode tokens/s | keystroke p50 / p95 ms (word) | keystroke p50 / p95 ms (letter) | peak RSS MB |",
         "|---|---|---|---|---|",
@@ -508,39 +523,37 @@ def markdown(result: dict) -> str:
             f"| {name} | {rate:.1f} | {k['word']['p50']:.1f} / {k['word']['p95']:.1f} | "
             f"{k['letter']['p50']:.1f} / {k['letter']['p95']:.1f} | {rss:.0f} |"
         )
+    return rows
+
+
+def _figure_lines(result: dict) -> list[str]:
     ours = result["decode_tokens_per_s"][result["ours"]]
     ratios = ", ".join(
         f"{ours / rate:.2f}x {name}" for name, rate in result["decode_tokens_per_s"].items() if name != result["ours"]
     )
     c = result["compare_seconds"]
-    app = result.get("app", {})
     lines = [
-        *rows,
-        "",
         f"Decode speed of this engine: {ratios} (medians, same process, same prompts and settings). "
         f"Keystroke figures: medians over {result['keystroke_ms'][result['ours']]['word']['repeats']} passes of the trace of each pass's p50 and p95.",
         f"Compare tab: 4 columns in {c['4 columns']:.2f} s against {c['1 column']:.2f} s for one ({c['ratio']:.2f}x).",
     ]
-    step = result.get("compare_ms_per_step")
-    if step:
+    if step := result.get("compare_ms_per_step"):
         lines.append(
             f"Per decode step (columns end at different lengths): 4 columns {step['4 columns']:.1f} ms, "
             f"one column {step['1 column']:.1f} ms ({step['ratio']:.2f}x)."
         )
-    crowd = result.get("concurrent_tokens_per_s")
-    if crowd:
+    if crowd := result.get("concurrent_tokens_per_s"):
         alone, shared, turns = crowd["1 alone"], crowd["8 sharing steps"], crowd["8 taking turns"]
         lines.append(
             f"Eight people generating at once (tokens/s, all together): {shared:.1f} sharing decode steps, "
             f"{turns:.1f} taking turns ({shared / turns:.2f}x); one alone {alone:.1f}."
         )
-    flow = result["keystroke_ms"][result["ours"]].get("letter, app flow")
-    if flow:
+    if flow := result["keystroke_ms"][result["ours"]].get("letter, app flow"):
         lines.append(
             f"Letter by letter as the live tab runs it (each keystroke's words timed; at each pause after a comma "
             f"or full stop, the ghost continuation, untimed): p50 {flow['p50']:.1f} ms, p95 {flow['p95']:.1f} ms."
         )
-    if app:
+    if app := result.get("app"):
         h, g, w = app["http_suggest_ms"], app["http_ghost_after_words_ms"], app["http_words_and_ghost_ms"]
         lines.append(
             f"App (`python app.py`): first suggestion {app['cold_start_to_first_suggestion_s']:.1f} s after start; "
@@ -548,7 +561,7 @@ def markdown(result: dict) -> str:
             f"p50 {g['p50']:.1f} ms, p95 {g['p95']:.1f} ms (words and ghost in one call on a fresh trace: p50 "
             f"{w['p50']:.1f} ms, p95 {w['p95']:.1f} ms); resident memory {app['app_rss_mb']:.0f} MB."
         )
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def main(args: argparse.Namespace) -> dict:

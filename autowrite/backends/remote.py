@@ -73,6 +73,8 @@ DISCOVERY_TIMEOUT = 3.0
 SUGGEST_CHARS = 4_000
 # Why 0.1 s: how often a stream waiting for its next token looks at the stop event.
 _POLL = 0.1
+# A variant's stream update: (index, text so far or None when it ends, finished on its own, error).
+_Update = tuple[int, str | None, bool, "RemoteError | None"]
 
 _WORD_END = re.compile(r"[\w'’-]+$")  # the word being typed, as autowrite.suggest reads it
 _WORD_START = re.compile(r"[\w'’-]")
@@ -388,23 +390,11 @@ class RemoteClient:
         them in turn. A stop, or closing this iterator, ends every request.
         """
         cancel = threading.Event()
-        updates: queue.Queue[tuple[int, str | None, bool, RemoteError | None]] = queue.Queue()
-
-        def pump(index: int, settings: SamplingSettings) -> None:
-            finished = False
-            try:
-                for text, finished in self.stream_text(prompt, settings, cancel):
-                    updates.put((index, text, finished, None))
-            except RemoteError as error:
-                updates.put((index, None, True, error))
-                return
-            except Exception as error:  # whatever it is, the reader must hear of it or it waits forever
-                updates.put((index, None, True, RemoteError(f"Reading the server's stream failed: {error!r}")))
-                return
-            updates.put((index, None, finished, None))
-
+        updates: queue.Queue[_Update] = queue.Queue()
         for index, settings in enumerate(variants):
-            threading.Thread(target=pump, args=(index, settings), daemon=True, name=f"remote-{index}").start()
+            threading.Thread(
+                target=self._pump, args=(index, prompt, settings, cancel, updates), daemon=True, name=f"remote-{index}"
+            ).start()
         texts = [""] * len(variants)
         warnings: list[str] = []
         running = len(variants)
@@ -429,6 +419,22 @@ class RemoteClient:
                 yield list(texts), list(warnings)
         finally:
             cancel.set()
+
+    def _pump(
+        self, index: int, prompt: str, settings: SamplingSettings, cancel: threading.Event, updates: queue.Queue
+    ) -> None:
+        """One variant's stream onto the queue: (index, text, finished, None) per update, then (index, None, ...)."""
+        finished = False
+        try:
+            for text, finished in self.stream_text(prompt, settings, cancel):
+                updates.put((index, text, finished, None))
+        except RemoteError as error:
+            updates.put((index, None, True, error))
+            return
+        except Exception as error:  # whatever it is, the reader must hear of it or it waits forever
+            updates.put((index, None, True, RemoteError(f"Reading the server's stream failed: {error!r}")))
+            return
+        updates.put((index, None, finished, None))
 
     # --- next token, suggestions ---------------------------------------------------------
 

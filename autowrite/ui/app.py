@@ -127,29 +127,13 @@ def share_query(
     category: str,
     headline: str,
     samples: int,
-    temperature: float,
-    top_k: int,
-    top_p: float,
-    repetition_penalty: float,
-    max_new_tokens: int,
-    do_sample: bool,
-    seed: int,
+    *settings,
 ) -> str:
-    """The query string that reproduces the generate tab's output."""
+    """The query string that reproduces the generate tab's output; settings in SettingsWidgets' order."""
     try:
-        settings = service.settings(
-            model,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            repetition_penalty=repetition_penalty,
-            max_new_tokens=max_new_tokens,
-            do_sample=do_sample,
-            seed=seed,
-        )
-        request = inputs.parse_request(service, model, task, prompt, rating, category, headline)
+        request, chosen = inputs.parse_page(service, model, task, prompt, rating, category, headline, settings)
         state = PageState(
-            request.model, request.task, request.text, settings, request.rating, request.category,
+            request.model, request.task, request.text, chosen, request.rating, request.category,
             request.headline, inputs.parse_samples(samples),
         )  # fmt: skip
         return to_query(state)

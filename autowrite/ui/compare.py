@@ -157,60 +157,54 @@ def restored(state: PageState) -> list:
 def build(service: Service, common: Common) -> CompareWidgets:
     """The tab's widgets and events; returns its inputs for share links."""
     entry = service.entry(service.default_name)
-    with gr.Row():
-        prompt = gr.Textbox(label="Prompt", lines=2, scale=4, elem_id="cmp-prompt")
-        columns = gr.Radio(
-            list(range(1, MAX_COLUMNS + 1)), value=MAX_COLUMNS, label="Columns", scale=1, elem_id="cmp-columns"
-        )
-        seed = gr.Number(
-            value=entry.defaults.seed,
-            label="Seed (same for every column)",
-            precision=0,
-            minimum=0,
-            scale=1,
-            elem_id="cmp-seed",
-        )
-        length = gr.Slider(
-            1, COMPARE_MAX_TOKENS, value=COMPARE_TOKENS, step=1, label="Max new tokens", scale=1, elem_id="cmp-length"
-        )
+    prompt, columns, seed, length = _controls(entry.defaults.seed)
     go = gr.Button("Compare", variant="primary", elem_id="compare")
     pickers, column_widgets, texts, views, blocks = [], [], [], [], []
     with gr.Row(equal_height=False):
         for i, name in enumerate(PRESET_NAMES[:MAX_COLUMNS]):
             with gr.Column(min_width=220) as block:
-                picker = gr.Dropdown(list(PRESET_NAMES), value=name, label=f"Column {i + 1}", elem_id=f"cmp-preset-{i}")
-                with gr.Accordion("Settings", open=False, elem_id=f"cmp{i}-settings"):
-                    widgets: SettingsWidgets = settings_widgets(
-                        preset(name, entry.defaults, COMPARE_TOKENS, entry.defaults.seed),
-                        with_length_and_seed=False,
-                        prefix=f"cmp{i}-",
-                    )
+                picker, fields = _column_settings(i, name, entry.defaults)
                 texts.append(gr.Textbox(label="Output", lines=8, elem_id=f"cmp-out-{i}", buttons=["copy"]))
                 views.append(gr.HTML(elem_id=f"cmp-dist-{i}"))
-            fields = [getattr(widgets, name) for name in COLUMN_FIELDS]
             picker.input(partial(preset_values, service), [common.model, picker], fields, api_visibility="private")
             pickers.append(picker)
             column_widgets += fields
             blocks.append(block)
     warnings = gr.Markdown()
     columns.input(column_visibility, columns, blocks, api_visibility="private")
+    page_fields = [common.model, common.task, common.rating, common.category, common.headline]
     go.click(
         partial(compare_stream, service),
-        [
-            prompt,
-            columns,
-            seed,
-            length,
-            common.model,
-            common.task,
-            common.rating,
-            common.category,
-            common.headline,
-            *column_widgets,
-        ],
+        [prompt, columns, seed, length, *page_fields, *column_widgets],
         [*texts, *views, warnings],
         api_visibility="private",
         **lanes.GENERATE,
         show_progress="minimal",
     )
     return CompareWidgets(prompt, columns, seed, length, pickers, column_widgets, blocks)
+
+
+def _controls(seed: int) -> tuple[gr.Textbox, gr.Radio, gr.Number, gr.Slider]:
+    """What every column shares: the prompt, how many columns, the seed and the length."""
+    with gr.Row():
+        prompt = gr.Textbox(label="Prompt", lines=2, scale=4, elem_id="cmp-prompt")
+        columns = gr.Radio(
+            list(range(1, MAX_COLUMNS + 1)), value=MAX_COLUMNS, label="Columns", scale=1, elem_id="cmp-columns"
+        )
+        seed = gr.Number(
+            value=seed, label="Seed (same for every column)", precision=0, minimum=0, scale=1, elem_id="cmp-seed"
+        )
+        length = gr.Slider(
+            1, COMPARE_MAX_TOKENS, value=COMPARE_TOKENS, step=1, label="Max new tokens", scale=1, elem_id="cmp-length"
+        )
+    return prompt, columns, seed, length
+
+
+def _column_settings(i: int, name: str, defaults: SamplingSettings) -> tuple[gr.Dropdown, list]:
+    """A column's preset picker and its own settings (COLUMN_FIELDS widgets), starting from preset `name`."""
+    picker = gr.Dropdown(list(PRESET_NAMES), value=name, label=f"Column {i + 1}", elem_id=f"cmp-preset-{i}")
+    with gr.Accordion("Settings", open=False, elem_id=f"cmp{i}-settings"):
+        widgets: SettingsWidgets = settings_widgets(
+            preset(name, defaults, COMPARE_TOKENS, defaults.seed), with_length_and_seed=False, prefix=f"cmp{i}-"
+        )
+    return picker, [getattr(widgets, field) for field in COLUMN_FIELDS]

@@ -22,29 +22,13 @@ def generate_stream(
     rating: int,
     category: str,
     headline: str,
-    temperature: float,
-    top_k: int,
-    top_p: float,
-    repetition_penalty: float,
-    max_new_tokens: int,
-    do_sample: bool,
-    seed: int,
+    *settings,
 ) -> Iterator[tuple]:
-    """Stream every sample's text into its box; warnings go to the line below."""
+    """Stream every sample's text into its box; warnings go to the line below. Settings in SettingsWidgets' order."""
     try:
-        settings = service.settings(
-            model,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            repetition_penalty=repetition_penalty,
-            max_new_tokens=max_new_tokens,
-            do_sample=do_sample,
-            seed=seed,
-        )
-        request = inputs.parse_request(service, model, task, prompt, rating, category, headline)
-        samples = int(samples)
-        for output in service.stream(request, settings, samples=samples):
+        request, chosen = inputs.parse_page(service, model, task, prompt, rating, category, headline, settings)
+        samples = inputs.parse_samples(samples)
+        for output in service.stream(request, chosen, samples=samples):
             boxes = [gr.update(value=t, visible=True) for t in output.texts]
             boxes += [gr.update(value="", visible=False)] * (MAX_SAMPLES - samples)
             yield (*boxes, warning_lines(output.warnings))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from functools import partial
 
 import gradio as gr
@@ -123,8 +124,26 @@ def _ghost_html(text: str, ghost: str) -> str:
     )
 
 
+@dataclass
+class LiveWidgets:
+    """The tab's widgets: the text, the word chips, the ghost and the state the events share."""
+
+    text: gr.Textbox
+    status: gr.Markdown
+    buttons: list[gr.Button]
+    ghost: gr.HTML
+    accept: gr.Button
+    words: gr.State
+    ghost_made: gr.State
+    ghost_trigger: gr.Button
+
+
 def build(service: Service, common: Common) -> None:
     """The tab's widgets and events (inside a gr.Blocks context)."""
+    _events(service, common, _widgets())
+
+
+def _widgets() -> LiveWidgets:
     gr.Markdown(
         "Type below: the model proposes the next words with their probabilities, completes the word "
         "you are typing, and, when you pause, offers a grey continuation that **Tab** accepts. "
@@ -146,41 +165,44 @@ def build(service: Service, common: Common) -> None:
     ghost = gr.HTML(_ghost_html("", ""), elem_id="ghost")
     with gr.Row():
         accept = gr.Button("Accept continuation (Tab)", size="sm", elem_id="accept-ghost", scale=0, min_width=220)
-    words = gr.State({"words": [], "text": ""})
-    ghost_made = gr.State({"ghost": "", "text": ""})
-    ghost_trigger = gr.Button("Ghost", visible="hidden", elem_id="ghost-trigger")
+    return LiveWidgets(
+        text=text,
+        status=status,
+        buttons=buttons,
+        ghost=ghost,
+        accept=accept,
+        words=gr.State({"words": [], "text": ""}),
+        ghost_made=gr.State({"ghost": "", "text": ""}),
+        ghost_trigger=gr.Button("Ghost", visible="hidden", elem_id="ghost-trigger"),
+    )
 
-    inputs = [text, common.model, common.task, common.rating, common.category, common.headline]
-    outputs = [*buttons, ghost, status, words]
+
+def _events(service: Service, common: Common, w: LiveWidgets) -> None:
+    fields = [common.model, common.task, common.rating, common.category, common.headline]
+    quiet = dict(show_progress="hidden", api_visibility="private")
     refresh = dict(
         fn=partial(live_suggest, service),
-        inputs=inputs,
-        outputs=outputs,
-        show_progress="hidden",
-        api_visibility="private",
+        inputs=[w.text, *fields],
+        outputs=[*w.buttons, w.ghost, w.status, w.words],
+        **quiet,
         **lanes.SUGGEST,
     )
     then_ghost = dict(
         fn=partial(live_ghost, service),
-        inputs=inputs,
-        outputs=[ghost, ghost_made],
-        show_progress="hidden",
-        api_visibility="private",
+        inputs=[w.text, *fields],
+        outputs=[w.ghost, w.ghost_made],
+        **quiet,
         **lanes.GHOST,
     )
     # always_last: while one suggestion is computed, newer keystrokes replace older ones,
     # so a fast typist never waits for stale suggestions.
-    text.input(trigger_mode="always_last", **refresh)
-    text.input(None, js=_SCHEDULE_GHOST_JS)
+    w.text.input(trigger_mode="always_last", **refresh)
+    w.text.input(None, js=_SCHEDULE_GHOST_JS)
     # The words again (remembered by then, no model call) so that the ghost lands after
     # them: the words' event clears the ghost of the text before.
-    ghost_trigger.click(trigger_mode="always_last", **refresh).then(**then_ghost)
-    for field in (common.model, common.task, common.rating, common.category, common.headline):
+    w.ghost_trigger.click(trigger_mode="always_last", **refresh).then(**then_ghost)
+    for field in fields:
         field.input(trigger_mode="always_last", **refresh).then(**then_ghost)
-    for i, button in enumerate(buttons):
-        button.click(
-            partial(insert_word, i), [text, words], text, api_visibility="private", show_progress="hidden"
-        ).then(**refresh).then(**then_ghost)
-    accept.click(accept_ghost, [text, ghost_made], text, api_visibility="private", show_progress="hidden").then(
-        **refresh
-    ).then(**then_ghost)
+    for i, button in enumerate(w.buttons):
+        button.click(partial(insert_word, i), [w.text, w.words], w.text, **quiet).then(**refresh).then(**then_ghost)
+    w.accept.click(accept_ghost, [w.text, w.ghost_made], w.text, **quiet).then(**refresh).then(**then_ghost)
