@@ -112,7 +112,7 @@ def read_card_metadata(metadata: Mapping[str, Any]) -> CardInfo:
         name = _CARD_NAMES.get(key, key)
         if name in FIELDS:
             defaults[name] = value
-    if "temperature" in defaults or "top_k" in defaults or "top_p" in defaults:
+    if {"temperature", "top_k", "top_p", "min_p"} & defaults.keys():
         defaults.setdefault("do_sample", True)
     widget = metadata.get("widget") or []
     examples = tuple(

@@ -65,10 +65,15 @@ class Entry:
         return (self.root / relative).resolve()
 
     @property
+    def folder(self) -> Path | None:
+        """The checkpoint's own folder here (its adapter's, or a local model's), if it has one."""
+        folder = self.adapter or self.path
+        return self.resolve(folder) if folder else None
+
+    @property
     def card_file(self) -> Path | None:
         """Where the local model card (README.md) of a checkpoint would be; it may not exist."""
-        folder = self.adapter or self.path
-        return self.resolve(folder) / "README.md" if folder else None
+        return self.folder / "README.md" if self.folder else None
 
 
 def _entry(raw: Mapping[str, Any], root: Path) -> Entry:

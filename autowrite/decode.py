@@ -11,12 +11,12 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
 from autowrite import sampling
-from autowrite.backends.base import Backend, Candidate
+from autowrite.backends.base import Backend, Candidate, Sample
 from autowrite.settings import SamplingSettings
 
 logger = logging.getLogger(__name__)
@@ -71,12 +71,25 @@ def stream_many(
     stop: threading.Event | None = None,
     batcher: StepBatcher | None = None,
 ) -> Iterator[list[str]]:
+    """The texts of sample_many, one per variant, after each step."""
+    for samples in sample_many(backend, prompt_ids, variants, stop, batcher):
+        yield [sample.text for sample in samples]
+
+
+def sample_many(
+    backend: Backend,
+    prompt_ids: Sequence[int],
+    variants: Sequence[SamplingSettings],
+    stop: threading.Event | None = None,
+    batcher: StepBatcher | None = None,
+) -> Iterator[list[Sample]]:
     """Decode one text per settings variant from the same prompt, one token each per step.
 
     All unfinished texts go to the backend together (logits_many), so a batching backend
     computes a step of four compare columns in about the time of one; with a batcher,
     other people's generations join the same steps. Each variant has its own random
-    stream, so a text never depends on which others run beside it.
+    stream, so a text never depends on which others run beside it. More variants than the
+    backend decodes at once (backend.batch_sequences) run in parts of that size.
     """
     with backend.traffic.serving():
         if batcher is not None:
@@ -85,23 +98,37 @@ def stream_many(
             yield from _stream_alone(backend.for_generation(), prompt_ids, variants, stop)
 
 
+def parts(variants: Sequence[SamplingSettings], size: int) -> list[list[SamplingSettings]]:
+    """Variants in consecutive parts of at most size (at least one variant each)."""
+    size = max(1, size)
+    return [list(variants[i : i + size]) for i in range(0, len(variants), size)]
+
+
 def _stream_alone(
     backend: Backend, prompt_ids: Sequence[int], variants: Sequence[SamplingSettings], stop: threading.Event | None
-) -> Iterator[list[str]]:
-    # A shared link must give the same text whatever the server computed before, so each
-    # generation starts from a clean cache (the prompt costs one batched pass).
-    backend.forget()
-    texts = _Texts(backend, prompt_ids, variants)
-    while texts.active:
-        if stop is not None and stop.is_set():
-            return
-        backend.yield_to_keystrokes()
-        texts.advance(backend.logits_many(texts.pending()))
-        yield list(texts.texts)
+) -> Iterator[list[Sample]]:
+    done: list[Sample] = []
+    for piece in parts(variants, backend.batch_sequences):
+        # A shared link must give the same text whatever the server computed before, so each
+        # part starts from a clean cache (the prompt costs one batched pass).
+        backend.forget()
+        texts = _Texts(backend, prompt_ids, piece)
+        later = [Sample("")] * (len(variants) - len(done) - len(piece))
+        while texts.active:
+            if stop is not None and stop.is_set():
+                return
+            backend.yield_to_keystrokes()
+            texts.advance(backend.logits_many(texts.pending()))
+            yield [*done, *texts.samples(), *later]
+        done += texts.samples()
 
 
 class _Texts:
-    """The texts of one generation request: ids, random streams and decoded text per variant."""
+    """The texts of one generation request: ids, random streams and decoded text per variant.
+
+    Each chosen token's log-probability under the model (before the settings) is summed,
+    for the report card's fit; it costs one log-sum-exp over the vocabulary per token.
+    """
 
     def __init__(self, backend: Backend, prompt_ids: Sequence[int], variants: Sequence[SamplingSettings]) -> None:
         self.backend = backend
@@ -110,18 +137,30 @@ class _Texts:
         self.generated: list[list[int]] = [[] for _ in variants]
         self.generators = [sampling.make_generator(v.seed) for v in variants]
         self.texts = [""] * len(variants)
+        self.logprobs = [0.0] * len(variants)
+        self.ended = [False] * len(variants)
         self.active = [i for i, v in enumerate(variants) if v.max_new_tokens > 0]
 
     def pending(self) -> list[list[int]]:
         """The sequences whose next token is wanted, in the order advance() takes their logits."""
         return [self.ids[i] for i in self.active]
 
+    def samples(self) -> list[Sample]:
+        """Each variant's text so far, with its token count, summed log-probability and ending."""
+        return [
+            Sample(text, len(generated), logprob, ended)
+            for text, generated, logprob, ended in zip(self.texts, self.generated, self.logprobs, self.ended)
+        ]
+
     def advance(self, logits: Sequence[torch.Tensor]) -> None:
         """Choose each active variant's next token from its logits."""
         for i, row in zip(self.active, logits, strict=True):
             token = sampling.choose(row, self.variants[i], self.ids[i], self.generators[i])
+            row = row.float()
+            self.logprobs[i] += float(row[token] - torch.logsumexp(row, 0))
             if token == self.backend.eos_token_id:
                 self.generated[i].append(-1)  # marks the end; never decoded
+                self.ended[i] = True
                 continue
             self.ids[i].append(token)
             self.generated[i].append(token)
@@ -141,16 +180,24 @@ _DONE = object()  # ends a request's queue of texts
 
 @dataclass(eq=False)
 class _Request:
-    """A generation waiting for or taking part in a StepBatcher's steps."""
+    """A part of a generation, waiting for or taking part in a StepBatcher's steps.
+
+    Its results go onto the generation's queue as (part, item): the samples after a step,
+    _DONE, or an error.
+    """
 
     texts: _Texts
     stop: threading.Event | None
-    results: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
+    results: queue.SimpleQueue
+    part: int = 0
     left: bool = False  # the reader went away (Stop, a closed tab): drop it at the next step
 
     @property
     def ended(self) -> bool:
         return self.left or (self.stop is not None and self.stop.is_set())
+
+    def put(self, item: object) -> None:
+        self.results.put((self.part, item))
 
 
 class StepBatcher:
@@ -183,38 +230,58 @@ class StepBatcher:
 
     def stream(
         self, prompt_ids: Sequence[int], variants: Sequence[SamplingSettings], stop: threading.Event | None = None
-    ) -> Iterator[list[str]]:
-        """The texts so far after each step this request took part in (later ones, if it lags)."""
-        request = _Request(_Texts(self.backend, prompt_ids, variants), stop)
-        if not request.texts.active:
+    ) -> Iterator[list[Sample]]:
+        """The samples so far after each step this generation took part in (later ones, if it lags).
+
+        A generation larger than a step holds runs in parts, each waiting its turn as other
+        requests do; parts not yet started read as empty texts.
+        """
+        results: queue.SimpleQueue = queue.SimpleQueue()
+        requests = [
+            _Request(_Texts(self.backend, prompt_ids, piece), stop, results, part)
+            for part, piece in enumerate(parts(variants, self.backend.batch_sequences))
+        ]
+        latest = [request.texts.samples() for request in requests]
+        running = {request.part for request in requests if request.texts.active}
+        if not running:
             return
+        self._enqueue([request for request in requests if request.part in running])
+        try:
+            while running:
+                items = [results.get()]
+                while True:  # a reader that fell behind skips to the newest samples
+                    try:
+                        items.append(results.get_nowait())
+                    except queue.Empty:
+                        break
+                error = None
+                for part, item in items:
+                    if item is _DONE:
+                        running.discard(part)
+                    elif isinstance(item, BaseException):
+                        error = error or item
+                    else:
+                        latest[part] = item
+                if any(item is not _DONE and not isinstance(item, BaseException) for _, item in items):
+                    yield [sample for part in latest for sample in part]
+                if error is not None:
+                    raise error
+        finally:
+            for request in requests:
+                request.left = True
+
+    def _enqueue(self, requests: list[_Request]) -> None:
+        """Queue a generation's parts, starting the worker if none runs."""
         with self._lock:
-            self._waiting.append(request)
+            self._waiting.extend(requests)
             if not self._working:
                 try:
                     threading.Thread(target=self._work, name="generation-steps", daemon=True).start()
                 except BaseException:  # no thread (out of resources): no worker would ever serve
-                    self._waiting.remove(request)
+                    for request in requests:
+                        self._waiting.remove(request)
                     raise
                 self._working = True  # still under the lock, which the worker takes first
-        try:
-            while True:
-                item = request.results.get()
-                while item is not _DONE and not isinstance(item, BaseException):
-                    try:  # a reader that fell behind skips to the newest texts
-                        newer = request.results.get_nowait()
-                    except queue.Empty:
-                        break
-                    if newer is _DONE or isinstance(newer, BaseException):
-                        yield item
-                    item = newer
-                if item is _DONE:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            request.left = True
 
     def _admit(self) -> None:
         """Move waiting requests into the steps while their sequences fit; the first always fits alone."""
@@ -223,7 +290,7 @@ class StepBatcher:
             request = self._waiting[0]
             if request.ended:
                 self._waiting.popleft()
-                request.results.put(_DONE)
+                request.put(_DONE)
                 continue
             wanted = len(request.texts.active)
             if self._running and sequences + wanted > self.backend.batch_sequences:
@@ -239,7 +306,7 @@ class StepBatcher:
                 with self._lock:
                     for request in [r for r in self._running if r.ended]:
                         self._running.remove(request)
-                        request.results.put(_DONE)
+                        request.put(_DONE)
                     self._admit()
                     if not self._running:
                         self._working = False
@@ -250,7 +317,7 @@ class StepBatcher:
             logger.exception("generation steps stopped")
             with self._lock:
                 for request in [*self._running, *self._waiting]:
-                    request.results.put(error)
+                    request.put(error)
                 self._running.clear()
                 self._waiting.clear()
                 self._working = False
@@ -264,7 +331,7 @@ class StepBatcher:
             with self._lock:
                 for request in running:
                     self._running.remove(request)
-                    request.results.put(error)
+                    request.put(error)
             return
         self.steps += 1
         start = 0
@@ -274,15 +341,15 @@ class StepBatcher:
             except Exception as error:  # noqa: BLE001 - one request's sampling error ends that request only
                 with self._lock:
                     self._running.remove(request)
-                request.results.put(error)
+                request.put(error)
                 continue
             finally:
                 start += len(sequences)
-            request.results.put(list(request.texts.texts))
+            request.put(request.texts.samples())
             if not request.texts.active:
                 with self._lock:
                     self._running.remove(request)
-                request.results.put(_DONE)
+                request.put(_DONE)
 
 
 def last(items: Iterator, default=None):

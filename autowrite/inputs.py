@@ -15,15 +15,26 @@ from collections.abc import Sequence
 from typing import Any
 
 from autowrite.formats import CATEGORIES, RATINGS, Task
-from autowrite.service import MAX_COLUMNS, MAX_GHOST_TOKENS, MAX_PROMPT_CHARS, MAX_SAMPLES, Request, Service, UserError
+from autowrite.report import HEADLINE_CHARS
+from autowrite.service import (
+    MAX_COLUMNS,
+    MAX_GHOST_TOKENS,
+    MAX_PROMPT_CHARS,
+    MAX_REPORT_SEEDS,
+    MAX_SAMPLES,
+    Request,
+    Service,
+    UserError,
+)
 from autowrite.settings import FIELDS, PRESET_NAMES, SamplingSettings, shown
 
 MAX_HEADLINE_CHARS = 200  # a headline is one line; the checkpoints saw titles under 200 characters
 MAX_MODEL_CHARS = 200  # a catalog name or an owner/name repo id
 # A compare column's own settings; the seed and the length are the same for every column.
-COLUMN_FIELDS = ("temperature", "top_k", "top_p", "repetition_penalty", "do_sample")
+COLUMN_FIELDS = ("temperature", "top_k", "top_p", "repetition_penalty", "do_sample", "min_p", "no_repeat_ngram_size")
 COMPARE_MAX_TOKENS = 200  # the compare tab's length slider; more would hold four decodes for minutes
 COMPARE_TOKENS = 60  # the compare tab's default length
+REPORT_SEEDS = 8  # the report card's default number of seeds
 DEFAULT_CATEGORY = "Electronics"
 DEFAULT_RATING = 5
 
@@ -109,6 +120,16 @@ def parse_ghost_tokens(value: Any, default: int) -> int:
     return parse_whole("ghost_tokens", value, 0, MAX_GHOST_TOKENS, default)
 
 
+def parse_seeds(value: Any) -> int:
+    """How many seeds a report runs each column over."""
+    return parse_whole("seeds", value, 1, MAX_REPORT_SEEDS, REPORT_SEEDS)
+
+
+def parse_headline_chars(value: Any) -> int:
+    """The ad report's length limit in characters."""
+    return parse_whole("headline_chars", value, 10, 500, HEADLINE_CHARS)
+
+
 def parse_compare_tokens(value: Any) -> int:
     """A compare's length: every column writes at most this many tokens."""
     return parse_whole("max_new_tokens", value, 1, COMPARE_MAX_TOKENS, COMPARE_TOKENS)
@@ -134,7 +155,10 @@ def parse_presets(value: Any) -> list[str]:
 
 
 def parse_columns(value: Any, count: int) -> list[dict]:
-    """Each compare column's own settings over its preset; None is none of its own."""
+    """Each compare column's own model and settings over its preset; None is none of its own.
+
+    A column's model is a name as the dropdown shows it; none (or null) is the page's model.
+    """
     if value is None:
         return [{}] * count
     if not isinstance(value, list):
@@ -146,12 +170,14 @@ def parse_columns(value: Any, count: int) -> list[dict]:
     for index, own in enumerate(value):
         if not isinstance(own, dict):
             raise InputError(f"columns[{index}] must be an object, got {_kind(own)} {shown(own)}")
-        unknown = set(own) - set(COLUMN_FIELDS)
+        unknown = set(own) - {"model", *COLUMN_FIELDS}
         if unknown:
             raise InputError(
-                f"columns[{index}]: a column takes only {', '.join(COLUMN_FIELDS)} (the seed and length are shared); "
-                f"got {shown(sorted(unknown))}"
+                f"columns[{index}]: a column takes only model, {', '.join(COLUMN_FIELDS)} (the seed and length are "
+                f"shared); got {shown(sorted(unknown))}"
             )
+        if "model" in own:
+            parse_text(f"columns[{index}].model", own["model"], MAX_MODEL_CHARS)
     return [*value, *[{}] * (count - len(value))]
 
 

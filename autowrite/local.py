@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator, Sequence
 
 from autowrite import decode
-from autowrite.backends.base import MIN_PROBABILITY, Backend, BackendError, Candidate, Suggestions
+from autowrite.backends.base import MIN_PROBABILITY, Backend, BackendError, Candidate, Sample, Suggestions
 from autowrite.decode import Prepared, StepBatcher
 from autowrite.settings import SamplingSettings
 from autowrite.suggest import suggest
@@ -31,7 +31,7 @@ class LocalModel:
 
     def stream_many(
         self, prompt: str, variants: Sequence[SamplingSettings], stop: threading.Event | None = None
-    ) -> Iterator[tuple[list[str], list[str]]]:
+    ) -> Iterator[tuple[list[Sample], list[str]]]:
         """Decode one text per variant; a prompt that leaves no room fails here, before the stream."""
         longest = max(v.max_new_tokens for v in variants)
         try:
@@ -42,10 +42,10 @@ class LocalModel:
 
     def _steps(
         self, prepared: Prepared, variants: Sequence[SamplingSettings], stop: threading.Event | None
-    ) -> Iterator[tuple[list[str], list[str]]]:
-        yield [""] * len(variants), prepared.warnings
-        for texts in decode.stream_many(self.backend, prepared.ids, variants, stop, self.batcher):
-            yield texts, prepared.warnings
+    ) -> Iterator[tuple[list[Sample], list[str]]]:
+        yield [Sample("")] * len(variants), prepared.warnings
+        for samples in decode.sample_many(self.backend, prepared.ids, variants, stop, self.batcher):
+            yield samples, prepared.warnings
 
     def distribution(self, prompt: str, settings: SamplingSettings, top: int = 10) -> list[Candidate]:
         """The likeliest next tokens after the prompt, before and after the settings."""

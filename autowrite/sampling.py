@@ -2,11 +2,13 @@
 
 Each backend only computes logits; the adjustments and the draw happen here, so a setting
 such as top_p=0.9 or a seed means exactly the same thing whichever backend serves a model.
-The order follows transformers' generate(): repetition penalty, temperature, top-k, top-p.
+The order follows transformers' generate(): the repetition penalty and the n-gram ban
+(greedy too), then temperature, top-k, top-p and min-p (sampling only).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -25,9 +27,35 @@ def apply_repetition_penalty(logits: torch.Tensor, previous: Sequence[int], pena
     return logits
 
 
+def repeated_ngram_ends(previous: Sequence[int], n: int) -> list[int]:
+    """The tokens that would complete an n-token run already in previous (transformers' no_repeat_ngram_size)."""
+    if n <= 0 or len(previous) < n:
+        return []
+    previous = list(previous)
+    prefix = previous[len(previous) - n + 1 :]
+    return sorted(
+        {
+            previous[i + n - 1]
+            for i in range(len(previous) - n + 1)
+            # The window's last token before the end first: most windows differ there.
+            if n == 1 or (previous[i + n - 2] == prefix[-1] and previous[i : i + n - 1] == prefix)
+        }
+    )
+
+
+def apply_penalties(logits: torch.Tensor, settings: SamplingSettings, previous: Sequence[int]) -> torch.Tensor:
+    """Float logits after what applies to greedy and sampling alike: the repetition penalty and the n-gram ban."""
+    logits = apply_repetition_penalty(logits.float(), previous, settings.repetition_penalty)
+    banned = repeated_ngram_ends(previous, settings.no_repeat_ngram_size)
+    if banned:
+        logits = logits.clone()
+        logits[torch.tensor(banned, dtype=torch.long)] = float("-inf")
+    return logits
+
+
 def adjust(logits: torch.Tensor, settings: SamplingSettings, previous: Sequence[int] = ()) -> torch.Tensor:
     """Logits after the settings: filtered-out tokens are -inf. Greedy keeps the raw scale."""
-    logits = apply_repetition_penalty(logits.float(), previous, settings.repetition_penalty)
+    logits = apply_penalties(logits, settings, previous)
     if not settings.do_sample:
         return logits
     kept, scores = _survivors(logits, settings)
@@ -49,6 +77,12 @@ def _survivors(penalized: torch.Tensor, settings: SamplingSettings) -> tuple[tor
         kth = torch.topk(penalized, settings.top_k).values[-1]
         kept = (penalized >= kth).nonzero().squeeze(1)  # ties with the k-th stay, as in transformers
         total = None
+    elif settings.top_p >= 1.0 and settings.min_p > 0:
+        # Min-p alone: only tokens within its ratio of the top can survive, so the whole
+        # vocabulary need not be sorted. The same comparison as below, so the same tokens.
+        scaled = penalized / settings.temperature
+        kept = (scaled >= scaled.max() + math.log(settings.min_p)).nonzero().squeeze(1)
+        total = None
     else:
         kept, total = _nucleus_candidates(penalized / settings.temperature, settings.top_p)
     scores, order = torch.sort(penalized[kept] / settings.temperature, descending=True, stable=True)
@@ -60,6 +94,12 @@ def _survivors(penalized: torch.Tensor, settings: SamplingSettings) -> tuple[tor
         # Drop a token once the mass before it already reaches top_p; the first always stays.
         keep = (probabilities.cumsum(dim=-1) - probabilities) < settings.top_p
         keep[0] = True
+        kept, scores = kept[keep], scores[keep]
+    if settings.min_p > 0:
+        # Tokens less than min_p times as likely as the top one go; the ratio of two
+        # probabilities does not depend on which others survived, so top-k and top-p
+        # before it change nothing here, as in transformers' MinPLogitsWarper.
+        keep = scores >= scores[0] + math.log(settings.min_p)
         kept, scores = kept[keep], scores[keep]
     return kept, scores
 
@@ -90,7 +130,7 @@ def choose(
     consumed in this order, and share links depend on it: changing the draw changes every
     seeded text.
     """
-    penalized = apply_repetition_penalty(logits.float(), previous, settings.repetition_penalty)
+    penalized = apply_penalties(logits, settings, previous)
     if not settings.do_sample:
         return int(torch.argmax(penalized))
     kept, scores = _survivors(penalized, settings)

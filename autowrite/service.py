@@ -6,6 +6,7 @@ gradio_client, the REST protocol or the browser gets the same validation and res
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -14,17 +15,23 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from autowrite import decode, formats, hub
-from autowrite.backends.base import MIN_PROBABILITY, BackendError, Candidate, NotSupported, Suggestions
+from autowrite.backends.base import MIN_PROBABILITY, BackendError, Candidate, NotSupported, Sample, Suggestions
 from autowrite.cards import Cards
 from autowrite.catalog import Entry
 from autowrite.formats import Task
 from autowrite.loading import Loaded, LoadError, ModelCache, folder_under, load_entry
+from autowrite.probe import PROBE_FILE, ToneProbe
 from autowrite.settings import FIELDS, SamplingSettings, SettingsError, preset, shown
+
+logger = logging.getLogger(__name__)
 
 # Why these caps: one request must not be able to hold the CPU or memory for long.
 MAX_PROMPT_CHARS = 8_000
 MAX_SAMPLES = 4
 MAX_COLUMNS = 4
+# Why 32: a share over 32 samples moves about 3 points per sample, fine enough to tell
+# columns apart, and 4 columns of 32 short samples decode in well under a minute on 2 cores.
+MAX_REPORT_SEEDS = 32
 MAX_GHOST_TOKENS = 32  # a ghost is a line's worth of text; each token is a sequential decode
 # Why 8: generations share decode steps of 8 sequences, so 8 requests running or waiting
 # keep the steps full while a newcomer waits about one batch. Past that, demand the
@@ -103,19 +110,37 @@ class Request:
 
 @dataclass
 class Output:
-    """Generated texts so far, plus warnings about the request."""
+    """Generated samples so far, plus warnings about the request."""
 
-    texts: list[str]
+    samples: list[Sample]
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def texts(self) -> list[str]:
+        """Each sample's text."""
+        return [sample.text for sample in self.samples]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One compare column as asked: the model that writes it and its settings."""
+
+    model: str
+    settings: SamplingSettings
 
 
 @dataclass
 class CompareColumn:
-    """One compare column: its settings, and its next-token view or, where the model gives none, why."""
+    """One compare column: its model and settings, and its next-token view or, where there is none, why.
 
+    failed: its model could not write (it did not load, or its server refused); the note says why.
+    """
+
+    model: str
     settings: SamplingSettings
     distribution: list[Candidate] | None
     note: str = ""
+    failed: bool = False
 
 
 class Service:
@@ -136,6 +161,7 @@ class Service:
         self.entries = {e.name: e for e in entries}
         self.default_name = entries[0].name
         self.cache = cache or ModelCache(load_entry)
+        self._probes: dict[str, ToneProbe | None] = {}
         self.allow_custom = allow_custom
         # The one folder whose sub-folders a typed name may load; None: typed names are Hub ids only.
         self.models_dir = Path(models_dir).resolve() if models_dir else None
@@ -263,6 +289,11 @@ class Service:
         """Stream one text per settings variant from the same prompt, advancing them in turn."""
         if not 1 <= len(variants) <= max(MAX_SAMPLES, MAX_COLUMNS):
             raise UserError(f"between 1 and {max(MAX_SAMPLES, MAX_COLUMNS)} texts at once, got {len(variants)}")
+        return self._stream(request, variants, stop)
+
+    def _stream(
+        self, request: Request, variants: Sequence[SamplingSettings], stop: threading.Event | None
+    ) -> Iterator[Output]:
         loaded = self.load(request.model)
         prompt = self.prompt(loaded.entry, request)
         if not prompt.strip():
@@ -275,37 +306,105 @@ class Service:
         """The finished samples at once."""
         return decode.last(self.stream(request, settings, samples))
 
-    def column_settings(
+    def columns(
         self, model: str, presets: Sequence[str], own: Sequence[dict], seed: int | None, max_new_tokens: int
-    ) -> list[SamplingSettings]:
-        """Each compare column's settings: its preset, then its own values over it; the seed and length shared."""
+    ) -> list[Variant]:
+        """Each compare column's model and settings: its preset, then its own values over it.
+
+        A column's "model" (none: the page's) reads the preset's card defaults from that
+        model; the seed and the length are the page model's, shared by every column.
+        """
         shared = self.settings(model, seed=seed, max_new_tokens=max_new_tokens)
-        card = self.entry(model).defaults
         columns = []
         for index, (name, values) in enumerate(zip(presets, own, strict=True)):
+            values = dict(values)
             try:
-                base = preset(name, card, shared.max_new_tokens, shared.seed)
-                columns.append(SamplingSettings.from_mapping(values, base=base))
+                chosen = self.entry(values.pop("model", None) or model).name
+            except UserError as error:
+                raise UserError(f"columns[{index}].model: {error}") from None
+            try:
+                base = preset(name, self.entry(chosen).defaults, shared.max_new_tokens, shared.seed)
+                columns.append(Variant(chosen, SamplingSettings.from_mapping(values, base=base)))
             except SettingsError as error:
                 raise UserError(f"columns[{index}]: {error}") from None
         return columns
 
     def compare(
-        self, request: Request, variants: Sequence[SamplingSettings], stop: threading.Event | None = None
+        self, request: Request, columns: Sequence[Variant], stop: threading.Event | None = None
     ) -> tuple[list[CompareColumn], Iterator[Output]]:
-        """Settings side by side on one prompt and seed: each column's next-token view, and the texts as they stream.
+        """Columns side by side on one prompt and seed: each one's next-token view, and the texts as they stream.
 
-        A model that gives no log-probabilities (TGI) still writes every column; its views say why they are empty.
+        Columns on the same model decode as one batch; each model reads the request through
+        its own prompt format. A column whose model cannot write says so in its CompareColumn
+        and stays empty while the others run. A model without log-probabilities (TGI) still
+        writes; its views say why they are empty.
         """
-        if not 1 <= len(variants) <= MAX_COLUMNS:
-            raise UserError(f"between 1 and {MAX_COLUMNS} columns, got {len(variants)}")
-        columns = []
-        for settings in variants:
+        if not 1 <= len(columns) <= MAX_COLUMNS:
+            raise UserError(f"between 1 and {MAX_COLUMNS} columns, got {len(columns)}")
+        failures, outputs = self._columns_stream(request, columns, stop)
+        shown = [
+            CompareColumn(c.model, c.settings, None, failures[i], failed=True)
+            if i in failures
+            else self._column_view(replace(request, model=c.model), c.settings)
+            for i, c in enumerate(columns)
+        ]
+        return shown, outputs
+
+    def report(
+        self, request: Request, columns: Sequence[Variant], seeds: int, stop: threading.Event | None = None
+    ) -> tuple[dict[int, str], Iterator[Output]]:
+        """Every column over the same seeds (its seed, seed + 1, ...), for the report card.
+
+        The samples come column by column, seeds within: column c's seed k is sample
+        c * seeds + k. Columns on one model decode together, in parts as large as the
+        backend's steps (autowrite.decode). Returns why each column that cannot write cannot.
+        """
+        if not 1 <= len(columns) <= MAX_COLUMNS:
+            raise UserError(f"between 1 and {MAX_COLUMNS} columns, got {len(columns)}")
+        if not 1 <= seeds <= MAX_REPORT_SEEDS:
+            raise UserError(f"seeds must be between 1 and {MAX_REPORT_SEEDS}, got {seeds}")
+        expanded = [
+            Variant(c.model, c.settings.replace(seed=(c.settings.seed + k) % 2**31))
+            for c in columns
+            for k in range(seeds)
+        ]
+        failures, outputs = self._columns_stream(request, expanded, stop)
+        return {index // seeds: note for index, note in failures.items()}, outputs
+
+    def probe(self, name: str) -> ToneProbe | None:
+        """The tone probe a review checkpoint ships beside its weights (autowrite.probe), or None."""
+        entry = self.entry(name)
+        if entry.name not in self._probes:
+            path = entry.folder / PROBE_FILE if entry.folder else None
             try:
-                columns.append(CompareColumn(settings, self.distribution(request, settings)))
-            except Unavailable as error:
-                columns.append(CompareColumn(settings, None, str(error)))
-        return columns, self.stream_each(request, variants, stop)
+                self._probes[entry.name] = ToneProbe.load(path) if path and path.is_file() else None
+            except ValueError as error:
+                logger.warning("%s: %s", entry.name, error)
+                self._probes[entry.name] = None
+        return self._probes[entry.name]
+
+    def _columns_stream(
+        self, request: Request, columns: Sequence[Variant], stop: threading.Event | None
+    ) -> tuple[dict[int, str], Iterator[Output]]:
+        """One stream over several columns, those on one model decoding together; and why any cannot write."""
+        failures: dict[int, str] = {}
+        streams = []
+        for model, indexes in _by_model(columns).items():
+            try:
+                stream = self._stream(replace(request, model=model), [columns[i].settings for i in indexes], stop)
+            except UserError as error:
+                failures.update(dict.fromkeys(indexes, str(error)))
+                continue
+            streams.append((indexes, stream))
+        if not streams:  # nothing can be written: the page hears why, as for a single model
+            raise UserError(failures[0])
+        return failures, _merged(streams, len(columns))
+
+    def _column_view(self, request: Request, settings: SamplingSettings) -> CompareColumn:
+        try:
+            return CompareColumn(request.model, settings, self.distribution(request, settings))
+        except Unavailable as error:
+            return CompareColumn(request.model, settings, None, str(error))
 
     def distribution(self, request: Request, settings: SamplingSettings, top: int = 10) -> list[Candidate]:
         """The next-token candidates after the prompt, before and after the settings."""
@@ -360,7 +459,50 @@ def _title_from_first_line(request: Request) -> Request:
     return replace(request, headline=title.strip(), text=body.lstrip("\n"))
 
 
-def _outputs(streamed: Iterator[tuple[list[str], list[str]]], gate: _Gate) -> Iterator[Output]:
+def _by_model(columns: Sequence[Variant]) -> dict[str, list[int]]:
+    """The columns' indexes under each model, in order of first appearance."""
+    groups: dict[str, list[int]] = {}
+    for index, column in enumerate(columns):
+        groups.setdefault(column.model, []).append(index)
+    return groups
+
+
+def _merged(streams: list[tuple[list[int], Iterator[Output]]], total: int) -> Iterator[Output]:
+    """Several models' streams as one Output per step, each sample in its column's place.
+
+    The models advance in turn, a step each. One that fails part-way ends with a warning
+    naming its columns; the others go on.
+    """
+    if len(streams) == 1 and len(streams[0][0]) == total:
+        yield from streams[0][1]
+        return
+    samples = [Sample("")] * total
+    warnings: dict[int, list[str]] = {}
+    live = list(enumerate(streams))
+    try:
+        while live:
+            for entry in list(live):
+                key, (indexes, stream) = entry
+                try:
+                    output = next(stream)
+                except StopIteration:
+                    live.remove(entry)
+                    continue
+                except UserError as error:
+                    live.remove(entry)
+                    named = f"Column{'s' if len(indexes) > 1 else ''} {', '.join(str(i + 1) for i in indexes)}"
+                    warnings[key] = [*warnings.get(key, []), f"{named} stopped: {error}"]
+                else:
+                    for i, sample in zip(indexes, output.samples, strict=True):
+                        samples[i] = sample
+                    warnings[key] = output.warnings
+                yield Output(list(samples), list(dict.fromkeys(w for ws in warnings.values() for w in ws)))
+    finally:
+        for _, stream in streams:
+            stream.close()
+
+
+def _outputs(streamed: Iterator[tuple[list[Sample], list[str]]], gate: _Gate) -> Iterator[Output]:
     """Outputs from a model's stream, admitted by the gate; its failures become UserErrors.
 
     The gate is asked on the first output, not before: a stream that is never read holds
@@ -368,5 +510,5 @@ def _outputs(streamed: Iterator[tuple[list[str], list[str]]], gate: _Gate) -> It
     the stream, and so a remote server's requests.
     """
     with gate.admitted(), model_errors(), closing(streamed):
-        for texts, warnings in streamed:
-            yield Output(texts, warnings)
+        for samples, warnings in streamed:
+            yield Output(samples, warnings)

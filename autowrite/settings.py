@@ -31,12 +31,21 @@ BOUNDS: dict[str, Bound] = {
     "repetition_penalty": Bound(1.0, 2.0, float),  # 1.0 turns the penalty off
     "max_new_tokens": Bound(1, 512, int),
     "seed": Bound(0, 2**31 - 1, int),
+    "min_p": Bound(0.0, 1.0, float),  # 0 turns min-p filtering off
+    # Why at most 10: a repeat of more than ten tokens is a copied sentence, which the
+    # repetition penalty already discourages; 0 turns the ban off.
+    "no_repeat_ngram_size": Bound(0, 10, int),
 }
 
 
 @dataclass(frozen=True)
 class SamplingSettings:
-    """How to pick each next token; the same meaning in every backend."""
+    """How to pick each next token; the same meaning in every backend, and as transformers' generate().
+
+    min_p keeps the tokens at least min_p times as likely as the likeliest (after
+    temperature); no_repeat_ngram_size=n bans any token that would repeat an n-token run
+    already in the text, the prompt included.
+    """
 
     temperature: float = 0.8
     top_k: int = 50
@@ -45,6 +54,9 @@ class SamplingSettings:
     max_new_tokens: int = 80
     do_sample: bool = True
     seed: int = 42
+    # After the seed so that settings built by position keep their meaning.
+    min_p: float = 0.0
+    no_repeat_ngram_size: int = 0
 
     def __post_init__(self) -> None:
         for name, bound in BOUNDS.items():
@@ -143,6 +155,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "Greedy": {"do_sample": False, "repetition_penalty": 1.2},
     "Creative": {"do_sample": True, "temperature": 1.1, "top_k": 0, "top_p": 0.95, "repetition_penalty": 1.1},
     "Precise": {"do_sample": True, "temperature": 0.4, "top_k": 20, "top_p": 0.8, "repetition_penalty": 1.3},
+    # Min-p alone, as its authors suggest: a higher temperature, the tail cut relative to the top token.
+    "Min-p": {"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0, "min_p": 0.1, "repetition_penalty": 1.1},
+    "Greedy, no repeats": {"do_sample": False, "repetition_penalty": 1.0, "no_repeat_ngram_size": 3},
 }
 
 
@@ -155,7 +170,8 @@ def preset(name: str, card_defaults: SamplingSettings, max_new_tokens: int, seed
     return SamplingSettings(max_new_tokens=max_new_tokens, seed=seed, **PRESETS[name])
 
 
-PRESET_NAMES: tuple[str, ...] = ("Greedy", "Card defaults", "Creative", "Precise")
+# The compare tab's columns start as the first four.
+PRESET_NAMES: tuple[str, ...] = ("Greedy", "Card defaults", "Creative", "Precise", "Min-p", "Greedy, no repeats")
 
 __all__ = [
     "BOUNDS",

@@ -229,6 +229,23 @@ def _compared(answer: object) -> str:
     return ""
 
 
+def report_values(prompt: str, model: str, seed: int) -> dict:
+    """A report of two columns over two seeds of 20 tokens: the second column on its own settings."""
+    return {**compare_values(prompt, model, seed, [{}, {"min_p": 0.1}]), "presets": COMPARE_PRESETS[:2],
+            "max_new_tokens": 20, "seeds": 2}  # fmt: skip
+
+
+def _reported(answer: object) -> str:
+    if not isinstance(answer, list) or len(answer) != 2:
+        return f"expected a report of 2 columns, got {str(answer)[:120]}"
+    for index, column in enumerate(answer):
+        if not isinstance(column, dict) or len(column.get("samples") or []) != 2:
+            return f"column {index}: expected 2 samples and the figures, got {str(column)[:120]}"
+        if "distinct_1" not in column or column.get("error"):
+            return f"column {index}: expected figures, got {str(column)[:120]}"
+    return ""
+
+
 def check(api: Api, model: str, tally: Tally) -> None:
     """Each call shape the load sends, once, with its answer's shape checked; latencies into tally."""
     text = TEXTS[0][:30]
@@ -237,6 +254,7 @@ def check(api: Api, model: str, tally: Tally) -> None:
         ("ghost", "suggest", suggest_values(text, model, ghost_tokens=8), _ghost),
         ("generate", "generate", generate_values(text, model, 1), _generated),
         ("compare", "compare", compare_values(text, model, 1, CHECK_COLUMNS), _compared),
+        ("report", "report", report_values(text, model, 1), _reported),
     ]
     for label, name, values, problem_of in shapes:
         start = time.monotonic()
@@ -444,7 +462,7 @@ def main(args: argparse.Namespace) -> dict:
     checked, tally = Tally(), Tally()
     try:
         url = f"http://127.0.0.1:{port}"
-        api = Api(url, read_parameters(url, ["suggest", "generate", "compare"]))
+        api = Api(url, read_parameters(url, ["suggest", "generate", "compare", "report"]))
         for model in models:  # load every model once, so memory "before" includes them all
             api.call("suggest", suggest_values("Warm up", model), timeout=180)
         check(api, models[0], checked)

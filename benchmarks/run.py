@@ -30,9 +30,10 @@ import torch
 from autowrite import decode
 from autowrite.backends.llamacpp import cpu_count, on_compute_thread, one_openmp_team
 from autowrite.catalog import load_catalog
+from autowrite.formats import Task
 from autowrite.loading import cache_root, embedded_folder, embedded_gguf_path
-from autowrite.service import Request, Service
-from autowrite.settings import SamplingSettings
+from autowrite.service import Request, Service, Variant
+from autowrite.settings import PRESET_NAMES, SamplingSettings, preset
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -59,11 +60,13 @@ class Config:
     trace_chars: int = len(TRACE)
     http_calls: int = 40
     prompts: int = len(PROMPTS)
+    report_seeds: int = 8
+    report_tokens: int = 60
 
     @classmethod
     def smoke(cls) -> Config:
         """A few seconds of everything: CI checks the benchmark runs, not how fast."""
-        return cls(repeats=1, new_tokens=3, trace_chars=6, http_calls=3, prompts=1)
+        return cls(repeats=1, new_tokens=3, trace_chars=6, http_calls=3, prompts=1, report_seeds=2, report_tokens=3)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -301,6 +304,7 @@ def in_process(config: Config) -> dict:
     latency[ours.name]["letter, app flow"] = _app_flow(ours, typing_trace(text, "letter"), config)
     columns, per_step = _compare_columns(ours, config)
     crowd = _crowd(ours, settings, config)
+    report = report_card(ours, config)
     torch.set_num_threads(torch_threads)
     pipeline_rates, pipeline_latency = engine_figures([Pipeline(adapter)], settings, config, text)
     rates.update(pipeline_rates)
@@ -313,6 +317,7 @@ def in_process(config: Config) -> dict:
         },
         "compare_seconds": {"1 column": columns[1], "4 columns": columns[4], "ratio": columns[4] / columns[1]},
         "compare_ms_per_step": {"1 column": per_step[1], "4 columns": per_step[4], "ratio": per_step[4] / per_step[1]},
+        "report_card": report,
         "ours": ours.name,
     }
 
@@ -369,6 +374,50 @@ def _compare_columns(ours: Ours, config: Config) -> tuple[dict[int, float], dict
         columns[n] = statistics.median(times)
         per_step[n] = statistics.median(t / max(1, k) for t, k in zip(times, steps)) * 1000
     return columns, per_step
+
+
+class BenchmarkError(RuntimeError):
+    """A measured path gave a wrong result: no figure is written for it."""
+
+
+def report_card(ours: Ours, config: Config) -> dict:
+    """A report of 4 columns x N seeds on one model, against the same samples one at a time.
+
+    Both ways must give the same texts, or the figure would compare different work. While
+    the report decodes, a typing trace measures what a keystroke waits meanwhile.
+    """
+    request = Request(model=ours.model, task=Task.REVIEW, text="", rating=1, category="Electronics")
+    card = ours.service.entry(ours.model).defaults
+    columns = [Variant(ours.model, preset(name, card, config.report_tokens, 42)) for name in PRESET_NAMES[:4]]
+    seeds = config.report_seeds
+    shared, alone, typing = [], [], []
+    trace = typing_trace(TRACE[: config.trace_chars], "letter")
+    for _ in range(max(1, min(3, config.repeats))):
+        ours.reset()  # the typist starts cold, as in the keystroke figures
+        start = time.perf_counter()
+        typist = threading.Thread(target=lambda: typing.extend(keystrokes(ours, trace)))
+        typist.start()
+        _, outputs = ours.service.report(request, columns, seeds)
+        together = decode.last(outputs).texts
+        shared.append(time.perf_counter() - start)
+        typist.join()
+        start = time.perf_counter()
+        one_by_one = [
+            ours.service.generate(request, c.settings.replace(seed=42 + k)).texts[0]
+            for c in columns
+            for k in range(seeds)
+        ]
+        alone.append(time.perf_counter() - start)
+        if together != one_by_one:
+            raise BenchmarkError("the report's samples differ from the same samples decoded one at a time")
+    return {
+        "samples": len(columns) * seeds,
+        "tokens_each": config.report_tokens,
+        "shared_batches_s": statistics.median(shared),
+        "one_at_a_time_s": statistics.median(alone),
+        "ratio": statistics.median(alone) / statistics.median(shared),
+        "keystroke_ms_meanwhile": {"p50": percentile(typing, 50), "p95": percentile(typing, 95), "n": len(typing)},
+    }
 
 
 def _crowd(ours: Ours, settings: SamplingSettings, config: Config) -> dict[str, list[float]]:
@@ -547,6 +596,14 @@ def _figure_lines(result: dict) -> list[str]:
         lines.append(
             f"Eight people generating at once (tokens/s, all together): {shared:.1f} sharing decode steps, "
             f"{turns:.1f} taking turns ({shared / turns:.2f}x); one alone {alone:.1f}."
+        )
+    if report := result.get("report_card"):
+        k = report["keystroke_ms_meanwhile"]
+        lines.append(
+            f"Report card, {report['samples']} samples of {report['tokens_each']} tokens (4 columns x "
+            f"{report['samples'] // 4} seeds, one model): {report['shared_batches_s']:.1f} s in shared batches against "
+            f"{report['one_at_a_time_s']:.1f} s one at a time ({report['ratio']:.2f}x); keystrokes meanwhile "
+            f"p50 {k['p50']:.1f} ms, p95 {k['p95']:.1f} ms."
         )
     if flow := result["keystroke_ms"][result["ours"]].get("letter, app flow"):
         lines.append(

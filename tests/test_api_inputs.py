@@ -18,10 +18,14 @@ PARAMETERS = {
     "suggest": ["text", "model", "mode", "rating", "category", "headline", "ghost_tokens"],
     "generate": [
         "prompt", "model", "temperature", "top_k", "top_p", "repetition_penalty", "max_new_tokens", "do_sample",
-        "seed", "mode", "rating", "category", "headline",
+        "seed", "mode", "rating", "category", "headline", "min_p", "no_repeat_ngram_size",
     ],
     "compare": [
         "prompt", "model", "presets", "seed", "max_new_tokens", "mode", "rating", "category", "headline", "columns",
+    ],
+    "report": [
+        "prompt", "model", "presets", "seed", "max_new_tokens", "mode", "rating", "category", "headline", "columns",
+        "seeds", "headline_chars",
     ],
 }  # fmt: skip
 # Errors that are about the request as a whole rather than one parameter.
@@ -120,6 +124,12 @@ def test_any_json_gets_a_result_or_a_named_error(app_url, name, data):
         ("compare", ["x", "tiny-gpt2", ["Greedy"], *[None] * 6, [3]], "columns[0] must be an object"),
         ("compare", ["x", "tiny-gpt2", ["Greedy"], *[None] * 6, [{"top_k": "inf"}]], "columns[0]: top_k must be"),
         ("compare", ["x", "tiny-gpt2", ["Greedy"], None, 500], "max_new_tokens must be a whole number from 1 to 200"),
+        ("compare", ["x", "tiny-gpt2", ["Greedy"], *[None] * 6, [{"model": 3}]], "columns[0].model must be text"),
+        ("compare", ["x", "tiny-gpt2", ["Greedy"], *[None] * 6, [{"model": "<i>x</i>"}]], "columns[0].model: Unknown"),
+        ("report", ["x", "tiny-gpt2", ["Greedy"], *[None] * 7, 0], "seeds must be a whole number from 1 to 32"),
+        ("report", ["x", "tiny-gpt2", ["Greedy"], *[None] * 8, "long"], "headline_chars must be a whole number"),
+        ("generate", ["x", "tiny-gpt2", *[None] * 11, float("nan")], "min_p must be a finite number"),
+        ("generate", ["x", "tiny-gpt2", *[None] * 12, 11], "no_repeat_ngram_size must be between 0 and 10"),
     ],
 )
 def test_bad_values_are_named(app_url, name, values, message):
@@ -147,7 +157,7 @@ def test_the_http_boundary(app_url):
     status, answer = post(url, "/gradio_api/upload", upload, "multipart/form-data; boundary=XX")
     assert status == 403 and answer["error"] == "This app takes no uploads."
     # The page's own handlers are not callable by name, whatever Gradio named them.
-    for private in ("live_suggest", "generate_stream", "compare_stream", "on_load", "predict"):
+    for private in ("live_suggest", "generate_stream", "compare_stream", "report_stream", "on_load", "predict"):
         status, answer = post(url, f"/gradio_api/call/{private}", body_of(["x"]))
         assert status == 404 and "No endpoint named" in answer["error"], private
         status, _ = post(url, f"/gradio_api/run/{private}", body_of(["x"]))

@@ -71,7 +71,7 @@ def test_api_endpoints_with_gradio_client(app_url):
     assert tuned[0] == columns[0]  # no settings of its own: the preset's
     assert (tuned[1]["settings"]["temperature"], tuned[1]["settings"]["top_k"]) == (0.5, 3)
     assert tuned[1]["settings"]["top_p"] == columns[1]["settings"]["top_p"]
-    with pytest.raises(Exception, match=r"columns\[0\]: a column takes only temperature"):
+    with pytest.raises(Exception, match=r"columns\[0\]: a column takes only model, temperature"):
         client.predict(prompt="x", model="tiny-gpt2", presets=["Greedy"], columns=[{"seed": 3}], api_name="/compare")
     # A server that gives no log-probabilities (TGI): the texts still come, each distribution null and why.
     with pytest.MonkeyPatch.context() as patch:
@@ -265,14 +265,17 @@ def test_the_compare_share_button_reads_the_shown_columns(tiny_service):
 
     from autowrite.ui.app import compare_query
 
-    fields = [0.7, 5, 0.9, 1.2, True] + [1.1, 0, 0.95, 1.1, True] + [0.4, 20, 0.8, 1.3, True] * 2
+    fields = [0.7, 5, 0.9, 1.2, True, 0.0, 0] + [1.1, 0, 0.95, 1.1, True, 0.1, 3] + [0.4, 20, 0.8, 1.3, True, 0, 0] * 2
     pickers = ["Card defaults", "Creative", "Precise", "Greedy"]
-    query = compare_query(tiny_service, "tiny-gpt2", "ad", 5, "Books", "", "Sony TV", 2, 9, 30, *pickers, *fields)
+    models = ["", "tiny-gptneo", "", ""]  # column 2 on its own model
+    values = [*pickers, *models, *fields]
+    query = compare_query(tiny_service, "tiny-gpt2", "ad", 5, "Books", "", "Sony TV", 2, 9, 30, *values)
     assert query.startswith("?tab=compare&")
     assert "presets=Card+defaults%2CCreative&" in query and "c1_top_k=5" in query and "c3_" not in query
+    assert "c2_model=tiny-gptneo" in query and "c2_min_p=0.1" in query and "c1_model" not in query
     fields[0] = 7.0  # an out-of-range temperature typed into column 1
     with pytest.raises(gr.Error, match="temperature must be between"):
-        compare_query(tiny_service, "tiny-gpt2", "ad", 5, "Books", "", "Sony TV", 2, 9, 30, *pickers, *fields)
+        compare_query(tiny_service, "tiny-gpt2", "ad", 5, "Books", "", "Sony TV", 2, 9, 30, *pickers, *models, *fields)
 
 
 def test_a_ghost_made_for_an_older_text_is_not_appended():

@@ -19,6 +19,7 @@ from autowrite.backends.remote import (
     MAX_LOGPROBS,
     NO_LOGPROBS,
     NoLogprobs,
+    RemoteClient,
     RemoteError,
     candidates,
     completion_body,
@@ -32,7 +33,7 @@ from autowrite.backends.remote import (
 from autowrite.catalog import CatalogError, Entry, load_catalog
 from autowrite.formats import Task
 from autowrite.loading import ModelCache, embedded_gguf_path, load_entry, remote_entry
-from autowrite.service import Request, Service, Unavailable, UserError, model_errors
+from autowrite.service import Request, Service, Unavailable, UserError, Variant, model_errors
 from autowrite.settings import SamplingSettings, SettingsError
 from autowrite.ui.compare import column_view
 
@@ -57,6 +58,14 @@ def test_sampling_settings_map_onto_the_completions_request():
     body = completion_body("Hi", settings.replace(top_k=0, top_p=1.0), model="served")
     assert (body["top_k"], body["top_p"], body["model"]) == (0, 1.0, "served")
     assert "model" not in completion_body("Hi", settings)
+
+
+def test_min_p_is_sent_and_the_ngram_ban_is_refused_by_name(tiny_service):
+    assert completion_body("Hi", SamplingSettings(min_p=0.05))["min_p"] == 0.05
+    assert completion_body("Hi", SamplingSettings(min_p=0.05, do_sample=False))["min_p"] == 0.0  # greedy reads none
+    client = RemoteClient("http://127.0.0.1:9/v1")  # never reached: the refusal comes first
+    with pytest.raises(Unavailable, match="no n-gram ban: set no_repeat_ngram_size to 0"), model_errors():
+        next(client.stream_many("Hi", [SamplingSettings(no_repeat_ngram_size=3)]))
 
 
 def test_greedy_is_temperature_zero_and_top_k_one():
@@ -140,7 +149,7 @@ def test_compare_tab_shows_why_a_model_has_no_next_token_view(tiny_service, monk
             raise NoLogprobs(NO_LOGPROBS.format(base="http://tgi:8080/v1"))
 
     monkeypatch.setattr(tiny_service, "distribution", no_logprobs)
-    shown, _ = tiny_service.compare(Request(model="tiny-gpt2", text="Hi"), [SamplingSettings()])
+    shown, _ = tiny_service.compare(Request(model="tiny-gpt2", text="Hi"), [Variant("tiny-gpt2", SamplingSettings())])
     view = column_view(shown[0])
     assert "returned no log-probabilities" in view and "Generation still works" in view
 

@@ -16,7 +16,6 @@ import json
 import logging
 import math
 import random
-import re
 import sys
 import time
 from collections import Counter, defaultdict
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from autowrite.formats import RATINGS, Review, Task, prompt_for, split_example
+from autowrite.probe import POOLED, ToneProbe, probe_words
 from train.modeling import (
     adapter_base_name,
     configure_environment,
@@ -51,9 +51,6 @@ NEUTRAL_HEADLINES = {
     "Movies and TV": "The DVD",
     "Gift Cards": "Gift card",
 }
-
-
-POOLED = "\0all"  # the probe's key for every category together; no category is named so
 
 
 class EvalError(ValueError):
@@ -246,29 +243,41 @@ class SentimentProbe:
         self.shrink = {
             key: (both.total() + len(both) + 1, min(self.totals[key].values())) for key, both in self.both.items()
         }
+        self._probe = self.tone_probe() if self.counts else None
 
     @staticmethod
     def words(text: str) -> list[str]:
         """Lower-cased word tokens."""
-        return re.findall(r"[a-z']+", text.lower())
+        return probe_words(text)
 
     @property
     def ready(self) -> bool:
         """Whether any category had training documents of both classes."""
         return bool(self.counts)
 
+    def tone_probe(self, min_count: int = 1, about: dict | None = None) -> ToneProbe:
+        """The per-word weights this probe scores with, for words seen at least min_count times.
+
+        With min_count 1 it reads every text exactly as this probe does; the file a checkpoint
+        ships keeps fewer words (train/probe.py).
+        """
+        weights = {}
+        for key, classes in self.counts.items():
+            denominator, weight = self.shrink[key]
+            totals = self.totals[key]
+            words = {}
+            for word, count in self.both[key].items():
+                if count >= min_count:
+                    prior = weight * (count + 1) / denominator
+                    words[word] = math.log((classes[True][word] + prior) / (totals[True] + weight)) - math.log(
+                        (classes[False][word] + prior) / (totals[False] + weight)
+                    )
+            weights[key] = words
+        return ToneProbe(weights, about)
+
     def positive_probability(self, text: str, category: str | None = None) -> float:
         """P(positive | words) under the category's model (all categories pooled for an unknown one)."""
-        key = category if category in self.counts else POOLED
-        counts, totals, both = self.counts[key], self.totals[key], self.both[key]
-        denominator, weight = self.shrink[key]
-        score = 0.0
-        for word in self.words(text):
-            if word in both:
-                prior = weight * (both[word] + 1) / denominator
-                score += math.log((counts[True][word] + prior) / (totals[True] + weight))
-                score -= math.log((counts[False][word] + prior) / (totals[False] + weight))
-        return 1 / (1 + math.exp(-max(-50.0, min(50.0, score))))
+        return self._probe.positive_probability(text, category)
 
 
 @dataclass

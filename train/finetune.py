@@ -25,9 +25,11 @@ from typing import Any
 import yaml
 
 from autowrite.formats import Review, Task, split_example
+from autowrite.probe import PROBE_FILE
 from autowrite.settings import SettingsError
 from train import card as cards
 from train import evaluate
+from train import probe as tone_probe
 from train.modeling import (
     choose_precision,
     configure_environment,
@@ -252,6 +254,11 @@ def _save(trainer, config: FinetuneConfig, splits: Splits, tokenizer, base_folde
     cards.write_loss_curve(history, output_dir / "loss_curve.png")
     stats = cards.TrainStats.from_history(history, splits=splits, global_step=trainer.state.global_step)
     cards.write_card(output_dir, config, command=command, stats=stats)
+    if config.task == Task.REVIEW.value:  # the app reads which rating a sample reads as with it
+        try:
+            tone_probe.build(splits).save(output_dir / PROBE_FILE)
+        except ValueError as error:  # data without both low and high ratings: no probe, the rest stands
+            log.warning("no tone probe: %s", error)
 
 
 def _final_evaluation(config: FinetuneConfig, splits: Splits) -> None:

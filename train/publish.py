@@ -14,7 +14,7 @@ from pathlib import Path
 
 # What a checkpoint folder may hold that the Hub should get: weights as safetensors only,
 # configs, tokenizer files, the card and its figures, the recipe and eval results.
-ALLOWED = ["*.safetensors", "*.json", "*.yaml", "*.md", "*.png", "*.txt", "*.jinja", "*.model"]
+ALLOWED = ["*.safetensors", "*.json", "*.json.gz", "*.yaml", "*.md", "*.png", "*.txt", "*.jinja", "*.model"]
 # Never uploaded even if present: pickles and trainer state that a user should not load.
 REFUSED = ["*.bin", "*.pt", "*.pth", "*.pkl", "*.ckpt", "optimizer*", "scheduler*", "rng_state*", "trainer_state.json"]
 

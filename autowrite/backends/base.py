@@ -66,6 +66,18 @@ class Suggestions:
     ghost: str = ""  # a few words to append, starting with the best word's completion
 
 
+@dataclass(frozen=True)
+class Sample:
+    """One generated text so far, and what the report card reads from it."""
+
+    text: str
+    tokens: int = 0  # tokens chosen so far, the end of text included
+    # The chosen tokens' summed log-probability under the model, before the settings
+    # reshaped it; None where the model gives none (a remote server).
+    logprob: float | None = None
+    ended: bool = False  # the model ended the text itself, before the length limit
+
+
 class _Turns:
     """How many live suggestions wait for or hold a model, and a condition to wait on."""
 
@@ -82,7 +94,8 @@ class Backend(ABC):
     # whose logits_many costs about one sequence's time for many, and whose results do not
     # depend on what runs beside them.
     batches_generations: bool = False
-    # How many sequences a StepBatcher may decode at once; each must fit context_length.
+    # How many sequences one logits_many call keeps caches for (each within context_length):
+    # a StepBatcher's steps hold at most this many, and a larger generation decodes in parts.
     batch_sequences: int = 1
     context_length: int
     eos_token_id: int | None
@@ -185,8 +198,8 @@ class Model(Protocol):
 
     def stream_many(
         self, prompt: str, variants: Sequence[SamplingSettings], stop: threading.Event | None = None
-    ) -> Iterator[tuple[list[str], list[str]]]:
-        """One text per settings variant and the warnings so far: first empty, then after each step."""
+    ) -> Iterator[tuple[list[Sample], list[str]]]:
+        """One sample per settings variant and the warnings so far: first empty, then after each step."""
 
     def distribution(self, prompt: str, settings: SamplingSettings, top: int = 10) -> list[Candidate]:
         """The likeliest next tokens after the prompt, before and after the settings."""

@@ -22,8 +22,11 @@ request instead (`completion_body`), to the field that means the same thing:
                                                          server, but not the local engine's text: each
                                                          server has its own random stream
     do_sample=False     temperature 0, top_k 1, no top_p
-    (none)              min_p 0                          llama.cpp filters at min_p 0.05 unless told
-                                                         not to; autowrite has no min_p
+    min_p (0 = off)     min_p                            vLLM and llama.cpp read it (llama.cpp filters at
+                                                         0.05 unless told, so 0 is always sent); TGI's
+                                                         completions route ignores it
+    no_repeat_ngram_size (refused above 0)               none of these servers offers an n-gram ban, so a
+                                                         request that asks for one is refused by name
 
 The distribution view and live suggestions ask for the next token only (`max_tokens: 1`)
 with its `logprobs: N` most likely alternatives. vLLM and llama.cpp return them; TGI's
@@ -51,7 +54,7 @@ import httpx
 import torch
 
 from autowrite import sampling
-from autowrite.backends.base import MIN_PROBABILITY, BackendError, Candidate, NotSupported, Suggestions, Word
+from autowrite.backends.base import MIN_PROBABILITY, BackendError, Candidate, NotSupported, Sample, Suggestions, Word
 from autowrite.settings import SamplingSettings
 
 log = logging.getLogger(__name__)
@@ -73,8 +76,9 @@ DISCOVERY_TIMEOUT = 3.0
 SUGGEST_CHARS = 4_000
 # Why 0.1 s: how often a stream waiting for its next token looks at the stop event.
 _POLL = 0.1
-# A variant's stream update: (index, text so far or None when it ends, finished on its own, error).
-_Update = tuple[int, str | None, bool, "RemoteError | None"]
+# A variant's stream update: (index, text so far or None when it ends, the server's
+# finish_reason so far or None, error).
+_Update = tuple[int, str | None, str | None, "RemoteError | None"]
 
 _WORD_END = re.compile(r"[\w'’-]+$")  # the word being typed, as autowrite.suggest reads it
 _WORD_START = re.compile(r"[\w'’-]")
@@ -96,6 +100,10 @@ class RemoteError(BackendError):
 
 class NoLogprobs(RemoteError, NotSupported):
     """The server returns no log-probabilities (TGI's completions route): no next-token view or words."""
+
+
+class NoNgramBan(RemoteError, NotSupported):
+    """No OpenAI-compatible server bans repeated n-grams; a request asking for it is refused by name."""
 
 
 # --- the request mapping (pure) ------------------------------------------------------------
@@ -120,7 +128,7 @@ def completion_body(
         "seed": settings.seed,
         "repetition_penalty": settings.repetition_penalty,
         "repeat_penalty": settings.repetition_penalty,
-        "min_p": 0.0,
+        "min_p": settings.min_p if settings.do_sample else 0.0,
         "stream": stream,
     }
     if settings.do_sample:
@@ -359,8 +367,8 @@ class RemoteClient:
 
     def stream_text(
         self, prompt: str, settings: SamplingSettings, stop: threading.Event | None = None
-    ) -> Iterator[tuple[str, bool]]:
-        """The generated text so far after each streamed piece, and whether the server said it ended.
+    ) -> Iterator[tuple[str, str | None]]:
+        """The generated text so far after each streamed piece, and the server's finish_reason once it ended.
 
         Leaving the loop (a stop, or the caller closing the iterator) closes the response,
         and with it the connection, so the server stops generating.
@@ -375,66 +383,74 @@ class RemoteClient:
                 choice = first_choice(event)
                 piece = choice.get("text") or ""
                 # TGI marks unfinished pieces with "", vLLM and llama.cpp with null.
-                finished = bool(choice.get("finish_reason"))
-                if piece or finished:
+                reason = choice.get("finish_reason") or None
+                if piece or reason:
                     text += piece
-                    yield text, finished
+                    yield text, reason
 
     def stream_many(
         self, prompt: str, variants: Sequence[SamplingSettings], stop: threading.Event | None = None
-    ) -> Iterator[tuple[list[str], list[str]]]:
+    ) -> Iterator[tuple[list[Sample], list[str]]]:
         """Stream one text per settings variant, with warnings, each as its own request.
+
+        The server gives no log-probabilities of what it chose here, so the samples carry
+        none; one ended on its own when its finish_reason is "stop".
 
         The requests run at once, one thread each, so a batching server (vLLM, TGI)
         computes the columns together; a server that runs one request at a time serves
         them in turn. A stop, or closing this iterator, ends every request.
         """
+        if any(v.no_repeat_ngram_size for v in variants):
+            raise NoNgramBan(
+                "This model's server has no n-gram ban: set no_repeat_ngram_size to 0 for it "
+                "(vLLM, TGI and llama.cpp's server offer none)."
+            )
         cancel = threading.Event()
         updates: queue.Queue[_Update] = queue.Queue()
         for index, settings in enumerate(variants):
             threading.Thread(
                 target=self._pump, args=(index, prompt, settings, cancel, updates), daemon=True, name=f"remote-{index}"
             ).start()
-        texts = [""] * len(variants)
+        samples = [Sample("")] * len(variants)
         warnings: list[str] = []
         running = len(variants)
-        yield list(texts), []
+        yield list(samples), []
         try:
             while running:
                 if stop is not None and stop.is_set():
                     return
                 try:
-                    index, text, finished, error = updates.get(timeout=_POLL)
+                    index, text, reason, error = updates.get(timeout=_POLL)
                 except queue.Empty:
                     continue
                 if error is not None:
                     raise error
                 if text is None:
                     running -= 1
-                    if finished:
+                    if reason:
                         continue
                     warnings.append(ENDED_EARLY.format(number=index + 1))
                 else:
-                    texts[index] = text
-                yield list(texts), list(warnings)
+                    samples[index] = Sample(text, ended=reason == "stop")
+                yield list(samples), list(warnings)
         finally:
             cancel.set()
 
     def _pump(
         self, index: int, prompt: str, settings: SamplingSettings, cancel: threading.Event, updates: queue.Queue
     ) -> None:
-        """One variant's stream onto the queue: (index, text, finished, None) per update, then (index, None, ...)."""
-        finished = False
+        """One variant's stream onto the queue: (index, text, reason, None) per update, then (index, None, ...)."""
+        reason = None
         try:
-            for text, finished in self.stream_text(prompt, settings, cancel):
-                updates.put((index, text, finished, None))
+            for text, reason in self.stream_text(prompt, settings, cancel):
+                updates.put((index, text, reason, None))
         except RemoteError as error:
-            updates.put((index, None, True, error))
+            updates.put((index, None, "error", error))
             return
         except Exception as error:  # whatever it is, the reader must hear of it or it waits forever
-            updates.put((index, None, True, RemoteError(f"Reading the server's stream failed: {error!r}")))
+            updates.put((index, None, "error", RemoteError(f"Reading the server's stream failed: {error!r}")))
             return
-        updates.put((index, None, finished, None))
+        updates.put((index, None, reason, None))
 
     # --- next token, suggestions ---------------------------------------------------------
 

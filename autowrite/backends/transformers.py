@@ -47,6 +47,7 @@ class TransformersBackend(Backend):
         # Why several slots: two people typing at once would otherwise evict each other's
         # prefix on every keystroke. Four keeps memory small for a 135M model.
         self._slots = [_Slot() for _ in range(max_slots)]
+        self.batch_sequences = max_slots  # a generation's variants each keep a slot (for_generation)
         self._clock = 0
         self._last_used = [0] * max_slots
         self.tokens_computed = 0  # positions run through the model; tests read it to see reuse

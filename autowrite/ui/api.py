@@ -1,4 +1,4 @@
-"""Named API endpoints (suggest, generate, compare) for gradio_client and the REST protocol.
+"""Named API endpoints (suggest, generate, compare, report) for gradio_client and the REST protocol.
 
 Parameters are spelled as in share links, and every one may be left out or null, which
 means its default: the model card's settings, and for compare 60 tokens, as on its tab.
@@ -18,6 +18,7 @@ import gradio as gr
 
 from autowrite import inputs
 from autowrite.decode import last
+from autowrite.report import Asked, report_columns
 from autowrite.service import CompareColumn, Service, UserError
 from autowrite.settings import SettingsError
 from autowrite.ui import lanes
@@ -66,12 +67,18 @@ def generate(
     rating: int | None = None,
     category: str | None = None,
     headline: str | None = None,
+    min_p: float | None = None,
+    no_repeat_ngram_size: int | None = None,
 ) -> Iterator[str]:
-    """Stream the generated text (the continuation only); the last message is the whole text."""
+    """Stream the generated text (the continuation only); the last message is the whole text.
+
+    min_p and no_repeat_ngram_size come last so that calls made before they existed keep their meaning.
+    """
     request = inputs.parse_request(service, model, mode, prompt, rating, category, headline)
     chosen = service.settings(
         request.model, temperature=temperature, top_k=top_k, top_p=top_p, repetition_penalty=repetition_penalty,
-        max_new_tokens=max_new_tokens, do_sample=do_sample, seed=seed,
+        max_new_tokens=max_new_tokens, do_sample=do_sample, seed=seed, min_p=min_p,
+        no_repeat_ngram_size=no_repeat_ngram_size,
     )  # fmt: skip
     for output in service.stream(request, chosen):
         yield output.texts[0]
@@ -92,24 +99,64 @@ def compare(
 ) -> list[dict]:
     """The same prompt and seed under several presets, with each one's next-token distribution.
 
-    columns: each column's own settings over its preset, in the order of presets
-    ({"temperature": 0.6, "top_k": 5}, ...), as a compare link's c1_temperature, c1_top_k...
+    columns: each column's own model and settings over its preset, in the order of presets
+    ({"model": "...", "temperature": 0.6, "top_k": 5}, ...), as a compare link's c1_model,
+    c1_temperature, c1_top_k... A column without a model uses the page's (model). Columns on
+    one model decode as one batch; a column whose model cannot load has an "error" and no text.
     """
     request = inputs.parse_request(service, model, mode, prompt, rating, category, headline)
     names = inputs.parse_presets(presets)
     own = inputs.parse_columns(columns, len(names))
-    variants = service.column_settings(request.model, names, own, seed, inputs.parse_compare_tokens(max_new_tokens))
+    variants = service.columns(request.model, names, own, seed, inputs.parse_compare_tokens(max_new_tokens))
     shown, outputs = service.compare(request, variants)
     texts = last(outputs).texts
     return [
-        {"preset": name, "settings": column.settings.as_dict(), "text": text, **_distribution(column)}
-        for name, column, text in zip(names, shown, texts, strict=True)
+        {"preset": name, "model": c.model, "settings": c.settings.as_dict(), "text": text, **_distribution(c)}
+        for name, c, text in zip(names, shown, texts, strict=True)
     ]
 
 
+def report(
+    service: Service,
+    prompt: str | None = None,
+    model: str | None = None,
+    presets: list[str] | None = None,
+    seed: int | None = None,
+    max_new_tokens: int | None = None,
+    mode: str | None = None,
+    rating: int | None = None,
+    category: str | None = None,
+    headline: str | None = None,
+    columns: list[dict] | None = None,
+    seeds: int | None = None,
+    headline_chars: int | None = None,
+) -> list[dict]:
+    """The compare columns over `seeds` seeds each (default 8, at most 32): one report per column.
+
+    The parameters before seeds are compare's, checked the same way. Each report has the
+    column's diversity (distinct_1, distinct_2), repetition_4, fit_logprob_per_token, mean_words,
+    ended_on_its_own and, for reviews, read_as_asked and mean_positive (from the checkpoint's
+    tone probe; null without one), for ads within_headline_chars (headline_chars, default 80);
+    and its samples, each with a note. A column whose model cannot load has an "error".
+    """
+    request = inputs.parse_request(service, model, mode, prompt, rating, category, headline)
+    names = inputs.parse_presets(presets)
+    own = inputs.parse_columns(columns, len(names))
+    variants = service.columns(request.model, names, own, seed, inputs.parse_compare_tokens(max_new_tokens))
+    count = inputs.parse_seeds(seeds)
+    asked = Asked(request.task, request.rating, request.category, inputs.parse_headline_chars(headline_chars))
+    failures, outputs = service.report(request, variants, count)
+    samples = last(outputs).samples
+    probes = {v.model: service.probe(v.model) for v in variants}
+    labelled = [(v.model, name) for v, name in zip(variants, names, strict=True)]
+    return [r.as_dict() for r in report_columns(labelled, samples, count, asked, probes, failures)]
+
+
 def _distribution(column: CompareColumn) -> dict:
-    """A column's next-token distribution, or null and why, where the server gives none (TGI)."""
-    if column.distribution is None:  # the texts are still worth having, as on the compare tab
+    """A column's next-token distribution, or null and why: its model gives none (TGI), or could not write."""
+    if column.failed:  # the other columns are still worth having, as on the compare tab
+        return {"distribution": None, "error": column.note}
+    if column.distribution is None:
         return {"distribution": None, "distribution_note": column.note}
     return {
         "distribution": [
@@ -121,7 +168,12 @@ def _distribution(column: CompareColumn) -> dict:
 
 # The public endpoints and the queue lane each runs in. Their signatures, less the service,
 # are the API's documentation: gradio_client and /gradio_api/info read them.
-ENDPOINTS = ((suggest, lanes.SUGGEST), (generate, lanes.GENERATE), (compare, lanes.GENERATE))
+ENDPOINTS = (
+    (suggest, lanes.SUGGEST),
+    (generate, lanes.GENERATE),
+    (compare, lanes.GENERATE),
+    (report, lanes.GENERATE),
+)
 
 
 def register(service: Service) -> None:

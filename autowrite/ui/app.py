@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from autowrite import inputs
 from autowrite.formats import Task
 from autowrite.service import Service, UserError
-from autowrite.ui import api, compare, generate, lanes, live
+from autowrite.ui import api, compare, generate, lanes, live, report
 from autowrite.ui.boundary import Boundary
 from autowrite.ui.common import (
     TASKS,
@@ -115,6 +115,9 @@ def restore(service: Service, request: gr.Request) -> list:
         gr.Tabs(selected=state.tab) if linked else gr.update(),
         state.tab if linked else "live",
         *compare.restored(state),
+        state.report or gr.update(),
+        state.headline_chars,
+        state.report,
     ]
 
 
@@ -153,14 +156,17 @@ def compare_query(
     seed: int,
     max_new_tokens: int,
     *pickers_and_fields,
+    report: int = 0,
+    headline_chars: int | None = None,
 ) -> str:
-    """The query string that reproduces the compare tab's columns."""
+    """The query string that reproduces the compare tab's columns, and its report over `report` seeds if any."""
     try:
         request = inputs.parse_request(service, model, task, prompt, rating, category, headline)
         shown = compare.link_columns(service, model, seed, max_new_tokens, columns, pickers_and_fields)
         state = PageState(
             request.model, request.task, request.text, shown[0].settings, request.rating, request.category,
-            request.headline, tab="compare", columns=shown,
+            request.headline, tab="compare", columns=shown, report=int(report or 0),
+            headline_chars=inputs.parse_headline_chars(headline_chars),
         )  # fmt: skip
         return to_query(state)
     except UserError as error:
@@ -181,6 +187,8 @@ class Page:
     widgets: SettingsWidgets
     examples: gr.Dataset
     compared: compare.CompareWidgets
+    report: report.ReportWidgets
+    autorun: gr.Number  # seeds of a report a link asks to run on opening (0: none)
 
     def restored(self) -> list:
         """The widgets restore() fills, in its order."""
@@ -189,6 +197,7 @@ class Page:
             c.model, c.task, c.review_fields, c.rating, c.category, c.headline, self.prompt, self.samples,
             *self.widgets.as_list(), self.examples, self.notice, self.info, self.tabs, self.active,
             *self.compared.as_list(), *self.compared.blocks,
+            self.report.seeds, self.report.headline_chars, self.autorun,
         ]  # fmt: skip
 
 
@@ -207,10 +216,13 @@ def build_demo(service: Service) -> gr.Blocks:
             # A closure, not a partial: Gradio finds the gr.Request parameter by its annotation.
             return restore(service, request)
 
-        demo.load(on_load, None, page.restored(), api_visibility="private").then(
+        loaded = demo.load(on_load, None, page.restored(), api_visibility="private")
+        loaded.then(
             partial(load_model, service), common.model, info, api_visibility="private", show_progress="hidden",
             **lanes.LOAD,
         )  # fmt: skip
+        # A link to a report runs it once the page holds the link's columns, as its button would.
+        loaded.then(None, page.autorun, None, js="(n) => { if (n) document.querySelector('#rep-run')?.click(); }")
     return demo
 
 
@@ -246,9 +258,13 @@ def _tabs(service: Service, common: Common, info: gr.Markdown, notice: gr.Markdo
             prompt, widgets, samples, extra = generate.build(service, common)
         with gr.Tab("Compare", id="compare") as compare_tab:
             compared = compare.build(service, common)
+            reported = report.build(service, common, compared)
     for tab, name in ((live_tab, "live"), (generate_tab, "generate"), (compare_tab, "compare")):
         tab.select(partial(str, name), None, active, api_visibility="private", queue=False)
-    return Page(common, info, notice, tabs, active, prompt, samples, widgets, extra["examples"], compared)
+    return Page(
+        common, info, notice, tabs, active, prompt, samples, widgets, extra["examples"], compared, reported,
+        gr.Number(0, visible="hidden", elem_id="rep-autorun"),  # not a State: the page's script reads it
+    )  # fmt: skip
 
 
 def _model_events(service: Service, page: Page) -> None:
@@ -283,16 +299,20 @@ def _share_row(service: Service, page: Page) -> None:
     shared = [c.model, c.task, c.rating, c.category, c.headline]
     generate_inputs = [page.prompt, page.samples, *page.widgets.as_list()]
 
-    def on_share(tab: str, *values) -> str:
+    def on_share(tab: str, report: int, headline_chars: int, *values) -> str:
         fields, rest = values[: len(shared)], values[len(shared) :]
         if tab == "compare":
-            return compare_query(service, *fields, *rest[len(generate_inputs) :])
+            compared = rest[len(generate_inputs) :]
+            return compare_query(service, *fields, *compared, report=report, headline_chars=headline_chars)
         model, task, rating, category, headline = fields
         prompt, samples, *settings = rest[: len(generate_inputs)]
         return share_query(service, model, task, prompt, rating, category, headline, samples, *settings)
 
     share.click(
-        on_share, [page.active, *shared, *generate_inputs, *page.compared.as_list()], link, api_visibility="private"
+        on_share,
+        [page.active, page.report.ran, page.report.headline_chars, *shared, *generate_inputs, *page.compared.as_list()],
+        link,
+        api_visibility="private",
     ).then(
         None,
         link,

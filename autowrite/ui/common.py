@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from autowrite.formats import CATEGORIES, Task
-from autowrite.settings import BOUNDS, SamplingSettings
+from autowrite.settings import BOUNDS, FIELDS, SamplingSettings
 
 # CommonMark's backslash escapes, less the three that become HTML entities instead.
 _MARKDOWN_PUNCTUATION = re.compile(r"[!\"#$%'()*+,\-./:;=?@\[\\\]^_`{|}~]")
@@ -40,18 +40,12 @@ class SettingsWidgets:
     max_new_tokens: gr.Slider
     do_sample: gr.Checkbox
     seed: gr.Number
+    min_p: gr.Slider
+    no_repeat_ngram_size: gr.Slider
 
     def as_list(self) -> list:
         """The widgets in field order, for event inputs and outputs."""
-        return [
-            self.temperature,
-            self.top_k,
-            self.top_p,
-            self.repetition_penalty,
-            self.max_new_tokens,
-            self.do_sample,
-            self.seed,
-        ]
+        return [getattr(self, name) for name in FIELDS]
 
 
 def settings_widgets(
@@ -74,7 +68,11 @@ def settings_widgets(
     temperature = slider("temperature", "Temperature", 0.05, "Lower is safer, higher is more varied")
     top_k = slider("top_k", "Top-k", 1, "Only the k likeliest tokens (0 = off)")
     top_p = slider("top_p", "Top-p", 0.01, "Smallest set of tokens with this much probability (1 = off)")
+    min_p = slider("min_p", "Min-p", 0.01, "Only tokens at least this fraction as likely as the likeliest (0 = off)")
     repetition_penalty = slider("repetition_penalty", "Repetition penalty", 0.05, "Discourage repeats (1 = off)")
+    no_repeat = slider(
+        "no_repeat_ngram_size", "No repeated n-grams", 1, "Never repeat a run of this many tokens (0 = off)"
+    )
     max_new_tokens = slider("max_new_tokens", "Max new tokens", 1, "Length limit")
     do_sample = gr.Checkbox(
         value=defaults.do_sample, label="Sample (off: greedy, always the likeliest token)", elem_id=f"{prefix}do_sample"
@@ -85,12 +83,14 @@ def settings_widgets(
     if not with_length_and_seed:
         max_new_tokens.visible = False
         seed.visible = False
-    return SettingsWidgets(temperature, top_k, top_p, repetition_penalty, max_new_tokens, do_sample, seed)
+    return SettingsWidgets(
+        temperature, top_k, top_p, repetition_penalty, max_new_tokens, do_sample, seed, min_p, no_repeat
+    )
 
 
 def settings_updates(settings: SamplingSettings) -> list:
     """Values for a SettingsWidgets list, in field order."""
-    return [getattr(settings, name) for name in SamplingSettings.__dataclass_fields__]
+    return [getattr(settings, name) for name in FIELDS]
 
 
 def as_text(value: object) -> str:

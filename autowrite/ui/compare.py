@@ -12,7 +12,7 @@ import gradio as gr
 from autowrite import inputs
 from autowrite.backends.base import Candidate
 from autowrite.inputs import COLUMN_FIELDS, COMPARE_MAX_TOKENS, COMPARE_TOKENS
-from autowrite.service import MAX_COLUMNS, CompareColumn, Service, UserError
+from autowrite.service import MAX_COLUMNS, CompareColumn, Service, UserError, Variant
 from autowrite.settings import PRESET_NAMES, SamplingSettings, SettingsError, preset
 from autowrite.ui import lanes
 from autowrite.ui.common import Common, SettingsWidgets, page_error, settings_widgets, warning_lines
@@ -28,25 +28,34 @@ class CompareWidgets:
     seed: gr.Number
     length: gr.Slider
     pickers: list[gr.Dropdown]
+    models: list[gr.Dropdown]  # each column's model; "" is the page's
     fields: list  # COLUMN_FIELDS widgets of each column, in column order
     blocks: list[gr.Column]
 
     def as_list(self) -> list:
         """Every input, in the order restored() fills them and link_columns() reads them."""
-        return [self.prompt, self.columns, self.seed, self.length, *self.pickers, *self.fields]
+        return [self.prompt, self.columns, self.seed, self.length, *self.pickers, *self.models, *self.fields]
+
+    def column_inputs(self) -> list:
+        """What the compare and report events read after the page's fields: the models, then the settings."""
+        return [*self.models, *self.fields]
 
 
-def column_settings(
-    service: Service, model: str, seed: int, max_new_tokens: int, values: Sequence
-) -> list[SamplingSettings]:
-    """Each column's settings from its widgets, sharing the seed and length."""
+PAGE_MODEL = ("Same as the page", "")  # a column model's first choice
+
+
+def column_variants(
+    service: Service, model: str, seed: int, max_new_tokens: int, columns: int, values: Sequence
+) -> list[Variant]:
+    """The first `columns` columns' models and settings from their widgets (column_inputs()), sharing seed and length."""
+    models, fields = values[:MAX_COLUMNS], values[MAX_COLUMNS:]
     width = len(COLUMN_FIELDS)
-    return [
-        service.settings(
-            model, seed=seed, max_new_tokens=max_new_tokens, **dict(zip(COLUMN_FIELDS, values[i : i + width]))
-        )
-        for i in range(0, len(values), width)
-    ]
+    variants = []
+    for index in range(int(columns)):
+        chosen = service.entry(inputs.parse_model(models[index]) or model).name
+        own = dict(zip(COLUMN_FIELDS, fields[index * width : (index + 1) * width]))
+        variants.append(Variant(chosen, service.settings(chosen, seed=seed, max_new_tokens=max_new_tokens, **own)))
+    return variants
 
 
 def column_values(settings: SamplingSettings) -> list:
@@ -71,7 +80,9 @@ def distribution_html(candidates: list[Candidate]) -> str:
 
 
 def column_view(column: CompareColumn) -> str:
-    """One column's next-token table, or why this model has none (a server without log-probabilities)."""
+    """One column's next-token table, or why there is none: its model could not write, or gives no log-probabilities."""
+    if column.failed:
+        return f"<p class='dist-note column-error'>⚠️ {html.escape(column.note)}</p>"
     if column.distribution is None:
         return f"<p class='dist-note'>{html.escape(column.note)}</p>"
     return distribution_html(column.distribution)
@@ -93,9 +104,9 @@ def compare_stream(
     """Stream each column's text from the same prompt and seed, with its next-token view."""
     columns = int(columns)
     try:
-        settings = column_settings(service, model, seed, max_new_tokens, column_values[: columns * len(COLUMN_FIELDS)])
         request = inputs.parse_request(service, model, task, prompt, rating, category, headline)
-        shown, outputs = service.compare(request, settings)
+        variants = column_variants(service, request.model, seed, max_new_tokens, columns, column_values)
+        shown, outputs = service.compare(request, variants)
         views = [column_view(column) for column in shown] + [""] * (MAX_COLUMNS - columns)
         for output in outputs:
             texts = output.texts + [""] * (MAX_COLUMNS - columns)
@@ -104,10 +115,10 @@ def compare_stream(
         raise page_error(error) from None
 
 
-def preset_values(service: Service, model: str, name: str) -> list:
-    """Slider values for a preset; "Card defaults" reads the model's card."""
+def preset_values(service: Service, model: str, column_model: str, name: str) -> list:
+    """Slider values for a preset; "Card defaults" reads the card of the column's model (or the page's)."""
     try:
-        defaults = service.entry(model).defaults
+        defaults = service.entry(column_model or model).defaults
     except UserError:
         defaults = SamplingSettings()
     return column_values(preset(name, defaults, defaults.max_new_tokens, defaults.seed))
@@ -121,11 +132,14 @@ def column_visibility(columns: int) -> list:
 def link_columns(
     service: Service, model: str, seed: int, max_new_tokens: int, columns: int, values: Sequence
 ) -> list[Column]:
-    """The shown columns as a share link keeps them: preset names (the pickers), then settings."""
-    columns = int(columns)
-    names, fields = values[:MAX_COLUMNS], values[MAX_COLUMNS:]
-    settings = column_settings(service, model, seed, max_new_tokens, fields[: columns * len(COLUMN_FIELDS)])
-    return [Column(name, s) for name, s in zip(names, settings)]
+    """The shown columns as a share link keeps them: preset names (the pickers), models, then settings."""
+    names = values[:MAX_COLUMNS]
+    variants = column_variants(service, model, seed, max_new_tokens, columns, values[MAX_COLUMNS:])
+    page_model = service.entry(inputs.parse_model(model) or None).name
+    return [
+        Column(name, v.settings, "" if v.model == page_model else v.model)
+        for name, v in zip(names, variants, strict=False)
+    ]
 
 
 def restored(state: PageState) -> list:
@@ -136,11 +150,12 @@ def restored(state: PageState) -> list:
     if state.tab != "compare":
         return [
             state.prompt,
-            *[gr.update()] * (3 + MAX_COLUMNS * (1 + len(COLUMN_FIELDS))),
+            *[gr.update()] * (3 + MAX_COLUMNS * (2 + len(COLUMN_FIELDS))),
             *[gr.update()] * MAX_COLUMNS,
         ]
     shown = len(state.columns)
     pickers = [c.preset for c in state.columns] + [gr.update()] * (MAX_COLUMNS - shown)
+    models = [c.model for c in state.columns] + [gr.update()] * (MAX_COLUMNS - shown)
     fields = [value for column in state.columns for value in column_values(column.settings)]
     fields += [gr.update()] * ((MAX_COLUMNS - shown) * len(COLUMN_FIELDS))
     return [
@@ -149,6 +164,7 @@ def restored(state: PageState) -> list:
         state.settings.seed,
         state.settings.max_new_tokens,
         *pickers,
+        *models,
         *fields,
         *column_visibility(shown),
     ]
@@ -159,29 +175,38 @@ def build(service: Service, common: Common) -> CompareWidgets:
     entry = service.entry(service.default_name)
     prompt, columns, seed, length = _controls(entry.defaults.seed)
     go = gr.Button("Compare", variant="primary", elem_id="compare")
-    pickers, column_widgets, texts, views, blocks = [], [], [], [], []
+    pickers, models, column_widgets, texts, views, blocks = [], [], [], [], [], []
+    choices = [PAGE_MODEL, *((name, name) for name in service.names)]
     with gr.Row(equal_height=False):
         for i, name in enumerate(PRESET_NAMES[:MAX_COLUMNS]):
             with gr.Column(min_width=220) as block:
+                model = gr.Dropdown(
+                    choices, value="", label="Model", allow_custom_value=service.allow_custom, elem_id=f"cmp-model-{i}"
+                )
                 picker, fields = _column_settings(i, name, entry.defaults)
                 texts.append(gr.Textbox(label="Output", lines=8, elem_id=f"cmp-out-{i}", buttons=["copy"]))
                 views.append(gr.HTML(elem_id=f"cmp-dist-{i}"))
-            picker.input(partial(preset_values, service), [common.model, picker], fields, api_visibility="private")
+            for changed in (model, picker):  # "Card defaults" is the card of the column's model
+                changed.input(
+                    partial(preset_values, service), [common.model, model, picker], fields, api_visibility="private"
+                )
             pickers.append(picker)
+            models.append(model)
             column_widgets += fields
             blocks.append(block)
     warnings = gr.Markdown()
     columns.input(column_visibility, columns, blocks, api_visibility="private")
+    compared = CompareWidgets(prompt, columns, seed, length, pickers, models, column_widgets, blocks)
     page_fields = [common.model, common.task, common.rating, common.category, common.headline]
     go.click(
         partial(compare_stream, service),
-        [prompt, columns, seed, length, *page_fields, *column_widgets],
+        [prompt, columns, seed, length, *page_fields, *compared.column_inputs()],
         [*texts, *views, warnings],
         api_visibility="private",
         **lanes.GENERATE,
         show_progress="minimal",
     )
-    return CompareWidgets(prompt, columns, seed, length, pickers, column_widgets, blocks)
+    return compared
 
 
 def _controls(seed: int) -> tuple[gr.Textbox, gr.Radio, gr.Number, gr.Slider]:

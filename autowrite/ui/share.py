@@ -18,12 +18,16 @@ from urllib.parse import urlencode
 from autowrite import inputs
 from autowrite.formats import Task
 from autowrite.inputs import COLUMN_FIELDS, COMPARE_MAX_TOKENS, InputError
-from autowrite.service import MAX_COLUMNS, MAX_PROMPT_CHARS, Service, UserError
+from autowrite.report import HEADLINE_CHARS
+from autowrite.service import MAX_COLUMNS, MAX_PROMPT_CHARS, MAX_REPORT_SEEDS, Service, UserError
 from autowrite.settings import FIELDS, PRESET_NAMES, SamplingSettings, SettingsError, preset, shown
 
 # Parameters besides the sampling settings, in the order they appear in a link. A request's
 # task is published as `mode`, the name links and the API have always used.
-PAGE_FIELDS = ("tab", "model", "mode", "prompt", "prompt_z", "rating", "category", "headline", "samples", "presets")
+PAGE_FIELDS = (
+    "tab", "model", "mode", "prompt", "prompt_z", "rating", "category", "headline", "samples", "presets", "report",
+    "headline_chars",
+)  # fmt: skip
 TABS = ("generate", "compare")
 # Why 2,000: a link this short survives mail clients, chat apps and proxies as it is; a
 # longer prompt goes into the link compressed (prompt_z), which keeps an 8,000-character
@@ -41,15 +45,24 @@ T = TypeVar("T")
 
 @dataclass
 class Column:
-    """One compare column: the preset it started from and its settings (seed and length shared)."""
+    """One compare column: the preset it started from, its settings (seed and length shared) and model.
+
+    model: a catalog name, or "" for the page's model.
+    """
 
     preset: str
     settings: SamplingSettings
+    model: str = ""
 
 
 def column_parameters(index: int) -> list[str]:
-    """A column's parameter names in a link (c1_temperature, ...), counting from 1 as the page does."""
+    """A column's settings' names in a link (c1_temperature, ...), counting from 1 as the page does."""
     return [f"c{index}_{name}" for name in COLUMN_FIELDS]
+
+
+def column_model_parameter(index: int) -> str:
+    """A column's model in a link (c2_model), there only when it is not the page's model."""
+    return f"c{index}_model"
 
 
 @dataclass
@@ -66,6 +79,8 @@ class PageState:
     samples: int = 1
     tab: str = "generate"
     columns: list[Column] = field(default_factory=list)  # the compare tab's, when tab is "compare"
+    report: int = 0  # the seeds of a report the compare tab runs on opening (0: none)
+    headline_chars: int = HEADLINE_CHARS  # the report's length limit for ads
     notices: list[str] = field(default_factory=list)
 
 
@@ -99,7 +114,13 @@ def _values(state: PageState) -> dict[str, object]:
     if state.tab == "compare":
         values.update(seed=state.settings.seed, max_new_tokens=state.settings.max_new_tokens)
         values["presets"] = ",".join(column.preset for column in state.columns)
+        if state.report:
+            values["report"] = state.report
+            if state.headline_chars != HEADLINE_CHARS:
+                values["headline_chars"] = state.headline_chars
         for index, column in enumerate(state.columns, 1):
+            if column.model and column.model != state.model:
+                values[column_model_parameter(index)] = column.model
             for name, parameter in zip(COLUMN_FIELDS, column_parameters(index)):
                 values[parameter] = _text(getattr(column.settings, name))
     else:
@@ -164,9 +185,11 @@ def from_query(service: Service, params: Mapping[str, str]) -> PageState:
         notices, lambda: inputs.parse_choice("tab", params.get("tab"), TABS, "generate"), "generate", "using generate"
     )
     columns: list[Column] = []
+    report, headline_chars = 0, HEADLINE_CHARS
     if tab == "compare":
         settings = _compare_length(settings, notices)
-        columns = _columns(params, entry.defaults, settings, notices)
+        columns = _columns(service, params, entry.name, settings, notices)
+        report, headline_chars = _report(params, notices)
     unknown = set(params) - known_parameters()
     if unknown:
         notices.append(f"Ignored unknown parameter(s): {', '.join(shown(name) for name in sorted(unknown)[:5])}.")
@@ -186,13 +209,17 @@ def from_query(service: Service, params: Mapping[str, str]) -> PageState:
         samples=_lenient(notices, lambda: inputs.parse_samples(params.get("samples")), 1, "using 1"),
         tab=tab,
         columns=columns,
+        report=report,
+        headline_chars=headline_chars,
         notices=notices,
     )
 
 
 def known_parameters() -> set[str]:
     """Every parameter name a link may carry."""
-    columns = {p for index in range(1, MAX_COLUMNS + 1) for p in column_parameters(index)}
+    columns = {
+        p for index in range(1, MAX_COLUMNS + 1) for p in [*column_parameters(index), column_model_parameter(index)]
+    }
     return set(PAGE_FIELDS) | set(FIELDS) | columns | {"__theme", "view"}
 
 
@@ -223,9 +250,9 @@ def _compare_length(settings: SamplingSettings, notices: list[str]) -> SamplingS
 
 
 def _columns(
-    params: Mapping[str, str], card: SamplingSettings, shared: SamplingSettings, notices: list[str]
+    service: Service, params: Mapping[str, str], page_model: str, shared: SamplingSettings, notices: list[str]
 ) -> list[Column]:
-    """The compare columns a link asks for: each preset, then the column's own values over it."""
+    """The compare columns a link asks for: each one's model and preset, then its own values over it."""
     names = [name.strip() for name in params.get("presets", "").split(",") if name.strip()]
     if not names:
         names = list(PRESET_NAMES[:MAX_COLUMNS])
@@ -238,9 +265,34 @@ def _columns(
             fallback = PRESET_NAMES[(index - 1) % len(PRESET_NAMES)]
             notices.append(f"Column {index}: unknown preset {shown(name)}; using {fallback}.")
             name = fallback
-        base = preset(name, card, shared.max_new_tokens, shared.seed)
+        model = _column_model(service, params.get(column_model_parameter(index)), page_model, index, notices)
+        base = preset(name, service.entry(model).defaults, shared.max_new_tokens, shared.seed)
         own = {field: params.get(parameter) for field, parameter in zip(COLUMN_FIELDS, column_parameters(index))}
         settings, column_notices = SamplingSettings.lenient(own, base=base)
         notices += [f"Column {index}: {notice}" for notice in column_notices]
-        columns.append(Column(name, settings))
+        columns.append(Column(name, settings, "" if model == page_model else model))
     return columns
+
+
+def _column_model(service: Service, value: Any, page_model: str, index: int, notices: list[str]) -> str:
+    """A column's model from a link: a name the page offers, else the page's model, with a notice."""
+    if value in (None, ""):
+        return page_model
+    return _lenient(
+        notices,
+        lambda: service.entry(inputs.parse_text(column_model_parameter(index), value, inputs.MAX_MODEL_CHARS)).name,
+        page_model,
+        f"column {index} uses {page_model}",
+    )
+
+
+def _report(params: Mapping[str, str], notices: list[str]) -> tuple[int, int]:
+    """The seeds of the report a compare link asks for (0: none) and its ad length limit."""
+    seeds = _lenient(
+        notices, lambda: inputs.parse_whole("report", params.get("report"), 0, MAX_REPORT_SEEDS, 0), 0, "running none"
+    )
+    limit = _lenient(
+        notices, lambda: inputs.parse_headline_chars(params.get("headline_chars")), HEADLINE_CHARS,
+        f"using {HEADLINE_CHARS}",
+    )  # fmt: skip
+    return seeds, limit
