@@ -30,6 +30,16 @@ from autowrite.ui.common import (
 from autowrite.ui.share import PageState, from_query, to_query
 
 ASSETS = Path(__file__).parent / "assets"
+_RUN_LINKED_REPORT_JS = """(n) => {
+  if (!n) return;
+  const started = Date.now();
+  const run = () => {
+    const button = document.querySelector('#rep-run');
+    if (button) setTimeout(() => button.click(), 300);
+    else if (Date.now() - started < 20000) setTimeout(run, 100);
+  };
+  run();
+}"""
 
 
 def model_info(service: Service, model: str) -> str:
@@ -221,8 +231,9 @@ def build_demo(service: Service) -> gr.Blocks:
             partial(load_model, service), common.model, info, api_visibility="private", show_progress="hidden",
             **lanes.LOAD,
         )  # fmt: skip
-        # A link to a report runs it once the page holds the link's columns, as its button would.
-        loaded.then(None, page.autorun, None, js="(n) => { if (n) document.querySelector('#rep-run')?.click(); }")
+        # A link to a report runs it once the page holds the link's columns, as its button would;
+        # the button appears only when the compare tab the link opened has rendered.
+        loaded.then(None, page.autorun, None, js=_RUN_LINKED_REPORT_JS, api_visibility="private")
     return demo
 
 
