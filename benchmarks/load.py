@@ -422,6 +422,13 @@ def _own_cpu_seconds() -> float:
     return times.user + times.system
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def start_app(port: int) -> subprocess.Popen:
     """python app.py on loopback, offline; returns once it publishes its API."""
     app = subprocess.Popen(
@@ -454,9 +461,7 @@ def main(args: argparse.Namespace) -> dict:
 
     Raises LoadFailed (after writing the results with a FAILED first line) on any error.
     """
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     app = start_app(port)
     models = offline_models()
     checked, tally = Tally(), Tally()
