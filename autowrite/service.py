@@ -30,7 +30,7 @@ MAX_PROMPT_CHARS = 8_000
 MAX_SAMPLES = 4
 MAX_COLUMNS = 4
 # Why 32: a share over 32 samples moves about 3 points per sample, fine enough to tell
-# columns apart, and 4 columns of 32 short samples decode in well under a minute on 2 cores.
+# columns apart; 4 columns of 32 is 128 samples, four times the report the benchmark times.
 MAX_REPORT_SEEDS = 32
 MAX_GHOST_TOKENS = 32  # a ghost is a line's worth of text; each token is a sequential decode
 # Why 8: generations share decode steps of 8 sequences, so 8 requests running or waiting

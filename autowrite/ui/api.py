@@ -19,7 +19,7 @@ import gradio as gr
 from autowrite import inputs
 from autowrite.decode import last
 from autowrite.report import Asked, report_columns
-from autowrite.service import CompareColumn, Service, UserError
+from autowrite.service import CompareColumn, Request, Service, UserError, Variant
 from autowrite.settings import SettingsError
 from autowrite.ui import lanes
 
@@ -104,10 +104,9 @@ def compare(
     c1_temperature, c1_top_k... A column without a model uses the page's (model). Columns on
     one model decode as one batch; a column whose model cannot load has an "error" and no text.
     """
-    request = inputs.parse_request(service, model, mode, prompt, rating, category, headline)
-    names = inputs.parse_presets(presets)
-    own = inputs.parse_columns(columns, len(names))
-    variants = service.columns(request.model, names, own, seed, inputs.parse_compare_tokens(max_new_tokens))
+    request, names, variants = _columns(
+        service, prompt, model, presets, seed, max_new_tokens, mode, rating, category, headline, columns
+    )
     shown, outputs = service.compare(request, variants)
     texts = last(outputs).texts
     return [
@@ -139,10 +138,9 @@ def report(
     tone probe; null without one), for ads within_headline_chars (headline_chars, default 80);
     and its samples, each with a note. A column whose model cannot load has an "error".
     """
-    request = inputs.parse_request(service, model, mode, prompt, rating, category, headline)
-    names = inputs.parse_presets(presets)
-    own = inputs.parse_columns(columns, len(names))
-    variants = service.columns(request.model, names, own, seed, inputs.parse_compare_tokens(max_new_tokens))
+    request, names, variants = _columns(
+        service, prompt, model, presets, seed, max_new_tokens, mode, rating, category, headline, columns
+    )
     count = inputs.parse_seeds(seeds)
     asked = Asked(request.task, request.rating, request.category, inputs.parse_headline_chars(headline_chars))
     failures, outputs = service.report(request, variants, count)
@@ -150,6 +148,16 @@ def report(
     probes = {v.model: service.probe(v.model) for v in variants}
     labelled = [(v.model, name) for v, name in zip(variants, names, strict=True)]
     return [r.as_dict() for r in report_columns(labelled, samples, count, asked, probes, failures)]
+
+
+def _columns(
+    service: Service, prompt, model, presets, seed, max_new_tokens, mode, rating, category, headline, columns
+) -> tuple[Request, list[str], list[Variant]]:
+    """compare's and report's shared parameters, checked: the request, the presets and each column."""
+    request = inputs.parse_request(service, model, mode, prompt, rating, category, headline)
+    names = inputs.parse_presets(presets)
+    own = inputs.parse_columns(columns, len(names))
+    return request, names, service.columns(request.model, names, own, seed, inputs.parse_compare_tokens(max_new_tokens))
 
 
 def _distribution(column: CompareColumn) -> dict:
