@@ -10,16 +10,18 @@ import logging
 import queue
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 
 from autowrite import sampling
-from autowrite.backends.base import Backend, Candidate, Sample
+from autowrite.backends.base import Alternative, Backend, Candidate, Sample, Step
 from autowrite.settings import SamplingSettings
 
 logger = logging.getLogger(__name__)
+
+INSPECT_TOP = 10  # alternatives the token inspector shows at each step
 
 
 @dataclass
@@ -82,6 +84,9 @@ def sample_many(
     variants: Sequence[SamplingSettings],
     stop: threading.Event | None = None,
     batcher: StepBatcher | None = None,
+    *,
+    inspect: bool = False,
+    forced: Mapping[int, int] | None = None,
 ) -> Iterator[list[Sample]]:
     """Decode one text per settings variant from the same prompt, one token each per step.
 
@@ -90,12 +95,21 @@ def sample_many(
     other people's generations join the same steps. Each variant has its own random
     stream, so a text never depends on which others run beside it. More variants than the
     backend decodes at once (backend.batch_sequences) run in parts of that size.
+    inspect and forced: see _Texts.
     """
+    check_forced(backend, forced)
     with backend.traffic.serving():
         if batcher is not None:
-            yield from batcher.stream(prompt_ids, variants, stop)
+            yield from batcher.stream(prompt_ids, variants, stop, inspect=inspect, forced=forced)
         else:
-            yield from _stream_alone(backend.for_generation(), prompt_ids, variants, stop)
+            yield from _stream_alone(backend.for_generation(), prompt_ids, variants, stop, inspect, forced)
+
+
+def check_forced(backend: Backend, forced: Mapping[int, int] | None) -> None:
+    """ValueError for a branch token the model does not have."""
+    for step, token in (forced or {}).items():
+        if not 0 <= token < backend.vocab_size:
+            raise ValueError(f"branch: token {token} at step {step} is not in this model's vocabulary")
 
 
 def parts(variants: Sequence[SamplingSettings], size: int) -> list[list[SamplingSettings]]:
@@ -105,14 +119,19 @@ def parts(variants: Sequence[SamplingSettings], size: int) -> list[list[Sampling
 
 
 def _stream_alone(
-    backend: Backend, prompt_ids: Sequence[int], variants: Sequence[SamplingSettings], stop: threading.Event | None
+    backend: Backend,
+    prompt_ids: Sequence[int],
+    variants: Sequence[SamplingSettings],
+    stop: threading.Event | None,
+    inspect: bool,
+    forced: Mapping[int, int] | None,
 ) -> Iterator[list[Sample]]:
     done: list[Sample] = []
     for piece in parts(variants, backend.batch_sequences):
         # A shared link must give the same text whatever the server computed before, so each
         # part starts from a clean cache (the prompt costs one batched pass).
         backend.forget()
-        texts = _Texts(backend, prompt_ids, piece)
+        texts = _Texts(backend, prompt_ids, piece, inspect, forced)
         later = [Sample("")] * (len(variants) - len(done) - len(piece))
         while texts.active:
             if stop is not None and stop.is_set():
@@ -128,9 +147,19 @@ class _Texts:
 
     Each chosen token's log-probability under the model (before the settings) is summed,
     for the report card's fit; it costs one log-sum-exp over the vocabulary per token.
+    inspect keeps each token's Step for the token inspector. forced maps a step to the
+    token written there instead of the one drawn (a branch); the draw still happens, so
+    the random stream after it is the one the unbranched text had.
     """
 
-    def __init__(self, backend: Backend, prompt_ids: Sequence[int], variants: Sequence[SamplingSettings]) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        prompt_ids: Sequence[int],
+        variants: Sequence[SamplingSettings],
+        inspect: bool = False,
+        forced: Mapping[int, int] | None = None,
+    ) -> None:
         self.backend = backend
         self.variants = list(variants)
         self.ids = [list(prompt_ids) for _ in variants]
@@ -140,39 +169,75 @@ class _Texts:
         self.logprobs = [0.0] * len(variants)
         self.ended = [False] * len(variants)
         self.active = [i for i, v in enumerate(variants) if v.max_new_tokens > 0]
+        self.inspect = inspect
+        self.steps: list[list[Step]] = [[] for _ in variants]
+        self.forced = dict(forced or {})
 
     def pending(self) -> list[list[int]]:
         """The sequences whose next token is wanted, in the order advance() takes their logits."""
         return [self.ids[i] for i in self.active]
 
     def samples(self) -> list[Sample]:
-        """Each variant's text so far, with its token count, summed log-probability and ending."""
+        """Each variant's text so far, with its token count, summed log-probability, ending and steps."""
         return [
-            Sample(text, len(generated), logprob, ended)
-            for text, generated, logprob, ended in zip(self.texts, self.generated, self.logprobs, self.ended)
+            Sample(text, len(generated), logprob, ended, tuple(steps) if self.inspect else None)
+            for text, generated, logprob, ended, steps in zip(
+                self.texts, self.generated, self.logprobs, self.ended, self.steps
+            )
         ]
 
     def advance(self, logits: Sequence[torch.Tensor]) -> None:
         """Choose each active variant's next token from its logits."""
         for i, row in zip(self.active, logits, strict=True):
-            token = sampling.choose(row, self.variants[i], self.ids[i], self.generators[i])
+            drawn = sampling.draw(row, self.variants[i], self.ids[i], self.generators[i])
+            token = self.forced.get(len(self.generated[i]), drawn.token)
             row = row.float()
-            self.logprobs[i] += float(row[token] - torch.logsumexp(row, 0))
-            if token == self.backend.eos_token_id:
-                self.generated[i].append(-1)  # marks the end; never decoded
-                self.ended[i] = True
-                continue
-            self.ids[i].append(token)
-            self.generated[i].append(token)
-            decoded = self.backend.decode(self.generated[i])
-            # A multi-byte character split across tokens decodes to U+FFFD until it is whole.
-            if not decoded.endswith("\ufffd"):
-                self.texts[i] = decoded
+            total = torch.logsumexp(row, 0)
+            self.logprobs[i] += float(row[token] - total)
+            before = self.texts[i]
+            self._write(i, token)
+            if self.inspect:
+                added = self.texts[i][len(before) :] if self.texts[i].startswith(before) else self.texts[i]
+                self.steps[i].append(self._step(row, total, drawn, token, added))
         self.active = [
             i
             for i in self.active
             if self.generated[i][-1:] != [-1] and len(self.generated[i]) < self.variants[i].max_new_tokens
         ]
+
+    def _write(self, i: int, token: int) -> None:
+        """Append a chosen token to variant i: its ids and decoded text, or its end."""
+        if token == self.backend.eos_token_id:
+            self.generated[i].append(-1)  # marks the end; never decoded
+            self.ended[i] = True
+            return
+        self.ids[i].append(token)
+        self.generated[i].append(token)
+        decoded = self.backend.decode(self.generated[i])
+        # A multi-byte character split across tokens decodes to U+FFFD until it is whole.
+        if not decoded.endswith("\ufffd"):
+            self.texts[i] = decoded
+
+    def _step(self, row: torch.Tensor, total: torch.Tensor, drawn: sampling.Draw, token: int, added: str) -> Step:
+        """What the inspector shows for one token: its chances, and the likeliest others."""
+        ids = torch.topk(row, INSPECT_TOP).indices.tolist()
+        if token not in ids:
+            ids.append(token)
+        raw = torch.exp(row[ids] - total).tolist()
+        if drawn.kept is None:  # greedy: all the mass on the token the settings chose
+            adjusted = [1.0 if t == drawn.token else 0.0 for t in ids]
+        else:
+            spread = torch.zeros_like(row)
+            spread[drawn.kept] = drawn.probabilities
+            adjusted = spread[ids].tolist()
+        vocabulary = self.backend.vocabulary
+        alternatives = tuple(
+            Alternative(t, vocabulary[t] if 0 <= t < len(vocabulary) else "", r, a)
+            for t, r, a in zip(ids, raw, adjusted)
+        )
+        chosen = ids.index(token)
+        forced = token != drawn.token
+        return Step(token, added, raw[chosen], adjusted[chosen], alternatives, forced)
 
 
 _DONE = object()  # ends a request's queue of texts
@@ -229,7 +294,13 @@ class StepBatcher:
         self.steps = 0  # logits_many calls; tests read it to see that requests shared steps
 
     def stream(
-        self, prompt_ids: Sequence[int], variants: Sequence[SamplingSettings], stop: threading.Event | None = None
+        self,
+        prompt_ids: Sequence[int],
+        variants: Sequence[SamplingSettings],
+        stop: threading.Event | None = None,
+        *,
+        inspect: bool = False,
+        forced: Mapping[int, int] | None = None,
     ) -> Iterator[list[Sample]]:
         """The samples so far after each step this generation took part in (later ones, if it lags).
 
@@ -238,7 +309,7 @@ class StepBatcher:
         """
         results: queue.SimpleQueue = queue.SimpleQueue()
         requests = [
-            _Request(_Texts(self.backend, prompt_ids, piece), stop, results, part)
+            _Request(_Texts(self.backend, prompt_ids, piece, inspect, forced), stop, results, part)
             for part, piece in enumerate(parts(variants, self.backend.batch_sequences))
         ]
         latest = [request.texts.samples() for request in requests]

@@ -37,6 +37,8 @@ COMPARE_TOKENS = 60  # the compare tab's default length
 REPORT_SEEDS = 8  # the report card's default number of seeds
 DEFAULT_CATEGORY = "Electronics"
 DEFAULT_RATING = 5
+MAX_BRANCH_TOKENS = 32  # tokens chosen by hand in one text: a branch of a branch of ...
+MAX_TOKEN_ID = 1_000_000  # above any vocabulary the app loads; the model checks its own
 
 
 class InputError(UserError):
@@ -133,6 +135,41 @@ def parse_headline_chars(value: Any) -> int:
 def parse_compare_tokens(value: Any) -> int:
     """A compare's length: every column writes at most this many tokens."""
     return parse_whole("max_new_tokens", value, 1, COMPARE_MAX_TOKENS, COMPARE_TOKENS)
+
+
+def parse_branch(value: Any, length: int) -> dict[int, int]:
+    """Tokens chosen by hand ("12:345,20:77": step 12 writes token 345, ...), within length steps.
+
+    Steps count from 0, the first new token; each appears once. Whether a token id is in
+    the model's vocabulary is the model's to say.
+    """
+    if value is None or value == "":
+        return {}
+    problem = f"branch must be step:token pairs such as 12:345,20:77, got {shown(value)}"
+    if not isinstance(value, str) or len(value) > MAX_BRANCH_TOKENS * 16:
+        raise InputError(problem)
+    pairs = [pair.strip() for pair in value.split(",")]
+    if len(pairs) > MAX_BRANCH_TOKENS:
+        raise InputError(f"branch chooses at most {MAX_BRANCH_TOKENS} tokens, got {len(pairs)}")
+    branch: dict[int, int] = {}
+    for pair in pairs:
+        step, colon, token = pair.partition(":")
+        if not (colon and _digits(step.strip()) and _digits(token.strip())):
+            raise InputError(problem)
+        step_number, token_id = int(step), int(token)
+        if step_number >= length or token_id >= MAX_TOKEN_ID or step_number in branch:
+            raise InputError(f"branch: {shown(pair)} must name a step from 0 to {length - 1}, once, and a token id")
+        branch[step_number] = token_id
+    return dict(sorted(branch.items()))
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
+def branch_text(branch: dict[int, int]) -> str:
+    """A branch as parse_branch reads it."""
+    return ",".join(f"{step}:{token}" for step, token in sorted(branch.items()))
 
 
 def parse_model(value: Any) -> str:

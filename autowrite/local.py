@@ -8,7 +8,7 @@ the service never asks which kind of model it holds.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from autowrite import decode
 from autowrite.backends.base import MIN_PROBABILITY, Backend, BackendError, Candidate, Sample, Suggestions
@@ -30,21 +30,36 @@ class LocalModel:
         return self.backend.nbytes
 
     def stream_many(
-        self, prompt: str, variants: Sequence[SamplingSettings], stop: threading.Event | None = None
+        self,
+        prompt: str,
+        variants: Sequence[SamplingSettings],
+        stop: threading.Event | None = None,
+        *,
+        inspect: bool = False,
+        forced: Mapping[int, int] | None = None,
     ) -> Iterator[tuple[list[Sample], list[str]]]:
-        """Decode one text per variant; a prompt that leaves no room fails here, before the stream."""
+        """Decode one text per variant; a prompt that leaves no room or a token the model lacks fails here."""
         longest = max(v.max_new_tokens for v in variants)
         try:
             prepared = decode.prepare_prompt(self.backend.for_generation(), prompt, longest)
-        except ValueError as error:  # more new tokens than the model reads
+            decode.check_forced(self.backend, forced)
+        except ValueError as error:
             raise BackendError(str(error)) from None
-        return self._steps(prepared, variants, stop)
+        return self._steps(prepared, variants, stop, inspect, forced)
 
     def _steps(
-        self, prepared: Prepared, variants: Sequence[SamplingSettings], stop: threading.Event | None
+        self,
+        prepared: Prepared,
+        variants: Sequence[SamplingSettings],
+        stop: threading.Event | None,
+        inspect: bool,
+        forced: Mapping[int, int] | None,
     ) -> Iterator[tuple[list[Sample], list[str]]]:
         yield [Sample("")] * len(variants), prepared.warnings
-        for samples in decode.sample_many(self.backend, prepared.ids, variants, stop, self.batcher):
+        steps = decode.sample_many(
+            self.backend, prepared.ids, variants, stop, self.batcher, inspect=inspect, forced=forced
+        )
+        for samples in steps:
             yield samples, prepared.warnings
 
     def distribution(self, prompt: str, settings: SamplingSettings, top: int = 10) -> list[Candidate]:

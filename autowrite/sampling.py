@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
@@ -118,10 +119,30 @@ def _nucleus_candidates(logits: torch.Tensor, top_p: float, first: int = 256) ->
     return torch.arange(logits.numel()), total
 
 
+@dataclass(frozen=True)
+class Draw:
+    """A chosen token, and the distribution the settings left it to be drawn from.
+
+    kept: the surviving token ids, likeliest first, and probabilities their chances;
+    both None for greedy, which puts all the mass on the token.
+    """
+
+    token: int
+    kept: torch.Tensor | None = None
+    probabilities: torch.Tensor | None = None
+
+
 def choose(
     logits: torch.Tensor, settings: SamplingSettings, previous: Sequence[int], generator: torch.Generator
 ) -> int:
-    """The next token id: argmax when greedy, else a seeded draw from the adjusted distribution.
+    """The next token id: argmax when greedy, else a seeded draw from the adjusted distribution."""
+    return draw(logits, settings, previous, generator).token
+
+
+def draw(
+    logits: torch.Tensor, settings: SamplingSettings, previous: Sequence[int], generator: torch.Generator
+) -> Draw:
+    """The next token, with the distribution it was drawn from.
 
     The draw is an exponential race over the surviving tokens only: token i wins with
     probability p_i, exactly as torch.multinomial (which runs the same race over the whole
@@ -132,13 +153,13 @@ def choose(
     """
     penalized = apply_penalties(logits, settings, previous)
     if not settings.do_sample:
-        return int(torch.argmax(penalized))
+        return Draw(int(torch.argmax(penalized)))
     kept, scores = _survivors(penalized, settings)
-    if len(kept) == 1:
-        return int(kept[0])
     probabilities = torch.softmax(scores, dim=-1)
+    if len(kept) == 1:
+        return Draw(int(kept[0]), kept, probabilities)
     race = torch.empty_like(probabilities).exponential_(generator=generator)
-    return int(kept[torch.argmax(probabilities / race)])
+    return Draw(int(kept[torch.argmax(probabilities / race)]), kept, probabilities)
 
 
 def make_generator(seed: int) -> torch.Generator:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -276,30 +276,48 @@ class Service:
         settings: SamplingSettings,
         samples: int = 1,
         stop: threading.Event | None = None,
+        *,
+        inspect: bool = False,
+        branch: Mapping[int, int] | None = None,
     ) -> Iterator[Output]:
-        """Stream several samples together, token by token; sample i uses seed + i."""
+        """Stream several samples together, token by token; sample i uses seed + i.
+
+        inspect: each sample carries its steps for the token inspector. branch: step -> token
+        id written there in every sample instead of the one drawn (see Model.stream_many).
+        """
         if not 1 <= samples <= MAX_SAMPLES:
             raise UserError(f"samples must be between 1 and {MAX_SAMPLES}, got {samples}")
         variants = [settings.replace(seed=(settings.seed + i) % 2**31) for i in range(samples)]
-        return self.stream_each(request, variants, stop)
+        return self.stream_each(request, variants, stop, inspect=inspect, branch=branch)
 
     def stream_each(
-        self, request: Request, variants: Sequence[SamplingSettings], stop: threading.Event | None = None
+        self,
+        request: Request,
+        variants: Sequence[SamplingSettings],
+        stop: threading.Event | None = None,
+        *,
+        inspect: bool = False,
+        branch: Mapping[int, int] | None = None,
     ) -> Iterator[Output]:
         """Stream one text per settings variant from the same prompt, advancing them in turn."""
         if not 1 <= len(variants) <= max(MAX_SAMPLES, MAX_COLUMNS):
             raise UserError(f"between 1 and {max(MAX_SAMPLES, MAX_COLUMNS)} texts at once, got {len(variants)}")
-        return self._stream(request, variants, stop)
+        return self._stream(request, variants, stop, inspect, branch)
 
     def _stream(
-        self, request: Request, variants: Sequence[SamplingSettings], stop: threading.Event | None
+        self,
+        request: Request,
+        variants: Sequence[SamplingSettings],
+        stop: threading.Event | None,
+        inspect: bool = False,
+        branch: Mapping[int, int] | None = None,
     ) -> Iterator[Output]:
         loaded = self.load(request.model)
         prompt = self.prompt(loaded.entry, request)
         if not prompt.strip():
             raise UserError("The prompt is empty: type a few words for the model to continue.")
         with model_errors():
-            streamed = loaded.model.stream_many(prompt, variants, stop)
+            streamed = loaded.model.stream_many(prompt, variants, stop, inspect=inspect, forced=branch)
         return _outputs(streamed, self._generations)
 
     def generate(self, request: Request, settings: SamplingSettings, samples: int = 1) -> Output:
@@ -330,7 +348,12 @@ class Service:
         return columns
 
     def compare(
-        self, request: Request, columns: Sequence[Variant], stop: threading.Event | None = None
+        self,
+        request: Request,
+        columns: Sequence[Variant],
+        stop: threading.Event | None = None,
+        *,
+        inspect: bool = False,
     ) -> tuple[list[CompareColumn], Iterator[Output]]:
         """Columns side by side on one prompt and seed: each one's next-token view, and the texts as they stream.
 
@@ -341,7 +364,7 @@ class Service:
         """
         if not 1 <= len(columns) <= MAX_COLUMNS:
             raise UserError(f"between 1 and {MAX_COLUMNS} columns, got {len(columns)}")
-        failures, outputs = self._columns_stream(request, columns, stop)
+        failures, outputs = self._columns_stream(request, columns, stop, inspect)
         shown = [
             CompareColumn(c.model, c.settings, None, failures[i], failed=True)
             if i in failures
@@ -384,14 +407,15 @@ class Service:
         return self._probes[entry.name]
 
     def _columns_stream(
-        self, request: Request, columns: Sequence[Variant], stop: threading.Event | None
+        self, request: Request, columns: Sequence[Variant], stop: threading.Event | None, inspect: bool = False
     ) -> tuple[dict[int, str], Iterator[Output]]:
         """One stream over several columns, those on one model decoding together; and why any cannot write."""
         failures: dict[int, str] = {}
         streams = []
         for model, indexes in _by_model(columns).items():
             try:
-                stream = self._stream(replace(request, model=model), [columns[i].settings for i in indexes], stop)
+                settings = [columns[i].settings for i in indexes]
+                stream = self._stream(replace(request, model=model), settings, stop, inspect)
             except UserError as error:
                 failures.update(dict.fromkeys(indexes, str(error)))
                 continue

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -67,6 +67,33 @@ class Suggestions:
 
 
 @dataclass(frozen=True)
+class Alternative:
+    """A token the model could have written at a step, with its probability before and after the settings."""
+
+    token_id: int
+    text: str
+    raw: float
+    adjusted: float
+
+
+@dataclass(frozen=True)
+class Step:
+    """One token of a sample as the inspector shows it: what was written and what could have been.
+
+    text is what the token added to the sample ("" for the end of the text, or while a
+    character split across tokens is incomplete). alternatives are the likeliest tokens
+    under the model, likeliest first, with the chosen one among them (added when it is not).
+    """
+
+    token_id: int
+    text: str
+    raw: float
+    adjusted: float
+    alternatives: tuple[Alternative, ...]
+    forced: bool = False  # chosen by hand (a branch), not drawn
+
+
+@dataclass(frozen=True)
 class Sample:
     """One generated text so far, and what the report card reads from it."""
 
@@ -76,6 +103,7 @@ class Sample:
     # reshaped it; None where the model gives none (a remote server).
     logprob: float | None = None
     ended: bool = False  # the model ended the text itself, before the length limit
+    steps: tuple[Step, ...] | None = None  # token by token, when inspected; None otherwise
 
 
 class _Turns:
@@ -197,9 +225,20 @@ class Model(Protocol):
     nbytes: int  # memory its weights take here, for the model cache's budget (0 when they live elsewhere)
 
     def stream_many(
-        self, prompt: str, variants: Sequence[SamplingSettings], stop: threading.Event | None = None
+        self,
+        prompt: str,
+        variants: Sequence[SamplingSettings],
+        stop: threading.Event | None = None,
+        *,
+        inspect: bool = False,
+        forced: Mapping[int, int] | None = None,
     ) -> Iterator[tuple[list[Sample], list[str]]]:
-        """One sample per settings variant and the warnings so far: first empty, then after each step."""
+        """One sample per settings variant and the warnings so far: first empty, then after each step.
+
+        inspect: each sample carries its Steps, where the model gives probabilities (else
+        None). forced: step -> token id written there instead of the drawn one, the random
+        stream going on as drawn (a branch); NotSupported where the model cannot.
+        """
 
     def distribution(self, prompt: str, settings: SamplingSettings, top: int = 10) -> list[Candidate]:
         """The likeliest next tokens after the prompt, before and after the settings."""

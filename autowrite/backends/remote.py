@@ -106,6 +106,10 @@ class NoNgramBan(RemoteError, NotSupported):
     """No OpenAI-compatible server bans repeated n-grams; a request asking for it is refused by name."""
 
 
+class NoBranch(RemoteError, NotSupported):
+    """A branch continues the draw's random stream, and a remote server's stream is its own."""
+
+
 # --- the request mapping (pure) ------------------------------------------------------------
 
 
@@ -389,17 +393,29 @@ class RemoteClient:
                     yield text, reason
 
     def stream_many(
-        self, prompt: str, variants: Sequence[SamplingSettings], stop: threading.Event | None = None
+        self,
+        prompt: str,
+        variants: Sequence[SamplingSettings],
+        stop: threading.Event | None = None,
+        *,
+        inspect: bool = False,  # noqa: ARG002 - the samples carry no steps: see below
+        forced: Mapping[int, int] | None = None,
     ) -> Iterator[tuple[list[Sample], list[str]]]:
         """Stream one text per settings variant, with warnings, each as its own request.
 
         The server gives no log-probabilities of what it chose here, so the samples carry
-        none; one ended on its own when its finish_reason is "stop".
+        none, and no steps for the inspector; one ended on its own when its finish_reason
+        is "stop". A branch (forced) needs the draw's random stream, which is the server's.
 
         The requests run at once, one thread each, so a batching server (vLLM, TGI)
         computes the columns together; a server that runs one request at a time serves
         them in turn. A stop, or closing this iterator, ends every request.
         """
+        if forced:
+            raise NoBranch(
+                "This model runs on a remote server, whose random stream the app cannot continue: "
+                "branching from a token works on models that run here."
+            )
         if any(v.no_repeat_ngram_size for v in variants):
             raise NoNgramBan(
                 "This model's server has no n-gram ban: set no_repeat_ngram_size to 0 for it "

@@ -1,4 +1,4 @@
-"""Named API endpoints (suggest, generate, compare, report) for gradio_client and the REST protocol.
+"""Named API endpoints (suggest, generate, tokens, compare, report) for gradio_client and the REST protocol.
 
 Parameters are spelled as in share links, and every one may be left out or null, which
 means its default: the model card's settings, and for compare 60 tokens, as on its tab.
@@ -17,13 +17,15 @@ from typing import Any
 import gradio as gr
 
 from autowrite import inputs
+from autowrite.backends.base import Step
 from autowrite.decode import last
 from autowrite.report import Asked, report_columns
 from autowrite.service import CompareColumn, Request, Service, UserError, Variant
-from autowrite.settings import SettingsError
+from autowrite.settings import SamplingSettings, SettingsError
 from autowrite.ui import lanes
 
 GHOST_TOKENS = 8  # the ghost's length when a call does not say
+NO_STEPS = "This model's server gives no per-token probabilities, so its tokens cannot be inspected."
 
 
 def suggest(
@@ -69,19 +71,87 @@ def generate(
     headline: str | None = None,
     min_p: float | None = None,
     no_repeat_ngram_size: int | None = None,
+    branch: str | None = None,
 ) -> Iterator[str]:
     """Stream the generated text (the continuation only); the last message is the whole text.
 
-    min_p and no_repeat_ngram_size come last so that calls made before they existed keep their meaning.
+    branch: tokens chosen by hand, "12:345,20:77" (step 12, counting from 0, writes token id
+    345, ...), as a branch link's; the random stream goes on as drawn, so the text is the
+    one the token inspector's branch showed. min_p, no_repeat_ngram_size and branch come
+    last so that calls made before they existed keep their meaning.
     """
-    request = inputs.parse_request(service, model, mode, prompt, rating, category, headline)
-    chosen = service.settings(
-        request.model, temperature=temperature, top_k=top_k, top_p=top_p, repetition_penalty=repetition_penalty,
-        max_new_tokens=max_new_tokens, do_sample=do_sample, seed=seed, min_p=min_p,
-        no_repeat_ngram_size=no_repeat_ngram_size,
+    request, chosen = _generation(
+        service, prompt, model, mode, rating, category, headline, temperature=temperature, top_k=top_k,
+        top_p=top_p, repetition_penalty=repetition_penalty, max_new_tokens=max_new_tokens, do_sample=do_sample,
+        seed=seed, min_p=min_p, no_repeat_ngram_size=no_repeat_ngram_size,
     )  # fmt: skip
-    for output in service.stream(request, chosen):
+    forced = inputs.parse_branch(branch, chosen.max_new_tokens)
+    for output in service.stream(request, chosen, branch=forced):
         yield output.texts[0]
+
+
+def tokens(
+    service: Service,
+    prompt: str | None = None,
+    model: str | None = None,
+    temperature: float | None = None,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    repetition_penalty: float | None = None,
+    max_new_tokens: int | None = None,
+    do_sample: bool | None = None,
+    seed: int | None = None,
+    mode: str | None = None,
+    rating: int | None = None,
+    category: str | None = None,
+    headline: str | None = None,
+    min_p: float | None = None,
+    no_repeat_ngram_size: int | None = None,
+    branch: str | None = None,
+) -> dict:
+    """generate's text token by token: each token's probability under the model and after the
+    settings, and the 10 likeliest tokens at its place ("chosen" marks the one written).
+
+    A model whose server gives no probabilities answers the text with "tokens": null and a note.
+    """
+    request, chosen = _generation(
+        service, prompt, model, mode, rating, category, headline, temperature=temperature, top_k=top_k,
+        top_p=top_p, repetition_penalty=repetition_penalty, max_new_tokens=max_new_tokens, do_sample=do_sample,
+        seed=seed, min_p=min_p, no_repeat_ngram_size=no_repeat_ngram_size,
+    )  # fmt: skip
+    forced = inputs.parse_branch(branch, chosen.max_new_tokens)
+    sample = last(service.stream(request, chosen, inspect=True, branch=forced)).samples[0]
+    if sample.steps is None:
+        return {"text": sample.text, "tokens": None, "note": NO_STEPS}
+    return {"text": sample.text, "tokens": [_step(step) for step in sample.steps]}
+
+
+def _generation(
+    service: Service, prompt, model, mode, rating, category, headline, **settings
+) -> tuple[Request, SamplingSettings]:
+    """generate's and tokens' shared parameters, checked: the request and its settings."""
+    request = inputs.parse_request(service, model, mode, prompt, rating, category, headline)
+    return request, service.settings(request.model, **settings)
+
+
+def _step(step: Step) -> dict:
+    return {
+        "text": step.text,
+        "token_id": step.token_id,
+        "probability": round(step.raw, 5),
+        "adjusted": round(step.adjusted, 5),
+        "forced": step.forced,
+        "alternatives": [
+            {
+                "token": a.text,
+                "token_id": a.token_id,
+                "probability": round(a.raw, 5),
+                "adjusted": round(a.adjusted, 5),
+                "chosen": a.token_id == step.token_id,
+            }
+            for a in step.alternatives
+        ],
+    }
 
 
 def compare(
@@ -179,6 +249,7 @@ def _distribution(column: CompareColumn) -> dict:
 ENDPOINTS = (
     (suggest, lanes.SUGGEST),
     (generate, lanes.GENERATE),
+    (tokens, lanes.GENERATE),
     (compare, lanes.GENERATE),
     (report, lanes.GENERATE),
 )
