@@ -23,9 +23,9 @@ from autowrite.report import Asked, report_columns
 from autowrite.service import CompareColumn, Request, Service, UserError, Variant
 from autowrite.settings import SamplingSettings, SettingsError
 from autowrite.ui import lanes
+from autowrite.ui.inspector import NO_STEPS
 
 GHOST_TOKENS = 8  # the ghost's length when a call does not say
-NO_STEPS = "This model's server gives no per-token probabilities, so its tokens cannot be inspected."
 
 
 def suggest(

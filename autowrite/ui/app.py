@@ -30,16 +30,26 @@ from autowrite.ui.common import (
 from autowrite.ui.share import PageState, from_query, to_query
 
 ASSETS = Path(__file__).parent / "assets"
-_RUN_LINKED_REPORT_JS = """(n) => {
+SCRIPTS = ("keys.js", "inspector.js")  # the page's own scripts, in the head
+
+
+def _click_when_shown_js(selector: str) -> str:
+    """Client code that clicks a button once it has rendered, when the value it gets is set."""
+    return f"""(n) => {{
   if (!n) return;
   const started = Date.now();
-  const run = () => {
-    const button = document.querySelector('#rep-run');
-    if (button) setTimeout(() => button.click(), 300);
+  const run = () => {{
+    const button = document.querySelector('{selector}');
+    if (button && button.offsetParent !== null) setTimeout(() => button.click(), 300);
     else if (Date.now() - started < 20000) setTimeout(run, 100);
-  };
+  }};
   run();
-}"""
+}}"""
+
+
+# A link to a report runs it, and a link to a branch writes it, as their buttons would.
+_RUN_LINKED_REPORT_JS = _click_when_shown_js("#rep-run")
+_RUN_LINKED_BRANCH_JS = _click_when_shown_js("#generate")
 
 
 def model_info(service: Service, model: str) -> str:
@@ -128,6 +138,10 @@ def restore(service: Service, request: gr.Request) -> list:
         state.report or gr.update(),
         state.headline_chars,
         state.report,
+        state.branch,
+        gr.update(visible=bool(state.branch)),
+        True if state.branch else gr.update(),
+        int(bool(state.branch)),
     ]
 
 
@@ -140,14 +154,16 @@ def share_query(
     category: str,
     headline: str,
     samples: int,
+    branch: str,
     *settings,
 ) -> str:
     """The query string that reproduces the generate tab's output; settings in SettingsWidgets' order."""
     try:
         request, chosen = inputs.parse_page(service, model, task, prompt, rating, category, headline, settings)
+        forced = inputs.branch_text(inputs.parse_branch(branch, chosen.max_new_tokens))
         state = PageState(
             request.model, request.task, request.text, chosen, request.rating, request.category,
-            request.headline, inputs.parse_samples(samples),
+            request.headline, inputs.parse_samples(samples), branch=forced,
         )  # fmt: skip
         return to_query(state)
     except UserError as error:
@@ -199,6 +215,10 @@ class Page:
     compared: compare.CompareWidgets
     report: report.ReportWidgets
     autorun: gr.Number  # seeds of a report a link asks to run on opening (0: none)
+    branch: gr.Textbox  # the generate tab's tokens chosen by hand
+    branch_row: gr.Row
+    inspect: gr.Checkbox
+    run_branch: gr.Number  # 1 when a link to a branch asks to write it on opening
 
     def restored(self) -> list:
         """The widgets restore() fills, in its order."""
@@ -208,6 +228,7 @@ class Page:
             *self.widgets.as_list(), self.examples, self.notice, self.info, self.tabs, self.active,
             *self.compared.as_list(), *self.compared.blocks,
             self.report.seeds, self.report.headline_chars, self.autorun,
+            self.branch, self.branch_row, self.inspect, self.run_branch,
         ]  # fmt: skip
 
 
@@ -234,6 +255,7 @@ def build_demo(service: Service) -> gr.Blocks:
         # A link to a report runs it once the page holds the link's columns, as its button would;
         # the button appears only when the compare tab the link opened has rendered.
         loaded.then(None, page.autorun, None, js=_RUN_LINKED_REPORT_JS, api_visibility="private")
+        loaded.then(None, page.run_branch, None, js=_RUN_LINKED_BRANCH_JS, api_visibility="private")
     return demo
 
 
@@ -275,6 +297,7 @@ def _tabs(service: Service, common: Common, info: gr.Markdown, notice: gr.Markdo
     return Page(
         common, info, notice, tabs, active, prompt, samples, widgets, extra["examples"], compared, reported,
         gr.Number(0, visible="hidden", elem_id="rep-autorun"),  # not a State: the page's script reads it
+        extra["branch"], extra["branch_row"], extra["inspect"], gr.Number(0, visible="hidden", elem_id="gen-autorun"),
     )  # fmt: skip
 
 
@@ -308,7 +331,7 @@ def _share_row(service: Service, page: Page) -> None:
         )
     c = page.common
     shared = [c.model, c.task, c.rating, c.category, c.headline]
-    generate_inputs = [page.prompt, page.samples, *page.widgets.as_list()]
+    generate_inputs = [page.prompt, page.samples, page.branch, *page.widgets.as_list()]
 
     def on_share(tab: str, report: int, headline_chars: int, *values) -> str:
         fields, rest = values[: len(shared)], values[len(shared) :]
@@ -316,8 +339,8 @@ def _share_row(service: Service, page: Page) -> None:
             compared = rest[len(generate_inputs) :]
             return compare_query(service, *fields, *compared, report=report, headline_chars=headline_chars)
         model, task, rating, category, headline = fields
-        prompt, samples, *settings = rest[: len(generate_inputs)]
-        return share_query(service, model, task, prompt, rating, category, headline, samples, *settings)
+        prompt, samples, branch, *settings = rest[: len(generate_inputs)]
+        return share_query(service, model, task, prompt, rating, category, headline, samples, branch, *settings)
 
     share.click(
         on_share,
@@ -337,8 +360,8 @@ def _share_row(service: Service, page: Page) -> None:
 def launch_options(demo: gr.Blocks) -> dict:
     """Styling, the Tab-to-accept key binding and the HTTP boundary, passed to launch() (Gradio 6 takes them there)."""
     return {
-        "css": (ASSETS / "style.css").read_text(encoding="utf-8"),
-        "head": f"<script>{(ASSETS / 'keys.js').read_text(encoding='utf-8')}</script>",
+        "css": "\n".join((ASSETS / name).read_text(encoding="utf-8") for name in ("style.css", "inspector.css")),
+        "head": "".join(f"<script>{(ASSETS / name).read_text(encoding='utf-8')}</script>" for name in SCRIPTS),
         "theme": gr.themes.Soft(),
         "app_kwargs": {"middleware": [Middleware(Boundary, blocks=demo)]},
         # Defence in depth behind the boundary's refusal: Gradio's own cap on an upload.

@@ -3,18 +3,80 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import partial
 
 import gradio as gr
 
 from autowrite import inputs
-from autowrite.service import MAX_SAMPLES, Service, UserError
+from autowrite.service import MAX_SAMPLES, Output, Service, UserError
+from autowrite.settings import BOUNDS, FIELDS
 from autowrite.ui import lanes
 from autowrite.ui.common import Common, SettingsWidgets, page_error, settings_widgets, warning_lines
+from autowrite.ui.inspector import NO_STEPS, tokens_html
+
+SEED = FIELDS.index("seed")
 
 
 def generate_stream(
     service: Service,
+    prompt: str,
+    samples: int,
+    inspect: bool,
+    branch: str,
+    model: str,
+    task: str,
+    rating: int,
+    category: str,
+    headline: str,
+    *settings,
+) -> Iterator[tuple]:
+    """Stream every sample's text into its box; warnings go to the line below. Settings in SettingsWidgets' order.
+
+    With inspect, the finished texts show token by token instead (autowrite.ui.inspector);
+    a branch ("step:token,...") writes those tokens by hand, as its link does.
+    """
+    try:
+        request, chosen = inputs.parse_page(service, model, task, prompt, rating, category, headline, settings)
+        samples = inputs.parse_samples(samples)
+        forced = inputs.parse_branch(branch, chosen.max_new_tokens)
+        yield from _outputs(service.stream(request, chosen, samples=samples, inspect=inspect, branch=forced), inspect)
+    except UserError as error:
+        raise page_error(error) from None
+
+
+def _outputs(outputs: Iterator[Output], inspect: bool) -> Iterator[tuple]:
+    """The boxes, token views and warnings after each step, and the token views at the end."""
+    output = None
+    for output in outputs:
+        yield _shown(output, False)
+    if output is not None and inspect:
+        yield _shown(output, True)
+
+
+def _shown(output: Output, tokens: bool) -> tuple:
+    """Updates for the sample boxes, their token views and the warnings line."""
+    count = len(output.samples)
+    boxes = [gr.update(value=t, visible=not tokens) for t in output.texts]
+    views = (
+        [
+            gr.update(value=tokens_html(sample, i, branchable=True, note=NO_STEPS), visible=True)
+            for i, sample in enumerate(output.samples)
+        ]
+        if tokens
+        else [gr.update(visible=False)] * count
+    )
+    hidden = MAX_SAMPLES - count
+    return (
+        *boxes, *[gr.update(value="", visible=False)] * hidden, *views, *[gr.update(visible=False)] * hidden,
+        warning_lines(output.warnings),
+    )  # fmt: skip
+
+
+def branch_stream(
+    service: Service,
+    click: str,
+    branch: str,
     prompt: str,
     samples: int,
     model: str,
@@ -24,20 +86,86 @@ def generate_stream(
     headline: str,
     *settings,
 ) -> Iterator[tuple]:
-    """Stream every sample's text into its box; warnings go to the line below. Settings in SettingsWidgets' order."""
+    """Continue sample k from a token chosen in its inspector ("k:step:token"), with the page's settings.
+
+    The page's seed becomes the sample's (seed + k) and it writes one sample, so the share
+    link reproduces the branch. Tokens chosen by hand before that step stay; those after
+    it belonged to the old continuation.
+    """
+    settings = list(settings)
     try:
-        request, chosen = inputs.parse_page(service, model, task, prompt, rating, category, headline, settings)
-        samples = inputs.parse_samples(samples)
-        for output in service.stream(request, chosen, samples=samples):
-            boxes = [gr.update(value=t, visible=True) for t in output.texts]
-            boxes += [gr.update(value="", visible=False)] * (MAX_SAMPLES - samples)
-            yield (*boxes, warning_lines(output.warnings))
+        k, step, token = _click(click, inputs.parse_samples(samples))
+        seed = inputs.parse_whole("seed", settings[SEED], 0, BOUNDS["seed"].high, 0)
+        kept = {s: t for s, t in inputs.parse_branch(branch, BOUNDS["max_new_tokens"].high).items() if s < step}
     except UserError as error:
         raise page_error(error) from None
+    settings[SEED] = (seed + k) % 2**31
+    forced = inputs.branch_text({**kept, step: token})
+    fields = (model, task, rating, category, headline)
+    for shown in generate_stream(service, prompt, 1, True, forced, *fields, *settings):
+        yield (settings[SEED], 1, forced, gr.update(visible=True), *shown)
+
+
+def _click(value: str, samples: int) -> tuple[int, int, int]:
+    """The sample, step and token an inspector click names."""
+    parts = str(value or "").split(":")
+    if len(parts) != 3 or not all(p.isascii() and p.isdigit() for p in parts) or int(parts[0]) >= samples:
+        raise UserError(f"The token chosen in the inspector is not one shown: {value!r}.")
+    return int(parts[0]), int(parts[1]), int(parts[2])
 
 
 def build(service: Service, common: Common) -> tuple[gr.Textbox, SettingsWidgets, gr.Slider, dict]:
     """The tab's widgets and events; returns what share links and the model switch update."""
+    w = _widgets(service)
+    page = [w.prompt, w.samples, w.inspect, w.branch, common.model, common.task, common.rating, common.category,
+            common.headline, *w.settings.as_list()]  # fmt: skip
+    outputs = [*w.boxes, *w.views, w.warnings]
+    w.examples.click(lambda value: value[0], w.examples, w.prompt, api_visibility="private")
+    run = gr.on(
+        [w.go.click, w.prompt.submit], partial(generate_stream, service), page, outputs, api_visibility="private",
+        **lanes.GENERATE, show_progress="minimal",
+    )  # fmt: skip
+    branched = w.branch_go.click(
+        partial(branch_stream, service), [w.branch_click, w.branch, w.prompt, w.samples, *page[4:]],
+        [w.settings.seed, w.samples, w.branch, w.branch_row, *outputs], api_visibility="private", **lanes.GENERATE,
+        show_progress="minimal",
+    )  # fmt: skip
+    # A new prompt, or Clear, ends the branch: its hand-chosen tokens belong to the old text.
+    for clear in (w.prompt.input, w.clear_branch.click):
+        clear(
+            lambda: ("", gr.update(visible=False)),
+            None,
+            [w.branch, w.branch_row],
+            api_visibility="private",
+            queue=False,
+        )
+    # Cancelling closes the generator between two tokens, so the model stops computing.
+    w.stop.click(None, None, None, cancels=[run, branched], api_visibility="private")
+    return w.prompt, w.settings, w.samples, {"examples": w.examples, "branch": w.branch, "branch_row": w.branch_row, "inspect": w.inspect}
+
+
+@dataclass
+class GenerateWidgets:
+    """The tab's widgets."""
+
+    prompt: gr.Textbox
+    examples: gr.Dataset
+    go: gr.Button
+    stop: gr.Button
+    inspect: gr.Checkbox
+    branch: gr.Textbox  # tokens chosen by hand in the inspector, "step:token,..."
+    branch_row: gr.Row  # the branch and its Clear button, shown when there is a branch
+    clear_branch: gr.Button
+    boxes: list[gr.Textbox]
+    views: list[gr.HTML]  # each sample token by token, when inspected
+    warnings: gr.Markdown
+    samples: gr.Slider
+    settings: SettingsWidgets
+    branch_click: gr.Textbox  # where the page's script puts an inspector click: "sample:step:token"
+    branch_go: gr.Button
+
+
+def _widgets(service: Service) -> GenerateWidgets:
     entry = service.entry(service.default_name)
     with gr.Row():
         with gr.Column(scale=3):
@@ -49,36 +177,31 @@ def build(service: Service, common: Common) -> tuple[gr.Textbox, SettingsWidgets
             examples = gr.Dataset(
                 components=[prompt], samples=[[e] for e in entry.examples], label="Examples", elem_id="gen-examples"
             )
-            with gr.Row():
+            with gr.Row(equal_height=True):
                 go = gr.Button("Generate", variant="primary", elem_id="generate")
                 stop = gr.Button("Stop", variant="stop", elem_id="stop")
-            boxes = [
-                gr.Textbox(label=f"Sample {i + 1}", lines=6, visible=i == 0, elem_id=f"sample-{i}", buttons=["copy"])
-                for i in range(MAX_SAMPLES)
-            ]
+                inspect = gr.Checkbox(
+                    label="Inspect tokens", value=False, elem_id="gen-inspect", scale=0, min_width=160
+                )
+            with gr.Row(equal_height=True, visible=False, elem_id="gen-branch-row") as branch_row:
+                branch = gr.Textbox(
+                    label="Branch: tokens chosen by hand (step:token id)", interactive=False, elem_id="gen-branch",
+                    scale=4,
+                )  # fmt: skip
+                clear_branch = gr.Button("Clear branch", size="sm", elem_id="gen-branch-clear", scale=0, min_width=120)
+            boxes, views = [], []
+            for i in range(MAX_SAMPLES):
+                boxes.append(
+                    gr.Textbox(
+                        label=f"Sample {i + 1}", lines=6, visible=i == 0, elem_id=f"sample-{i}", buttons=["copy"]
+                    )
+                )
+                views.append(gr.HTML(visible=False, elem_id=f"sample-{i}-tokens", padding=False))
             warnings = gr.Markdown(elem_id="gen-warnings")
         with gr.Column(scale=2), gr.Accordion("Sampling settings", open=True):
             samples = gr.Slider(1, MAX_SAMPLES, value=1, step=1, label="Samples (seed, seed+1, ...)", elem_id="samples")
-            widgets = settings_widgets(entry.defaults)
-    examples.click(lambda value: value[0], examples, prompt, api_visibility="private")
-    run = gr.on(
-        [go.click, prompt.submit],
-        partial(generate_stream, service),
-        [
-            prompt,
-            samples,
-            common.model,
-            common.task,
-            common.rating,
-            common.category,
-            common.headline,
-            *widgets.as_list(),
-        ],
-        [*boxes, warnings],
-        api_visibility="private",
-        **lanes.GENERATE,
-        show_progress="minimal",
-    )
-    # Cancelling closes the generator between two tokens, so the model stops computing.
-    stop.click(None, None, None, cancels=[run], api_visibility="private")
-    return prompt, widgets, samples, {"examples": examples}
+            settings = settings_widgets(entry.defaults)
+    return GenerateWidgets(
+        prompt, examples, go, stop, inspect, branch, branch_row, clear_branch, boxes, views, warnings, samples, settings,
+        gr.Textbox(visible="hidden", elem_id="gen-branch-click"), gr.Button(visible="hidden", elem_id="gen-branch-go"),
+    )  # fmt: skip

@@ -1,6 +1,7 @@
 """Share links: the page state as URL query parameters, named like the settings, and back.
 
-A link reproduces the generate tab, or with tab=compare the compare tab: its presets
+A link reproduces the generate tab, with any branch taken in its token inspector
+(branch=12:345), or with tab=compare the compare tab: its presets
 (presets=Greedy,Creative) and each column's settings (c1_temperature=..., c2_top_k=...),
 from the same prompt, seed and length.
 """
@@ -26,7 +27,7 @@ from autowrite.settings import FIELDS, PRESET_NAMES, SamplingSettings, SettingsE
 # task is published as `mode`, the name links and the API have always used.
 PAGE_FIELDS = (
     "tab", "model", "mode", "prompt", "prompt_z", "rating", "category", "headline", "samples", "presets", "report",
-    "headline_chars",
+    "headline_chars", "branch",
 )  # fmt: skip
 TABS = ("generate", "compare")
 # Why 2,000: a link this short survives mail clients, chat apps and proxies as it is; a
@@ -81,6 +82,7 @@ class PageState:
     columns: list[Column] = field(default_factory=list)  # the compare tab's, when tab is "compare"
     report: int = 0  # the seeds of a report the compare tab runs on opening (0: none)
     headline_chars: int = HEADLINE_CHARS  # the report's length limit for ads
+    branch: str = ""  # the generate tab's tokens chosen by hand ("12:345,..."; inputs.parse_branch)
     notices: list[str] = field(default_factory=list)
 
 
@@ -127,6 +129,7 @@ def _values(state: PageState) -> dict[str, object]:
         values.update({name: _text(value) for name, value in state.settings.as_dict().items()})
         if state.samples != 1:
             values["samples"] = state.samples
+        values["branch"] = state.branch
     return {k: v for k, v in values.items() if v not in ("", None)}
 
 
@@ -185,7 +188,12 @@ def from_query(service: Service, params: Mapping[str, str]) -> PageState:
         notices, lambda: inputs.parse_choice("tab", params.get("tab"), TABS, "generate"), "generate", "using generate"
     )
     columns: list[Column] = []
-    report, headline_chars = 0, HEADLINE_CHARS
+    report, headline_chars, branch = 0, HEADLINE_CHARS, ""
+    if tab == "generate":
+        branch = _lenient(
+            notices, lambda: inputs.branch_text(inputs.parse_branch(params.get("branch"), settings.max_new_tokens)),
+            "", "writing the text without it",
+        )  # fmt: skip
     if tab == "compare":
         settings = _compare_length(settings, notices)
         columns = _columns(service, params, entry.name, settings, notices)
@@ -211,6 +219,7 @@ def from_query(service: Service, params: Mapping[str, str]) -> PageState:
         columns=columns,
         report=report,
         headline_chars=headline_chars,
+        branch=branch,
         notices=notices,
     )
 
