@@ -85,3 +85,21 @@ def test_a_click_on_an_alternative_branches_and_its_link_reproduces_it(app_url, 
     again.wait_for_function("!document.querySelector('#gen-branch-row')?.checkVisibility()", timeout=10_000)
     page.close()
     again.close()
+
+
+@pytest.mark.browser
+def test_compare_columns_show_their_tokens(app_url, browser):
+    url, _ = app_url
+    link = {"tab": "compare", "model": "tiny-gpt2", "prompt": "The battery", "presets": "Greedy,Creative"}
+    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    page.goto(url + "?" + urlencode({**link, "max_new_tokens": "6"}))
+    page.check("#cmp-inspect input")
+    page.click("#compare")
+    page.wait_for_function("document.querySelectorAll('#cmp-tokens-1 .aw-tok').length > 0", timeout=30_000)
+    token = page.locator("#cmp-tokens-0 .aw-tok").nth(0)
+    token.hover()
+    assert token.locator(".aw-alts tbody tr").count() >= 10
+    assert token.locator(".aw-alts").inner_text().count("100.0%") == 1  # greedy: all on the written token
+    assert page.locator("#cmp-tokens-0 .aw-alt").count() == 0  # branches start on the generate tab
+    assert not page.locator("#cmp-out-0").is_visible()
+    page.close()

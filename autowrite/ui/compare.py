@@ -12,10 +12,11 @@ import gradio as gr
 from autowrite import inputs
 from autowrite.backends.base import Candidate
 from autowrite.inputs import COLUMN_FIELDS, COMPARE_MAX_TOKENS, COMPARE_TOKENS
-from autowrite.service import MAX_COLUMNS, CompareColumn, Service, UserError, Variant
+from autowrite.service import MAX_COLUMNS, CompareColumn, Output, Service, UserError, Variant
 from autowrite.settings import PRESET_NAMES, SamplingSettings, SettingsError, preset
 from autowrite.ui import lanes
 from autowrite.ui.common import Common, SettingsWidgets, page_error, settings_widgets, warning_lines
+from autowrite.ui.inspector import NO_STEPS, tokens_html
 from autowrite.ui.share import Column, PageState
 
 
@@ -94,6 +95,7 @@ def compare_stream(
     columns: int,
     seed: int,
     max_new_tokens: int,
+    inspect: bool,
     model: str,
     task: str,
     rating: int,
@@ -101,18 +103,34 @@ def compare_stream(
     headline: str,
     *column_values,
 ) -> Iterator[tuple]:
-    """Stream each column's text from the same prompt and seed, with its next-token view."""
+    """Stream each column's text from the same prompt and seed, with its next-token view.
+
+    With inspect, the finished texts show token by token instead (autowrite.ui.inspector).
+    """
     columns = int(columns)
     try:
         request = inputs.parse_request(service, model, task, prompt, rating, category, headline)
         variants = column_variants(service, request.model, seed, max_new_tokens, columns, column_values)
-        shown, outputs = service.compare(request, variants)
+        shown, outputs = service.compare(request, variants, inspect=inspect)
         views = [column_view(column) for column in shown] + [""] * (MAX_COLUMNS - columns)
+        output = None
         for output in outputs:
-            texts = output.texts + [""] * (MAX_COLUMNS - columns)
-            yield (*texts, *views, warning_lines(output.warnings))
+            yield (*_texts(output, columns, False), *views, warning_lines(output.warnings))
+        if output is not None and inspect:
+            yield (*_texts(output, columns, True), *views, warning_lines(output.warnings))
     except (UserError, SettingsError) as error:
         raise page_error(error) from None
+
+
+def _texts(output: Output, columns: int, tokens: bool) -> list:
+    """Updates for each column's text box and its token view: the text while it streams, the tokens at the end."""
+    hidden = MAX_COLUMNS - columns
+    boxes = [gr.update(value=t, visible=not tokens) for t in output.texts] + [""] * hidden
+    if not tokens:
+        return boxes + [gr.update(visible=False)] * MAX_COLUMNS
+    views = [gr.update(value=tokens_html(s, i, branchable=False, note=NO_STEPS), visible=True) for i, s in
+             enumerate(output.samples)]  # fmt: skip
+    return boxes + views + [gr.update(visible=False)] * hidden
 
 
 def preset_values(service: Service, model: str, column_model: str, name: str) -> list:
@@ -174,8 +192,10 @@ def build(service: Service, common: Common) -> CompareWidgets:
     """The tab's widgets and events; returns its inputs for share links."""
     entry = service.entry(service.default_name)
     prompt, columns, seed, length = _controls(entry.defaults.seed)
-    go = gr.Button("Compare", variant="primary", elem_id="compare")
-    pickers, models, column_widgets, texts, views, blocks = [], [], [], [], [], []
+    with gr.Row(equal_height=True):
+        go = gr.Button("Compare", variant="primary", elem_id="compare")
+        inspect = gr.Checkbox(label="Inspect tokens", value=False, elem_id="cmp-inspect", scale=0, min_width=160)
+    pickers, models, column_widgets, texts, tokens, views, blocks = [], [], [], [], [], [], []
     choices = [PAGE_MODEL, *((name, name) for name in service.names)]
     with gr.Row(equal_height=False):
         for i, name in enumerate(PRESET_NAMES[:MAX_COLUMNS]):
@@ -185,6 +205,7 @@ def build(service: Service, common: Common) -> CompareWidgets:
                 )
                 picker, fields = _column_settings(i, name, entry.defaults)
                 texts.append(gr.Textbox(label="Output", lines=8, elem_id=f"cmp-out-{i}", buttons=["copy"]))
+                tokens.append(gr.HTML(visible=False, elem_id=f"cmp-tokens-{i}", padding=False))
                 views.append(gr.HTML(elem_id=f"cmp-dist-{i}"))
             for changed in (model, picker):  # "Card defaults" is the card of the column's model
                 changed.input(
@@ -200,8 +221,8 @@ def build(service: Service, common: Common) -> CompareWidgets:
     page_fields = [common.model, common.task, common.rating, common.category, common.headline]
     go.click(
         partial(compare_stream, service),
-        [prompt, columns, seed, length, *page_fields, *compared.column_inputs()],
-        [*texts, *views, warnings],
+        [prompt, columns, seed, length, inspect, *page_fields, *compared.column_inputs()],
+        [*texts, *tokens, *views, warnings],
         api_visibility="private",
         **lanes.GENERATE,
         show_progress="minimal",
