@@ -305,6 +305,7 @@ def in_process(config: Config) -> dict:
     columns, per_step = _compare_columns(ours, config)
     crowd = _crowd(ours, settings, config)
     report = report_card(ours, config)
+    inspected = inspector(ours, config)
     torch.set_num_threads(torch_threads)
     pipeline_rates, pipeline_latency = engine_figures([Pipeline(adapter)], settings, config, text)
     rates.update(pipeline_rates)
@@ -318,6 +319,7 @@ def in_process(config: Config) -> dict:
         "compare_seconds": {"1 column": columns[1], "4 columns": columns[4], "ratio": columns[4] / columns[1]},
         "compare_ms_per_step": {"1 column": per_step[1], "4 columns": per_step[4], "ratio": per_step[4] / per_step[1]},
         "report_card": report,
+        "inspector": inspected,
         "ours": ours.name,
     }
 
@@ -418,6 +420,36 @@ def report_card(ours: Ours, config: Config) -> dict:
         "ratio": statistics.median(alone) / statistics.median(shared),
         "keystroke_ms_meanwhile": {"p50": percentile(typing, 50), "p95": percentile(typing, 95), "n": len(typing)},
     }
+
+
+def inspector(ours: Ours, config: Config) -> dict:
+    """Generation tokens/s with the token inspector's steps kept and without, interleaved, same texts.
+
+    Sampled with the settings people use (top-k, top-p), so the steps' after-settings
+    probabilities cost what they cost in the app.
+    """
+    settings = SamplingSettings(temperature=0.8, top_k=50, top_p=0.95, max_new_tokens=config.new_tokens, seed=7)
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(config.repeats):
+        for prompt in PROMPTS[: config.prompts]:
+            texts = {}
+            for inspect in (False, True):
+                ours.backend.forget()
+                ids = ours.backend.encode(prompt)
+                start = time.perf_counter()
+                samples = decode.last(
+                    decode.sample_many(
+                        ours.backend, ids, [settings], batcher=ours.loaded.model.batcher, inspect=inspect
+                    )
+                )
+                rates[inspect].append(samples[0].tokens / (time.perf_counter() - start))
+                texts[inspect] = samples[0].text
+                if inspect and len(samples[0].steps) != samples[0].tokens:
+                    raise BenchmarkError("the inspector kept a step count other than the tokens written")
+            if texts[True] != texts[False]:
+                raise BenchmarkError("inspecting changed the generated text")
+    off, on = statistics.median(rates[False]), statistics.median(rates[True])
+    return {"off_tokens_per_s": off, "on_tokens_per_s": on, "ratio": on / off, "runs": len(rates[True])}
 
 
 def _crowd(ours: Ours, settings: SamplingSettings, config: Config) -> dict[str, list[float]]:
@@ -604,6 +636,12 @@ def _figure_lines(result: dict) -> list[str]:
             f"{report['samples'] // 4} seeds, one model): {report['shared_batches_s']:.1f} s in shared batches against "
             f"{report['one_at_a_time_s']:.1f} s one at a time ({report['ratio']:.2f}x); keystrokes meanwhile "
             f"p50 {k['p50']:.1f} ms, p95 {k['p95']:.1f} ms."
+        )
+    if inspected := result.get("inspector"):
+        lines.append(
+            f"Generation with the token inspector's steps kept: {inspected['on_tokens_per_s']:.1f} tokens/s against "
+            f"{inspected['off_tokens_per_s']:.1f} without ({inspected['ratio']:.3f}x; medians of "
+            f"{inspected['runs']} runs each, interleaved)."
         )
     if flow := result["keystroke_ms"][result["ours"]].get("letter, app flow"):
         lines.append(
