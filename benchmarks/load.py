@@ -216,6 +216,20 @@ def _generated(answer: object) -> str:
     return "" if isinstance(answer, str) and answer else f"expected non-empty text, got {str(answer)[:120]}"
 
 
+BRANCH_TOKEN = 300  # in every vocabulary the app loads; the tokens check writes it by hand at step 1
+
+
+def _inspected(answer: object) -> str:
+    tokens = answer.get("tokens") if isinstance(answer, dict) else None
+    if not isinstance(tokens, list) or len(tokens) < 2:
+        return f"expected a text token by token, got {str(answer)[:120]}"
+    if tokens[1].get("token_id") != BRANCH_TOKEN or not tokens[1].get("forced"):
+        return f"expected token {BRANCH_TOKEN} chosen by hand at step 1, got {str(tokens[1])[:120]}"
+    if any(len(t.get("alternatives") or []) < 10 for t in tokens):
+        return f"expected at least 10 alternatives at each token, got {str(tokens)[:120]}"
+    return ""
+
+
 def _compared(answer: object) -> str:
     if not isinstance(answer, list) or len(answer) != len(COMPARE_PRESETS):
         return f"expected a list of {len(COMPARE_PRESETS)} columns, got {str(answer)[:120]}"
@@ -253,6 +267,7 @@ def check(api: Api, model: str, tally: Tally) -> None:
         ("suggest", "suggest", suggest_values(text, model, ghost_tokens=0), _words),
         ("ghost", "suggest", suggest_values(text, model, ghost_tokens=8), _ghost),
         ("generate", "generate", generate_values(text, model, 1), _generated),
+        ("tokens", "tokens", {**generate_values(text, model, 1), "branch": f"1:{BRANCH_TOKEN}"}, _inspected),
         ("compare", "compare", compare_values(text, model, 1, CHECK_COLUMNS), _compared),
         ("report", "report", report_values(text, model, 1), _reported),
     ]
@@ -467,7 +482,7 @@ def main(args: argparse.Namespace) -> dict:
     checked, tally = Tally(), Tally()
     try:
         url = f"http://127.0.0.1:{port}"
-        api = Api(url, read_parameters(url, ["suggest", "generate", "compare", "report"]))
+        api = Api(url, read_parameters(url, ["suggest", "generate", "tokens", "compare", "report"]))
         for model in models:  # load every model once, so memory "before" includes them all
             api.call("suggest", suggest_values("Warm up", model), timeout=180)
         check(api, models[0], checked)

@@ -18,7 +18,11 @@ PARAMETERS = {
     "suggest": ["text", "model", "mode", "rating", "category", "headline", "ghost_tokens"],
     "generate": [
         "prompt", "model", "temperature", "top_k", "top_p", "repetition_penalty", "max_new_tokens", "do_sample",
-        "seed", "mode", "rating", "category", "headline", "min_p", "no_repeat_ngram_size",
+        "seed", "mode", "rating", "category", "headline", "min_p", "no_repeat_ngram_size", "branch",
+    ],
+    "tokens": [
+        "prompt", "model", "temperature", "top_k", "top_p", "repetition_penalty", "max_new_tokens", "do_sample",
+        "seed", "mode", "rating", "category", "headline", "min_p", "no_repeat_ngram_size", "branch",
     ],
     "compare": [
         "prompt", "model", "presets", "seed", "max_new_tokens", "mode", "rating", "category", "headline", "columns",
@@ -130,6 +134,9 @@ def test_any_json_gets_a_result_or_a_named_error(app_url, name, data):
         ("report", ["x", "tiny-gpt2", ["Greedy"], *[None] * 8, "long"], "headline_chars must be a whole number"),
         ("generate", ["x", "tiny-gpt2", *[None] * 11, float("nan")], "min_p must be a finite number"),
         ("generate", ["x", "tiny-gpt2", *[None] * 12, 11], "no_repeat_ngram_size must be between 0 and 10"),
+        ("generate", ["x", "tiny-gpt2", *[None] * 13, "1:2:3"], "branch must be step:token pairs"),
+        ("tokens", ["x", "tiny-gpt2", *[None] * 4, 5, *[None] * 8, "7:2"], "branch: '7:2' must name a step from 0 to 4"),
+        ("tokens", ["x", "tiny-gpt2", *[None] * 13, "1:999999"], "branch: token 999999 at step 1 is not in this"),
     ],
 )
 def test_bad_values_are_named(app_url, name, values, message):
