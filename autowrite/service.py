@@ -15,9 +15,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from autowrite import decode, formats, hub
-from autowrite.backends.base import MIN_PROBABILITY, BackendError, Candidate, NotSupported, Sample, Suggestions
+from autowrite.backends.base import MIN_PROBABILITY, Backend, BackendError, Candidate, NotSupported, Sample, Suggestions
 from autowrite.cards import Cards
 from autowrite.catalog import Entry
+from autowrite.changes import Changes, scored
 from autowrite.formats import Task
 from autowrite.loading import Loaded, LoadError, ModelCache, folder_under, load_entry
 from autowrite.probe import PROBE_FILE, ToneProbe
@@ -405,6 +406,38 @@ class Service:
                 logger.warning("%s: %s", entry.name, error)
                 self._probes[entry.name] = None
         return self._probes[entry.name]
+
+    def changes(self, request: Request) -> tuple[str, Changes]:
+        """request.text scored under its fine-tuned model and under that model's base; the base's name too.
+
+        Both read the text after the fine-tuned model's prompt for the request's fields.
+        """
+        tuned = self.load(request.model)
+        if not tuned.entry.adapter:
+            tuned_names = ", ".join(name for name, e in self.entries.items() if e.adapter) or "none here"
+            raise UserError(f"{tuned.entry.name} has no adapter to compare with its base; fine-tuned: {tuned_names}.")
+        base_entry = self.base_of(tuned.entry)
+        try:
+            base = self.cache.get(base_entry)
+        except LoadError as error:
+            raise UserError(str(error)) from None
+        if not isinstance(base.backend, Backend) or not isinstance(tuned.backend, Backend):
+            raise UserError("Scoring a text needs both models running here, not on a remote server.")
+        context = self.prompt(tuned.entry, replace(request, text=""))
+        text = clean_text(request.text, "text")
+        with self._generations.admitted():
+            try:
+                return base_entry.name, scored(base.backend, tuned.backend, context, text)
+            except ValueError as error:
+                raise UserError(str(error)) from None
+
+    def base_of(self, entry: Entry) -> Entry:
+        """The catalog's entry for a fine-tuned entry's weights without its adapter, or one made for them."""
+        for candidate in self.entries.values():
+            same = (candidate.source, candidate.repo, candidate.path, candidate.revision)
+            if not candidate.adapter and same == (entry.source, entry.repo, entry.path, entry.revision):
+                return self.entry(candidate.name)
+        return replace(entry, name=f"{entry.name} without its adapter", adapter="")
 
     def _columns_stream(
         self, request: Request, columns: Sequence[Variant], stop: threading.Event | None, inspect: bool = False
