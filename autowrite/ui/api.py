@@ -1,4 +1,4 @@
-"""Named API endpoints (suggest, generate, tokens, compare, report) for gradio_client and the REST protocol.
+"""Named API endpoints (suggest, generate, tokens, compare, report, changes) for gradio_client and the REST protocol.
 
 Parameters are spelled as in share links, and every one may be left out or null, which
 means its default: the model card's settings, and for compare 60 tokens, as on its tab.
@@ -154,6 +154,39 @@ def _step(step: Step) -> dict:
     }
 
 
+def changes(
+    service: Service,
+    text: str | None = None,
+    model: str | None = None,
+    mode: str | None = None,
+    rating: int | None = None,
+    category: str | None = None,
+    headline: str | None = None,
+) -> dict:
+    """What a fine-tune changed on a text: each token's log-probability under the model's base and under
+    the fine-tuned model (model must have an adapter), after the same prompt; each model's perplexity;
+    and the words made most and least likely (mean change in nats over their occurrences)."""
+    request = inputs.parse_request(service, model, mode, text, rating, category, headline, text_name="text")
+    base, result = service.changes(request)
+    return {
+        "model": request.model,
+        "base_model": base,
+        "perplexity": {"base": round(result.base_perplexity, 4), "tuned": round(result.tuned_perplexity, 4)},
+        "tokens": [
+            {
+                "text": t.text,
+                "token_id": t.token_id,
+                "base_logprob": round(t.base, 5),
+                "tuned_logprob": round(t.tuned, 5),
+                "change": round(t.change, 5),
+            }
+            for t in result.tokens
+        ],  # fmt: skip
+        "raised": [{"word": w.word, "change": round(w.change, 4), "count": w.count} for w in result.raised],
+        "lowered": [{"word": w.word, "change": round(w.change, 4), "count": w.count} for w in result.lowered],
+    }
+
+
 def compare(
     service: Service,
     prompt: str | None = None,
@@ -251,6 +284,7 @@ ENDPOINTS = (
     (generate, lanes.GENERATE),
     (tokens, lanes.GENERATE),
     (compare, lanes.GENERATE),
+    (changes, lanes.GENERATE),
     (report, lanes.GENERATE),
 )
 

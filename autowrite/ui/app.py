@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from autowrite import inputs
 from autowrite.formats import Task
 from autowrite.service import Service, UserError
-from autowrite.ui import api, compare, generate, lanes, live, report
+from autowrite.ui import api, changes, compare, generate, lanes, live, report
 from autowrite.ui.boundary import Boundary
 from autowrite.ui.common import (
     TASKS,
@@ -50,6 +50,7 @@ def _click_when_shown_js(selector: str) -> str:
 # A link to a report runs it, and a link to a branch writes it, as their buttons would.
 _RUN_LINKED_REPORT_JS = _click_when_shown_js("#rep-run")
 _RUN_LINKED_BRANCH_JS = _click_when_shown_js("#generate")
+_RUN_LINKED_CHANGES_JS = _click_when_shown_js("#chg-run")
 
 
 def model_info(service: Service, model: str) -> str:
@@ -126,7 +127,7 @@ def restore(service: Service, request: gr.Request) -> list:
         state.rating,
         state.category,
         state.headline,
-        state.prompt,
+        state.prompt if state.tab != "changes" else gr.update(),
         state.samples,
         *settings_updates(state.settings),
         gr.Dataset(samples=[[e] for e in entry.examples]),
@@ -142,6 +143,8 @@ def restore(service: Service, request: gr.Request) -> list:
         gr.update(visible=bool(state.branch)),
         True if state.branch else gr.update(),
         int(bool(state.branch)),
+        state.prompt if state.tab == "changes" else gr.update(),
+        int(state.tab == "changes" and bool(state.prompt)),
     ]
 
 
@@ -199,6 +202,20 @@ def compare_query(
         raise page_error(error) from None
 
 
+def changes_query(service: Service, model: str, task: str, rating: int, category: str, headline: str, text: str) -> str:
+    """The query string that opens the fine-tune tab on its text, scored on opening."""
+    try:
+        request = inputs.parse_request(service, model, task, text, rating, category, headline, text_name="text")
+        settings = service.settings(request.model)
+        state = PageState(
+            request.model, request.task, request.text, settings, request.rating, request.category, request.headline,
+            tab="changes",
+        )  # fmt: skip
+        return to_query(state)
+    except UserError as error:
+        raise page_error(error) from None
+
+
 @dataclass
 class Page:
     """The page's widgets that more than one part of it reads or fills."""
@@ -219,6 +236,8 @@ class Page:
     branch_row: gr.Row
     inspect: gr.Checkbox
     run_branch: gr.Number  # 1 when a link to a branch asks to write it on opening
+    changed: changes.ChangesWidgets
+    run_changes: gr.Number  # 1 when a link to the fine-tune tab asks to score its text on opening
 
     def restored(self) -> list:
         """The widgets restore() fills, in its order."""
@@ -228,7 +247,7 @@ class Page:
             *self.widgets.as_list(), self.examples, self.notice, self.info, self.tabs, self.active,
             *self.compared.as_list(), *self.compared.blocks,
             self.report.seeds, self.report.headline_chars, self.autorun,
-            self.branch, self.branch_row, self.inspect, self.run_branch,
+            self.branch, self.branch_row, self.inspect, self.run_branch, self.changed.text, self.run_changes,
         ]  # fmt: skip
 
 
@@ -256,6 +275,7 @@ def build_demo(service: Service) -> gr.Blocks:
         # the button appears only when the compare tab the link opened has rendered.
         loaded.then(None, page.autorun, None, js=_RUN_LINKED_REPORT_JS, api_visibility="private")
         loaded.then(None, page.run_branch, None, js=_RUN_LINKED_BRANCH_JS, api_visibility="private")
+        loaded.then(None, page.run_changes, None, js=_RUN_LINKED_CHANGES_JS, api_visibility="private")
     return demo
 
 
@@ -282,7 +302,7 @@ def _model_and_fields(service: Service) -> tuple[Common, gr.Markdown]:
 
 
 def _tabs(service: Service, common: Common, info: gr.Markdown, notice: gr.Markdown) -> Page:
-    """The three tabs, and the state that follows which one is open."""
+    """The four tabs, and the state that follows which one is open."""
     active = gr.State("live")
     with gr.Tabs(elem_id="tabs") as tabs:
         with gr.Tab("Live completion", id="live") as live_tab:
@@ -292,12 +312,16 @@ def _tabs(service: Service, common: Common, info: gr.Markdown, notice: gr.Markdo
         with gr.Tab("Compare", id="compare") as compare_tab:
             compared = compare.build(service, common)
             reported = report.build(service, common, compared)
-    for tab, name in ((live_tab, "live"), (generate_tab, "generate"), (compare_tab, "compare")):
+        with gr.Tab("Fine-tune", id="changes") as changes_tab:
+            changed = changes.build(service, common, extra["first_sample"])
+    tabs_named = ((live_tab, "live"), (generate_tab, "generate"), (compare_tab, "compare"), (changes_tab, "changes"))
+    for tab, name in tabs_named:
         tab.select(partial(str, name), None, active, api_visibility="private", queue=False)
     return Page(
         common, info, notice, tabs, active, prompt, samples, widgets, extra["examples"], compared, reported,
         gr.Number(0, visible="hidden", elem_id="rep-autorun"),  # not a State: the page's script reads it
         extra["branch"], extra["branch_row"], extra["inspect"], gr.Number(0, visible="hidden", elem_id="gen-autorun"),
+        changed, gr.Number(0, visible="hidden", elem_id="chg-autorun"),
     )  # fmt: skip
 
 
@@ -333,8 +357,10 @@ def _share_row(service: Service, page: Page) -> None:
     shared = [c.model, c.task, c.rating, c.category, c.headline]
     generate_inputs = [page.prompt, page.samples, page.branch, *page.widgets.as_list()]
 
-    def on_share(tab: str, report: int, headline_chars: int, *values) -> str:
+    def on_share(tab: str, report: int, headline_chars: int, text: str, *values) -> str:
         fields, rest = values[: len(shared)], values[len(shared) :]
+        if tab == "changes":
+            return changes_query(service, *fields, text)
         if tab == "compare":
             compared = rest[len(generate_inputs) :]
             return compare_query(service, *fields, *compared, report=report, headline_chars=headline_chars)
@@ -344,7 +370,15 @@ def _share_row(service: Service, page: Page) -> None:
 
     share.click(
         on_share,
-        [page.active, page.report.ran, page.report.headline_chars, *shared, *generate_inputs, *page.compared.as_list()],
+        [
+            page.active,
+            page.report.ran,
+            page.report.headline_chars,
+            page.changed.text,
+            *shared,
+            *generate_inputs,
+            *page.compared.as_list(),
+        ],  # fmt: skip
         link,
         api_visibility="private",
     ).then(

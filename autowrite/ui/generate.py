@@ -141,7 +141,18 @@ def build(service: Service, common: Common) -> tuple[gr.Textbox, SettingsWidgets
         )
     # Cancelling closes the generator between two tokens, so the model stops computing.
     w.stop.click(None, None, None, cancels=[run, branched], api_visibility="private")
-    return w.prompt, w.settings, w.samples, {"examples": w.examples, "branch": w.branch, "branch_row": w.branch_row, "inspect": w.inspect}
+    return (
+        w.prompt,
+        w.settings,
+        w.samples,
+        {
+            "examples": w.examples,
+            "branch": w.branch,
+            "branch_row": w.branch_row,
+            "inspect": w.inspect,
+            "first_sample": w.boxes[0],
+        },
+    )
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Share links: the page state as URL query parameters, named like the settings, and back.
 
 A link reproduces the generate tab, with any branch taken in its token inspector
-(branch=12:345), or with tab=compare the compare tab: its presets
+(branch=12:345); with tab=changes, the fine-tune tab's view of its text (prompt); or with
+tab=compare the compare tab: its presets
 (presets=Greedy,Creative) and each column's settings (c1_temperature=..., c2_top_k=...),
 from the same prompt, seed and length.
 """
@@ -29,7 +30,7 @@ PAGE_FIELDS = (
     "tab", "model", "mode", "prompt", "prompt_z", "rating", "category", "headline", "samples", "presets", "report",
     "headline_chars", "branch",
 )  # fmt: skip
-TABS = ("generate", "compare")
+TABS = ("generate", "compare", "changes")
 # Why 2,000: a link this short survives mail clients, chat apps and proxies as it is; a
 # longer prompt goes into the link compressed (prompt_z), which keeps an 8,000-character
 # prompt of any script within MAX_LINK_CHARS.
@@ -108,11 +109,13 @@ def to_query(state: PageState) -> str:
 def _values(state: PageState) -> dict[str, object]:
     """A page state's link parameters, in link order, without empty ones."""
     values: dict[str, object] = {}
-    if state.tab == "compare":
-        values["tab"] = "compare"
+    if state.tab != "generate":
+        values["tab"] = state.tab
     values.update(model=state.model, mode=state.task.value, prompt=state.prompt)
     if state.task is Task.REVIEW:
         values.update(rating=state.rating, category=state.category, headline=state.headline)
+    if state.tab == "changes":  # the prompt is the text to score
+        return {k: v for k, v in values.items() if v not in ("", None)}
     if state.tab == "compare":
         values.update(seed=state.settings.seed, max_new_tokens=state.settings.max_new_tokens)
         values["presets"] = ",".join(column.preset for column in state.columns)
