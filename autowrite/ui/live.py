@@ -26,7 +26,6 @@ _SCHEDULE_GHOST_JS = f"""() => {{
   window.autowriteGhostTimer = setTimeout(
     () => document.querySelector("#ghost-trigger")?.click(), {GHOST_PAUSE_MS});
 }}"""
-GHOST_TAIL_CHARS = 240  # how much of the typed text the ghost preview repeats before the ghost
 
 
 def live_suggest(
@@ -110,15 +109,13 @@ def _append(text: str, addition: str) -> str:
 
 
 def _ghost_html(text: str, ghost: str) -> str:
-    """The typed text's tail and the ghost after it.
+    """The ghost for the hidden #ghost element, from which the page draws it inside the text box.
 
-    data-text is the text the ghost was made for: the page hides a ghost as soon as the box
-    holds other text (assets/keys.js), since a ghost can arrive after newer keystrokes.
+    data-text is the text the ghost was made for: the page shows a ghost only while the box
+    holds that text (assets/keys.js), since a ghost can arrive after newer keystrokes.
     """
-    tail = (text or "")[-GHOST_TAIL_CHARS:]
     return (
         f'<div class="ghost-box" data-text="{html.escape(text or "", quote=True)}">'
-        f'<span class="typed">{html.escape(tail)}</span>'
         f'<span class="ghost-text">{html.escape(ghost)}</span>'
         "</div>"
     )
@@ -146,7 +143,8 @@ def build(service: Service, common: Common) -> None:
 def _widgets() -> LiveWidgets:
     gr.Markdown(
         "Type below: the model proposes the next words with their probabilities, completes the word "
-        "you are typing, and, when you pause, offers a grey continuation that **Tab** accepts. "
+        "you are typing, and, when you pause, writes a grey continuation after the caret: **Tab** "
+        "accepts it, **Ctrl+Right** (**Alt+Right** on macOS) one word of it, **Esc** dismisses it. "
         "Writing a review with no headline? Your first line is its title."
     )
     text = gr.Textbox(
@@ -162,8 +160,11 @@ def _widgets() -> LiveWidgets:
             gr.Button(visible=False, size="sm", elem_classes=["word-chip"], elem_id=f"word-{i}")
             for i in range(WORD_BUTTONS)
         ]
-    ghost = gr.HTML(_ghost_html("", ""), elem_id="ghost")
+    # The ghost travels here and shows inside the text box (assets/keys.js), not in a box of its own.
+    ghost = gr.HTML(_ghost_html("", ""), elem_id="ghost", visible="hidden")
     with gr.Row():
+        # The keys accept on the page; the button is the way in for a pointer, and for
+        # touch screens, which have no Tab key.
         accept = gr.Button("Accept continuation (Tab)", size="sm", elem_id="accept-ghost", scale=0, min_width=220)
     return LiveWidgets(
         text=text,
