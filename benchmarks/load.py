@@ -230,6 +230,15 @@ def _inspected(answer: object) -> str:
     return ""
 
 
+def _changed(answer: object) -> str:
+    if not isinstance(answer, dict) or not isinstance(answer.get("tokens"), list) or not answer["tokens"]:
+        return f"expected the text's tokens under both models, got {str(answer)[:120]}"
+    perplexity = answer.get("perplexity") or {}
+    if not all(isinstance(perplexity.get(k), float) and perplexity[k] > 0 for k in ("base", "tuned")):
+        return f"expected both perplexities, got {str(answer)[:120]}"
+    return ""
+
+
 def _compared(answer: object) -> str:
     if not isinstance(answer, list) or len(answer) != len(COMPARE_PRESETS):
         return f"expected a list of {len(COMPARE_PRESETS)} columns, got {str(answer)[:120]}"
@@ -269,6 +278,7 @@ def check(api: Api, model: str, tally: Tally) -> None:
         ("generate", "generate", generate_values(text, model, 1), _generated),
         ("tokens", "tokens", {**generate_values(text, model, 1), "branch": f"1:{BRANCH_TOKEN}"}, _inspected),
         ("compare", "compare", compare_values(text, model, 1, CHECK_COLUMNS), _compared),
+        ("changes", "changes", {"text": TEXTS[0], "model": model, "rating": 5, "category": "Electronics"}, _changed),
         ("report", "report", report_values(text, model, 1), _reported),
     ]
     for label, name, values, problem_of in shapes:
@@ -482,7 +492,7 @@ def main(args: argparse.Namespace) -> dict:
     checked, tally = Tally(), Tally()
     try:
         url = f"http://127.0.0.1:{port}"
-        api = Api(url, read_parameters(url, ["suggest", "generate", "tokens", "compare", "report"]))
+        api = Api(url, read_parameters(url, ["suggest", "generate", "tokens", "compare", "report", "changes"]))
         for model in models:  # load every model once, so memory "before" includes them all
             api.call("suggest", suggest_values("Warm up", model), timeout=180)
         check(api, models[0], checked)

@@ -31,7 +31,7 @@ def test_load_test_smoke(tmp_path):
 
     result = main(parse_args(["--smoke", "--out", str(tmp_path)]))  # raises LoadFailed on any error
     assert result["errors"] == 0, result["error_samples"]
-    assert set(result["checked"]) == {"suggest", "ghost", "generate", "tokens", "compare", "report"}
+    assert set(result["checked"]) == {"suggest", "ghost", "generate", "tokens", "compare", "report", "changes"}
     assert {"suggest", "ghost", "generate", "compare"} <= set(result["served"])
     # The load itself reaches a compare and a generation, beyond the check's one call each.
     assert result["served"]["compare"]["n"] >= 2 and result["served"]["generate"]["n"] >= 2
