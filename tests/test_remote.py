@@ -28,9 +28,11 @@ from autowrite.backends.remote import (
     next_words,
     split_typed,
     sse_events,
+    steps_of,
     top_logprobs,
 )
 from autowrite.catalog import CatalogError, Entry, load_catalog
+from autowrite.decode import last
 from autowrite.formats import Task
 from autowrite.loading import ModelCache, embedded_gguf_path, load_entry, remote_entry
 from autowrite.service import Request, Service, Unavailable, UserError, Variant, model_errors
@@ -406,3 +408,34 @@ def test_out_of_range_settings_are_refused_before_any_request(remote_service, se
     with pytest.raises(SettingsError, match="top_p must be between"):
         SamplingSettings(top_p=0.0)
     assert server.log_count("POST /v1/completions") == requests
+
+
+def test_streamed_logprobs_become_inspector_steps():
+    settings = SamplingSettings(do_sample=True, temperature=1.0, top_k=2, top_p=1.0)
+    logprobs = {
+        "tokens": [" great", "!"],
+        "token_logprobs": [math.log(0.5), math.log(0.05)],
+        "top_logprobs": [
+            {" great": math.log(0.5), " good": math.log(0.3), " bad": math.log(0.2)},
+            {".": math.log(0.9), ",": math.log(0.05)},  # the written "!" is outside the server's head
+        ],
+    }
+    first, second = steps_of(logprobs, settings)
+    assert (first.text, first.token_id, first.raw) == (" great", -1, pytest.approx(0.5))
+    assert [a.text for a in first.alternatives] == [" great", " good", " bad"]
+    assert first.adjusted == pytest.approx(0.5 / 0.8)  # top-k 2 over the head the server sent
+    assert second.wrote(next(a for a in second.alternatives if a.text == "!")) and second.raw == pytest.approx(0.05)
+    assert steps_of(None, settings) is None  # TGI's route: no log-probabilities
+    assert steps_of({"tokens": [" a"], "token_logprobs": [], "top_logprobs": []}, settings) is None
+
+
+def test_the_inspector_reads_a_servers_tokens(remote_service):
+    settings = remote_service.settings(MODEL, do_sample=True, seed=3, max_new_tokens=8)
+    output = last(remote_service.stream(Request(model=MODEL, text=PROMPT), settings, inspect=True))
+    sample = output.samples[0]
+    assert sample.steps and "".join(step.text for step in sample.steps) == sample.text
+    for step in sample.steps:
+        assert len(step.alternatives) >= 10 and sum(step.wrote(a) for a in step.alternatives) == 1
+        assert 0 < step.raw <= 1
+    with pytest.raises(UserError, match="random stream"):
+        last(remote_service.stream(Request(model=MODEL, text=PROMPT), settings, branch={1: 5}))

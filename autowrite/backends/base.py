@@ -92,6 +92,12 @@ class Step:
     alternatives: tuple[Alternative, ...]
     forced: bool = False  # chosen by hand (a branch), not drawn
 
+    def wrote(self, alternative: Alternative) -> bool:
+        """Whether an alternative is the token written: by id, or by text from a server that gives no ids (-1)."""
+        if self.token_id >= 0:
+            return alternative.token_id == self.token_id
+        return alternative.text == self.text
+
 
 @dataclass(frozen=True)
 class Sample:

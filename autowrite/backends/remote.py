@@ -54,13 +54,24 @@ import httpx
 import torch
 
 from autowrite import sampling
-from autowrite.backends.base import MIN_PROBABILITY, BackendError, Candidate, NotSupported, Sample, Suggestions, Word
+from autowrite.backends.base import (
+    MIN_PROBABILITY,
+    Alternative,
+    BackendError,
+    Candidate,
+    NotSupported,
+    Sample,
+    Step,
+    Suggestions,
+    Word,
+)
 from autowrite.settings import SamplingSettings
 
 log = logging.getLogger(__name__)
 
 # Why 20: vLLM refuses more than its --max-logprobs, 20 unless raised.
 MAX_LOGPROBS = 20
+INSPECT_TOP = 10  # alternatives per token the inspector asks a server for, as locally
 # Why 5 s: a server that is up accepts a connection in milliseconds; a wrong host or port
 # should become a message quickly, not after a minute.
 CONNECT_TIMEOUT = 5.0
@@ -232,6 +243,28 @@ def candidates(top: Mapping[str, float], settings: SamplingSettings, count: int 
     return [Candidate(t, math.exp(top[t]), float(a)) for t, a in zip(tokens, adjusted)]
 
 
+def steps_of(logprobs: Any, settings: SamplingSettings) -> list[Step] | None:
+    """A streamed piece's tokens for the inspector, from its completions logprobs; None without them.
+
+    The server names tokens by their text, not their ids (-1 here), and sends the head of
+    each distribution: the after-settings column is computed over that head (candidates()).
+    """
+    if not isinstance(logprobs, Mapping):
+        return None
+    tokens, chosen, tops = (logprobs.get(k) or [] for k in ("tokens", "token_logprobs", "top_logprobs"))
+    if not tokens or len(chosen) != len(tokens) or len(tops) != len(tokens):
+        return None
+    steps = []
+    for token, logprob, top in zip(tokens, chosen, tops, strict=True):
+        if not isinstance(top, Mapping) or not isinstance(logprob, (int, float)):
+            return None
+        head = candidates({**top, str(token): float(logprob)}, settings, INSPECT_TOP + 1)
+        alternatives = tuple(Alternative(-1, c.token, c.raw, c.adjusted) for c in head)
+        written = next(a for a in alternatives if a.text == str(token))
+        steps.append(Step(-1, str(token), written.raw, written.adjusted, alternatives))
+    return steps
+
+
 def split_typed(context: str, text: str) -> tuple[str, str, str]:
     """The prompt to ask after, the typed remainder a suggestion must start with, and the partial word.
 
@@ -370,14 +403,18 @@ class RemoteClient:
     # --- generation ----------------------------------------------------------------------
 
     def stream_text(
-        self, prompt: str, settings: SamplingSettings, stop: threading.Event | None = None
-    ) -> Iterator[tuple[str, str | None]]:
-        """The generated text so far after each streamed piece, and the server's finish_reason once it ended.
+        self, prompt: str, settings: SamplingSettings, stop: threading.Event | None = None, inspect: bool = False
+    ) -> Iterator[tuple[str, str | None, list[Step] | None]]:
+        """The generated text so far after each streamed piece, the server's finish_reason once it
+        ended, and with inspect the piece's tokens as the inspector shows them (None where the
+        server sends no log-probabilities).
 
         Leaving the loop (a stop, or the caller closing the iterator) closes the response,
         and with it the connection, so the server stops generating.
         """
         body = completion_body(prompt, settings, model=self.model, stream=True)
+        if inspect:
+            body["logprobs"] = INSPECT_TOP
         text = ""
         with self._failures(GENERATE_TIMEOUT), self._http.stream("POST", "/completions", json=body) as response:
             self._check(response)
@@ -390,7 +427,9 @@ class RemoteClient:
                 reason = choice.get("finish_reason") or None
                 if piece or reason:
                     text += piece
-                    yield text, reason
+                    # The closing event carries no text and so no tokens (llama.cpp: logprobs null).
+                    steps = (steps_of(choice.get("logprobs"), settings) if piece else []) if inspect else None
+                    yield text, reason, steps
 
     def stream_many(
         self,
@@ -425,9 +464,11 @@ class RemoteClient:
         updates: queue.Queue[_Update] = queue.Queue()
         for index, settings in enumerate(variants):
             threading.Thread(
-                target=self._pump, args=(index, prompt, settings, cancel, updates), daemon=True, name=f"remote-{index}"
-            ).start()
+                target=self._pump, args=(index, prompt, settings, cancel, updates, inspect), daemon=True,
+                name=f"remote-{index}",
+            ).start()  # fmt: skip
         samples = [Sample("")] * len(variants)
+        steps: list[list[Step] | None] = [[] if inspect else None for _ in variants]
         warnings: list[str] = []
         running = len(variants)
         yield list(samples), []
@@ -436,7 +477,7 @@ class RemoteClient:
                 if stop is not None and stop.is_set():
                     return
                 try:
-                    index, text, reason, error = updates.get(timeout=_POLL)
+                    index, text, reason, error, new = updates.get(timeout=_POLL)
                 except queue.Empty:
                     continue
                 if error is not None:
@@ -447,26 +488,36 @@ class RemoteClient:
                         continue
                     warnings.append(ENDED_EARLY.format(number=index + 1))
                 else:
-                    samples[index] = Sample(text, ended=reason == "stop")
+                    # A piece without log-probabilities (TGI's route) leaves the text uninspectable.
+                    steps[index] = None if new is None or steps[index] is None else steps[index] + new
+                    shown = tuple(steps[index]) if steps[index] is not None else None
+                    samples[index] = Sample(text, ended=reason == "stop", steps=shown)
                 yield list(samples), list(warnings)
         finally:
             cancel.set()
 
     def _pump(
-        self, index: int, prompt: str, settings: SamplingSettings, cancel: threading.Event, updates: queue.Queue
+        self,
+        index: int,
+        prompt: str,
+        settings: SamplingSettings,
+        cancel: threading.Event,
+        updates: queue.Queue,
+        inspect: bool = False,
     ) -> None:
-        """One variant's stream onto the queue: (index, text, reason, None) per update, then (index, None, ...)."""
+        """One variant's stream onto the queue: (index, text, reason, None, steps) per update, then (index, None, ...)."""
         reason = None
         try:
-            for text, reason in self.stream_text(prompt, settings, cancel):
-                updates.put((index, text, reason, None))
+            for text, reason, steps in self.stream_text(prompt, settings, cancel, inspect):
+                updates.put((index, text, reason, None, steps))
         except RemoteError as error:
-            updates.put((index, None, "error", error))
+            updates.put((index, None, "error", error, None))
             return
         except Exception as error:  # whatever it is, the reader must hear of it or it waits forever
-            updates.put((index, None, "error", RemoteError(f"Reading the server's stream failed: {error!r}")))
+            failure = RemoteError(f"Reading the server's stream failed: {error!r}")
+            updates.put((index, None, "error", failure, None))
             return
-        updates.put((index, None, reason, None))
+        updates.put((index, None, reason, None, None))
 
     # --- next token, suggestions ---------------------------------------------------------
 

@@ -147,7 +147,7 @@ def _step(step: Step) -> dict:
                 "token_id": a.token_id,
                 "probability": round(a.raw, 5),
                 "adjusted": round(a.adjusted, 5),
-                "chosen": a.token_id == step.token_id,
+                "chosen": step.wrote(a),
             }
             for a in step.alternatives
         ],

@@ -26,6 +26,7 @@ def tokens_html(sample: Sample, index: int, *, branchable: bool, note: str = "")
     """A sample's tokens as HTML with their alternatives; a note instead where it has no steps."""
     if sample.steps is None:
         return f'<div class="aw-tokens-note">{html.escape(note or "No probabilities for this text.")}</div>'
+    branchable = branchable and all(step.token_id >= 0 for step in sample.steps)
     legend = LEGEND + (BRANCH_HINT if branchable else "")
     tokens = "".join(_token(step, index, number, branchable) for number, step in enumerate(sample.steps))
     return (
@@ -49,16 +50,16 @@ def _token(step: Step, sample: int, number: int, branchable: bool) -> str:
 
 def _is_end(step: Step) -> bool:
     """Whether a step wrote the end of the text: a token with no text of its own (a special token)."""
-    return not step.text and any(a.token_id == step.token_id and not a.text for a in step.alternatives)
+    return not step.text and any(step.wrote(a) and not a.text for a in step.alternatives)
 
 
 def _alternatives(step: Step, sample: int, number: int, branchable: bool) -> str:
     """The table of the likeliest tokens at a step; on the generate tab each is a branch button."""
     rows = []
     for alternative in step.alternatives:
-        chosen = alternative.token_id == step.token_id
+        chosen = step.wrote(alternative)
         text = html.escape(shown_token(alternative.text) or "(end)")
-        if branchable and not chosen:
+        if branchable and not chosen and alternative.token_id >= 0:  # a server's tokens have no ids to force
             cell = (
                 f'<button class="aw-alt" tabindex="-1" data-sample="{sample}" data-step="{number}" '
                 f'data-token="{alternative.token_id}">{text}</button>'
