@@ -139,9 +139,7 @@ def choose(
     return draw(logits, settings, previous, generator).token
 
 
-def draw(
-    logits: torch.Tensor, settings: SamplingSettings, previous: Sequence[int], generator: torch.Generator
-) -> Draw:
+def draw(logits: torch.Tensor, settings: SamplingSettings, previous: Sequence[int], generator: torch.Generator) -> Draw:
     """The next token, with the distribution it was drawn from.
 
     The draw is an exponential race over the surviving tokens only: token i wins with

@@ -135,7 +135,11 @@ def test_any_json_gets_a_result_or_a_named_error(app_url, name, data):
         ("generate", ["x", "tiny-gpt2", *[None] * 11, float("nan")], "min_p must be a finite number"),
         ("generate", ["x", "tiny-gpt2", *[None] * 12, 11], "no_repeat_ngram_size must be between 0 and 10"),
         ("generate", ["x", "tiny-gpt2", *[None] * 13, "1:2:3"], "branch must be step:token pairs"),
-        ("tokens", ["x", "tiny-gpt2", *[None] * 4, 5, *[None] * 8, "7:2"], "branch: '7:2' must name a step from 0 to 4"),
+        (
+            "tokens",
+            ["x", "tiny-gpt2", *[None] * 4, 5, *[None] * 8, "7:2"],
+            "branch: '7:2' must name a step from 0 to 4",
+        ),
         ("tokens", ["x", "tiny-gpt2", *[None] * 13, "1:999999"], "branch: token 999999 at step 1 is not in this"),
     ],
 )

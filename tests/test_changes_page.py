@@ -36,7 +36,9 @@ def test_a_link_scores_its_text_and_the_share_button_links_it_back(tuned_app, br
     page.wait_for_function("document.querySelectorAll('#chg-out .aw-tok').length > 0", timeout=30_000)
     out = page.locator("#chg-out")
     assert "Perplexity of this text" in out.inner_text() and "under tiny-gpt2," in out.inner_text()
-    assert "".join(page.eval_on_selector_all("#chg-out .aw-tok", "els => els.map(e => e.firstChild.textContent)")) == TEXT
+    assert (
+        "".join(page.eval_on_selector_all("#chg-out .aw-tok", "els => els.map(e => e.firstChild.textContent)")) == TEXT
+    )
     first = page.locator("#chg-out .aw-tok").nth(0)
     first.hover()
     assert "fine-tuned" in first.locator(".aw-alts").inner_text()
