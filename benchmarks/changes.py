@@ -90,8 +90,8 @@ def markdown(rows: list[tuple[str, str, dict]]) -> str:
         )
     lines.append("")
     for model, group, s in rows:
-        raised = ", ".join(f"{w} {c:+.2f}" for w, c in s["raised"])
-        lowered = ", ".join(f"{w} {c:+.2f}" for w, c in s["lowered"])
+        raised = ", ".join(f"{w} {c:+.2f}" for w, c in s["raised"]) or "none"
+        lowered = ", ".join(f"{w} {c:+.2f}" for w, c in s["lowered"]) or "none"
         lines.append(f"- {model}, {group}: likelier {raised}; less likely {lowered}.")
     return "\n".join(lines) + "\n"
 
