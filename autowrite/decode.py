@@ -87,6 +87,7 @@ def sample_many(
     *,
     inspect: bool = False,
     forced: Mapping[int, int] | None = None,
+    contrast_ids: Sequence[int] | None = None,
 ) -> Iterator[list[Sample]]:
     """Decode one text per settings variant from the same prompt, one token each per step.
 
@@ -95,14 +96,15 @@ def sample_many(
     other people's generations join the same steps. Each variant has its own random
     stream, so a text never depends on which others run beside it. More variants than the
     backend decodes at once (backend.batch_sequences) run in parts of that size.
-    inspect and forced: see _Texts.
+    inspect, forced and contrast_ids: see _Texts.
     """
     check_forced(backend, forced)
+    extras = {"inspect": inspect, "forced": forced, "contrast_ids": contrast_ids}
     with backend.traffic.serving():
         if batcher is not None:
-            yield from batcher.stream(prompt_ids, variants, stop, inspect=inspect, forced=forced)
+            yield from batcher.stream(prompt_ids, variants, stop, **extras)
         else:
-            yield from _stream_alone(backend.for_generation(), prompt_ids, variants, stop, inspect, forced)
+            yield from _stream_alone(backend.for_generation(), prompt_ids, variants, stop, **extras)
 
 
 def check_forced(backend: Backend, forced: Mapping[int, int] | None) -> None:
@@ -112,10 +114,21 @@ def check_forced(backend: Backend, forced: Mapping[int, int] | None) -> None:
             raise ValueError(f"branch: token {token} at step {step} is not in this model's vocabulary")
 
 
-def parts(variants: Sequence[SamplingSettings], size: int) -> list[list[SamplingSettings]]:
-    """Variants in consecutive parts of at most size (at least one variant each)."""
-    size = max(1, size)
-    return [list(variants[i : i + size]) for i in range(0, len(variants), size)]
+def parts(variants: Sequence[SamplingSettings], size: int, guided: bool = False) -> list[list[SamplingSettings]]:
+    """Variants in consecutive parts of at most size sequences (at least one variant each).
+
+    guided: a variant with rating guidance decodes two sequences (see _Texts) and counts twice.
+    """
+    chunks: list[list[SamplingSettings]] = []
+    room = 0
+    for variant in variants:
+        weight = 2 if guided and variant.rating_guidance != 1.0 else 1
+        if not chunks or weight > room:
+            chunks.append([])
+            room = max(size, weight)
+        chunks[-1].append(variant)
+        room -= weight
+    return chunks
 
 
 def _stream_alone(
@@ -123,15 +136,14 @@ def _stream_alone(
     prompt_ids: Sequence[int],
     variants: Sequence[SamplingSettings],
     stop: threading.Event | None,
-    inspect: bool,
-    forced: Mapping[int, int] | None,
+    **extras,
 ) -> Iterator[list[Sample]]:
     done: list[Sample] = []
-    for piece in parts(variants, backend.batch_sequences):
+    for piece in parts(variants, backend.batch_sequences, guided=extras["contrast_ids"] is not None):
         # A shared link must give the same text whatever the server computed before, so each
         # part starts from a clean cache (the prompt costs one batched pass).
         backend.forget()
-        texts = _Texts(backend, prompt_ids, piece, inspect, forced)
+        texts = _Texts(backend, prompt_ids, piece, **extras)
         later = [Sample("")] * (len(variants) - len(done) - len(piece))
         while texts.active:
             if stop is not None and stop.is_set():
@@ -150,6 +162,11 @@ class _Texts:
     inspect keeps each token's Step for the token inspector. forced maps a step to the
     token written there instead of the one drawn (a branch); the draw still happens, so
     the random stream after it is the one the unbranched text had.
+
+    contrast_ids: the prompt with the opposite stars, for variants with rating_guidance
+    other than 1. Such a variant decodes two sequences, its text after each prompt; the
+    token is drawn from sampling.guide() of their logits, and its log-probability (the
+    report card's fit) and the inspector's raw column are the asked prompt's, unguided.
     """
 
     def __init__(
@@ -159,6 +176,7 @@ class _Texts:
         variants: Sequence[SamplingSettings],
         inspect: bool = False,
         forced: Mapping[int, int] | None = None,
+        contrast_ids: Sequence[int] | None = None,
     ) -> None:
         self.backend = backend
         self.variants = list(variants)
@@ -172,10 +190,19 @@ class _Texts:
         self.inspect = inspect
         self.steps: list[list[Step]] = [[] for _ in variants]
         self.forced = dict(forced or {})
+        self.contrast = [
+            list(contrast_ids) if contrast_ids is not None and v.rating_guidance != 1.0 else None for v in variants
+        ]
 
     def pending(self) -> list[list[int]]:
-        """The sequences whose next token is wanted, in the order advance() takes their logits."""
-        return [self.ids[i] for i in self.active]
+        """The sequences whose next token is wanted, in the order advance() takes their logits:
+        each active variant's text, followed by its text after the contrasting prompt when guided."""
+        sequences = []
+        for i in self.active:
+            sequences.append(self.ids[i])
+            if self.contrast[i] is not None:
+                sequences.append(self.contrast[i])
+        return sequences
 
     def samples(self) -> list[Sample]:
         """Each variant's text so far, with its token count, summed log-probability, ending and steps."""
@@ -187,9 +214,14 @@ class _Texts:
         ]
 
     def advance(self, logits: Sequence[torch.Tensor]) -> None:
-        """Choose each active variant's next token from its logits."""
-        for i, row in zip(self.active, logits, strict=True):
-            drawn = sampling.draw(row, self.variants[i], self.ids[i], self.generators[i])
+        """Choose each active variant's next token from its logits (in pending()'s order)."""
+        rows = iter(logits)
+        for i in self.active:
+            row = next(rows)
+            steered = row
+            if self.contrast[i] is not None:
+                steered = sampling.guide(row, next(rows), self.variants[i].rating_guidance)
+            drawn = sampling.draw(steered, self.variants[i], self.ids[i], self.generators[i])
             token = self.forced.get(len(self.generated[i]), drawn.token)
             row = row.float()
             total = torch.logsumexp(row, 0)
@@ -199,6 +231,8 @@ class _Texts:
             if self.inspect:
                 added = self.texts[i][len(before) :] if self.texts[i].startswith(before) else self.texts[i]
                 self.steps[i].append(self._step(row, total, drawn, token, added))
+        if next(rows, None) is not None:
+            raise ValueError("more logits than pending sequences")
         self.active = [
             i
             for i in self.active
@@ -212,6 +246,8 @@ class _Texts:
             self.ended[i] = True
             return
         self.ids[i].append(token)
+        if self.contrast[i] is not None:
+            self.contrast[i].append(token)
         self.generated[i].append(token)
         decoded = self.backend.decode(self.generated[i])
         # A multi-byte character split across tokens decodes to U+FFFD until it is whole.
@@ -301,6 +337,7 @@ class StepBatcher:
         *,
         inspect: bool = False,
         forced: Mapping[int, int] | None = None,
+        contrast_ids: Sequence[int] | None = None,
     ) -> Iterator[list[Sample]]:
         """The samples so far after each step this generation took part in (later ones, if it lags).
 
@@ -309,8 +346,8 @@ class StepBatcher:
         """
         results: queue.SimpleQueue = queue.SimpleQueue()
         requests = [
-            _Request(_Texts(self.backend, prompt_ids, piece, inspect, forced), stop, results, part)
-            for part, piece in enumerate(parts(variants, self.backend.batch_sequences))
+            _Request(_Texts(self.backend, prompt_ids, piece, inspect, forced, contrast_ids), stop, results, part)
+            for part, piece in enumerate(parts(variants, self.backend.batch_sequences, contrast_ids is not None))
         ]
         latest = [request.texts.samples() for request in requests]
         running = {request.part for request in requests if request.texts.active}
@@ -356,14 +393,14 @@ class StepBatcher:
 
     def _admit(self) -> None:
         """Move waiting requests into the steps while their sequences fit; the first always fits alone."""
-        sequences = sum(len(r.texts.active) for r in self._running)
+        sequences = sum(len(r.texts.pending()) for r in self._running)
         while self._waiting:
             request = self._waiting[0]
             if request.ended:
                 self._waiting.popleft()
                 request.put(_DONE)
                 continue
-            wanted = len(request.texts.active)
+            wanted = len(request.texts.pending())
             if self._running and sequences + wanted > self.backend.batch_sequences:
                 return
             self._waiting.popleft()

@@ -31,7 +31,10 @@ from autowrite.settings import FIELDS, PRESET_NAMES, SamplingSettings, shown
 MAX_HEADLINE_CHARS = 200  # a headline is one line; the checkpoints saw titles under 200 characters
 MAX_MODEL_CHARS = 200  # a catalog name or an owner/name repo id
 # A compare column's own settings; the seed and the length are the same for every column.
-COLUMN_FIELDS = ("temperature", "top_k", "top_p", "repetition_penalty", "do_sample", "min_p", "no_repeat_ngram_size")
+COLUMN_FIELDS = (
+    "temperature", "top_k", "top_p", "repetition_penalty", "do_sample", "min_p", "no_repeat_ngram_size",
+    "rating_guidance",
+)  # fmt: skip
 COMPARE_MAX_TOKENS = 200  # the compare tab's length slider; more would hold four decodes for minutes
 COMPARE_TOKENS = 60  # the compare tab's default length
 REPORT_SEEDS = 8  # the report card's default number of seeds

@@ -37,28 +37,28 @@ class LocalModel:
         *,
         inspect: bool = False,
         forced: Mapping[int, int] | None = None,
+        contrast: str | None = None,
     ) -> Iterator[tuple[list[Sample], list[str]]]:
         """Decode one text per variant; a prompt that leaves no room or a token the model lacks fails here."""
         longest = max(v.max_new_tokens for v in variants)
         try:
             prepared = decode.prepare_prompt(self.backend.for_generation(), prompt, longest)
+            contrasting = decode.prepare_prompt(self.backend, contrast, longest).ids if contrast is not None else None
             decode.check_forced(self.backend, forced)
         except ValueError as error:
             raise BackendError(str(error)) from None
-        return self._steps(prepared, variants, stop, inspect, forced)
+        extras = {"inspect": inspect, "forced": forced, "contrast_ids": contrasting}
+        return self._steps(prepared, variants, stop, extras)
 
     def _steps(
         self,
         prepared: Prepared,
         variants: Sequence[SamplingSettings],
         stop: threading.Event | None,
-        inspect: bool,
-        forced: Mapping[int, int] | None,
+        extras: dict,
     ) -> Iterator[tuple[list[Sample], list[str]]]:
         yield [Sample("")] * len(variants), prepared.warnings
-        steps = decode.sample_many(
-            self.backend, prepared.ids, variants, stop, self.batcher, inspect=inspect, forced=forced
-        )
+        steps = decode.sample_many(self.backend, prepared.ids, variants, stop, self.batcher, **extras)
         for samples in steps:
             yield samples, prepared.warnings
 

@@ -44,6 +44,17 @@ def repeated_ngram_ends(previous: Sequence[int], n: int) -> list[int]:
     )
 
 
+def guide(asked: torch.Tensor, contrast: torch.Tensor, scale: float) -> torch.Tensor:
+    """Logits pushed away from a contrasting prompt's: contrast + scale * (asked - contrast).
+
+    The contrastive form of classifier-free guidance. Each row's log-normaliser is a
+    constant across the vocabulary, so raw logits and log-probabilities give the same
+    distribution; scale 1 gives asked back.
+    """
+    asked, contrast = asked.float(), contrast.float()
+    return contrast + scale * (asked - contrast)
+
+
 def apply_penalties(logits: torch.Tensor, settings: SamplingSettings, previous: Sequence[int]) -> torch.Tensor:
     """Float logits after what applies to greedy and sampling alike: the repetition penalty and the n-gram ban."""
     logits = apply_repetition_penalty(logits.float(), previous, settings.repetition_penalty)

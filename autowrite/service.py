@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 MAX_PROMPT_CHARS = 8_000
 MAX_SAMPLES = 4
 MAX_COLUMNS = 4
+GUIDANCE_OFF = "Rating guidance {why}; this text is written without it."
 # Why 32: a share over 32 samples moves about 3 points per sample, fine enough to tell
 # columns apart; 4 columns of 32 is 128 samples, four times the report the benchmark times.
 MAX_REPORT_SEEDS = 32
@@ -317,9 +318,28 @@ class Service:
         prompt = self.prompt(loaded.entry, request)
         if not prompt.strip():
             raise UserError("The prompt is empty: type a few words for the model to continue.")
+        contrast, notes = self._contrast(loaded.entry, request, variants)
         with model_errors():
-            streamed = loaded.model.stream_many(prompt, variants, stop, inspect=inspect, forced=branch)
-        return _outputs(streamed, self._generations)
+            streamed = loaded.model.stream_many(
+                prompt, variants, stop, inspect=inspect, forced=branch, contrast=contrast
+            )
+        return _outputs(streamed, self._generations, notes)
+
+    def _contrast(
+        self, entry: Entry, request: Request, variants: Sequence[SamplingSettings]
+    ) -> tuple[str | None, list[str]]:
+        """The prompt rating guidance steers away from (None: no variant is guided here), and why not if not.
+
+        Guidance applies to reviews by a model that reads the stars, at 1, 2, 4 and 5 stars.
+        """
+        if all(v.rating_guidance == 1.0 for v in variants):
+            return None, []
+        if request.task != Task.REVIEW or entry.prompt_format == "plain":
+            return None, [GUIDANCE_OFF.format(why="applies to reviews written by a model that reads the stars")]
+        opposite = contrast_rating(int(request.rating))
+        if opposite is None:
+            return None, [GUIDANCE_OFF.format(why="has no opposite to steer away from at 3 stars")]
+        return self.prompt(entry, replace(request, rating=opposite)), []
 
     def generate(self, request: Request, settings: SamplingSettings, samples: int = 1) -> Output:
         """The finished samples at once."""
@@ -559,7 +579,14 @@ def _merged(streams: list[tuple[list[int], Iterator[Output]]], total: int) -> It
             stream.close()
 
 
-def _outputs(streamed: Iterator[tuple[list[Sample], list[str]]], gate: _Gate) -> Iterator[Output]:
+def contrast_rating(rating: int) -> int | None:
+    """The stars rating guidance steers away from: the far end of the scale; none at 3 (docs/guidance.md)."""
+    return {1: 5, 2: 5, 4: 1, 5: 1}.get(rating)
+
+
+def _outputs(
+    streamed: Iterator[tuple[list[Sample], list[str]]], gate: _Gate, notes: Sequence[str] = ()
+) -> Iterator[Output]:
     """Outputs from a model's stream, admitted by the gate; its failures become UserErrors.
 
     The gate is asked on the first output, not before: a stream that is never read holds
@@ -568,4 +595,4 @@ def _outputs(streamed: Iterator[tuple[list[Sample], list[str]]], gate: _Gate) ->
     """
     with gate.admitted(), model_errors(), closing(streamed):
         for samples, warnings in streamed:
-            yield Output(samples, warnings)
+            yield Output(samples, [*notes, *warnings])

@@ -35,6 +35,8 @@ BOUNDS: dict[str, Bound] = {
     # Why at most 10: a repeat of more than ten tokens is a copied sentence, which the
     # repetition penalty already discourages; 0 turns the ban off.
     "no_repeat_ngram_size": Bound(0, 10, int),
+    # Why at most 5: past about 3 the reviews shrink to a word or two (docs/guidance.md).
+    "rating_guidance": Bound(1.0, 5.0, float),  # 1.0 turns guidance off
 }
 
 
@@ -44,7 +46,10 @@ class SamplingSettings:
 
     min_p keeps the tokens at least min_p times as likely as the likeliest (after
     temperature); no_repeat_ngram_size=n bans any token that would repeat an n-token run
-    already in the text, the prompt included.
+    already in the text, the prompt included. rating_guidance=g steers a review toward its
+    stars: each step's logits are contrast + g * (asked - contrast), asked being the prompt
+    with the stars asked and contrast the same prompt with the opposite stars (see
+    autowrite.decode); 1 leaves the logits as they are.
     """
 
     temperature: float = 0.8
@@ -57,6 +62,7 @@ class SamplingSettings:
     # After the seed so that settings built by position keep their meaning.
     min_p: float = 0.0
     no_repeat_ngram_size: int = 0
+    rating_guidance: float = 1.0
 
     def __post_init__(self) -> None:
         for name, bound in BOUNDS.items():
@@ -158,6 +164,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Min-p alone, as its authors suggest: a higher temperature, the tail cut relative to the top token.
     "Min-p": {"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0, "min_p": 0.1, "repetition_penalty": 1.1},
     "Greedy, no repeats": {"do_sample": False, "repetition_penalty": 1.0, "no_repeat_ngram_size": 3},
+    # The review checkpoint's card settings with its stars steered (docs/guidance.md).
+    "Guided stars": {
+        "temperature": 0.8,
+        "top_k": 50,
+        "top_p": 0.95,
+        "repetition_penalty": 1.15,
+        "rating_guidance": 2.0,
+    },
 }
 
 
@@ -171,7 +185,9 @@ def preset(name: str, card_defaults: SamplingSettings, max_new_tokens: int, seed
 
 
 # The compare tab's columns start as the first four.
-PRESET_NAMES: tuple[str, ...] = ("Greedy", "Card defaults", "Creative", "Precise", "Min-p", "Greedy, no repeats")
+PRESET_NAMES: tuple[str, ...] = (
+    "Greedy", "Card defaults", "Creative", "Precise", "Min-p", "Greedy, no repeats", "Guided stars",
+)  # fmt: skip
 
 __all__ = [
     "BOUNDS",

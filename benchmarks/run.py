@@ -306,6 +306,7 @@ def in_process(config: Config) -> dict:
     crowd = _crowd(ours, settings, config)
     report = report_card(ours, config)
     inspected = inspector(ours, config)
+    guided = guidance(ours, config)
     torch.set_num_threads(torch_threads)
     pipeline_rates, pipeline_latency = engine_figures([Pipeline(adapter)], settings, config, text)
     rates.update(pipeline_rates)
@@ -320,6 +321,7 @@ def in_process(config: Config) -> dict:
         "compare_ms_per_step": {"1 column": per_step[1], "4 columns": per_step[4], "ratio": per_step[4] / per_step[1]},
         "report_card": report,
         "inspector": inspected,
+        "guidance": guided,
         "ours": ours.name,
     }
 
@@ -450,6 +452,26 @@ def inspector(ours: Ours, config: Config) -> dict:
                 raise BenchmarkError("inspecting changed the generated text")
     off, on = statistics.median(rates[False]), statistics.median(rates[True])
     return {"off_tokens_per_s": off, "on_tokens_per_s": on, "ratio": on / off, "runs": len(rates[True])}
+
+
+def guidance(ours: Ours, config: Config) -> dict:
+    """Time per token of a 1-star review with rating guidance (two prompts decoded together) and without.
+
+    Interleaved, same seed; guided samples run through the app's path (Service.stream), as
+    unguided ones do, so the figure includes the contrast prompt's prefill.
+    """
+    request = Request(model=ours.model, task=Task.REVIEW, text="", rating=1, category="Electronics")
+    base = ours.service.entry(ours.model).defaults.replace(max_new_tokens=config.new_tokens, seed=5)
+    per_token: dict[float, list[float]] = {1.0: [], 2.0: []}
+    for _ in range(config.repeats):
+        for scale in per_token:
+            start = time.perf_counter()
+            output = decode.last(ours.service.stream(request, base.replace(rating_guidance=scale)))
+            if output.warnings:
+                raise BenchmarkError(f"guidance did not run: {output.warnings}")
+            per_token[scale].append((time.perf_counter() - start) / max(1, output.samples[0].tokens))
+    off, on = statistics.median(per_token[1.0]) * 1000, statistics.median(per_token[2.0]) * 1000
+    return {"off_ms_per_token": off, "on_ms_per_token": on, "ratio": on / off, "runs": len(per_token[2.0])}
 
 
 def _crowd(ours: Ours, settings: SamplingSettings, config: Config) -> dict[str, list[float]]:
@@ -637,12 +659,7 @@ def _figure_lines(result: dict) -> list[str]:
             f"{report['one_at_a_time_s']:.1f} s one at a time ({report['ratio']:.2f}x); keystrokes meanwhile "
             f"p50 {k['p50']:.1f} ms, p95 {k['p95']:.1f} ms."
         )
-    if inspected := result.get("inspector"):
-        lines.append(
-            f"Generation with the token inspector's steps kept: {inspected['on_tokens_per_s']:.1f} tokens/s against "
-            f"{inspected['off_tokens_per_s']:.1f} without ({inspected['ratio']:.3f}x; medians of "
-            f"{inspected['runs']} runs each, interleaved)."
-        )
+    lines += _feature_lines(result)
     if flow := result["keystroke_ms"][result["ours"]].get("letter, app flow"):
         lines.append(
             f"Letter by letter as the live tab runs it (each keystroke's words timed; at each pause after a comma "
@@ -655,6 +672,24 @@ def _figure_lines(result: dict) -> list[str]:
             f"suggest through the REST protocol, words p50 {h['p50']:.1f} ms, p95 {h['p95']:.1f} ms, then the ghost "
             f"p50 {g['p50']:.1f} ms, p95 {g['p95']:.1f} ms (words and ghost in one call on a fresh trace: p50 "
             f"{w['p50']:.1f} ms, p95 {w['p95']:.1f} ms); resident memory {app['app_rss_mb']:.0f} MB."
+        )
+    return lines
+
+
+def _feature_lines(result: dict) -> list[str]:
+    """The inspector's and rating guidance's cost, when measured."""
+    lines = []
+    if inspected := result.get("inspector"):
+        lines.append(
+            f"Generation with the token inspector's steps kept: {inspected['on_tokens_per_s']:.1f} tokens/s against "
+            f"{inspected['off_tokens_per_s']:.1f} without ({inspected['ratio']:.3f}x; medians of "
+            f"{inspected['runs']} runs each, interleaved)."
+        )
+    if guided := result.get("guidance"):
+        lines.append(
+            f"A 1-star review with rating guidance (two prompts decoded together): {guided['on_ms_per_token']:.1f} ms "
+            f"per token against {guided['off_ms_per_token']:.1f} without ({guided['ratio']:.2f}x; medians of "
+            f"{guided['runs']} runs each, interleaved)."
         )
     return lines
 

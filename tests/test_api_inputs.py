@@ -18,11 +18,11 @@ PARAMETERS = {
     "suggest": ["text", "model", "mode", "rating", "category", "headline", "ghost_tokens"],
     "generate": [
         "prompt", "model", "temperature", "top_k", "top_p", "repetition_penalty", "max_new_tokens", "do_sample",
-        "seed", "mode", "rating", "category", "headline", "min_p", "no_repeat_ngram_size", "branch",
+        "seed", "mode", "rating", "category", "headline", "min_p", "no_repeat_ngram_size", "branch", "rating_guidance",
     ],
     "tokens": [
         "prompt", "model", "temperature", "top_k", "top_p", "repetition_penalty", "max_new_tokens", "do_sample",
-        "seed", "mode", "rating", "category", "headline", "min_p", "no_repeat_ngram_size", "branch",
+        "seed", "mode", "rating", "category", "headline", "min_p", "no_repeat_ngram_size", "branch", "rating_guidance",
     ],
     "compare": [
         "prompt", "model", "presets", "seed", "max_new_tokens", "mode", "rating", "category", "headline", "columns",
@@ -141,6 +141,7 @@ def test_any_json_gets_a_result_or_a_named_error(app_url, name, data):
             "branch: '7:2' must name a step from 0 to 4",
         ),
         ("tokens", ["x", "tiny-gpt2", *[None] * 13, "1:999999"], "branch: token 999999 at step 1 is not in this"),
+        ("generate", ["x", "tiny-gpt2", *[None] * 14, 0.5], "rating_guidance must be between 1 and 5"),
     ],
 )
 def test_bad_values_are_named(app_url, name, values, message):

@@ -249,7 +249,8 @@ def test_the_compare_share_button_reads_the_shown_columns(tiny_service):
 
     from autowrite.ui.app import compare_query
 
-    fields = [0.7, 5, 0.9, 1.2, True, 0.0, 0] + [1.1, 0, 0.95, 1.1, True, 0.1, 3] + [0.4, 20, 0.8, 1.3, True, 0, 0] * 2
+    fields = [0.7, 5, 0.9, 1.2, True, 0.0, 0, 1.0] + [1.1, 0, 0.95, 1.1, True, 0.1, 3, 2.0]
+    fields += [0.4, 20, 0.8, 1.3, True, 0, 0, 1.0] * 2
     pickers = ["Card defaults", "Creative", "Precise", "Greedy"]
     models = ["", "tiny-gptneo", "", ""]  # column 2 on its own model
     values = [*pickers, *models, *fields]
@@ -257,6 +258,7 @@ def test_the_compare_share_button_reads_the_shown_columns(tiny_service):
     assert query.startswith("?tab=compare&")
     assert "presets=Card+defaults%2CCreative&" in query and "c1_top_k=5" in query and "c3_" not in query
     assert "c2_model=tiny-gptneo" in query and "c2_min_p=0.1" in query and "c1_model" not in query
+    assert "c2_rating_guidance=2.0" in query
     fields[0] = 7.0  # an out-of-range temperature typed into column 1
     with pytest.raises(gr.Error, match="temperature must be between"):
         compare_query(tiny_service, "tiny-gpt2", "ad", 5, "Books", "", "Sony TV", 2, 9, 30, *pickers, *models, *fields)

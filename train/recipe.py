@@ -44,7 +44,7 @@ RESUMABLE_CHANGES = frozenset(
 TRAINING_CONFIG = "training_config.yaml"  # the resolved recipe, saved next to the adapter
 # The sampling settings a card publishes as inference.parameters; the app chooses do_sample
 # and the seed itself. A recipe lists them flat under card:, in the card's own layout.
-CARD_SAMPLING = ("temperature", "top_k", "top_p", "repetition_penalty", "max_new_tokens")
+CARD_SAMPLING = ("temperature", "top_k", "top_p", "repetition_penalty", "max_new_tokens", "rating_guidance")
 
 
 class RecipeError(ValueError):

@@ -238,12 +238,14 @@ class Model(Protocol):
         *,
         inspect: bool = False,
         forced: Mapping[int, int] | None = None,
+        contrast: str | None = None,
     ) -> Iterator[tuple[list[Sample], list[str]]]:
         """One sample per settings variant and the warnings so far: first empty, then after each step.
 
         inspect: each sample carries its Steps, where the model gives probabilities (else
         None). forced: step -> token id written there instead of the drawn one, the random
-        stream going on as drawn (a branch); NotSupported where the model cannot.
+        stream going on as drawn (a branch). contrast: the prompt that variants with
+        rating_guidance steer away from. NotSupported where the model cannot do these.
         """
 
     def distribution(self, prompt: str, settings: SamplingSettings, top: int = 10) -> list[Candidate]:

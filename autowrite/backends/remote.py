@@ -88,8 +88,8 @@ SUGGEST_CHARS = 4_000
 # Why 0.1 s: how often a stream waiting for its next token looks at the stop event.
 _POLL = 0.1
 # A variant's stream update: (index, text so far or None when it ends, the server's
-# finish_reason so far or None, error).
-_Update = tuple[int, str | None, str | None, "RemoteError | None"]
+# finish_reason so far or None, error, the piece's inspector steps or None).
+_Update = tuple[int, str | None, str | None, "RemoteError | None", "list[Step] | None"]
 
 _WORD_END = re.compile(r"[\w'’-]+$")  # the word being typed, as autowrite.suggest reads it
 _WORD_START = re.compile(r"[\w'’-]")
@@ -115,6 +115,10 @@ class NoLogprobs(RemoteError, NotSupported):
 
 class NoNgramBan(RemoteError, NotSupported):
     """No OpenAI-compatible server bans repeated n-grams; a request asking for it is refused by name."""
+
+
+class NoGuidance(RemoteError, NotSupported):
+    """Guidance mixes two prompts' logits at every step; a completions server gives one prompt's tokens."""
 
 
 class NoBranch(RemoteError, NotSupported):
@@ -241,6 +245,58 @@ def candidates(top: Mapping[str, float], settings: SamplingSettings, count: int 
         adjusted = torch.zeros_like(logprobs)
         adjusted[int(torch.argmax(adjusted_logits))] = 1.0
     return [Candidate(t, math.exp(top[t]), float(a)) for t, a in zip(tokens, adjusted)]
+
+
+def _refuse_unsupported(
+    variants: Sequence[SamplingSettings], forced: Mapping[int, int] | None, contrast: str | None
+) -> None:
+    """NotSupported, by name, for what a completions server cannot do."""
+    if forced:
+        raise NoBranch(
+            "This model runs on a remote server, whose random stream the app cannot continue: "
+            "branching from a token works on models that run here."
+        )
+    if contrast is not None:
+        raise NoGuidance(
+            "This model runs on a remote server, which decodes one prompt per request: rating guidance "
+            "needs two decoded together. Set rating_guidance to 1 for it."
+        )
+    if any(v.no_repeat_ngram_size for v in variants):
+        raise NoNgramBan(
+            "This model's server has no n-gram ban: set no_repeat_ngram_size to 0 for it "
+            "(vLLM, TGI and llama.cpp's server offer none)."
+        )
+
+
+def _collect(
+    updates: queue.Queue, count: int, inspect: bool, stop: threading.Event | None
+) -> Iterator[tuple[list[Sample], list[str]]]:
+    """The samples and warnings after each update the variants' threads put on the queue."""
+    samples = [Sample("")] * count
+    steps: list[list[Step] | None] = [[] if inspect else None for _ in range(count)]
+    warnings: list[str] = []
+    running = count
+    yield list(samples), []
+    while running:
+        if stop is not None and stop.is_set():
+            return
+        try:
+            index, text, reason, error, new = updates.get(timeout=_POLL)
+        except queue.Empty:
+            continue
+        if error is not None:
+            raise error
+        if text is None:
+            running -= 1
+            if reason:
+                continue
+            warnings.append(ENDED_EARLY.format(number=index + 1))
+        else:
+            # A piece without log-probabilities (TGI's route) leaves the text uninspectable.
+            steps[index] = None if new is None or steps[index] is None else steps[index] + new
+            shown = tuple(steps[index]) if steps[index] is not None else None
+            samples[index] = Sample(text, ended=reason == "stop", steps=shown)
+        yield list(samples), list(warnings)
 
 
 def steps_of(logprobs: Any, settings: SamplingSettings) -> list[Step] | None:
@@ -437,29 +493,22 @@ class RemoteClient:
         variants: Sequence[SamplingSettings],
         stop: threading.Event | None = None,
         *,
-        inspect: bool = False,  # noqa: ARG002 - the samples carry no steps: see below
+        inspect: bool = False,
         forced: Mapping[int, int] | None = None,
+        contrast: str | None = None,
     ) -> Iterator[tuple[list[Sample], list[str]]]:
         """Stream one text per settings variant, with warnings, each as its own request.
 
-        The server gives no log-probabilities of what it chose here, so the samples carry
-        none, and no steps for the inspector; one ended on its own when its finish_reason
-        is "stop". A branch (forced) needs the draw's random stream, which is the server's.
+        The samples carry no summed log-probability; with inspect, their tokens come with
+        the server's log-probabilities for the inspector. One ended on its own when its
+        finish_reason is "stop". A branch (forced) needs the draw's random stream and
+        guidance (contrast) two prompts per step: the server has neither.
 
         The requests run at once, one thread each, so a batching server (vLLM, TGI)
         computes the columns together; a server that runs one request at a time serves
         them in turn. A stop, or closing this iterator, ends every request.
         """
-        if forced:
-            raise NoBranch(
-                "This model runs on a remote server, whose random stream the app cannot continue: "
-                "branching from a token works on models that run here."
-            )
-        if any(v.no_repeat_ngram_size for v in variants):
-            raise NoNgramBan(
-                "This model's server has no n-gram ban: set no_repeat_ngram_size to 0 for it "
-                "(vLLM, TGI and llama.cpp's server offer none)."
-            )
+        _refuse_unsupported(variants, forced, contrast)
         cancel = threading.Event()
         updates: queue.Queue[_Update] = queue.Queue()
         for index, settings in enumerate(variants):
@@ -467,32 +516,8 @@ class RemoteClient:
                 target=self._pump, args=(index, prompt, settings, cancel, updates, inspect), daemon=True,
                 name=f"remote-{index}",
             ).start()  # fmt: skip
-        samples = [Sample("")] * len(variants)
-        steps: list[list[Step] | None] = [[] if inspect else None for _ in variants]
-        warnings: list[str] = []
-        running = len(variants)
-        yield list(samples), []
         try:
-            while running:
-                if stop is not None and stop.is_set():
-                    return
-                try:
-                    index, text, reason, error, new = updates.get(timeout=_POLL)
-                except queue.Empty:
-                    continue
-                if error is not None:
-                    raise error
-                if text is None:
-                    running -= 1
-                    if reason:
-                        continue
-                    warnings.append(ENDED_EARLY.format(number=index + 1))
-                else:
-                    # A piece without log-probabilities (TGI's route) leaves the text uninspectable.
-                    steps[index] = None if new is None or steps[index] is None else steps[index] + new
-                    shown = tuple(steps[index]) if steps[index] is not None else None
-                    samples[index] = Sample(text, ended=reason == "stop", steps=shown)
-                yield list(samples), list(warnings)
+            yield from _collect(updates, len(variants), inspect, stop)
         finally:
             cancel.set()
 

@@ -72,18 +72,20 @@ def generate(
     min_p: float | None = None,
     no_repeat_ngram_size: int | None = None,
     branch: str | None = None,
+    rating_guidance: float | None = None,
 ) -> Iterator[str]:
     """Stream the generated text (the continuation only); the last message is the whole text.
 
     branch: tokens chosen by hand, "12:345,20:77" (step 12, counting from 0, writes token id
     345, ...), as a branch link's; the random stream goes on as drawn, so the text is the
-    one the token inspector's branch showed. min_p, no_repeat_ngram_size and branch come
-    last so that calls made before they existed keep their meaning.
+    one the token inspector's branch showed. rating_guidance (reviews; 1 = off) steers
+    the text toward the stars asked. min_p, no_repeat_ngram_size, branch and
+    rating_guidance come last so that calls made before they existed keep their meaning.
     """
     request, chosen = _generation(
         service, prompt, model, mode, rating, category, headline, temperature=temperature, top_k=top_k,
         top_p=top_p, repetition_penalty=repetition_penalty, max_new_tokens=max_new_tokens, do_sample=do_sample,
-        seed=seed, min_p=min_p, no_repeat_ngram_size=no_repeat_ngram_size,
+        seed=seed, min_p=min_p, no_repeat_ngram_size=no_repeat_ngram_size, rating_guidance=rating_guidance,
     )  # fmt: skip
     forced = inputs.parse_branch(branch, chosen.max_new_tokens)
     for output in service.stream(request, chosen, branch=forced):
@@ -108,6 +110,7 @@ def tokens(
     min_p: float | None = None,
     no_repeat_ngram_size: int | None = None,
     branch: str | None = None,
+    rating_guidance: float | None = None,
 ) -> dict:
     """generate's text token by token: each token's probability under the model and after the
     settings, and the 10 likeliest tokens at its place ("chosen" marks the one written).
@@ -117,7 +120,7 @@ def tokens(
     request, chosen = _generation(
         service, prompt, model, mode, rating, category, headline, temperature=temperature, top_k=top_k,
         top_p=top_p, repetition_penalty=repetition_penalty, max_new_tokens=max_new_tokens, do_sample=do_sample,
-        seed=seed, min_p=min_p, no_repeat_ngram_size=no_repeat_ngram_size,
+        seed=seed, min_p=min_p, no_repeat_ngram_size=no_repeat_ngram_size, rating_guidance=rating_guidance,
     )  # fmt: skip
     forced = inputs.parse_branch(branch, chosen.max_new_tokens)
     sample = last(service.stream(request, chosen, inspect=True, branch=forced)).samples[0]

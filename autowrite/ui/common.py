@@ -42,6 +42,7 @@ class SettingsWidgets:
     seed: gr.Number
     min_p: gr.Slider
     no_repeat_ngram_size: gr.Slider
+    rating_guidance: gr.Slider
 
     def as_list(self) -> list:
         """The widgets in field order, for event inputs and outputs."""
@@ -73,6 +74,9 @@ def settings_widgets(
     no_repeat = slider(
         "no_repeat_ngram_size", "No repeated n-grams", 1, "Never repeat a run of this many tokens (0 = off)"
     )
+    guidance = slider(
+        "rating_guidance", "Rating guidance", 0.1, "Reviews: steer the text toward the stars asked (1 = off)"
+    )
     max_new_tokens = slider("max_new_tokens", "Max new tokens", 1, "Length limit")
     do_sample = gr.Checkbox(
         value=defaults.do_sample, label="Sample (off: greedy, always the likeliest token)", elem_id=f"{prefix}do_sample"
@@ -84,7 +88,7 @@ def settings_widgets(
         max_new_tokens.visible = False
         seed.visible = False
     return SettingsWidgets(
-        temperature, top_k, top_p, repetition_penalty, max_new_tokens, do_sample, seed, min_p, no_repeat
+        temperature, top_k, top_p, repetition_penalty, max_new_tokens, do_sample, seed, min_p, no_repeat, guidance
     )
 
 

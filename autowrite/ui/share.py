@@ -191,12 +191,8 @@ def from_query(service: Service, params: Mapping[str, str]) -> PageState:
         notices, lambda: inputs.parse_choice("tab", params.get("tab"), TABS, "generate"), "generate", "using generate"
     )
     columns: list[Column] = []
-    report, headline_chars, branch = 0, HEADLINE_CHARS, ""
-    if tab == "generate":
-        branch = _lenient(
-            notices, lambda: inputs.branch_text(inputs.parse_branch(params.get("branch"), settings.max_new_tokens)),
-            "", "writing the text without it",
-        )  # fmt: skip
+    report, headline_chars = 0, HEADLINE_CHARS
+    branch = _branch(params, settings, notices) if tab == "generate" else ""
     if tab == "compare":
         settings = _compare_length(settings, notices)
         columns = _columns(service, params, entry.name, settings, notices)
@@ -245,6 +241,14 @@ def _prompt(params: Mapping[str, str], notices: list[str]) -> str:
         text = raw if isinstance(raw, str) and len(raw) > MAX_PROMPT_CHARS else ""
         notices.append(f"{error}; {'cut to the limit' if text else 'leaving it empty'}.")
         return inputs.parse_text("prompt", text[:MAX_PROMPT_CHARS]) if text else ""
+
+
+def _branch(params: Mapping[str, str], settings: SamplingSettings, notices: list[str]) -> str:
+    """The generate tab's tokens chosen by hand, within its length; one that cannot be read is left out."""
+    return _lenient(
+        notices, lambda: inputs.branch_text(inputs.parse_branch(params.get("branch"), settings.max_new_tokens)),
+        "", "writing the text without it",
+    )  # fmt: skip
 
 
 def _headline(value: Any) -> str:
