@@ -82,6 +82,14 @@ def widget_prompts(config: FinetuneConfig) -> list[str]:
     return ["The best thing about"]
 
 
+def _card_parameters(sampling) -> dict:
+    """The card's inference.parameters: the sampling defaults, and rating guidance only where it is on."""
+    values = {name: getattr(sampling, name) for name in CARD_SAMPLING}
+    if values.get("rating_guidance") == 1.0:  # off: a card for a model it does not apply to stays as it was
+        del values["rating_guidance"]
+    return values
+
+
 def metadata(config: FinetuneConfig) -> dict[str, Any]:
     """The YAML front matter of the card."""
     tags = ["autowrite", "text-generation", config.task, "lora" if config.method == "lora" else "full-fine-tune"]
@@ -93,7 +101,7 @@ def metadata(config: FinetuneConfig) -> dict[str, Any]:
         "language": [config.card.language],
         "datasets": list(config.card.datasets),
         "tags": tags + [t for t in config.card.tags if t not in tags],
-        "inference": {"parameters": {name: getattr(config.card.sampling, name) for name in CARD_SAMPLING}},
+        "inference": {"parameters": _card_parameters(config.card.sampling)},
         "widget": [{"text": text} for text in widget_prompts(config)],
     }
 
