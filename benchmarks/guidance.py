@@ -73,25 +73,26 @@ def figures(service: Service, model: str, written: dict[int, list]) -> dict:
     }
 
 
-def markdown(rows: dict[str, dict], seeds: int, model: str, runs: list[str]) -> str:
-    command = f"python -m benchmarks.guidance --seeds {seeds} --runs " + " ".join(f"'{r}'" for r in runs)
+def markdown(rows: dict[str, dict], seeds: int, model: str, runs: list[str], out: str = "guidance") -> str:
+    command = f"python -m benchmarks.guidance --seeds {seeds} --out {out} --runs " + " ".join(f"'{r}'" for r in runs)
     lines = [
         "# Rating guidance",
         "",
         f"`{command}`: {model}, its card's settings, {TOKENS} tokens, "
         f"{seeds} seeds x 5 categories per rating; read by the checkpoint's tone probe. Fluency: mean "
-        "log-probability per token of the samples under the unguided checkpoint. At 3 stars no run guides.",
+        "log-probability per token of the samples under the unguided checkpoint. At 3 stars no run guides. "
+        "Speed: `python -m benchmarks.run` (guided against unguided, side by side).",
         "",
         "| run | read as asked (1 and 5) | at 1 | at 5 | P(positive) 1/2/3/4/5 | mean words | under 10 words "
-        "| fluency | distinct-2 | seconds |",
-        "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|",
+        "| fluency | distinct-2 |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|",
     ]
     for label, f in rows.items():
-        positive = " / ".join(f"{f['mean_positive'][r]:.2f}" for r in range(1, 6))
+        positive = " / ".join(f"{f['mean_positive'][str(r)]:.2f}" for r in range(1, 6))
         lines.append(
             f"| {label} | {f['read_as_asked_1_and_5']:.0%} | {f['read_as_asked_1']:.0%} | {f['read_as_asked_5']:.0%} "
             f"| {positive} | {f['mean_words']:.1f} | {f['under_10_words']:.0%} | {f['fluency_logprob_per_token']:.3f} "
-            f"| {f['distinct_2']:.3f} | {f['seconds']:.0f} |"
+            f"| {f['distinct_2']:.3f} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -106,9 +107,10 @@ def main(seeds: int, runs: list[str], out: str) -> str:
         rows[label] = figures(service, model, samples_for(service, model, scale, contrast, seeds))
         rows[label]["seconds"] = time.perf_counter() - start
         print(label, json.dumps(rows[label]), flush=True)
+    rows = json.loads(json.dumps(rows))  # the stars as keys in the file's form, "1" to "5"
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{out}.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
-    text = markdown(rows, seeds, model, runs)
+    text = markdown(rows, seeds, model, runs, out)
     (RESULTS / f"{out}.md").write_text(text, encoding="utf-8")
     return text
 

@@ -77,3 +77,18 @@ def test_links_carry_guidance(tiny_service):
     assert from_query(tiny_service, params).settings.rating_guidance == 2.5
     bad = from_query(tiny_service, {**params, "rating_guidance": "9"})
     assert bad.settings.rating_guidance == 1.0 and "rating_guidance must be between 1 and 5" in bad.notices[0]
+
+
+def test_a_link_made_before_guidance_writes_unguided(tiny_service):
+    from dataclasses import replace
+
+    entry = tiny_service.entries["tiny-gptneo"]
+    tiny_service.entries["tiny-gptneo"] = replace(entry, defaults=entry.defaults.replace(rating_guidance=2.0))
+    older = {"model": "tiny-gptneo", "mode": "review", "rating": "1", "temperature": "0.8", "seed": "4"}
+    assert from_query(tiny_service, older).settings.rating_guidance == 1.0
+    assert from_query(tiny_service, {"model": "tiny-gptneo"}).settings.rating_guidance == 2.0  # the card's
+    compare = {**older, "tab": "compare", "presets": "Card defaults,Greedy", "c1_temperature": "0.9"}
+    columns = from_query(tiny_service, compare).columns
+    assert columns[0].settings.rating_guidance == 1.0  # an older link's column
+    fresh = from_query(tiny_service, {**compare, "c1_rating_guidance": "2"}).columns[0]
+    assert fresh.settings.rating_guidance == 2.0

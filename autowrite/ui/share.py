@@ -184,7 +184,7 @@ def from_query(service: Service, params: Mapping[str, str]) -> PageState:
         notices, lambda: inputs.parse_task(params.get("mode"), entry.task), entry.task, "using " + entry.task
     )
     settings, setting_notices = SamplingSettings.lenient(
-        {k: v for k, v in params.items() if k in FIELDS}, base=entry.defaults
+        _unguided_if_older({k: v for k, v in params.items() if k in FIELDS}), base=entry.defaults
     )
     notices += setting_notices
     tab = _lenient(
@@ -243,6 +243,17 @@ def _prompt(params: Mapping[str, str], notices: list[str]) -> str:
         return inputs.parse_text("prompt", text[:MAX_PROMPT_CHARS]) if text else ""
 
 
+def _unguided_if_older(values: dict[str, Any]) -> dict[str, Any]:
+    """Settings from a link, with rating guidance off when the link carries settings but not it.
+
+    Links write every setting; one without rating_guidance was made before the setting
+    existed, when nothing was guided, and must still give its text.
+    """
+    if values and "rating_guidance" not in values:
+        return {**values, "rating_guidance": "1"}
+    return values
+
+
 def _branch(params: Mapping[str, str], settings: SamplingSettings, notices: list[str]) -> str:
     """The generate tab's tokens chosen by hand, within its length; one that cannot be read is left out."""
     return _lenient(
@@ -284,6 +295,7 @@ def _columns(
         model = _column_model(service, params.get(column_model_parameter(index)), page_model, index, notices)
         base = preset(name, service.entry(model).defaults, shared.max_new_tokens, shared.seed)
         own = {field: params.get(parameter) for field, parameter in zip(COLUMN_FIELDS, column_parameters(index))}
+        own = _unguided_if_older({k: v for k, v in own.items() if v is not None})
         settings, column_notices = SamplingSettings.lenient(own, base=base)
         notices += [f"Column {index}: {notice}" for notice in column_notices]
         columns.append(Column(name, settings, "" if model == page_model else model))
