@@ -113,11 +113,16 @@ def perplexity(scores: Sequence[float]) -> float:
 
 
 def words(tokens: Sequence[TokenChange]) -> list[tuple[str, float]]:
-    """The text's words with their tokens' summed change; a token starting with a space or line break starts a word."""
+    """The text's words with their tokens' summed change.
+
+    A token starting with a space or line break starts a word; so does punctuation, which
+    stands as a word of its own ("sweat" and "." rather than "sweat.").
+    """
     found: list[tuple[str, float]] = []
     word, change = "", 0.0
     for token in tokens:
-        if token.text[:1].isspace() and word.strip():
+        starts = token.text[:1].isspace() or _punctuation(token.text) or _punctuation(word)
+        if starts and word.strip():
             found.append((word.strip(), change))
             word, change = "", 0.0
         word += token.text
@@ -127,11 +132,16 @@ def words(tokens: Sequence[TokenChange]) -> list[tuple[str, float]]:
     return found
 
 
+def _punctuation(text: str) -> bool:
+    return bool(text.strip()) and not any(c.isalnum() for c in text)
+
+
 def moved_words(tokens: Sequence[TokenChange], top: int = TOP_WORDS) -> tuple[list[WordChange], list[WordChange]]:
-    """The words the fine-tune made most likely and least likely, each word once (its mean change)."""
+    """The words the fine-tune made most likely and least likely, each word once (its mean change); no punctuation."""
     by_word: dict[str, list[float]] = {}
     for word, change in words(tokens):
-        by_word.setdefault(word, []).append(change)
+        if not _punctuation(word):
+            by_word.setdefault(word, []).append(change)
     ranked = sorted(
         (WordChange(word, sum(values) / len(values), len(values)) for word, values in by_word.items()),
         key=lambda w: w.change,

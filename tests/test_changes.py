@@ -90,6 +90,18 @@ def test_words_gather_their_tokens_and_rank_by_mean_change():
     assert [(w.word, w.change) for w in lowered] == [("badly", -2.0)]
 
 
+def test_punctuation_stands_apart_from_words_and_out_of_the_lists():
+    tokens = [
+        changes.TokenChange(" sweat", 1, -3.0, -2.0),  # +1
+        changes.TokenChange(".", 2, -1.0, -3.0),  # -2: punctuation, its own unit
+        changes.TokenChange(" It's", 3, -1.0, -1.5),
+        changes.TokenChange("!!", 4, -1.0, -1.0),
+    ]
+    assert changes.words(tokens) == [("sweat", 1.0), (".", -2.0), ("It's", -0.5), ("!!", 0.0)]
+    raised, lowered = changes.moved_words(tokens)
+    assert [w.word for w in raised] == ["sweat"] and [w.word for w in lowered] == ["It's"]
+
+
 def test_a_model_without_an_adapter_or_an_empty_text_is_refused(tuned_service):
     with pytest.raises(UserError, match="no adapter.*fine-tuned: tiny-gpt2-tuned"):
         tuned_service.changes(Request(model="tiny-gpt2", text=TEXT))
