@@ -58,7 +58,8 @@ def summary(results: list[Changes]) -> dict:
     by_word: dict[str, list[float]] = defaultdict(list)
     for r in results:
         for word, change in words(r.tokens):
-            by_word[word.lower().strip(".,!?\"'()")].append(change)
+            if any(c.isalnum() for c in word):  # punctuation stands apart (autowrite.changes.words)
+                by_word[word.lower()].append(change)
     common = {w: sum(c) / len(c) for w, c in by_word.items() if len(c) >= 3 and w}
     ranked = sorted(common.items(), key=lambda item: item[1])
     return {
