@@ -391,7 +391,9 @@ def report_card(ours: Ours, config: Config) -> dict:
     the report decodes, a typing trace measures what a keystroke waits meanwhile.
     """
     request = Request(model=ours.model, task=Task.REVIEW, text="", rating=1, category="Electronics")
-    card = ours.service.entry(ours.model).defaults
+    # Unguided, so the figure measures the same work whatever the card's rating guidance;
+    # guidance's own cost is guidance()'s figure.
+    card = ours.service.entry(ours.model).defaults.replace(rating_guidance=1.0)
     columns = [Variant(ours.model, preset(name, card, config.report_tokens, 42)) for name in PRESET_NAMES[:4]]
     seeds = config.report_seeds
     shared, alone, typing = [], [], []
