@@ -24,6 +24,15 @@ logger = logging.getLogger(__name__)
 INSPECT_TOP = 10  # alternatives the token inspector shows at each step
 
 
+@dataclass(frozen=True)
+class Options:
+    """What a generation asks of decoding beyond its settings; see _Texts for each."""
+
+    inspect: bool = False
+    forced: Mapping[int, int] | None = None
+    contrast_ids: Sequence[int] | None = None
+
+
 @dataclass
 class Prepared:
     """Prompt token ids ready to decode from, with any warning about the prompt."""
@@ -84,10 +93,7 @@ def sample_many(
     variants: Sequence[SamplingSettings],
     stop: threading.Event | None = None,
     batcher: StepBatcher | None = None,
-    *,
-    inspect: bool = False,
-    forced: Mapping[int, int] | None = None,
-    contrast_ids: Sequence[int] | None = None,
+    options: Options = Options(),  # noqa: B008 - frozen, never changed
 ) -> Iterator[list[Sample]]:
     """Decode one text per settings variant from the same prompt, one token each per step.
 
@@ -96,19 +102,17 @@ def sample_many(
     other people's generations join the same steps. Each variant has its own random
     stream, so a text never depends on which others run beside it. More variants than the
     backend decodes at once (backend.batch_sequences) run in parts of that size.
-    inspect, forced and contrast_ids: see _Texts.
+    options: what else the generation asks (the inspector's steps, a branch, guidance); see _Texts.
     """
-    check_forced(backend, forced)
-    extras = {"inspect": inspect, "forced": forced, "contrast_ids": contrast_ids}
     with backend.traffic.serving():
         if batcher is not None:
-            yield from batcher.stream(prompt_ids, variants, stop, **extras)
+            yield from batcher.stream(prompt_ids, variants, stop, options)
         else:
-            yield from _stream_alone(backend.for_generation(), prompt_ids, variants, stop, **extras)
+            yield from _stream_alone(backend.for_generation(), prompt_ids, variants, stop, options)
 
 
 def check_forced(backend: Backend, forced: Mapping[int, int] | None) -> None:
-    """ValueError for a branch token the model does not have."""
+    """ValueError for a branch token the model does not have (autowrite.local checks before decoding)."""
     for step, token in (forced or {}).items():
         if not 0 <= token < backend.vocab_size:
             raise ValueError(f"branch: token {token} at step {step} is not in this model's vocabulary")
@@ -136,14 +140,14 @@ def _stream_alone(
     prompt_ids: Sequence[int],
     variants: Sequence[SamplingSettings],
     stop: threading.Event | None,
-    **extras,
+    options: Options,
 ) -> Iterator[list[Sample]]:
     done: list[Sample] = []
-    for piece in parts(variants, backend.batch_sequences, guided=extras["contrast_ids"] is not None):
+    for piece in parts(variants, backend.batch_sequences, guided=options.contrast_ids is not None):
         # A shared link must give the same text whatever the server computed before, so each
         # part starts from a clean cache (the prompt costs one batched pass).
         backend.forget()
-        texts = _Texts(backend, prompt_ids, piece, **extras)
+        texts = _Texts(backend, prompt_ids, piece, options)
         later = [Sample("")] * (len(variants) - len(done) - len(piece))
         while texts.active:
             if stop is not None and stop.is_set():
@@ -159,7 +163,7 @@ class _Texts:
 
     Each chosen token's log-probability under the model (before the settings) is summed,
     for the report card's fit; it costs one log-sum-exp over the vocabulary per token.
-    inspect keeps each token's Step for the token inspector. forced maps a step to the
+    options.inspect keeps each token's Step for the token inspector. forced maps a step to the
     token written there instead of the one drawn (a branch); the draw still happens, so
     the random stream after it is the one the unbranched text had.
 
@@ -174,9 +178,7 @@ class _Texts:
         backend: Backend,
         prompt_ids: Sequence[int],
         variants: Sequence[SamplingSettings],
-        inspect: bool = False,
-        forced: Mapping[int, int] | None = None,
-        contrast_ids: Sequence[int] | None = None,
+        options: Options = Options(),  # noqa: B008 - frozen, never changed
     ) -> None:
         self.backend = backend
         self.variants = list(variants)
@@ -187,11 +189,12 @@ class _Texts:
         self.logprobs = [0.0] * len(variants)
         self.ended = [False] * len(variants)
         self.active = [i for i, v in enumerate(variants) if v.max_new_tokens > 0]
-        self.inspect = inspect
+        self.inspect = options.inspect
         self.steps: list[list[Step]] = [[] for _ in variants]
-        self.forced = dict(forced or {})
+        self.forced = dict(options.forced or {})
         self.contrast = [
-            list(contrast_ids) if contrast_ids is not None and v.rating_guidance != 1.0 else None for v in variants
+            list(options.contrast_ids) if options.contrast_ids is not None and v.rating_guidance != 1.0 else None
+            for v in variants
         ]
 
     def pending(self) -> list[list[int]]:
@@ -334,10 +337,7 @@ class StepBatcher:
         prompt_ids: Sequence[int],
         variants: Sequence[SamplingSettings],
         stop: threading.Event | None = None,
-        *,
-        inspect: bool = False,
-        forced: Mapping[int, int] | None = None,
-        contrast_ids: Sequence[int] | None = None,
+        options: Options = Options(),  # noqa: B008 - frozen, never changed
     ) -> Iterator[list[Sample]]:
         """The samples so far after each step this generation took part in (later ones, if it lags).
 
@@ -346,8 +346,10 @@ class StepBatcher:
         """
         results: queue.SimpleQueue = queue.SimpleQueue()
         requests = [
-            _Request(_Texts(self.backend, prompt_ids, piece, inspect, forced, contrast_ids), stop, results, part)
-            for part, piece in enumerate(parts(variants, self.backend.batch_sequences, contrast_ids is not None))
+            _Request(_Texts(self.backend, prompt_ids, piece, options), stop, results, part)
+            for part, piece in enumerate(
+                parts(variants, self.backend.batch_sequences, options.contrast_ids is not None)
+            )
         ]
         latest = [request.texts.samples() for request in requests]
         running = {request.part for request in requests if request.texts.active}

@@ -47,19 +47,17 @@ class LocalModel:
             decode.check_forced(self.backend, forced)
         except ValueError as error:
             raise BackendError(str(error)) from None
-        extras = {"inspect": inspect, "forced": forced, "contrast_ids": contrasting}
-        return self._steps(prepared, variants, stop, extras)
+        return self._steps(prepared, variants, stop, decode.Options(inspect, forced, contrasting))
 
     def _steps(
         self,
         prepared: Prepared,
         variants: Sequence[SamplingSettings],
         stop: threading.Event | None,
-        extras: dict,
+        options: decode.Options,
     ) -> Iterator[tuple[list[Sample], list[str]]]:
         yield [Sample("")] * len(variants), prepared.warnings
-        steps = decode.sample_many(self.backend, prepared.ids, variants, stop, self.batcher, **extras)
-        for samples in steps:
+        for samples in decode.sample_many(self.backend, prepared.ids, variants, stop, self.batcher, options):
             yield samples, prepared.warnings
 
     def distribution(self, prompt: str, settings: SamplingSettings, top: int = 10) -> list[Candidate]:

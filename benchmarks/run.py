@@ -441,10 +441,9 @@ def inspector(ours: Ours, config: Config) -> dict:
                 ours.backend.forget()
                 ids = ours.backend.encode(prompt)
                 start = time.perf_counter()
+                options = decode.Options(inspect=inspect)
                 samples = decode.last(
-                    decode.sample_many(
-                        ours.backend, ids, [settings], batcher=ours.loaded.model.batcher, inspect=inspect
-                    )
+                    decode.sample_many(ours.backend, ids, [settings], None, ours.loaded.model.batcher, options)
                 )
                 rates[inspect].append(samples[0].tokens / (time.perf_counter() - start))
                 texts[inspect] = samples[0].text

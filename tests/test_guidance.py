@@ -17,14 +17,18 @@ SETTINGS = SamplingSettings(temperature=0.9, top_k=30, top_p=0.95, max_new_token
 def test_guidance_one_gives_todays_text(tiny_backend):
     asked, contrast = tiny_backend.encode("Rating: 1/5\nReview:"), tiny_backend.encode("Rating: 5/5\nReview:")
     plain = last(decode.sample_many(tiny_backend, asked, [SETTINGS]))
-    with_contrast = last(decode.sample_many(tiny_backend, asked, [SETTINGS], contrast_ids=contrast))
+    with_contrast = last(
+        decode.sample_many(tiny_backend, asked, [SETTINGS], options=decode.Options(contrast_ids=contrast))
+    )
     assert plain == with_contrast  # the contrast prompt is not even decoded at g = 1
 
 
 def test_guided_tokens_follow_the_formula_step_by_step(tiny_backend):
     asked, contrast = tiny_backend.encode("Rating: 1/5\nReview:"), tiny_backend.encode("Rating: 5/5\nReview:")
     guided = SETTINGS.replace(rating_guidance=2.5)
-    sample = last(decode.sample_many(tiny_backend, asked, [guided], contrast_ids=contrast, inspect=True))[0]
+    sample = last(
+        decode.sample_many(tiny_backend, asked, [guided], options=decode.Options(inspect=True, contrast_ids=contrast))
+    )[0]
     generator = sampling.make_generator(guided.seed)
     text, other = list(asked), list(contrast)
     for step in sample.steps:
@@ -38,7 +42,9 @@ def test_guided_tokens_follow_the_formula_step_by_step(tiny_backend):
             break
         text.append(token)
         other.append(token)
-    unguided = last(decode.sample_many(tiny_backend, asked, [SETTINGS], contrast_ids=contrast))[0]
+    unguided = last(decode.sample_many(tiny_backend, asked, [SETTINGS], options=decode.Options(contrast_ids=contrast)))[
+        0
+    ]
     assert unguided.text != sample.text  # 2.5 moves this tiny model's text
 
 

@@ -18,7 +18,9 @@ GREEDY = SamplingSettings(do_sample=False, repetition_penalty=1.3, max_new_token
 
 def inspected(backend, settings, forced=None, prompt="The sound quality"):
     ids = backend.encode(prompt)
-    return ids, last(decode.sample_many(backend, ids, [settings], inspect=True, forced=forced))[0]
+    return ids, last(decode.sample_many(backend, ids, [settings], options=decode.Options(inspect=True, forced=forced)))[
+        0
+    ]
 
 
 @pytest.mark.parametrize("settings", [SAMPLED, GREEDY], ids=["sampled", "greedy"])
@@ -50,7 +52,7 @@ def test_each_step_lists_the_ten_likeliest_tokens_with_raw_and_adjusted_chances(
 def test_inspecting_changes_no_text(tiny_backend):
     ids = tiny_backend.encode("The sound quality")
     plain = last(decode.sample_many(tiny_backend, ids, [SAMPLED, GREEDY]))
-    seen = last(decode.sample_many(tiny_backend, ids, [SAMPLED, GREEDY], inspect=True))
+    seen = last(decode.sample_many(tiny_backend, ids, [SAMPLED, GREEDY], options=decode.Options(inspect=True)))
     assert [s.text for s in plain] == [s.text for s in seen]
     assert all(s.steps is None for s in plain)
 

@@ -137,7 +137,9 @@ class Backend(ABC):
 
     def __init__(self, traffic: Traffic | None = None) -> None:
         self.lock = threading.RLock()
-        self._vocabulary: list[str] | None = None
+        # A holder rather than the list: the copies for_generation() makes on the same weights
+        # share it, so the vocabulary is decoded once whichever of them asks first.
+        self._vocabulary: list[list[str]] = []
         self._turns = _Turns()  # shared with any sibling backend on the same weights
         # The process's requests in flight; shared by every backend the app loads.
         self.traffic = traffic or Traffic()
@@ -195,9 +197,9 @@ class Backend(ABC):
     @property
     def vocabulary(self) -> list[str]:
         """The text of each token id on its own (computed once)."""
-        if self._vocabulary is None:
-            self._vocabulary = [self.decode([i]) for i in range(self.vocab_size)]
-        return self._vocabulary
+        if not self._vocabulary:
+            self._vocabulary.append([self.decode([i]) for i in range(self.vocab_size)])
+        return self._vocabulary[0]
 
     @property
     @abstractmethod
