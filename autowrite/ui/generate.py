@@ -10,7 +10,7 @@ import gradio as gr
 
 from autowrite import inputs
 from autowrite.service import MAX_SAMPLES, Output, Service, UserError
-from autowrite.settings import BOUNDS, FIELDS
+from autowrite.settings import BOUNDS, FIELDS, shown
 from autowrite.ui import lanes
 from autowrite.ui.common import Common, SettingsWidgets, page_error, settings_widgets, warning_lines
 from autowrite.ui.inspector import NO_STEPS, tokens_html
@@ -102,15 +102,15 @@ def branch_stream(
     settings[SEED] = (seed + k) % 2**31
     forced = inputs.branch_text({**kept, step: token})
     fields = (model, task, rating, category, headline)
-    for shown in generate_stream(service, prompt, 1, True, forced, *fields, *settings):
-        yield (settings[SEED], 1, forced, gr.update(visible=True), *shown)
+    for update in generate_stream(service, prompt, 1, True, forced, *fields, *settings):
+        yield (settings[SEED], 1, forced, gr.update(visible=True), *update)
 
 
 def _click(value: str, samples: int) -> tuple[int, int, int]:
     """The sample, step and token an inspector click names."""
     parts = str(value or "").split(":")
     if len(parts) != 3 or not all(p.isascii() and p.isdigit() for p in parts) or int(parts[0]) >= samples:
-        raise UserError(f"The token chosen in the inspector is not one shown: {value!r}.")
+        raise UserError(f"The token chosen in the inspector is not one shown: {shown(value)}.")
     return int(parts[0]), int(parts[1]), int(parts[2])
 
 
