@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -17,6 +17,7 @@ import torch
 
 from autowrite import sampling
 from autowrite.backends.base import Alternative, Backend, Candidate, Sample, Step
+from autowrite.scheduling import FairQueue, Share
 from autowrite.settings import SamplingSettings
 
 logger = logging.getLogger(__name__)
@@ -26,11 +27,13 @@ INSPECT_TOP = 10  # alternatives the token inspector shows at each step
 
 @dataclass(frozen=True)
 class Options:
-    """What a generation asks of decoding beyond its settings; see _Texts for each."""
+    """What a generation asks of decoding beyond its settings; see _Texts for each, and
+    autowrite.scheduling for the share (who it is for, and whether it is bulk work)."""
 
     inspect: bool = False
     forced: Mapping[int, int] | None = None
     contrast_ids: Sequence[int] | None = None
+    share: Share = Share()
 
 
 @dataclass
@@ -280,6 +283,7 @@ class _Texts:
 
 
 _DONE = object()  # ends a request's queue of texts
+_ANY_SIZE = 1 << 30  # room in a step when nothing runs: the first request always fits alone
 
 
 @dataclass(eq=False)
@@ -293,12 +297,17 @@ class _Request:
     texts: _Texts
     stop: threading.Event | None
     results: queue.SimpleQueue
+    share: Share
     part: int = 0
     left: bool = False  # the reader went away (Stop, a closed tab): drop it at the next step
 
     @property
     def ended(self) -> bool:
         return self.left or (self.stop is not None and self.stop.is_set())
+
+    def size(self) -> int:
+        """Sequences it decodes in a step."""
+        return len(self.texts.pending())
 
     def put(self, item: object) -> None:
         self.results.put((self.part, item))
@@ -313,7 +322,8 @@ class StepBatcher:
     started by different people share steps instead of taking turns. A worker thread runs the steps
     while any request is running and stops when none is. Requests join and leave between
     steps; those that do not fit (more sequences than the backend decodes at once) wait
-    their turn, in order of arrival.
+    their turn, caller by caller (autowrite.scheduling.FairQueue): one caller's report
+    cannot hold the steps while someone else's generation waits.
 
     The results do not depend on what runs beside them: llama.cpp computes each sequence's
     logits the same, bit for bit, in any batch (tests/test_fast.py), and each request has
@@ -326,8 +336,8 @@ class StepBatcher:
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
-        self._lock = threading.Lock()
-        self._waiting: deque[_Request] = deque()
+        self._lock = threading.Condition()  # notified when the worker stops: nothing runs or waits
+        self._waiting: FairQueue[_Request] = FairQueue(backend.batch_sequences)
         self._running: list[_Request] = []
         self._working = False
         self.steps = 0  # logits_many calls; tests read it to see that requests shared steps
@@ -345,11 +355,11 @@ class StepBatcher:
         requests do; parts not yet started read as empty texts.
         """
         results: queue.SimpleQueue = queue.SimpleQueue()
+        # Bulk work takes its turn a text at a time, so it fills the room others leave.
+        size = 1 if options.share.bulk else self.backend.batch_sequences
         requests = [
-            _Request(_Texts(self.backend, prompt_ids, piece, options), stop, results, part)
-            for part, piece in enumerate(
-                parts(variants, self.backend.batch_sequences, options.contrast_ids is not None)
-            )
+            _Request(_Texts(self.backend, prompt_ids, piece, options), stop, results, options.share, part)
+            for part, piece in enumerate(parts(variants, size, options.contrast_ids is not None))
         ]
         latest = [request.texts.samples() for request in requests]
         running = {request.part for request in requests if request.texts.active}
@@ -380,34 +390,40 @@ class StepBatcher:
             for request in requests:
                 request.left = True
 
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no generation runs or waits here (every stopped one dropped); False on timeout."""
+        with self._lock:
+            return self._lock.wait_for(lambda: not self._working, timeout)
+
     def _enqueue(self, requests: list[_Request]) -> None:
         """Queue a generation's parts, starting the worker if none runs."""
         with self._lock:
-            self._waiting.extend(requests)
+            self._waiting.push(requests)
             if not self._working:
                 try:
                     threading.Thread(target=self._work, name="generation-steps", daemon=True).start()
                 except BaseException:  # no thread (out of resources): no worker would ever serve
-                    for request in requests:
-                        self._waiting.remove(request)
+                    self._waiting.remove(lambda request: request in requests)
                     raise
                 self._working = True  # still under the lock, which the worker takes first
 
     def _admit(self) -> None:
-        """Move waiting requests into the steps while their sequences fit; the first always fits alone."""
-        sequences = sum(len(r.texts.pending()) for r in self._running)
-        while self._waiting:
-            request = self._waiting[0]
-            if request.ended:
-                self._waiting.popleft()
-                request.put(_DONE)
-                continue
-            wanted = len(request.texts.pending())
-            if self._running and sequences + wanted > self.backend.batch_sequences:
+        """Move waiting requests into the steps while their sequences fit, fairly by caller.
+
+        When nothing runs, the next request starts whatever its size.
+        """
+        for request in self._waiting.remove(lambda request: request.ended):
+            request.put(_DONE)
+        running: Counter[str] = Counter()
+        for request in self._running:
+            running[request.share.caller] += request.size()
+        while True:
+            free = self.backend.batch_sequences - running.total() if self._running else _ANY_SIZE
+            request = self._waiting.take(running, free)
+            if request is None:
                 return
-            self._waiting.popleft()
             self._running.append(request)
-            sequences += wanted
+            running[request.share.caller] += request.size()
 
     def _work(self) -> None:
         try:
@@ -420,17 +436,18 @@ class StepBatcher:
                     self._admit()
                     if not self._running:
                         self._working = False
+                        self._lock.notify_all()
                         return
                     running = list(self._running)
                 self._step(running)
         except Exception as error:  # noqa: BLE001 - readers block on their queues: none may be left waiting
             logger.exception("generation steps stopped")
             with self._lock:
-                for request in [*self._running, *self._waiting]:
+                for request in [*self._running, *self._waiting.remove(lambda _: True)]:
                     request.put(error)
                 self._running.clear()
-                self._waiting.clear()
                 self._working = False
+                self._lock.notify_all()
 
     def _step(self, running: list[_Request]) -> None:
         self.backend.yield_to_keystrokes()

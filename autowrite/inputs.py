@@ -230,8 +230,9 @@ def parse_request(
     category: Any,
     headline: Any,
     text_name: str = "prompt",
+    caller: str = "",
 ) -> Request:
-    """A request from a client's raw fields; the first bad one raises InputError."""
+    """A request from a client's raw fields, for a caller (autowrite.ui.calls); the first bad one raises InputError."""
     entry = service.entry(parse_model(model) or None)
     return Request(
         model=entry.name,
@@ -240,12 +241,21 @@ def parse_request(
         rating=parse_rating(rating),
         category=parse_category(category),
         headline=parse_text("headline", headline, MAX_HEADLINE_CHARS),
+        caller=caller,
     )
 
 
 def parse_page(
-    service: Service, model: Any, task: Any, text: Any, rating: Any, category: Any, headline: Any, settings: Sequence
+    service: Service,
+    model: Any,
+    task: Any,
+    text: Any,
+    rating: Any,
+    category: Any,
+    headline: Any,
+    settings: Sequence,
+    caller: str = "",
 ) -> tuple[Request, SamplingSettings]:
     """The request and its settings from the page's widgets: the settings' values come in FIELDS order."""
-    request = parse_request(service, model, task, text, rating, category, headline)
+    request = parse_request(service, model, task, text, rating, category, headline, caller=caller)
     return request, service.settings(request.model, **dict(zip(FIELDS, settings, strict=True)))

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from autowrite import decode
 from autowrite.backends.base import MIN_PROBABILITY, Backend, BackendError, Candidate, Sample, Suggestions
 from autowrite.decode import Prepared, StepBatcher
+from autowrite.scheduling import Share
 from autowrite.settings import SamplingSettings
 from autowrite.suggest import suggest
 
@@ -38,6 +39,7 @@ class LocalModel:
         inspect: bool = False,
         forced: Mapping[int, int] | None = None,
         contrast: str | None = None,
+        share: Share = Share(),  # noqa: B008 - frozen, never changed
     ) -> Iterator[tuple[list[Sample], list[str]]]:
         """Decode one text per variant; a prompt that leaves no room or a token the model lacks fails here."""
         longest = max(v.max_new_tokens for v in variants)
@@ -47,7 +49,7 @@ class LocalModel:
             decode.check_forced(self.backend, forced)
         except ValueError as error:
             raise BackendError(str(error)) from None
-        return self._steps(prepared, variants, stop, decode.Options(inspect, forced, contrasting))
+        return self._steps(prepared, variants, stop, decode.Options(inspect, forced, contrasting, share))
 
     def _steps(
         self,

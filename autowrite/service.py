@@ -13,18 +13,21 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 from autowrite import decode, formats, hub
 from autowrite.backends.base import MIN_PROBABILITY, Backend, BackendError, Candidate, NotSupported, Sample, Suggestions
 from autowrite.cards import Cards
 from autowrite.catalog import Entry
-from autowrite.changes import Changes, scored
+from autowrite.changes import Changes, scoring
 from autowrite.formats import Task
 from autowrite.loading import Loaded, LoadError, ModelCache, folder_under, load_entry
 from autowrite.probe import PROBE_FILE, ToneProbe
+from autowrite.scheduling import MAX_JOBS, PER_CALLER, Admission, Crowded, Share
 from autowrite.settings import FIELDS, SamplingSettings, SettingsError, preset, shown
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Why these caps: one request must not be able to hold the CPU or memory for long.
 MAX_PROMPT_CHARS = 8_000
@@ -35,13 +38,6 @@ GUIDANCE_OFF = "Rating guidance {why}; this text is written without it."
 # columns apart; 4 columns of 32 is 128 samples, four times the report the benchmark times.
 MAX_REPORT_SEEDS = 32
 MAX_GHOST_TOKENS = 32  # a ghost is a line's worth of text; each token is a sequential decode
-# Why 8: generations share decode steps of 8 sequences, so 8 requests running or waiting
-# keep the steps full while a newcomer waits about one batch. Past that, demand the
-# machine cannot decode would queue without end, fill the page's shared queue and turn
-# keystrokes away too, so a generation past the limit is refused at once, by name, and
-# typing keeps being served.
-MAX_GENERATIONS = 8
-BUSY = "The app is busy: {limit} generations are running or waiting. Try again in a few seconds."
 # Why 1 GB: GPT-2 and GPT-Neo 125M are about 0.5 GB; this keeps a typed repo id from
 # pulling a multi-GB model onto a small Space.
 DEFAULT_MAX_DOWNLOAD_BYTES = 1_000_000_000
@@ -61,22 +57,17 @@ class Busy(UserError):
     """The app is decoding as many generations as it takes; this one is refused, to be tried again."""
 
 
-class _Gate:
-    """At most `limit` generations running or waiting at once; one more is refused at once."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._slots = threading.BoundedSemaphore(limit)
-
-    @contextmanager
-    def admitted(self) -> Iterator[None]:
-        """Hold a slot while the body runs, or raise Busy when none is free."""
-        if not self._slots.acquire(blocking=False):
-            raise Busy(BUSY.format(limit=self.limit))
-        try:
-            yield
-        finally:
-            self._slots.release()
+@contextmanager
+def admitted(admission: Admission, caller: str) -> Iterator[None]:
+    """Hold a job's place for the caller while the body runs; a refusal is Busy, by name."""
+    try:
+        admission.enter(caller)
+    except Crowded as error:
+        raise Busy(str(error)) from None
+    try:
+        yield
+    finally:
+        admission.leave(caller)
 
 
 @contextmanager
@@ -108,6 +99,7 @@ class Request:
     rating: int = 5
     category: str = "Electronics"
     headline: str = ""
+    caller: str = ""  # who asked: the key fair admission shares the machine by (autowrite.scheduling)
 
 
 @dataclass
@@ -158,7 +150,8 @@ class Service:
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         read_hub_cards: bool = True,
         min_probability: float = MIN_PROBABILITY,
-        max_generations: int = MAX_GENERATIONS,
+        max_generations: int = MAX_JOBS,
+        per_caller: int = PER_CALLER,
     ) -> None:
         self.entries = {e.name: e for e in entries}
         self.default_name = entries[0].name
@@ -171,7 +164,7 @@ class Service:
             raise ValueError(f"the models folder {models_dir} is not a folder")
         self.max_download_bytes = max_download_bytes
         self.cards = Cards(read_hub_cards)
-        self._generations = _Gate(max_generations)
+        self.admission = Admission(max_generations, per_caller)
         self.min_probability = min_probability
 
     # --- models -----------------------------------------------------------------------
@@ -304,7 +297,7 @@ class Service:
         """Stream one text per settings variant from the same prompt, advancing them in turn."""
         if not 1 <= len(variants) <= max(MAX_SAMPLES, MAX_COLUMNS):
             raise UserError(f"between 1 and {max(MAX_SAMPLES, MAX_COLUMNS)} texts at once, got {len(variants)}")
-        return self._stream(request, variants, stop, inspect, branch)
+        return self._admitted(self._stream(request, variants, stop, inspect, branch), request.caller)
 
     def _stream(
         self,
@@ -313,7 +306,9 @@ class Service:
         stop: threading.Event | None,
         inspect: bool = False,
         branch: Mapping[int, int] | None = None,
+        bulk: bool = False,
     ) -> Iterator[Output]:
+        """One model's texts, not yet admitted (the public actions admit the whole job once)."""
         loaded = self.load(request.model)
         prompt = self.prompt(loaded.entry, request)
         if not prompt.strip():
@@ -321,9 +316,20 @@ class Service:
         contrast, notes = self._contrast(loaded.entry, request, variants)
         with model_errors():
             streamed = loaded.model.stream_many(
-                prompt, variants, stop, inspect=inspect, forced=branch, contrast=contrast
-            )
-        return _outputs(streamed, self._generations, notes)
+                prompt, variants, stop, inspect=inspect, forced=branch, contrast=contrast,
+                share=Share(request.caller, bulk),
+            )  # fmt: skip
+        return _outputs(streamed, notes)
+
+    def _admitted(self, outputs: Iterator[T], caller: str) -> Iterator[T]:
+        """A job's outputs, once it is admitted for its caller.
+
+        Admission is asked on the first output, not before: a stream that is never read
+        holds no place. Closing the outputs (a Stop, a client that left) gives the place
+        back and closes the streams, and so a remote server's requests.
+        """
+        with closing(outputs), admitted(self.admission, caller):
+            yield from outputs
 
     def _contrast(
         self, entry: Entry, request: Request, variants: Sequence[SamplingSettings]
@@ -386,6 +392,7 @@ class Service:
         if not 1 <= len(columns) <= MAX_COLUMNS:
             raise UserError(f"between 1 and {MAX_COLUMNS} columns, got {len(columns)}")
         failures, outputs = self._columns_stream(request, columns, stop, inspect)
+        outputs = self._admitted(outputs, request.caller)
         shown = [
             CompareColumn(c.model, c.settings, None, failures[i], failed=True)
             if i in failures
@@ -412,8 +419,8 @@ class Service:
             for c in columns
             for k in range(seeds)
         ]
-        failures, outputs = self._columns_stream(request, expanded, stop)
-        return {index // seeds: note for index, note in failures.items()}, outputs
+        failures, outputs = self._columns_stream(request, expanded, stop, bulk=True)
+        return {index // seeds: note for index, note in failures.items()}, self._admitted(outputs, request.caller)
 
     def probe(self, name: str) -> ToneProbe | None:
         """The tone probe a review checkpoint ships beside its weights (autowrite.probe), or None."""
@@ -428,7 +435,13 @@ class Service:
         return self._probes[entry.name]
 
     def changes(self, request: Request) -> tuple[str, Changes]:
-        """request.text scored under its fine-tuned model and under that model's base; the base's name too.
+        """request.text scored under its fine-tuned model and under that model's base, at once; the base's name too."""
+        name, parts = self.scoring(request)
+        return name, decode.last(parts)
+
+    def scoring(self, request: Request) -> tuple[str, Iterator[float | Changes]]:
+        """The base's name, and request.text scored under the fine-tuned model and its base, in parts:
+        the share done after each part (a closed stream stops there), then the Changes.
 
         Both read the text after the fine-tuned model's prompt for the request's fields.
         """
@@ -445,11 +458,9 @@ class Service:
             raise UserError("Scoring a text needs both models running here, not on a remote server.")
         context = self.prompt(tuned.entry, replace(request, text=""))
         text = clean_text(request.text, "text")
-        with self._generations.admitted():
-            try:
-                return base_entry.name, scored(base.backend, tuned.backend, context, text)
-            except ValueError as error:
-                raise UserError(str(error)) from None
+        return base_entry.name, self._admitted(
+            _scored(scoring(base.backend, tuned.backend, context, text)), request.caller
+        )
 
     def base_of(self, entry: Entry) -> Entry:
         """The catalog's entry for a fine-tuned entry's weights without its adapter, or one made for them."""
@@ -460,7 +471,12 @@ class Service:
         return replace(entry, name=f"{entry.name} without its adapter", adapter="")
 
     def _columns_stream(
-        self, request: Request, columns: Sequence[Variant], stop: threading.Event | None, inspect: bool = False
+        self,
+        request: Request,
+        columns: Sequence[Variant],
+        stop: threading.Event | None,
+        inspect: bool = False,
+        bulk: bool = False,
     ) -> tuple[dict[int, str], Iterator[Output]]:
         """One stream over several columns, those on one model decoding together; and why any cannot write."""
         failures: dict[int, str] = {}
@@ -468,7 +484,7 @@ class Service:
         for model, indexes in _by_model(columns).items():
             try:
                 settings = [columns[i].settings for i in indexes]
-                stream = self._stream(replace(request, model=model), settings, stop, inspect)
+                stream = self._stream(replace(request, model=model), settings, stop, inspect, bulk=bulk)
             except UserError as error:
                 failures.update(dict.fromkeys(indexes, str(error)))
                 continue
@@ -584,15 +600,17 @@ def contrast_rating(rating: int) -> int | None:
     return {1: 5, 2: 5, 4: 1, 5: 1}.get(rating)
 
 
-def _outputs(
-    streamed: Iterator[tuple[list[Sample], list[str]]], gate: _Gate, notes: Sequence[str] = ()
-) -> Iterator[Output]:
-    """Outputs from a model's stream, admitted by the gate; its failures become UserErrors.
+def _scored(parts: Iterator[float | Changes]) -> Iterator[float | Changes]:
+    """A scoring's parts, its refusals (an empty text, two vocabularies) as UserErrors."""
+    with closing(parts):
+        try:
+            yield from parts
+        except ValueError as error:
+            raise UserError(str(error)) from None
 
-    The gate is asked on the first output, not before: a stream that is never read holds
-    no slot. Closing these outputs (a Stop, a client that left) frees the slot and closes
-    the stream, and so a remote server's requests.
-    """
-    with gate.admitted(), model_errors(), closing(streamed):
+
+def _outputs(streamed: Iterator[tuple[list[Sample], list[str]]], notes: Sequence[str] = ()) -> Iterator[Output]:
+    """Outputs from a model's stream, its failures as UserErrors; closing them closes the stream."""
+    with model_errors(), closing(streamed):
         for samples, warnings in streamed:
             yield Output(samples, [*notes, *warnings])

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autowrite.catalog import load_catalog
-from autowrite.service import BUSY
+from autowrite.scheduling import BUSY
 
 ROOT = Path(__file__).resolve().parent.parent
 # How the app words a generation it refuses past capacity.
@@ -94,7 +94,7 @@ class Tally:
 
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: list[str] = field(default_factory=list)
-    # Generations the app refused by name as busy (autowrite.service.BUSY): load shed by
+    # Generations the app refused by name as busy (autowrite.scheduling.BUSY): load shed by
     # design past capacity, counted and shown apart from errors.
     busy: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     coalesced: int = 0

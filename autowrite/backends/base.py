@@ -19,6 +19,7 @@ from typing import Protocol
 
 import torch
 
+from autowrite.scheduling import Share
 from autowrite.settings import SamplingSettings
 from autowrite.traffic import Traffic
 
@@ -241,6 +242,7 @@ class Model(Protocol):
         inspect: bool = False,
         forced: Mapping[int, int] | None = None,
         contrast: str | None = None,
+        share: Share = Share(),  # noqa: B008 - frozen, never changed
     ) -> Iterator[tuple[list[Sample], list[str]]]:
         """One sample per settings variant and the warnings so far: first empty, then after each step.
 
@@ -248,6 +250,7 @@ class Model(Protocol):
         None). forced: step -> token id written there instead of the drawn one, the random
         stream going on as drawn (a branch). contrast: the prompt that variants with
         rating_guidance steer away from. NotSupported where the model cannot do these.
+        share: who the texts are for, for a model whose steps several callers share.
         """
 
     def distribution(self, prompt: str, settings: SamplingSettings, top: int = 10) -> list[Candidate]:

@@ -65,6 +65,7 @@ from autowrite.backends.base import (
     Suggestions,
     Word,
 )
+from autowrite.scheduling import Share
 from autowrite.settings import SamplingSettings
 
 log = logging.getLogger(__name__)
@@ -496,6 +497,7 @@ class RemoteClient:
         inspect: bool = False,
         forced: Mapping[int, int] | None = None,
         contrast: str | None = None,
+        share: Share = Share(),  # noqa: ARG002, B008 - the server shares its own capacity among callers
     ) -> Iterator[tuple[list[Sample], list[str]]]:
         """Stream one text per settings variant, with warnings, each as its own request.
 

@@ -18,11 +18,12 @@ import gradio as gr
 
 from autowrite import inputs
 from autowrite.backends.base import Step
-from autowrite.decode import last
+from autowrite.changes import Changes
 from autowrite.report import Asked, report_columns
 from autowrite.service import CompareColumn, Request, Service, UserError, Variant
 from autowrite.settings import SamplingSettings, SettingsError
 from autowrite.ui import lanes
+from autowrite.ui.calls import caller_of, paced
 from autowrite.ui.inspector import NO_STEPS
 
 GHOST_TOKENS = 8  # the ghost's length when a call does not say
@@ -30,6 +31,7 @@ GHOST_TOKENS = 8  # the ghost's length when a call does not say
 
 def suggest(
     service: Service,
+    caller: str,
     text: str | None = None,
     model: str | None = None,
     mode: str | None = None,
@@ -44,7 +46,9 @@ def suggest(
     call, the best word finished to its end only where that position is already
     computed (a call with ghost text computes it, as the tab's second event does).
     """
-    request = inputs.parse_request(service, model, mode, text, rating, category, headline, text_name="text")
+    request = inputs.parse_request(
+        service, model, mode, text, rating, category, headline, text_name="text", caller=caller
+    )
     tokens = inputs.parse_ghost_tokens(ghost_tokens, GHOST_TOKENS)
     result = service.suggest(request, ghost_tokens=tokens, finish=tokens != 0)
     return {
@@ -56,6 +60,7 @@ def suggest(
 
 def generate(
     service: Service,
+    caller: str,
     prompt: str | None = None,
     model: str | None = None,
     temperature: float | None = None,
@@ -83,7 +88,7 @@ def generate(
     rating_guidance come last so that calls made before they existed keep their meaning.
     """
     request, chosen = _generation(
-        service, prompt, model, mode, rating, category, headline, temperature=temperature, top_k=top_k,
+        service, caller, prompt, model, mode, rating, category, headline, temperature=temperature, top_k=top_k,
         top_p=top_p, repetition_penalty=repetition_penalty, max_new_tokens=max_new_tokens, do_sample=do_sample,
         seed=seed, min_p=min_p, no_repeat_ngram_size=no_repeat_ngram_size, rating_guidance=rating_guidance,
     )  # fmt: skip
@@ -94,6 +99,7 @@ def generate(
 
 def tokens(
     service: Service,
+    caller: str,
     prompt: str | None = None,
     model: str | None = None,
     temperature: float | None = None,
@@ -111,29 +117,32 @@ def tokens(
     no_repeat_ngram_size: int | None = None,
     branch: str | None = None,
     rating_guidance: float | None = None,
-) -> dict:
+) -> Iterator[dict]:
     """generate's text token by token: each token's probability under the model and after the
     settings, and the 10 likeliest tokens at its place ("chosen" marks the one written).
 
     A model whose server gives no probabilities answers the text with "tokens": null and a note.
+    The answer streams: each message is the text so far, the last one the whole.
     """
     request, chosen = _generation(
-        service, prompt, model, mode, rating, category, headline, temperature=temperature, top_k=top_k,
+        service, caller, prompt, model, mode, rating, category, headline, temperature=temperature, top_k=top_k,
         top_p=top_p, repetition_penalty=repetition_penalty, max_new_tokens=max_new_tokens, do_sample=do_sample,
         seed=seed, min_p=min_p, no_repeat_ngram_size=no_repeat_ngram_size, rating_guidance=rating_guidance,
     )  # fmt: skip
     forced = inputs.parse_branch(branch, chosen.max_new_tokens)
-    sample = last(service.stream(request, chosen, inspect=True, branch=forced)).samples[0]
-    if sample.steps is None:
-        return {"text": sample.text, "tokens": None, "note": NO_STEPS}
-    return {"text": sample.text, "tokens": [_step(step) for step in sample.steps]}
+    for output in paced(service.stream(request, chosen, inspect=True, branch=forced)):
+        sample = output.samples[0]
+        if sample.steps is None:
+            yield {"text": sample.text, "tokens": None, "note": NO_STEPS}
+        else:
+            yield {"text": sample.text, "tokens": [_step(step) for step in sample.steps]}
 
 
 def _generation(
-    service: Service, prompt, model, mode, rating, category, headline, **settings
+    service: Service, caller: str, prompt, model, mode, rating, category, headline, **settings
 ) -> tuple[Request, SamplingSettings]:
     """generate's and tokens' shared parameters, checked: the request and its settings."""
-    request = inputs.parse_request(service, model, mode, prompt, rating, category, headline)
+    request = inputs.parse_request(service, model, mode, prompt, rating, category, headline, caller=caller)
     return request, service.settings(request.model, **settings)
 
 
@@ -159,20 +168,32 @@ def _step(step: Step) -> dict:
 
 def changes(
     service: Service,
+    caller: str,
     text: str | None = None,
     model: str | None = None,
     mode: str | None = None,
     rating: int | None = None,
     category: str | None = None,
     headline: str | None = None,
-) -> dict:
+) -> Iterator[dict]:
     """What a fine-tune changed on a text: each token's log-probability under the model's base and under
     the fine-tuned model (model must have an adapter), after the same prompt; each model's perplexity;
-    and the words made most and least likely (mean change in nats over their occurrences)."""
-    request = inputs.parse_request(service, model, mode, text, rating, category, headline, text_name="text")
-    base, result = service.changes(request)
+    and the words made most and least likely (mean change in nats over their occurrences).
+    Messages before the last carry only "progress", the share scored so far."""
+    request = inputs.parse_request(
+        service, model, mode, text, rating, category, headline, text_name="text", caller=caller
+    )
+    base, parts = service.scoring(request)
+    for part in paced(parts):
+        if isinstance(part, Changes):
+            yield _changes_answer(request.model, base, part)
+        else:
+            yield {"progress": round(part, 3)}
+
+
+def _changes_answer(model: str, base: str, result: Changes) -> dict:
     return {
-        "model": request.model,
+        "model": model,
         "base_model": base,
         "perplexity": {"base": round(result.base_perplexity, 4), "tuned": round(result.tuned_perplexity, 4)},
         "tokens": [
@@ -192,6 +213,7 @@ def changes(
 
 def compare(
     service: Service,
+    caller: str,
     prompt: str | None = None,
     model: str | None = None,
     presets: list[str] | None = None,
@@ -202,27 +224,29 @@ def compare(
     category: str | None = None,
     headline: str | None = None,
     columns: list[dict] | None = None,
-) -> list[dict]:
+) -> Iterator[list[dict]]:
     """The same prompt and seed under several presets, with each one's next-token distribution.
 
     columns: each column's own model and settings over its preset, in the order of presets
     ({"model": "...", "temperature": 0.6, "top_k": 5}, ...), as a compare link's c1_model,
     c1_temperature, c1_top_k... A column without a model uses the page's (model). Columns on
     one model decode as one batch; a column whose model cannot load has an "error" and no text.
+    The answer streams: each message has the texts so far, the last one the whole texts.
     """
     request, names, variants = _columns(
-        service, prompt, model, presets, seed, max_new_tokens, mode, rating, category, headline, columns
+        service, caller, prompt, model, presets, seed, max_new_tokens, mode, rating, category, headline, columns
     )
     shown, outputs = service.compare(request, variants)
-    texts = last(outputs).texts
-    return [
-        {"preset": name, "model": c.model, "settings": c.settings.as_dict(), "text": text, **_distribution(c)}
-        for name, c, text in zip(names, shown, texts, strict=True)
-    ]
+    for output in paced(outputs):
+        yield [
+            {"preset": name, "model": c.model, "settings": c.settings.as_dict(), "text": text, **_distribution(c)}
+            for name, c, text in zip(names, shown, output.texts, strict=True)
+        ]
 
 
 def report(
     service: Service,
+    caller: str,
     prompt: str | None = None,
     model: str | None = None,
     presets: list[str] | None = None,
@@ -235,7 +259,7 @@ def report(
     columns: list[dict] | None = None,
     seeds: int | None = None,
     headline_chars: int | None = None,
-) -> list[dict]:
+) -> Iterator[list[dict]]:
     """The compare columns over `seeds` seeds each (default 8, at most 32): one report per column.
 
     The parameters before seeds are compare's, checked the same way. Each report has the
@@ -243,24 +267,39 @@ def report(
     ended_on_its_own and, for reviews, read_as_asked and mean_positive (from the checkpoint's
     tone probe; null without one), for ads within_headline_chars (headline_chars, default 80);
     and its samples, each with a note. A column whose model cannot load has an "error".
+    Messages before the last are empty lists while the samples are written.
     """
     request, names, variants = _columns(
-        service, prompt, model, presets, seed, max_new_tokens, mode, rating, category, headline, columns
+        service, caller, prompt, model, presets, seed, max_new_tokens, mode, rating, category, headline, columns
     )
     count = inputs.parse_seeds(seeds)
     asked = Asked(request.task, request.rating, request.category, inputs.parse_headline_chars(headline_chars))
     failures, outputs = service.report(request, variants, count)
-    samples = last(outputs).samples
+    samples = []
+    for output in paced(outputs):
+        samples = output.samples
+        yield []
     probes = {v.model: service.probe(v.model) for v in variants}
     labelled = [(v.model, name) for v, name in zip(variants, names, strict=True)]
-    return [r.as_dict() for r in report_columns(labelled, samples, count, asked, probes, failures)]
+    yield [r.as_dict() for r in report_columns(labelled, samples, count, asked, probes, failures)]
 
 
 def _columns(
-    service: Service, prompt, model, presets, seed, max_new_tokens, mode, rating, category, headline, columns
+    service: Service,
+    caller: str,
+    prompt,
+    model,
+    presets,
+    seed,
+    max_new_tokens,
+    mode,
+    rating,
+    category,
+    headline,
+    columns,
 ) -> tuple[Request, list[str], list[Variant]]:
     """compare's and report's shared parameters, checked: the request, the presets and each column."""
-    request = inputs.parse_request(service, model, mode, prompt, rating, category, headline)
+    request = inputs.parse_request(service, model, mode, prompt, rating, category, headline, caller=caller)
     names = inputs.parse_presets(presets)
     own = inputs.parse_columns(columns, len(names))
     return request, names, service.columns(request.model, names, own, seed, inputs.parse_compare_tokens(max_new_tokens))
@@ -299,24 +338,36 @@ def register(service: Service) -> None:
 
 
 def published(endpoint: Callable, service: Service) -> Callable:
-    """The endpoint for this service, its named errors as the client's answer (gr.Error) instead of a bare failure."""
+    """The endpoint for this service and its caller, its named errors as the client's answer (gr.Error).
+
+    The endpoint's first two parameters (the service, the caller) are not the API's: the
+    caller comes from the call's gr.Request, a last parameter that Gradio fills in (after
+    every value, in order) and lists nowhere.
+    """
     if inspect.isgeneratorfunction(endpoint):  # Gradio streams only what is itself a generator function
 
-        def call(*args: Any, **kwargs: Any) -> Iterator:
+        def call(*args: Any) -> Iterator:
+            *values, request = args
             try:
-                yield from endpoint(service, *args, **kwargs)
+                yield from endpoint(service, caller_of(request), *values)
             except (UserError, SettingsError) as error:
                 raise gr.Error(str(error)) from None
 
     else:
 
-        def call(*args: Any, **kwargs: Any) -> Any:
+        def call(*args: Any) -> Any:
+            *values, request = args
             try:
-                return endpoint(service, *args, **kwargs)
+                return endpoint(service, caller_of(request), *values)
             except (UserError, SettingsError) as error:
                 raise gr.Error(str(error)) from None
 
     functools.update_wrapper(call, endpoint)
     signature = inspect.signature(endpoint)
-    call.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
+    given = list(signature.parameters.values())[2:]
+    request = inspect.Parameter(
+        "request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation="gr.Request"
+    )
+    call.__signature__ = signature.replace(parameters=[*given, request])
+    call.__annotations__ = {**endpoint.__annotations__, "request": "gr.Request"}
     return call

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import partial
 
 import gradio as gr
 
@@ -16,6 +16,7 @@ from autowrite import inputs
 from autowrite.changes import Changes, TokenChange, WordChange
 from autowrite.service import Service, UserError
 from autowrite.ui import lanes
+from autowrite.ui.calls import bound, caller_of, paced
 from autowrite.ui.common import Common, page_error
 from autowrite.ui.inspector import shown_token
 
@@ -30,14 +31,34 @@ INTRO = (
 )
 
 
-def changes_view(service: Service, text: str, model: str, task: str, rating: int, category: str, headline: str) -> str:
-    """The scored text as HTML: perplexities, the shaded tokens, and the words moved most."""
+def changes_view(
+    service: Service,
+    text: str,
+    model: str,
+    task: str,
+    rating: int,
+    category: str,
+    headline: str,
+    request: gr.Request,
+    progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio finds the progress bar by this default
+) -> Iterator[str]:
+    """The scored text as HTML: perplexities, the shaded tokens, and the words moved most.
+
+    While it scores it yields no change every TICK_S, so a Stop or a client that left ends it there.
+    """
     try:
-        request = inputs.parse_request(service, model, task, text, rating, category, headline, text_name="text")
-        base, result = service.changes(request)
+        asked = inputs.parse_request(
+            service, model, task, text, rating, category, headline, text_name="text", caller=caller_of(request)
+        )
+        base, parts = service.scoring(asked)
+        for part in paced(parts):
+            if isinstance(part, Changes):
+                yield changes_html(asked.model, base, part)
+            else:
+                progress(part, desc="Scoring under both models")
+                yield gr.skip()
     except UserError as error:
         raise page_error(error) from None
-    return changes_html(request.model, base, result)
 
 
 def changes_html(model: str, base: str, result: Changes) -> str:
@@ -103,7 +124,7 @@ def build(service: Service, common: Common, generated: gr.Textbox) -> ChangesWid
     take.click(lambda value: value, generated, text, api_visibility="private", queue=False)
     fields = [common.model, common.task, common.rating, common.category, common.headline]
     gr.on(
-        [run.click, text.submit], partial(changes_view, service), [text, *fields], view,
+        [run.click, text.submit], bound(changes_view, service), [text, *fields], view,
         api_visibility="private", show_progress="minimal", **lanes.GENERATE,
     )  # fmt: skip
     return ChangesWidgets(text, run)

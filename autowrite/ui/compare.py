@@ -15,6 +15,7 @@ from autowrite.inputs import COLUMN_FIELDS, COMPARE_MAX_TOKENS, COMPARE_TOKENS
 from autowrite.service import MAX_COLUMNS, CompareColumn, Output, Service, UserError, Variant
 from autowrite.settings import PRESET_NAMES, SamplingSettings, SettingsError, preset
 from autowrite.ui import lanes
+from autowrite.ui.calls import bound, caller_of
 from autowrite.ui.common import Common, SettingsWidgets, page_error, settings_widgets, warning_lines
 from autowrite.ui.inspector import NO_STEPS, tokens_html
 from autowrite.ui.share import Column, PageState
@@ -101,6 +102,7 @@ def compare_stream(
     rating: int,
     category: str,
     headline: str,
+    request: gr.Request,
     *column_values,
 ) -> Iterator[tuple]:
     """Stream each column's text from the same prompt and seed, with its next-token view.
@@ -109,9 +111,11 @@ def compare_stream(
     """
     columns = int(columns)
     try:
-        request = inputs.parse_request(service, model, task, prompt, rating, category, headline)
-        variants = column_variants(service, request.model, seed, max_new_tokens, columns, column_values)
-        shown, outputs = service.compare(request, variants, inspect=inspect)
+        asked = inputs.parse_request(
+            service, model, task, prompt, rating, category, headline, caller=caller_of(request)
+        )
+        variants = column_variants(service, asked.model, seed, max_new_tokens, columns, column_values)
+        shown, outputs = service.compare(asked, variants, inspect=inspect)
         views = [column_view(column) for column in shown] + [""] * (MAX_COLUMNS - columns)
         output = None
         for output in outputs:
@@ -220,7 +224,7 @@ def build(service: Service, common: Common) -> CompareWidgets:
     compared = CompareWidgets(prompt, columns, seed, length, pickers, models, column_widgets, blocks)
     page_fields = [common.model, common.task, common.rating, common.category, common.headline]
     go.click(
-        partial(compare_stream, service),
+        bound(compare_stream, service),
         [prompt, columns, seed, length, inspect, *page_fields, *compared.column_inputs()],
         [*texts, *tokens, *views, warnings],
         api_visibility="private",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import partial
 
 import gradio as gr
 
@@ -12,6 +11,7 @@ from autowrite import inputs
 from autowrite.service import MAX_SAMPLES, Output, Service, UserError
 from autowrite.settings import BOUNDS, FIELDS, shown
 from autowrite.ui import lanes
+from autowrite.ui.calls import bound, caller_of
 from autowrite.ui.common import Common, SettingsWidgets, page_error, settings_widgets, warning_lines
 from autowrite.ui.inspector import NO_STEPS, tokens_html
 
@@ -29,6 +29,7 @@ def generate_stream(
     rating: int,
     category: str,
     headline: str,
+    request: gr.Request,
     *settings,
 ) -> Iterator[tuple]:
     """Stream every sample's text into its box; warnings go to the line below. Settings in SettingsWidgets' order.
@@ -37,10 +38,12 @@ def generate_stream(
     a branch ("step:token,...") writes those tokens by hand, as its link does.
     """
     try:
-        request, chosen = inputs.parse_page(service, model, task, prompt, rating, category, headline, settings)
+        asked, chosen = inputs.parse_page(
+            service, model, task, prompt, rating, category, headline, settings, caller=caller_of(request)
+        )
         samples = inputs.parse_samples(samples)
         forced = inputs.parse_branch(branch, chosen.max_new_tokens)
-        yield from _outputs(service.stream(request, chosen, samples=samples, inspect=inspect, branch=forced), inspect)
+        yield from _outputs(service.stream(asked, chosen, samples=samples, inspect=inspect, branch=forced), inspect)
     except UserError as error:
         raise page_error(error) from None
 
@@ -84,6 +87,7 @@ def branch_stream(
     rating: int,
     category: str,
     headline: str,
+    request: gr.Request,
     *settings,
 ) -> Iterator[tuple]:
     """Continue sample k from a token chosen in its inspector ("k:step:token"), with the page's settings.
@@ -102,7 +106,7 @@ def branch_stream(
     settings[SEED] = (seed + k) % 2**31
     forced = inputs.branch_text({**kept, step: token})
     fields = (model, task, rating, category, headline)
-    for update in generate_stream(service, prompt, 1, True, forced, *fields, *settings):
+    for update in generate_stream(service, prompt, 1, True, forced, *fields, request, *settings):
         yield (settings[SEED], 1, forced, gr.update(visible=True), *update)
 
 
@@ -122,11 +126,11 @@ def build(service: Service, common: Common) -> tuple[gr.Textbox, SettingsWidgets
     outputs = [*w.boxes, *w.views, w.warnings]
     w.examples.click(lambda value: value[0], w.examples, w.prompt, api_visibility="private")
     run = gr.on(
-        [w.go.click, w.prompt.submit], partial(generate_stream, service), page, outputs, api_visibility="private",
+        [w.go.click, w.prompt.submit], bound(generate_stream, service), page, outputs, api_visibility="private",
         **lanes.GENERATE, show_progress="minimal",
     )  # fmt: skip
     branched = w.branch_go.click(
-        partial(branch_stream, service), [w.branch_click, w.branch, w.prompt, w.samples, *page[4:]],
+        bound(branch_stream, service), [w.branch_click, w.branch, w.prompt, w.samples, *page[4:]],
         [w.settings.seed, w.samples, w.branch, w.branch_row, *outputs], api_visibility="private", **lanes.GENERATE,
         show_progress="minimal",
     )  # fmt: skip

@@ -21,7 +21,7 @@ SUGGEST = {"concurrency_id": "suggest", "concurrency_limit": 16}
 # next keystroke's words need.
 GHOST = {"concurrency_id": "ghost", "concurrency_limit": 8}
 # Why 16: generations on the fast backend share decode steps (decode.StepBatcher) and wait
-# their turn inside it, while the service admits at most MAX_GENERATIONS (8) at once and
+# their turn inside it, while the service admits at most scheduling.MAX_JOBS (8) at once and
 # refuses the next by name. The lane is wider than that, so a generation past the limit
 # reaches the service and is refused at once, instead of waiting in the page's shared
 # queue, where a backlog of generations would fill it and turn keystrokes away.

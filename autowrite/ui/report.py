@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
 import gradio as gr
 
@@ -15,6 +14,7 @@ from autowrite.report import HEADLINE_CHARS, Asked, ColumnReport, report_columns
 from autowrite.service import MAX_COLUMNS, MAX_REPORT_SEEDS, Service, UserError
 from autowrite.settings import SettingsError
 from autowrite.ui import lanes
+from autowrite.ui.calls import bound, caller_of, paced
 from autowrite.ui.common import Common, as_text, page_error
 from autowrite.ui.compare import CompareWidgets, column_variants
 
@@ -123,28 +123,35 @@ def report_stream(
     seeds: int,
     headline_chars: int,
     progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio finds the progress bar by this default
+    request: gr.Request = None,
     *column_values,
 ):
-    """Run every shown column over the seeds; the table, plot and first column's samples when done."""
+    """Run every shown column over the seeds; the table, plot and first column's samples when done.
+
+    While it runs it yields no change every TICK_S, so a Stop or a client that left ends it there.
+    """
     try:
-        request = inputs.parse_request(service, model, task, prompt, rating, category, headline)
+        asked = inputs.parse_request(
+            service, model, task, prompt, rating, category, headline, caller=caller_of(request)
+        )
         count = inputs.parse_seeds(seeds)
-        asked = Asked(request.task, request.rating, request.category, inputs.parse_headline_chars(headline_chars))
+        goal = Asked(asked.task, asked.rating, asked.category, inputs.parse_headline_chars(headline_chars))
         pickers, own = column_values[:MAX_COLUMNS], column_values[MAX_COLUMNS:]
-        variants = column_variants(service, request.model, seed, max_new_tokens, columns, own)
-        failures, outputs = service.report(request, variants, count)
+        variants = column_variants(service, asked.model, seed, max_new_tokens, columns, own)
+        failures, outputs = service.report(asked, variants, count)
         total = len(variants) * count * int(max_new_tokens)
         progress(0, desc=f"{len(variants)} columns x {count} seeds")
         samples = []
-        for output in outputs:
+        for output in paced(outputs):
             samples = output.samples
             done = sum(max(s.tokens, len(report_words(s.text))) for s in samples)
             progress(min(1.0, done / total), desc=f"{len(variants)} columns x {count} seeds")
+            yield (gr.skip(),) * 5
     except (UserError, SettingsError) as error:
         raise page_error(error) from None
     labels = [(v.model, picker) for v, picker in zip(variants, pickers, strict=False)]
     reports = report_columns(
-        labels, samples, count, asked, {v.model: service.probe(v.model) for v in variants}, failures
+        labels, samples, count, goal, {v.model: service.probe(v.model) for v in variants}, failures
     )
     shown = (reports, int(variants[0].settings.seed))
     yield table_rows(reports), plot(reports), samples_view(shown, 0), shown, count
@@ -172,7 +179,7 @@ def build(service: Service, common: Common, compared: CompareWidgets) -> ReportW
     widgets = ReportWidgets(seeds, headline_chars, run, stop, table, chart, samples, gr.State(None), gr.State(0))
     page_fields = [common.model, common.task, common.rating, common.category, common.headline]
     event = run.click(
-        partial(report_stream, service),
+        bound(report_stream, service),
         [
             compared.prompt, compared.columns, compared.seed, compared.length, *page_fields, seeds, headline_chars,
             *compared.pickers, *compared.column_inputs(),
