@@ -30,6 +30,18 @@ MAX_BODY_BYTES = 256 * 1024
 _NAMED_CALL = re.compile(r"/gradio_api/(?:call/v2|call|run|api)/(?P<name>[^/]+)/?$")
 _UPLOAD = re.compile(r"/gradio_api/upload/?$")
 _QUEUE_JOIN = re.compile(r"/gradio_api/queue/join/?$")
+# Session hashes the boundary gives REST calls that sent none: ANONYMOUS, the client's
+# host, "/", a random part. Clients may not send one that starts so.
+ANONYMOUS = "anon:"
+
+
+def caller(session_hash: str | None) -> str:
+    """The key fair admission shares the machine by: the session, or for a REST call that sent none, its client's host."""
+    if session_hash is None:
+        return ""
+    if session_hash.startswith(ANONYMOUS):
+        return session_hash.rpartition("/")[0] or session_hash
+    return session_hash
 
 
 class Boundary:
