@@ -86,7 +86,8 @@ def split(backend: Backend, context: str, text: str) -> tuple[list[int], list[in
 def scoring(base: Backend, tuned: Backend, context: str, text: str) -> Iterator[float | Changes]:
     """The text under both models, in parts of PART_TOKENS: the share done after each part, then the Changes.
 
-    ValueError (at the first item) when they do not share a vocabulary or the text is empty.
+    ValueError (at the first item) when they do not share a vocabulary, or the text is empty or
+    longer than the models read.
     """
     if base.vocab_size != tuned.vocab_size or base.encode(text) != tuned.encode(text):
         raise ValueError("the base model and the fine-tuned one tokenize differently: their scores cannot be compared")
@@ -94,6 +95,12 @@ def scoring(base: Backend, tuned: Backend, context: str, text: str) -> Iterator[
     if not ids:
         raise ValueError("the text is empty: type or paste a text to score")
     start = list(before) or list(tuned.start_ids)
+    room = min(base.context_length, tuned.context_length) - len(start)
+    if len(ids) > room:
+        raise ValueError(
+            f"the text is {len(ids):,} tokens; this model reads at most {max(room, 0):,} after its prompt: "
+            "score a shorter text"
+        )
     base_scores: list[float] = []
     tuned_scores: list[float] = []
     for backend, scores in ((base, base_scores), (tuned, tuned_scores)):

@@ -12,8 +12,11 @@ does once typing pauses, asks for the words and then the ghost text (timed as "g
 Each user also starts a generation every 10 s (every other one a compare, the first one
 included, for a quarter of the users), and half-way through some users switch to the
 catalog's second offline model. Calls go through Gradio's REST protocol (POST, then read
-the event stream), never gradio_client, whose own overhead would hide the server's; each
-user's typing keeps one session hash, as a browser tab does.
+the event stream), never gradio_client, whose own overhead would hide the server's. Half
+the users' typing keeps one session hash, as a browser tab does; the other half send none,
+as a plain REST client does. In the full run one more caller keeps 10 maximal reports
+asked at once (benchmarks.fairness.flood), as an abusive client would; its refusals by
+name are counted apart, and its reports still out at the end are dropped.
 Traffic goes to loopback only, and every loop is bounded by the duration.
 
 Calls are built by parameter name: the parameter order is read once from the running
@@ -33,9 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -46,10 +47,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autowrite.catalog import load_catalog
 from autowrite.scheduling import BUSY
+from benchmarks import fairness
+from benchmarks.server import free_port, offline_models, start_app
 
-ROOT = Path(__file__).resolve().parent.parent
 # How the app words a generation it refuses past capacity.
 BUSY_MARK = BUSY.split(":")[0]
 
@@ -98,6 +99,8 @@ class Tally:
     # design past capacity, counted and shown apart from errors.
     busy: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     coalesced: int = 0
+    # One abusive caller's maximal reports (benchmarks.fairness.flood): done, refused by name, cut at the end.
+    flood: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, name: str, seconds: float) -> None:
@@ -293,10 +296,10 @@ def check(api: Api, model: str, tally: Tally) -> None:
             tally.record(label, time.monotonic() - start)
 
 
-def user(index: int, api: Api, models: list[str], deadline: float, tally: Tally) -> None:
+def user(index: int, api: Api, models: list[str], deadline: float, tally: Tally, sessionless: bool = False) -> None:
     """One simulated person until the deadline; anything that goes wrong is counted as an error."""
     try:
-        Person(index, api, models, tally).run(deadline)
+        Person(index, api, models, tally, sessionless).run(deadline)
     except Exception as error:  # a user that stops early would quietly thin the load
         tally.error(f"user {index}: {type(error).__name__}: {error}")
 
@@ -307,7 +310,7 @@ class Person:
     A quarter of them switch to the second model halfway, and a quarter compare.
     """
 
-    def __init__(self, index: int, api: Api, models: list[str], tally: Tally):
+    def __init__(self, index: int, api: Api, models: list[str], tally: Tally, sessionless: bool = False):
         self.index, self.api, self.models, self.tally = index, api, models, tally
         self.text = TEXTS[index % len(TEXTS)]
         self.model = models[0]
@@ -317,8 +320,9 @@ class Person:
         self.workers: list[threading.Thread] = []
         # A browser tab keeps one session for everything; over the REST protocol a session's
         # event stream carries all its events' messages, so only the typing (one call out at a
-        # time) keeps a session, and each generation or compare gets its own.
-        self.typing_session = f"load-user-{index}-{os.getpid()}"
+        # time) keeps a session, and each generation or compare gets its own. A sessionless
+        # person is a REST client that sends none: the app gives each call a session.
+        self.typing_session = None if sessionless else f"load-user-{index}-{os.getpid()}"
 
     def run(self, deadline: float) -> None:
         """Type and generate until the deadline, then wait for the generations still running."""
@@ -367,7 +371,10 @@ class Person:
             name, values = "compare", compare_values(prompt, self.model, seed)
         else:
             name, values = "generate", generate_values(prompt, self.model, seed)
-        worker = threading.Thread(target=self.timed, args=(name, values), daemon=True)
+        # Each generation is its own caller: one host's calls without a session are one caller
+        # to the app, with at most two jobs at once (autowrite.scheduling.PER_CALLER).
+        session = f"load-gen-{self.index}-{self.generations}-{os.getpid()}"
+        worker = threading.Thread(target=self.timed, args=(name, values, session), daemon=True)
         worker.start()
         self.workers.append(worker)
 
@@ -447,40 +454,6 @@ def _own_cpu_seconds() -> float:
     return times.user + times.system
 
 
-def free_port() -> int:
-    """A loopback port nothing listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_app(port: int) -> subprocess.Popen:
-    """python app.py on loopback, offline; returns once it publishes its API."""
-    app = subprocess.Popen(
-        [sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    start = time.monotonic()
-    while time.monotonic() - start < 180:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/gradio_api/info", timeout=10):
-                return app
-        except OSError:
-            if app.poll() is not None:
-                raise RuntimeError("the app exited before answering") from None
-            time.sleep(0.2)
-    app.kill()
-    raise RuntimeError("the app did not answer within 180 s")
-
-
-def offline_models() -> list[str]:
-    """Catalog models that load with no network (embedded and local), default first."""
-    return [e.name for e in load_catalog() if e.source in ("embedded", "local")][:2]
-
-
 def main(args: argparse.Namespace) -> dict:
     """Check each call shape, run the load, write JSON and markdown, return the figures.
 
@@ -516,6 +489,8 @@ def main(args: argparse.Namespace) -> dict:
         "errors": len(errors),
         "error_samples": errors[:5],
         "refused_busy": dict(tally.busy),
+        "sessionless_users": args.sessionless,
+        "flood": dict(tally.flood) if args.flood else None,
         "keystrokes_folded_into_later_calls": tally.coalesced,
         "rss_mb": {
             "before": before,
@@ -536,13 +511,24 @@ def crowd(pid: int, api: Api, models: list[str], tally: Tally, args: argparse.Na
     """args.users people at once for args.duration seconds: elapsed time, memory series, CPU seconds."""
     cpu_before = cpu_seconds(pid), _own_cpu_seconds()
     deadline = time.monotonic() + args.duration
-    users = [threading.Thread(target=user, args=(i, api, models, deadline, tally)) for i in range(args.users)]
+    users = [
+        threading.Thread(target=user, args=(i, api, models, deadline, tally, i < args.sessionless))
+        for i in range(args.users)
+    ]
+    stop = threading.Event()
+    floods = [
+        threading.Thread(target=fairness.flood, args=(api.url, models[0], stop, tally.flood), daemon=True)
+        for _ in range(fairness.FLOOD_REPORTS if args.flood else 0)
+    ]
     started = time.monotonic()
     with MemorySampler(pid, args.sample_memory_every) as sampler:
-        for thread in users:
+        for thread in [*users, *floods]:
             thread.start()
         for thread in users:
             thread.join(timeout=args.duration + 180)
+        stop.set()  # the flood's reports still out are dropped, and stop in the app
+        for thread in floods:
+            thread.join(timeout=60)
     elapsed = time.monotonic() - started
     cpu = {
         "app_s": cpu_seconds(pid) - cpu_before[0],
@@ -573,6 +559,16 @@ def markdown(result: dict) -> str:
         ),
         "",
     ]
+    lines += [f"{result['sessionless_users']} of the users sent no session hash (REST clients that send none)."]
+    if result.get("flood") is not None:
+        flood = result["flood"]
+        lines += [
+            f"One more caller kept {fairness.FLOOD_REPORTS} maximal reports asked at once "
+            f"({len(fairness.PRESETS)} columns x {fairness.SEEDS} seeds x {fairness.LONG} tokens): "
+            f"{flood.get('done', 0)} done, {flood.get('refused', 0)} refused by name, "
+            f"{flood.get('cut', 0)} dropped at the end."
+        ]
+    lines += [""]
     if "series" in result["rss_mb"]:
         lines += ["Memory (s: MB): " + ", ".join(f"{t:.0f}: {mb:.0f}" for t, mb in result["rss_mb"]["series"]), ""]
     lines += [
@@ -590,7 +586,7 @@ def markdown(result: dict) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Flags: --users, --duration, --smoke, --sample-memory-every, --out."""
+    """Flags: --users, --sessionless, --flood/--no-flood, --duration, --smoke, --sample-memory-every, --out."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, help=f"simulated people (16; {SMOKE_USERS} with --smoke)")
     parser.add_argument(
@@ -599,6 +595,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"seconds of load, at most {MAX_DURATION_S} (60; {SMOKE_DURATION_S:.0f} with --smoke)",
     )
     parser.add_argument("--smoke", action="store_true", help="a short run whose figures count the endpoint check")
+    parser.add_argument("--sessionless", type=int, help="how many of the users send no session hash (half)")
+    parser.add_argument(
+        "--flood",
+        action=argparse.BooleanOptionalAction,
+        help="one more caller keeps 10 maximal reports asked (on; off with --smoke)",
+    )
     parser.add_argument(
         "--sample-memory-every", type=float, default=0.0, metavar="S", help="record the app's RSS every S s (0: off)"
     )
@@ -608,6 +610,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.users = SMOKE_USERS if args.smoke else 16
     if args.duration is None:
         args.duration = SMOKE_DURATION_S if args.smoke else 60.0
+    if args.sessionless is None:
+        args.sessionless = args.users // 2
+    if args.flood is None:
+        args.flood = not args.smoke
     if not 1 <= args.users <= 64 or not 1 <= args.duration <= MAX_DURATION_S or args.sample_memory_every < 0:
         parser.error(f"users must be 1-64, duration 1-{MAX_DURATION_S} s, and --sample-memory-every at least 0")
     return args

@@ -37,3 +37,4 @@ def test_load_test_smoke(tmp_path):
     assert result["served"]["compare"]["n"] >= 2 and result["served"]["generate"]["n"] >= 2
     assert result["served"]["suggest"]["n"] >= 2
     assert (tmp_path / "load.md").read_text().startswith("2 users")
+    assert result["sessionless_users"] == 1 and result["flood"] is None  # one REST user sends no session hash

@@ -113,3 +113,26 @@ def test_a_base_missing_from_the_catalog_is_made_from_the_entry(tuned_service):
     del tuned_service.entries["tiny-gpt2"]
     name, result = tuned_service.changes(Request(model="tiny-gpt2-tuned", text=TEXT))
     assert name == "tiny-gpt2-tuned without its adapter" and result.tokens
+
+
+def test_scoring_goes_in_parts_and_stops_where_it_is_closed(tuned_service):
+    """A long text is scored PART_TOKENS positions at a time; a closed scoring (a Stop, a client
+    that left) computes no further part and gives its place back."""
+    long_text = TEXT * 5  # about 80 tokens: three parts, within the tiny model's 128 positions
+    name, parts = tuned_service.scoring(Request(model="tiny-gpt2-tuned", text=long_text, caller="a"))
+    backend = tuned_service.load(name).backend
+    calls = []
+    next_logits = backend.next_logits
+    backend.next_logits = lambda ids: calls.append(len(ids)) or next_logits(ids)
+    try:
+        first = next(parts)
+        assert 0 < first < 0.5 and len(calls) == changes.PART_TOKENS
+        assert tuned_service.admission.jobs("a") == 1
+        parts.close()
+        assert len(calls) == changes.PART_TOKENS and tuned_service.admission.jobs("a") == 0
+    finally:
+        del backend.next_logits
+    whole = tuned_service.changes(Request(model="tiny-gpt2-tuned", text=long_text))[1]
+    assert len(whole.tokens) > 2 * changes.PART_TOKENS
+    with pytest.raises(UserError, match="this model reads at most .* after its prompt: score a shorter text"):
+        tuned_service.changes(Request(model="tiny-gpt2-tuned", text=TEXT * 12))

@@ -72,12 +72,13 @@ def test_each_import_comes_with_its_distribution():
 
 
 @pytest.mark.slow
-def test_the_space_folder_starts_offline(space, monkeypatch):
-    from benchmarks import load
+def test_the_space_folder_starts_offline(space):
+    from benchmarks.server import start_app
 
-    monkeypatch.setattr(load, "ROOT", space)  # start_app runs python app.py in ROOT: here the Space folder
     port = free_port()
-    app = load.start_app(port)  # offline (HF_HUB_OFFLINE=1), loopback, the default model preloaded
+    app = start_app(
+        port, cwd=space
+    )  # python app.py in the Space folder, offline (HF_HUB_OFFLINE=1), loopback, the default model preloaded
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as page:
             assert page.status == 200
