@@ -1,10 +1,17 @@
-"""One validated settings object: bounds, strict API parsing, lenient share-link parsing."""
+"""One validated settings object: bounds, strict API parsing, lenient share-link parsing, presets."""
 
 from __future__ import annotations
 
 import pytest
 
+from autowrite.catalog import load_catalog
+from autowrite.service import Service
 from autowrite.settings import PRESET_NAMES, SamplingSettings, SettingsError, preset
+
+CATALOG = Service(load_catalog(), read_hub_cards=False)  # the cards the app offers offline
+REVIEWS = "Autowrite reviews (SmolLM2-135M + LoRA)"
+# Greedy decoding takes the likeliest token whatever these say, and a seed draws nothing.
+SAMPLING_ONLY = ("temperature", "top_k", "top_p", "min_p", "seed")
 
 
 def test_defaults_are_valid_and_round_trip():
@@ -66,3 +73,27 @@ def test_presets():
     assert {preset(n, card, 30, 9).seed for n in PRESET_NAMES} == {9}
     with pytest.raises(SettingsError, match="unknown preset"):
         preset("Wild", card, 30, 9)
+
+
+def what_decides_the_text(settings: SamplingSettings) -> tuple:
+    """The settings that change what is written: under greedy decoding the sampling ones do not."""
+    values = settings.as_dict()
+    if not settings.do_sample:
+        values = {name: value for name, value in values.items() if name not in SAMPLING_ONLY}
+    return tuple(sorted(values.items()))
+
+
+@pytest.mark.parametrize("model", CATALOG.names)
+def test_no_preset_duplicates_another_on_any_catalog_model(model):
+    card = CATALOG.entry(model).defaults
+    resolved = {name: what_decides_the_text(preset(name, card, 60, 7)) for name in PRESET_NAMES}
+    assert len(set(resolved.values())) == len(PRESET_NAMES), resolved
+
+
+def test_guided_stars_differs_from_the_card_in_guidance_alone():
+    reviews = CATALOG.entry(REVIEWS).defaults
+    assert reviews.rating_guidance == 2.0  # the review card guides, so a g=2 preset would be its twin
+    assert preset("Guided stars", reviews, 60, 7) == preset("Card defaults", reviews, 60, 7).replace(rating_guidance=3)
+    unguided = SamplingSettings(temperature=0.7)
+    assert preset("Guided stars", unguided, 60, 7) == unguided.replace(max_new_tokens=60, seed=7, rating_guidance=2)
+    assert preset("Guided stars", unguided.replace(rating_guidance=4.5), 60, 7).rating_guidance == 5.0
