@@ -2,6 +2,7 @@
 
 python -m benchmarks.fairness                          # this checkout's app
 python -m benchmarks.fairness --app-dir /tmp/before    # another checkout's app.py, for a before/after
+python -m benchmarks.fairness --lone-report            # in process: what the kept sequences cost a report alone
 
 One REST client keeps 10 maximal reports asked at once (4 columns x 32 seeds x 200 tokens,
 each asked again as soon as it ends or is refused). After a few seconds, another session
@@ -168,8 +169,51 @@ def summary(result: dict) -> dict:
     }
 
 
+def lone_report(repeats: int = 3) -> dict:
+    """A report alone (4 columns x 8 seeds x 60 tokens, review checkpoint, unguided) decoded as
+    bulk work (a sample at a time, 2 sequences of each step kept for others) and in whole
+    parts of 8, interleaved in one process; seconds each way, medians. The texts must agree."""
+    from autowrite.backends.llamacpp import one_openmp_team
+    from autowrite.catalog import load_catalog
+    from autowrite.decode import Options, last
+    from autowrite.scheduling import Share
+    from autowrite.service import Service
+    from autowrite.settings import PRESET_NAMES, preset
+
+    one_openmp_team()  # as app.py does
+    service = Service(load_catalog(), read_hub_cards=False)
+    loaded = service.load(service.default_name)
+    card = loaded.entry.defaults.replace(rating_guidance=1.0)
+    variants = [preset(n, card, 60, 42 + k) for n in PRESET_NAMES[:4] for k in range(8)]
+    prompt = loaded.backend.encode(service.prompt(loaded.entry, _review_request(service)))
+    timings: dict[str, list[float]] = {"bulk": [], "whole parts": []}
+    texts = {}
+    for _ in range(repeats):
+        for name, bulk in (("bulk", True), ("whole parts", False)):
+            start = time.perf_counter()
+            samples = last(loaded.model.batcher.stream(prompt, variants, options=Options(share=Share("a", bulk))))
+            timings[name].append(time.perf_counter() - start)
+            texts[name] = [sample.text for sample in samples]
+    if texts["bulk"] != texts["whole parts"]:
+        raise RuntimeError("FAILED: the report's texts differ between the two ways of taking turns")
+    medians = {name: statistics.median(values) for name, values in timings.items()}
+    return {"seconds": medians, "ratio": medians["bulk"] / medians["whole parts"], "runs": timings}
+
+
+def _review_request(service):
+    from autowrite.formats import Task
+    from autowrite.service import Request
+
+    return Request(model=service.default_name, task=Task.REVIEW, text="", rating=1, category="Electronics")
+
+
 def main(args: argparse.Namespace) -> dict:
     """Run against the app in args.app_dir and write fairness.json; fail when nothing was served."""
+    if args.lone_report:
+        result = lone_report()
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "lone_report.json").write_text(json.dumps(result, indent=2))
+        return {"summary": result}
     result = run(args.app_dir)
     result["summary"] = summary(result)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -180,10 +224,11 @@ def main(args: argparse.Namespace) -> dict:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Flags: --app-dir, --out."""
+    """Flags: --app-dir, --out, --lone-report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--app-dir", type=Path, default=ROOT, help="the checkout whose app.py runs (this one)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--lone-report", action="store_true", help="in process: a report alone, bulk or whole parts")
     return parser.parse_args(argv)
 
 
