@@ -25,6 +25,7 @@ from autowrite.settings import SamplingSettings, SettingsError
 from autowrite.ui import lanes
 from autowrite.ui.calls import caller_of, paced
 from autowrite.ui.inspector import NO_STEPS
+from autowrite.ui.refusals import refused
 
 GHOST_TOKENS = 8  # the ghost's length when a call does not say
 
@@ -351,7 +352,7 @@ def published(endpoint: Callable, service: Service) -> Callable:
             try:
                 yield from endpoint(service, caller_of(request), *values)
             except (UserError, SettingsError) as error:
-                raise gr.Error(str(error)) from None
+                raise refused(error) from None
 
     else:
 
@@ -360,7 +361,7 @@ def published(endpoint: Callable, service: Service) -> Callable:
             try:
                 return endpoint(service, caller_of(request), *values)
             except (UserError, SettingsError) as error:
-                raise gr.Error(str(error)) from None
+                raise refused(error) from None
 
     functools.update_wrapper(call, endpoint)
     signature = inspect.signature(endpoint)

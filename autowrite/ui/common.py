@@ -10,6 +10,7 @@ import gradio as gr
 
 from autowrite.formats import CATEGORIES, Task
 from autowrite.settings import BOUNDS, FIELDS, SamplingSettings
+from autowrite.ui.refusals import refused
 
 # CommonMark's backslash escapes, less the three that become HTML entities instead.
 _MARKDOWN_PUNCTUATION = re.compile(r"[!\"#$%'()*+,\-./:;=?@\[\\\]^_`{|}~]")
@@ -110,7 +111,7 @@ def as_text(value: object) -> str:
 
 def page_error(error: Exception) -> gr.Error:
     """An error for the page's toast, which renders HTML: its message escaped, shown as typed."""
-    return gr.Error(html.escape(str(error)))
+    return refused(error, html.escape(str(error)))
 
 
 def warning_lines(messages: list[str]) -> str:
