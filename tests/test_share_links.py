@@ -147,3 +147,28 @@ def test_messages_are_shown_as_text_in_markdown_and_in_toasts():
     markdown = as_text(hostile)
     assert "<" not in markdown and "](" not in markdown and "**" not in markdown
     assert page_error(UserError(hostile)).message.startswith("&lt;img src=&quot;http")
+
+
+@pytest.mark.parametrize(
+    ("params", "tab"),
+    [
+        ({}, "live"),
+        ({"model": "tiny-gptneo", "mode": "review", "rating": "2"}, "live"),  # fields every tab reads
+        ({"model": "tiny-gptneo", "mode": "review", "branch": "2:45"}, "generate"),  # empty prompt, a branch
+        ({"samples": "2"}, "generate"),
+        ({"temperature": "0.5"}, "generate"),
+        ({"prompt": "Sony TV"}, "generate"),
+        ({"tab": "compare", "prompt": "Sony TV"}, "compare"),
+        ({"tab": "poem"}, "generate"),
+    ],
+)
+def test_a_link_opens_the_tab_it_names_or_the_one_its_values_are_for(tiny_service, params, tab):
+    assert from_query(tiny_service, params).tab == tab
+
+
+def test_every_link_names_its_tab_even_with_an_empty_prompt(tiny_service):
+    state = PageState("tiny-gptneo", Task.REVIEW, "", SamplingSettings(max_new_tokens=8), branch="2:45")
+    query = to_query(state)
+    assert query.startswith("?tab=generate&") and "prompt=" not in query
+    restored = from_query(tiny_service, dict(parse_qsl(query[1:])))
+    assert (restored.tab, restored.branch, restored.prompt) == ("generate", "2:45", "")

@@ -27,7 +27,7 @@ from autowrite.ui.common import (
     task_fields_visible,
     warning_lines,
 )
-from autowrite.ui.share import PageState, from_query, to_query
+from autowrite.ui.share import FIRST_TAB, PageState, from_query, to_query
 
 ASSETS = Path(__file__).parent / "assets"
 SCRIPTS = ("keys.js", "inspector.js")  # the page's own scripts, in the head
@@ -113,13 +113,13 @@ def review_fields_for(service: Service, task: str, model: str):
 def restore(service: Service, request: gr.Request) -> list:
     """The page state from the URL's query parameters (a share link), with any notices.
 
-    A link without parameters leaves the page on its first tab.
+    A link that asks for no tab (share.from_query decides) leaves the page on its first tab.
     """
     params = dict(request.query_params) if request else {}
     state = from_query(service, params)
     notice = warning_lines(state.notices)
     entry = service.entry(state.model)
-    linked = bool({"tab", "prompt", "prompt_z"} & set(params))
+    linked = state.tab != FIRST_TAB
     return [
         state.model,
         state.task.value,
@@ -134,7 +134,7 @@ def restore(service: Service, request: gr.Request) -> list:
         notice,
         model_info(service, state.model),
         gr.Tabs(selected=state.tab) if linked else gr.update(),
-        state.tab if linked else "live",
+        state.tab,
         *compare.restored(state),
         state.report or gr.update(),
         state.headline_chars,

@@ -1,8 +1,8 @@
 """Share links: the page state as URL query parameters, named like the settings, and back.
 
-A link reproduces the generate tab, with any branch taken in its token inspector
-(branch=12:345); with tab=changes, the fine-tune tab's view of its text (prompt); or with
-tab=compare the compare tab: its presets
+A link names the tab it opens (tab=generate, tab=compare, tab=changes) and reproduces it:
+the generate tab, with any branch taken in its token inspector (branch=12:345); the
+fine-tune tab's view of its text (prompt); or the compare tab: its presets
 (presets=Greedy,Creative) and each column's settings (c1_temperature=..., c2_top_k=...),
 from the same prompt, seed and length.
 """
@@ -31,6 +31,12 @@ PAGE_FIELDS = (
     "headline_chars", "branch",
 )  # fmt: skip
 TABS = ("generate", "compare", "changes")
+# The tab a link that names none and carries nothing for one opens: the page's first.
+FIRST_TAB = "live"
+# The generate tab's values: a link without tab= that carries one is for that tab (links made
+# before every link named its tab, and links written by hand). The fields every tab reads
+# (model, mode, rating, ...) name no tab.
+GENERATE_VALUES = frozenset({"prompt", "prompt_z", "samples", "branch", *FIELDS})
 # Why 2,000: a link this short survives mail clients, chat apps and proxies as it is; a
 # longer prompt goes into the link compressed (prompt_z), which keeps an 8,000-character
 # prompt of any script within MAX_LINK_CHARS.
@@ -79,7 +85,7 @@ class PageState:
     category: str = "Electronics"
     headline: str = ""
     samples: int = 1
-    tab: str = "generate"
+    tab: str = "generate"  # one of TABS, or FIRST_TAB for a link that asks for no tab
     columns: list[Column] = field(default_factory=list)  # the compare tab's, when tab is "compare"
     report: int = 0  # the seeds of a report the compare tab runs on opening (0: none)
     headline_chars: int = HEADLINE_CHARS  # the report's length limit for ads
@@ -108,9 +114,7 @@ def to_query(state: PageState) -> str:
 
 def _values(state: PageState) -> dict[str, object]:
     """A page state's link parameters, in link order, without empty ones."""
-    values: dict[str, object] = {}
-    if state.tab != "generate":
-        values["tab"] = state.tab
+    values: dict[str, object] = {"tab": state.tab}  # always: a generate link may carry no other value of its own
     values.update(model=state.model, mode=state.task.value, prompt=state.prompt)
     if state.task is Task.REVIEW:
         values.update(rating=state.rating, category=state.category, headline=state.headline)
@@ -187,9 +191,7 @@ def from_query(service: Service, params: Mapping[str, str]) -> PageState:
         _unguided_if_older({k: v for k, v in params.items() if k in FIELDS}), base=entry.defaults
     )
     notices += setting_notices
-    tab = _lenient(
-        notices, lambda: inputs.parse_choice("tab", params.get("tab"), TABS, "generate"), "generate", "using generate"
-    )
+    tab = _tab(params, notices)
     columns: list[Column] = []
     report, headline_chars = 0, HEADLINE_CHARS
     branch = _branch(params, settings, notices) if tab == "generate" else ""
@@ -220,6 +222,15 @@ def from_query(service: Service, params: Mapping[str, str]) -> PageState:
         headline_chars=headline_chars,
         branch=branch,
         notices=notices,
+    )
+
+
+def _tab(params: Mapping[str, str], notices: list[str]) -> str:
+    """The tab a link opens: the one it names, else generate for a link with a generate-only value, else the first."""
+    if "tab" not in params:
+        return "generate" if GENERATE_VALUES & set(params) else FIRST_TAB
+    return _lenient(
+        notices, lambda: inputs.parse_choice("tab", params.get("tab"), TABS, "generate"), "generate", "using generate"
     )
 
 
