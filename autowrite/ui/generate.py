@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import gradio as gr
 
 from autowrite import inputs
+from autowrite.backends.base import Sample
 from autowrite.service import MAX_SAMPLES, Output, Service, UserError
 from autowrite.settings import BOUNDS, FIELDS, shown
 from autowrite.ui import lanes
 from autowrite.ui.calls import bound, caller_of
-from autowrite.ui.common import Common, SettingsWidgets, page_error, settings_widgets, warning_lines
+from autowrite.ui.common import Common, SettingsWidgets, settings_widgets, warning_lines
 from autowrite.ui.inspector import NO_STEPS, tokens_html
+from autowrite.ui.refusals import log_refusal
 
 SEED = FIELDS.index("seed")
+GO, RUNNING = "Generate", "Generating…"
 
 
 def generate_stream(
@@ -32,10 +36,11 @@ def generate_stream(
     request: gr.Request,
     *settings,
 ) -> Iterator[tuple]:
-    """Stream every sample's text into its box; warnings go to the line below. Settings in SettingsWidgets' order.
+    """Stream every sample into its box, after the prompt; warnings go to the line below. Settings in SettingsWidgets' order.
 
     With inspect, the finished texts show token by token instead (autowrite.ui.inspector);
-    a branch ("step:token,...") writes those tokens by hand, as its link does.
+    a branch ("step:token,...") writes those tokens by hand, as its link does. A request the
+    app cannot serve empties the boxes and says why on the warnings line, once.
     """
     try:
         asked, chosen = inputs.parse_page(
@@ -43,29 +48,36 @@ def generate_stream(
         )
         samples = inputs.parse_samples(samples)
         forced = inputs.parse_branch(branch, chosen.max_new_tokens)
-        yield from _outputs(service.stream(asked, chosen, samples=samples, inspect=inspect, branch=forced), inspect)
+        _load(service, asked.model)
+        outputs = service.stream(asked, chosen, samples=samples, inspect=inspect, branch=forced)
+        yield from _outputs(outputs, asked.text, inspect)
     except UserError as error:
-        raise page_error(error) from None
+        yield _failed(error)
 
 
-def _outputs(outputs: Iterator[Output], inspect: bool) -> Iterator[tuple]:
+def _load(service: Service, model: str) -> None:
+    """Load the model first; one that cannot load has its reason beside the model picker (app.load_model), so point there."""
+    try:
+        service.load(model)
+    except UserError:
+        raise UserError(f"{model} cannot be loaded now; the note beside the model says why.") from None
+
+
+def _outputs(outputs: Iterator[Output], prompt: str, inspect: bool) -> Iterator[tuple]:
     """The boxes, token views and warnings after each step, and the token views at the end."""
     output = None
     for output in outputs:
-        yield _shown(output, False)
+        yield _shown(output, prompt, False)
     if output is not None and inspect:
-        yield _shown(output, True)
+        yield _shown(output, prompt, True)
 
 
-def _shown(output: Output, tokens: bool) -> tuple:
-    """Updates for the sample boxes, their token views and the warnings line."""
+def _shown(output: Output, prompt: str, tokens: bool) -> tuple:
+    """Updates for the sample boxes (the prompt as typed, then the model's text), their token views and the warnings line."""
     count = len(output.samples)
-    boxes = [gr.update(value=t, visible=not tokens) for t in output.texts]
+    boxes = [gr.update(value=prompt + t, visible=not tokens) for t in output.texts]
     views = (
-        [
-            gr.update(value=tokens_html(sample, i, branchable=True, note=NO_STEPS), visible=True)
-            for i, sample in enumerate(output.samples)
-        ]
+        [gr.update(value=_tokens_view(prompt, sample, i), visible=True) for i, sample in enumerate(output.samples)]
         if tokens
         else [gr.update(visible=False)] * count
     )
@@ -74,6 +86,18 @@ def _shown(output: Output, tokens: bool) -> tuple:
         *boxes, *[gr.update(value="", visible=False)] * hidden, *views, *[gr.update(visible=False)] * hidden,
         warning_lines(output.warnings),
     )  # fmt: skip
+
+
+def _failed(error: UserError) -> tuple:
+    """Updates that empty the sample boxes and say, on the warnings line, why nothing was written."""
+    log_refusal(error)
+    return _shown(Output([Sample("")], [str(error)]), "", False)
+
+
+def _tokens_view(prompt: str, sample: Sample, index: int) -> str:
+    """A sample token by token, under its prompt: the prompt is the person's, so it has no tokens to inspect."""
+    given = f'<p class="aw-legend gen-given">Prompt: <span class="gen-given-text">{html.escape(prompt)}</span></p>'
+    return (given if prompt else "") + tokens_html(sample, index, branchable=True, note=NO_STEPS)
 
 
 def branch_stream(
@@ -102,12 +126,23 @@ def branch_stream(
         seed = inputs.parse_whole("seed", settings[SEED], 0, BOUNDS["seed"].high, 0)
         kept = {s: t for s, t in inputs.parse_branch(branch, BOUNDS["max_new_tokens"].high).items() if s < step}
     except UserError as error:
-        raise page_error(error) from None
+        yield (*[gr.update()] * 4, *_failed(error))
+        return
     settings[SEED] = (seed + k) % 2**31
     forced = inputs.branch_text({**kept, step: token})
     fields = (model, task, rating, category, headline)
     for update in generate_stream(service, prompt, 1, True, forced, *fields, request, *settings):
         yield (settings[SEED], 1, forced, gr.update(visible=True), *update)
+
+
+def _running() -> dict:
+    """The Generate button while a generation runs: it says so, and takes no second click."""
+    return gr.update(value=RUNNING, interactive=False)
+
+
+def _ready() -> dict:
+    """The Generate button when no generation runs."""
+    return gr.update(value=GO, interactive=True)
 
 
 def _click(value: str, samples: int) -> tuple[int, int, int]:
@@ -125,15 +160,20 @@ def build(service: Service, common: Common) -> tuple[gr.Textbox, SettingsWidgets
             common.headline, *w.settings.as_list()]  # fmt: skip
     outputs = [*w.boxes, *w.views, w.warnings]
     w.examples.click(lambda value: value[0], w.examples, w.prompt, api_visibility="private")
-    run = gr.on(
-        [w.go.click, w.prompt.submit], bound(generate_stream, service), page, outputs, api_visibility="private",
-        **lanes.GENERATE, show_progress="minimal",
+    # The button says a generation runs from the click (not only once the generate lane takes
+    # it) until the stream ends, fails or is stopped.
+    started = gr.on([w.go.click, w.prompt.submit], _running, None, w.go, api_visibility="private", queue=False)
+    run = started.then(
+        bound(generate_stream, service), page, outputs, api_visibility="private", **lanes.GENERATE,
+        show_progress="minimal",
     )  # fmt: skip
-    branched = w.branch_go.click(
+    branched = w.branch_go.click(_running, None, w.go, api_visibility="private", queue=False).then(
         bound(branch_stream, service), [w.branch_click, w.branch, w.prompt, w.samples, *page[4:]],
         [w.settings.seed, w.samples, w.branch, w.branch_row, *outputs], api_visibility="private", **lanes.GENERATE,
         show_progress="minimal",
     )  # fmt: skip
+    for event in (run, branched):
+        event.then(_ready, None, w.go, api_visibility="private", queue=False)
     # A new prompt, or Clear, ends the branch: its hand-chosen tokens belong to the old text.
     for clear in (w.prompt.input, w.clear_branch.click):
         clear(
@@ -144,7 +184,7 @@ def build(service: Service, common: Common) -> tuple[gr.Textbox, SettingsWidgets
             queue=False,
         )
     # Cancelling closes the generator between two tokens, so the model stops computing.
-    w.stop.click(None, None, None, cancels=[run, branched], api_visibility="private")
+    w.stop.click(_ready, None, w.go, cancels=[run, branched], api_visibility="private", queue=False)
     return (
         w.prompt,
         w.settings,
@@ -193,7 +233,7 @@ def _widgets(service: Service) -> GenerateWidgets:
                 components=[prompt], samples=[[e] for e in entry.examples], label="Examples", elem_id="gen-examples"
             )
             with gr.Row(equal_height=True):
-                go = gr.Button("Generate", variant="primary", elem_id="generate")
+                go = gr.Button(GO, variant="primary", elem_id="generate")
                 stop = gr.Button("Stop", variant="stop", elem_id="stop")
                 inspect = gr.Checkbox(
                     label="Inspect tokens", value=False, elem_id="gen-inspect", scale=0, min_width=160
@@ -208,7 +248,11 @@ def _widgets(service: Service) -> GenerateWidgets:
             for i in range(MAX_SAMPLES):
                 boxes.append(
                     gr.Textbox(
-                        label=f"Sample {i + 1}", lines=6, visible=i == 0, elem_id=f"sample-{i}", buttons=["copy"]
+                        label=f"Sample {i + 1}: your prompt, then the model's text",
+                        lines=6,
+                        visible=i == 0,
+                        elem_id=f"sample-{i}",
+                        buttons=["copy"],
                     )
                 )
                 views.append(gr.HTML(visible=False, elem_id=f"sample-{i}-tokens", padding=False))
