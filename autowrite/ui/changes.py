@@ -17,8 +17,9 @@ from autowrite.changes import Changes, TokenChange, WordChange
 from autowrite.service import Service, UserError
 from autowrite.ui import lanes
 from autowrite.ui.calls import bound, caller_of, paced
-from autowrite.ui.common import Common, page_error
+from autowrite.ui.common import Common
 from autowrite.ui.inspector import shown_token
+from autowrite.ui.refusals import log_refusal
 
 # Why 3 nats: a token twenty times likelier or less likely already reads as fully coloured.
 FULL_CHANGE = 3.0
@@ -45,6 +46,7 @@ def changes_view(
     """The scored text as HTML: perplexities, the shaded tokens, and the words moved most.
 
     While it scores it yields no change every TICK_S, so a Stop or a client that left ends it there.
+    A text it cannot score replaces what was shown with why, in the same place.
     """
     try:
         asked = inputs.parse_request(
@@ -58,7 +60,8 @@ def changes_view(
                 progress(part, desc="Scoring under both models")
                 yield gr.skip()
     except UserError as error:
-        raise page_error(error) from None
+        log_refusal(error)
+        yield f"<p class='chg-error' role='alert'>⚠️ {html.escape(str(error))}</p>"
 
 
 def changes_html(model: str, base: str, result: Changes) -> str:
@@ -114,7 +117,7 @@ class ChangesWidgets:
 
 
 def build(service: Service, common: Common, generated: gr.Textbox) -> ChangesWidgets:
-    """The tab's widgets and events; generated: the generate tab's first sample, which a button copies."""
+    """The tab's widgets and events; generated: the generate tab's first sample (prompt and continuation), which a button copies."""
     gr.Markdown(INTRO)
     text = gr.Textbox(label="Text to score", lines=5, elem_id="chg-text")
     with gr.Row():
