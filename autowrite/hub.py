@@ -1,4 +1,4 @@
-"""Talking to the Hugging Face Hub: repo files and sizes, the local cache.
+"""Talking to the Hugging Face Hub: repo files and sizes, the local cache, whether it answers now.
 
 Every function here works offline when what it needs is in the local HF cache, and says
 plainly when it is not; none of them ever runs code from a repository.
@@ -6,7 +6,12 @@ plainly when it is not; none of them ever runs code from a repository.
 
 from __future__ import annotations
 
-from huggingface_hub import HfApi, hf_hub_download
+import math
+import shlex
+import time
+from dataclasses import dataclass
+
+from huggingface_hub import HfApi, constants, get_session, hf_hub_download
 from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
@@ -22,6 +27,14 @@ HUB_TIMEOUT_S = 10.0
 
 # Files a text-generation checkpoint needs besides its weights: config, tokenizer, model card.
 CONFIG_PATTERNS = ["*.json", "*.txt", "*.model", "tokenizer*", "README.md"]
+# What a download by hand fetches for the app: config and tokenizer, the card, and the
+# weights in either format (offline, the app cannot ask which one a repo has), not the
+# TensorFlow, Flax and ONNX copies that make a repo such as gpt2 ten times larger.
+HAND_DOWNLOAD_PATTERNS = ("*.json", "*.txt", "*.safetensors", "*.bin", "README.md")
+# Why 3 s and 60 s: a page load that asks waits at most this long on an unreachable Hub, and
+# asks again at most once a minute.
+PROBE_TIMEOUT_S = 3.0
+PROBE_EVERY_S = 60.0
 
 
 class HubUnreachable(ConnectionError):
@@ -84,3 +97,37 @@ def is_cached(repo: str, revision: str | None = None) -> bool:
         return True
     except (LocalEntryNotFoundError, EntryNotFoundError, OSError):
         return False
+
+
+def download_command(repo: str, revision: str | None = None) -> str:
+    """The `hf download` command line that puts what the app loads of a repo into the local cache."""
+    words = ["hf", "download", repo, *(["--revision", revision] if revision else [])]
+    words += [word for pattern in HAND_DOWNLOAD_PATTERNS for word in ("--include", pattern)]
+    return shlex.join(words)
+
+
+def reachable(timeout: float = PROBE_TIMEOUT_S) -> bool:
+    """Whether the Hub answers now: never in offline mode (HF_HUB_OFFLINE), else after one quick request."""
+    if constants.is_offline_mode():
+        return False
+    try:
+        get_session().head(constants.ENDPOINT, timeout=timeout)
+    except Exception:  # DNS, refused, time-out: all mean "cannot reach"
+        return False
+    return True
+
+
+@dataclass
+class Reachability:
+    """Whether the Hub answers, asked at most once per `every` seconds (offline mode is read each time)."""
+
+    every: float = PROBE_EVERY_S
+    answer: bool = False
+    asked: float = -math.inf
+
+    def __call__(self) -> bool:
+        if constants.is_offline_mode():
+            return False
+        if time.monotonic() - self.asked >= self.every:
+            self.answer, self.asked = reachable(), time.monotonic()
+        return self.answer

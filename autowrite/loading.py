@@ -175,9 +175,10 @@ def hub_folder(repo: str, revision: str | None = None) -> Path:
         try:
             return Path(snapshot_download(repo, revision=revision, local_files_only=True))
         except LocalEntryNotFoundError:
+            log.debug("The Hub cannot be reached for %s: %s", repo, error)  # the detail the message leaves out
             raise LoadError(
                 f"{repo} is not in the local Hugging Face cache, or only in part, and the Hub cannot be "
-                f"reached ({error})."
+                f"reached: connect to the internet, or download it first with: {hub.download_command(repo, revision)}"
             ) from None
     try:
         return Path(snapshot_download(repo, revision=revision, allow_patterns=patterns))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -10,7 +11,8 @@ from pathlib import Path
 import gradio as gr
 from starlette.middleware import Middleware
 
-from autowrite import inputs
+from autowrite import hub, inputs
+from autowrite.catalog import Entry
 from autowrite.formats import Task
 from autowrite.service import Service, UserError
 from autowrite.ui import api, changes, compare, generate, lanes, live, report
@@ -27,9 +29,12 @@ from autowrite.ui.common import (
     task_fields_visible,
     warning_lines,
 )
+from autowrite.ui.refusals import log_refusal
 from autowrite.ui.share import FIRST_TAB, PageState, from_query, to_query
 
 ASSETS = Path(__file__).parent / "assets"
+# After a Hub model's name in the dropdown while the Hub cannot be reached and it is not in the cache.
+NEEDS_DOWNLOAD = " (needs download)"
 SCRIPTS = ("keys.js", "inspector.js")  # the page's own scripts, in the head
 
 
@@ -83,6 +88,7 @@ def load_model(service: Service, model: str, progress: gr.Progress = gr.Progress
     try:
         service.load(model)
     except UserError as error:
+        log_refusal(error)
         return f"⚠️ {as_text(error)}"
     return model_info(service, model)
 
@@ -110,10 +116,26 @@ def review_fields_for(service: Service, task: str, model: str):
         return task_fields_visible(task)
 
 
-def restore(service: Service, request: gr.Request) -> list:
+def model_choices(service: Service, names: list[str], reachable: Callable[[], bool]) -> list[tuple[str, str]]:
+    """The model dropdown's (label, name) pairs; a Hub model not in the local cache is marked while the Hub is out of reach.
+
+    The value stays the model's name, so share links and the API read the same either way.
+    """
+    missing = {name for name in names if _needs_download(service.entries[name])}
+    if not missing or reachable():  # the Hub is asked only when the answer changes a label
+        return [(name, name) for name in names]
+    return [(name + NEEDS_DOWNLOAD if name in missing else name, name) for name in names]
+
+
+def _needs_download(entry: Entry) -> bool:
+    return entry.source == "hub" and not hub.is_cached(entry.repo, entry.revision)
+
+
+def restore(service: Service, request: gr.Request, choices: list[tuple[str, str]] | None = None) -> list:
     """The page state from the URL's query parameters (a share link), with any notices.
 
     A link that asks for no tab (share.from_query decides) leaves the page on its first tab.
+    choices: the model dropdown's, when they are to be brought up to date.
     """
     params = dict(request.query_params) if request else {}
     state = from_query(service, params)
@@ -121,7 +143,7 @@ def restore(service: Service, request: gr.Request) -> list:
     entry = service.entry(state.model)
     linked = state.tab != FIRST_TAB
     return [
-        state.model,
+        state.model if choices is None else gr.Dropdown(choices=choices, value=state.model),
         state.task.value,
         task_fields_visible(state.task.value, entry.prompt_format),
         state.rating,
@@ -253,9 +275,10 @@ class Page:
 
 def build_demo(service: Service) -> gr.Blocks:
     """The app's Blocks; builds widgets and events only (loads no model, launches nothing)."""
+    names, reachable = service.names, hub.Reachability()  # the catalog's models; typed ones join no one's list
     with gr.Blocks(title="Autowrite") as demo:
         gr.Markdown("# Autowrite\nTry, compare and share completions from small models fine-tuned on reviews and ads.")
-        common, info = _model_and_fields(service)
+        common, info = _model_and_fields(service, model_choices(service, names, reachable))
         notice = gr.Markdown(elem_id="notice")
         page = _tabs(service, common, info, notice)
         _share_row(service, page)
@@ -264,7 +287,7 @@ def build_demo(service: Service) -> gr.Blocks:
 
         def on_load(request: gr.Request) -> list:
             # A closure, not a partial: Gradio finds the gr.Request parameter by its annotation.
-            return restore(service, request)
+            return restore(service, request, model_choices(service, names, reachable))
 
         loaded = demo.load(on_load, None, page.restored(), api_visibility="private")
         loaded.then(
@@ -279,12 +302,12 @@ def build_demo(service: Service) -> gr.Blocks:
     return demo
 
 
-def _model_and_fields(service: Service) -> tuple[Common, gr.Markdown]:
+def _model_and_fields(service: Service, choices: list[tuple[str, str]]) -> tuple[Common, gr.Markdown]:
     """The model picker with its info line, and what to write: task and the review fields."""
     default = service.entry(service.default_name)
     with gr.Row(equal_height=True):
         model = gr.Dropdown(
-            service.names,
+            choices,
             value=service.default_name,
             label="Model",
             allow_custom_value=service.allow_custom,
