@@ -31,6 +31,7 @@ from autowrite.ui.common import (
 )
 from autowrite.ui.refusals import log_refusal
 from autowrite.ui.share import FIRST_TAB, PageState, from_query, to_query
+from autowrite.ui.theme import autowrite_theme
 
 ASSETS = Path(__file__).parent / "assets"
 # After a Hub model's name in the dropdown while the Hub cannot be reached and it is not in the cache.
@@ -277,7 +278,10 @@ def build_demo(service: Service) -> gr.Blocks:
     """The app's Blocks; builds widgets and events only (loads no model, launches nothing)."""
     names, reachable = service.names, hub.Reachability()  # the catalog's models; typed ones join no one's list
     with gr.Blocks(title="Autowrite") as demo:
-        gr.Markdown("# Autowrite\nTry, compare and share completions from small models fine-tuned on reviews and ads.")
+        gr.Markdown(
+            "# Autowrite\nTry, compare and share completions from small models fine-tuned on reviews and ads.",
+            elem_id="header",
+        )
         common, info = _model_and_fields(service, model_choices(service, names, reachable))
         notice = gr.Markdown(elem_id="notice")
         page = _tabs(service, common, info, notice)
@@ -305,17 +309,20 @@ def build_demo(service: Service) -> gr.Blocks:
 def _model_and_fields(service: Service, choices: list[tuple[str, str]]) -> tuple[Common, gr.Markdown]:
     """The model picker with its info line, and what to write: task and the review fields."""
     default = service.entry(service.default_name)
-    with gr.Row(equal_height=True):
+    # Each side needs 320 px: the dropdown for a model's full name, the info line to stay a
+    # paragraph; narrower, the info goes under the dropdown (a phone), not beside it.
+    with gr.Row(equal_height=True, elem_id="model-row"):
         model = gr.Dropdown(
             choices,
             value=service.default_name,
             label="Model",
             allow_custom_value=service.allow_custom,
             scale=2,
+            min_width=320,
             elem_id="model",
         )
-        info = gr.Markdown(model_info(service, service.default_name), elem_id="model-info")
-    with gr.Row(equal_height=True):
+        info = gr.Markdown(model_info(service, service.default_name), elem_id="model-info")  # 320 px: style.css
+    with gr.Row(equal_height=True, elem_id="fields-row"):
         task = gr.Radio(TASKS, value=default.task.value, label="Write", scale=1, elem_id="task")
         with gr.Row(
             visible=reads_review_fields(default.task.value, default.prompt_format), elem_id="review-fields"
@@ -368,7 +375,7 @@ def _model_events(service: Service, page: Page) -> None:
 
 def _share_row(service: Service, page: Page) -> None:
     """The share button and the link it writes (and copies) for the open tab."""
-    with gr.Row():
+    with gr.Row(elem_id="share-row"):
         share = gr.Button("Copy share link", size="sm", elem_id="share", scale=0)
         link = gr.Textbox(
             label="Share link (reproduces the generate tab, or the compare tab while it is open)",
@@ -419,7 +426,7 @@ def launch_options(demo: gr.Blocks) -> dict:
     return {
         "css": "\n".join((ASSETS / name).read_text(encoding="utf-8") for name in ("style.css", "inspector.css")),
         "head": "".join(f"<script>{(ASSETS / name).read_text(encoding='utf-8')}</script>" for name in SCRIPTS),
-        "theme": gr.themes.Soft(),
+        "theme": autowrite_theme(),
         "app_kwargs": {"middleware": [Middleware(Boundary, blocks=demo)]},
         # Defence in depth behind the boundary's refusal: Gradio's own cap on an upload.
         "max_file_size": "1kb",
