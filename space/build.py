@@ -155,6 +155,8 @@ def main(args: argparse.Namespace) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "runs", "*.partial-*")
     shutil.copytree(ROOT / PACKAGE, out / PACKAGE, ignore=ignore)
     shutil.copytree(CHECKPOINTS_DIR, out / "checkpoints", ignore=ignore)
+    (out / "docs").mkdir()
+    shutil.copy2(ROOT / "docs" / "help.md", out / "docs" / "help.md")  # the page shows it (ui/app.py)
     requirements = runtime_requirements((ROOT / "requirements.txt").read_text(encoding="utf-8"), app_imports(out))
     (out / "requirements.txt").write_text(requirements, encoding="utf-8")
     readme = (SPACE_DIR / "README.md").read_text(encoding="utf-8")

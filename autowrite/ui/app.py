@@ -37,6 +37,9 @@ ASSETS = Path(__file__).parent / "assets"
 # After a Hub model's name in the dropdown while the Hub cannot be reached and it is not in the cache.
 NEEDS_DOWNLOAD = " (needs download)"
 SCRIPTS = ("keys.js", "inspector.js")  # the page's own scripts, in the head
+# What each setting, figure and symbol means: shown in the page as well, since a Space has no
+# repository beside it to link to (space/build.py copies the file).
+HELP_PAGE = Path(__file__).resolve().parents[2] / "docs" / "help.md"
 
 
 def _click_when_shown_js(selector: str) -> str:
@@ -285,6 +288,7 @@ def build_demo(service: Service) -> gr.Blocks:
         common, info = _model_and_fields(service, model_choices(service, names, reachable))
         notice = gr.Markdown(elem_id="notice")
         page = _tabs(service, common, info, notice)
+        _help()
         _share_row(service, page)
         api.register(service)
         _model_events(service, page)
@@ -353,6 +357,13 @@ def _tabs(service: Service, common: Common, info: gr.Markdown, notice: gr.Markdo
         extra["branch"], extra["branch_row"], extra["inspect"], gr.Number(0, visible="hidden", elem_id="gen-autorun"),
         changed, gr.Number(0, visible="hidden", elem_id="chg-autorun"),
     )  # fmt: skip
+
+
+def _help() -> None:
+    """docs/help.md, folded under the tabs; its title is the fold's label."""
+    _title, text = HELP_PAGE.read_text(encoding="utf-8").split("\n", 1)
+    with gr.Accordion("What do these mean?", open=False, elem_id="help"):
+        gr.Markdown(text)
 
 
 def _model_events(service: Service, page: Page) -> None:

@@ -67,23 +67,41 @@ def settings_widgets(
             elem_id=f"{prefix}{name}",
         )
 
-    temperature = slider("temperature", "Temperature", 0.05, "Lower is safer, higher is more varied")
-    top_k = slider("top_k", "Top-k", 1, "Only the k likeliest tokens (0 = off)")
-    top_p = slider("top_p", "Top-p", 0.01, "Smallest set of tokens with this much probability (1 = off)")
-    min_p = slider("min_p", "Min-p", 0.01, "Only tokens at least this fraction as likely as the likeliest (0 = off)")
-    repetition_penalty = slider("repetition_penalty", "Repetition penalty", 0.05, "Discourage repeats (1 = off)")
+    # Each info line says in words what the setting does and which value turns it off;
+    # docs/help.md, under "What do these mean?" on the page, says more.
+    temperature = slider("temperature", "Temperature", 0.05, "Below 1: safer, likelier words; above 1: more varied")
+    top_k = slider("top_k", "Top-k", 1, "Draw only among the k likeliest tokens (0 = off)")
+    top_p = slider(
+        "top_p", "Top-p", 0.01, "Draw only among the likeliest tokens that add up to this probability (1 = off)"
+    )
+    min_p = slider("min_p", "Min-p", 0.01, "Drop tokens less likely than this fraction of the likeliest one (0 = off)")
+    repetition_penalty = slider(
+        "repetition_penalty", "Repetition penalty", 0.05, "Make tokens already in the text less likely (1 = off)"
+    )
     no_repeat = slider(
-        "no_repeat_ngram_size", "No repeated n-grams", 1, "Never repeat a run of this many tokens (0 = off)"
+        "no_repeat_ngram_size", "No repeated n-grams", 1, "Never write the same run of this many tokens twice (0 = off)"
     )
     guidance = slider(
-        "rating_guidance", "Rating guidance", 0.1, "Reviews: steer the text toward the stars asked (1 = off)"
+        "rating_guidance",
+        "Rating guidance",
+        0.1,
+        "Reviews: push the text toward the stars asked, away from the opposite (1 = off)",
     )
-    max_new_tokens = slider("max_new_tokens", "Max new tokens", 1, "Length limit")
+    max_new_tokens = slider("max_new_tokens", "Max new tokens", 1, "Length limit; a token is a word or a piece of one")
     do_sample = gr.Checkbox(
-        value=defaults.do_sample, label="Sample (off: greedy, always the likeliest token)", elem_id=f"{prefix}do_sample"
+        value=defaults.do_sample,
+        label="Sample (off: greedy, always the likeliest token)",
+        info="Draw each token at random from what the settings leave",
+        elem_id=f"{prefix}do_sample",
     )
     seed = gr.Number(
-        value=defaults.seed, label="Seed", precision=0, minimum=0, maximum=BOUNDS["seed"].high, elem_id=f"{prefix}seed"
+        value=defaults.seed,
+        label="Seed",
+        info="The same model, prompt, settings and seed write the same text",
+        precision=0,
+        minimum=0,
+        maximum=BOUNDS["seed"].high,
+        elem_id=f"{prefix}seed",
     )
     if not with_length_and_seed:
         max_new_tokens.visible = False
