@@ -97,6 +97,9 @@ class ColumnReport:
     positive: float | None = None
     within_headline: float | None = None
     sample_notes: list[str] = field(default_factory=list)  # per sample: how it reads, or its length
+    # Per sample: which of the column's seeds wrote it (0: the first); a report part-way keeps
+    # only the finished samples, so the k-th sample need not be the k-th seed's.
+    offsets: list[int] = field(default_factory=list)
     error: str = ""  # why the column has no samples: its model could not write
 
     def as_dict(self) -> dict:
@@ -148,6 +151,7 @@ def score(
         words=sum(len(report_words(t)) for t in texts) / len(texts) if texts else 0.0,
         ended=sum(s.ended for s in samples) / len(samples) if samples else 0.0,
         sample_notes=[""] * len(samples),
+        offsets=list(range(len(samples))),
     )
     if asked.task is Task.REVIEW and probe is not None and texts:
         positives = [reads_positive(probe, t, asked.category) for t in texts]
@@ -167,6 +171,11 @@ def failed(column: int, model: str, label: str, error: str) -> ColumnReport:
     return ColumnReport(column, model, label, [], None, None, None, None, 0.0, 0.0, error=error)
 
 
+def finished(sample: Sample, limit: int) -> bool:
+    """Whether a sample is written to its end: the model ended it, or it reached the length limit."""
+    return sample.ended or sample.tokens >= limit
+
+
 def report_columns(
     columns: Sequence[tuple[str, str]],
     samples: Sequence[Sample],
@@ -174,13 +183,20 @@ def report_columns(
     asked: Asked,
     probes: dict[str, ToneProbe | None],
     failures: dict[int, str],
+    limit: int | None = None,
 ) -> list[ColumnReport]:
-    """Each column's report: columns are (model, label) in order, and column c's samples are c * seeds onwards."""
+    """Each column's report: columns are (model, label) in order, and column c's samples are c * seeds onwards.
+
+    With a length limit, the report is of a run part-way: only the samples finished by then count.
+    """
     reports = []
     for index, (model, label) in enumerate(columns):
         if index in failures:
             reports.append(failed(index + 1, model, label, failures[index]))
             continue
         mine = samples[index * seeds : (index + 1) * seeds]
-        reports.append(score(index + 1, model, label, mine, asked, probes.get(model)))
+        kept = [k for k, sample in enumerate(mine) if limit is None or finished(sample, limit)]
+        report = score(index + 1, model, label, [mine[k] for k in kept], asked, probes.get(model))
+        report.offsets = kept
+        reports.append(report)
     return reports

@@ -73,6 +73,36 @@ def test_report_columns_take_their_seeds_in_order_and_keep_failures_in_place():
     assert reports[1].as_dict()["error"] == "no model b"
 
 
+def test_a_report_part_way_counts_only_the_finished_samples_each_with_its_seed():
+    samples = [Sample("a b", 6, -3.0), Sample("c", 2, -1.0, ended=True), Sample("d e", 4, -2.0)]  # limit 6
+    samples += [Sample("")] * 3  # column 2 not started
+    reports = report_columns([("a", "Greedy"), ("a", "Creative")], samples, 3, Asked(Task.FREE), {}, {}, limit=6)
+    assert [s.text for s in reports[0].samples] == ["a b", "c"] and reports[0].offsets == [0, 1]
+    assert reports[0].fit == -4.0 / 8 and reports[1].samples == []
+    every = report_columns([("a", "Greedy")], samples[:3], 3, Asked(Task.FREE), {}, {})
+    assert len(every[0].samples) == 3 and every[0].offsets == [0, 1, 2]
+
+
+def test_the_table_shows_the_tasks_own_figures_and_why_a_column_failed():
+    from autowrite.ui.report import headers, legend, stopped, table_rows, widths
+
+    review, ad = headers(Task.REVIEW), headers(Task.AD)
+    assert "as asked" in review and "in limit" not in review
+    assert "in limit" in ad and "as asked" not in ad and "P(pos.)" not in ad
+    assert all(len(widths(t)) == len(headers(t)) for t in Task)
+    assert all(f"**{h}**" in legend(Task.REVIEW) for h in review[4:])  # a line for each figure shown
+    samples = [Sample("great sound", 4, -4.0, True), Sample("it broke", 4, -6.0, True)]
+    reports = report_columns([("a", "Greedy"), ("b", "Creative")], samples + [Sample("")] * 2, 2, Asked(Task.AD),
+                             {}, {1: "no model b"})  # fmt: skip
+    rows = table_rows(reports, Task.AD, 2)
+    assert rows[0][:4] == ["1", "a", "Greedy", "2"] and rows[0][-1] == "1.00"
+    assert rows[1][4] == "could not write: no model b"
+    writing = [samples[0], Sample("it broke and", 4, -6.0)]  # neither ended nor at the limit
+    part_way = report_columns([("a", "Greedy")], writing, 2, Asked(Task.AD), {}, {}, limit=99)
+    assert table_rows(part_way, Task.AD, 2)[0][3:5] == ["1 of 2", "1.00"]
+    assert "Stopped after 3 of 8 samples" in stopped((3, 8))[0] and stopped((3, 8))[1] is None
+
+
 # --- the probe ------------------------------------------------------------------------------
 
 

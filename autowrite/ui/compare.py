@@ -33,6 +33,10 @@ class CompareWidgets:
     models: list[gr.Dropdown]  # each column's model; "" is the page's
     fields: list  # COLUMN_FIELDS widgets of each column, in column order
     blocks: list[gr.Column]
+    # What each column shows, which the report card also fills: its text, token view and next-token view.
+    texts: list[gr.Textbox]
+    tokens: list[gr.HTML]
+    views: list[gr.HTML]
 
     def as_list(self) -> list:
         """Every input, in the order restored() fills them and link_columns() reads them."""
@@ -221,7 +225,9 @@ def build(service: Service, common: Common) -> CompareWidgets:
             blocks.append(block)
     warnings = gr.Markdown()
     columns.input(column_visibility, columns, blocks, api_visibility="private")
-    compared = CompareWidgets(prompt, columns, seed, length, pickers, models, column_widgets, blocks)
+    compared = CompareWidgets(
+        prompt, columns, seed, length, pickers, models, column_widgets, blocks, texts, tokens, views
+    )
     page_fields = [common.model, common.task, common.rating, common.category, common.headline]
     go.click(
         bound(compare_stream, service),
@@ -252,7 +258,7 @@ def _controls(seed: int) -> tuple[gr.Textbox, gr.Radio, gr.Number, gr.Slider]:
 
 def _column_settings(i: int, name: str, defaults: SamplingSettings) -> tuple[gr.Dropdown, list]:
     """A column's preset picker and its own settings (COLUMN_FIELDS widgets), starting from preset `name`."""
-    picker = gr.Dropdown(list(PRESET_NAMES), value=name, label=f"Column {i + 1}", elem_id=f"cmp-preset-{i}")
+    picker = gr.Dropdown(list(PRESET_NAMES), value=name, label=f"Preset (column {i + 1})", elem_id=f"cmp-preset-{i}")
     with gr.Accordion("Settings", open=False, elem_id=f"cmp{i}-settings"):
         widgets: SettingsWidgets = settings_widgets(
             preset(name, defaults, COMPARE_TOKENS, defaults.seed), with_length_and_seed=False, prefix=f"cmp{i}-"
