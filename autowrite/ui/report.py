@@ -307,7 +307,7 @@ def stopped(running: tuple[int, int] | None) -> tuple:
 def build(service: Service, common: Common, compared: CompareWidgets) -> ReportWidgets:
     """The report's controls and results under the compare columns, and their events."""
     gr.Markdown(
-        "### Report card\nOne sample per column is mostly the seed's luck. Run every column over the same "
+        "## Report card\nOne sample per column is mostly the seed's luck. Run every column over the same "
         "seeds and compare what stays: diversity, repetition, fit under the column's own model, length, "
         "how often the model ends by itself, and for reviews how often the text reads as the stars asked "
         "(the checkpoint's tone probe). Each column's box shows its first seed's text. Click a row to read "
