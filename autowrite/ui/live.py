@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 from functools import partial
 
 import gradio as gr
 
 from autowrite import inputs
+from autowrite.backends.base import Word
 from autowrite.service import Service, UserError
 from autowrite.ui import lanes
 from autowrite.ui.common import Common, as_text
 
 WORD_BUTTONS = 5
+# Why twice the chips: the model's likeliest candidates are often punctuation (after "wife":
+# "..", ",", '"'), which the chips leave out; the rest still fill the chips. The candidates
+# come from the positions the words are computed at anyway, so asking for more runs no more
+# of the model (on a typing trace, the same positions as for 5).
+WORDS_ASKED = 2 * WORD_BUTTONS
+_WORD = re.compile(r"\w")
 # Why 250 ms: the ghost continuation is asked for once typing pauses this long, not after
 # every keystroke. At 5 keystrokes a second a ghost is replaced before it can be read, and
 # under the load test (16 typists) a ghost per keystroke cost more than the words
@@ -42,6 +50,7 @@ def live_suggest(
     try:
         result = service.suggest(
             inputs.parse_request(service, model, task, text, rating, category, headline, text_name="text"),
+            count=WORDS_ASKED,
             ghost_tokens=0,
             finish=False,
         )
@@ -52,14 +61,15 @@ def live_suggest(
             f"⚠️ {as_text(error)}",
             {"words": [], "text": text or ""},
         )
+    shown = words_only(result.words)[:WORD_BUTTONS]
     # A typed word that is most likely finished ("lids") is offered the words after it.
-    after_word = bool(result.words) and all(w.append.startswith(" ") for w in result.words)
+    after_word = bool(shown) and all(w.append.startswith(" ") for w in shown)
     completing = result.partial and not after_word
     status = f"Completing **{as_text(result.partial)}**" if completing else "Next word"
-    if not result.words:
+    if not shown:
         status += ": no likely words"
-    words = {"words": [w.append for w in result.words], "text": text or ""}
-    return (*_buttons(result.words), _ghost_html(text, ""), status, words)
+    words = {"words": [w.append for w in shown], "text": text or ""}
+    return (*_buttons(shown), _ghost_html(text, ""), status, words)
 
 
 def live_ghost(service: Service, text: str, model: str, task: str, rating: int, category: str, headline: str) -> tuple:
@@ -70,14 +80,25 @@ def live_ghost(service: Service, text: str, model: str, task: str, rating: int, 
     """
     try:
         result = service.suggest(
-            inputs.parse_request(service, model, task, text, rating, category, headline, text_name="text")
+            inputs.parse_request(service, model, task, text, rating, category, headline, text_name="text"),
+            count=WORDS_ASKED,  # the same candidates as the words': the ghost continues their best
         )
     except UserError:
         return _ghost_html(text, ""), {"ghost": "", "text": text or ""}  # live_suggest shows the message
     return _ghost_html(text, result.ghost), {"ghost": result.ghost, "text": text or ""}
 
 
-def _buttons(words: list) -> list:
+def words_only(words: list[Word]) -> list[Word]:
+    """The words that add a letter or digit: punctuation alone is left out of the chips.
+
+    Left out here, where suggestions become chips, and not in the suggestions themselves: the
+    API's words keep every likely continuation, the ghost may still start with punctuation,
+    and the chips of a remote model (whose words come from the server's tokens) are the same.
+    """
+    return [w for w in words if _WORD.search(w.append)]
+
+
+def _buttons(words: list[Word]) -> list:
     """Updates for the word buttons: one per word with its probability, the rest hidden."""
     shown = [gr.update(value=f"{w.word}  {w.probability:.0%}", visible=True) for w in words[:WORD_BUTTONS]]
     return shown + [gr.update(visible=False)] * (WORD_BUTTONS - len(shown))
