@@ -27,12 +27,15 @@ _WORD = re.compile(r"\w")
 # under the load test (16 typists) a ghost per keystroke cost more than the words
 # themselves (eight sequential decodes against one) and pushed the words' p95 up.
 GHOST_PAUSE_MS = 250
-# Client side: every keystroke restarts the pause timer; when it runs out, the hidden
-# ghost-trigger button asks for the words and then the ghost of the text as it is then.
+# Client side: every edit restarts the pause timer; when it runs out, the hidden ghost-trigger
+# button asks for the words and then the ghost of the text as it is then, unless the box shows
+# a ghost for that text: after a word taken from a ghost (Ctrl+Right), its rest still continues
+# the text, and a new ghost would replace it under the person's eyes (assets/keys.js).
 _SCHEDULE_GHOST_JS = f"""() => {{
   clearTimeout(window.autowriteGhostTimer);
-  window.autowriteGhostTimer = setTimeout(
-    () => document.querySelector("#ghost-trigger")?.click(), {GHOST_PAUSE_MS});
+  window.autowriteGhostTimer = setTimeout(() => {{
+    if (!window.autowriteGhostShown?.()) document.querySelector("#ghost-trigger")?.click();
+  }}, {GHOST_PAUSE_MS});
 }}"""
 
 
@@ -216,10 +219,13 @@ def _events(service: Service, common: Common, w: LiveWidgets) -> None:
         **quiet,
         **lanes.GHOST,
     )
+    # The timer first: Gradio runs an event's listeners one after another, waiting on each
+    # one's call, and under load a timer started after the words' call fires a second ghost
+    # trigger for the same pause.
+    w.text.input(None, js=_SCHEDULE_GHOST_JS)
     # always_last: while one suggestion is computed, newer keystrokes replace older ones,
     # so a fast typist never waits for stale suggestions.
     w.text.input(trigger_mode="always_last", **refresh)
-    w.text.input(None, js=_SCHEDULE_GHOST_JS)
     # The words again (remembered by then, no model call) so that the ghost lands after
     # them: the words' event clears the ghost of the text before.
     w.ghost_trigger.click(trigger_mode="always_last", **refresh).then(**then_ghost)

@@ -2,7 +2,9 @@
 // as in code editors and mail smart-compose. The server sends each ghost through the hidden
 // #ghost element: its text, and in data-text the text it was made for. This script draws it
 // in a mirror laid over the textarea and takes the keys: Tab accepts it all, Ctrl+Right
-// (Alt+Right on macOS) one word, Esc dismisses it until the next ghost arrives.
+// (Alt+Right on macOS) one word, Esc dismisses it until the next ghost arrives. It also makes
+// every edit of the text (Backspace, Delete, cut, paste, undo, a word taken) ask for the words
+// as typing does, and keeps the focus in the box when a chip or the accept button is clicked.
 (() => {
   const AREA = "#live-text textarea";
   // Ctrl+Right switches desktops on macOS, where Alt+Right is the move-by-word key.
@@ -22,6 +24,7 @@
   let mirror = null; // the overlay: the typed text (transparent), then the ghost in a span
   let mirrored = null; // the textarea the mirror lies over
   let drawn = ""; // what the mirror shows, so that it is laid out again only on a change
+  let keyed = false; // a keypress came before the next input event: Gradio hears of that edit
   // The box grows with its text and follows the window's width: the mirror follows it.
   const resizes = new ResizeObserver(() => {
     if (mirror?.isConnected && mirror.style.display !== "none") fit(mirrored);
@@ -88,8 +91,9 @@
     mirror.scrollLeft = area.scrollLeft;
   }
 
-  // A new ghost from the server replaces the one in hand. An empty one (each keystroke's words
-  // clear it) leaves it: it shows only while the text is still its own, plus what the keys took.
+  // A new ghost from the server replaces the one in hand, if it was made for the text in the box.
+  // An empty one (each edit's words clear it) leaves it, and so does one for an older text,
+  // arriving late: the ghost in hand may still continue the text, with a word taken from it.
   function readCarrier() {
     const box = document.querySelector("#ghost .ghost-box");
     if (!box) return;
@@ -98,8 +102,16 @@
     const key = `${text}\u0000${made}`;
     if (key === carried) return;
     carried = key;
-    if (made) Object.assign(ghost, { text, ghost: made, taken: 0, dismissed: false });
+    if (made && text === document.querySelector(AREA)?.value) {
+      Object.assign(ghost, { text, ghost: made, taken: 0, dismissed: false });
+    }
   }
+
+  // Whether the box shows a ghost now; the pause timer (ui/live.py) asks for none while it does.
+  window.autowriteGhostShown = () => {
+    const area = document.querySelector(AREA);
+    return Boolean(area && shown(area));
+  };
 
   // The ghost's first word with the space before it: " is great for" gives " is".
   function firstWord(rest) {
@@ -110,10 +122,11 @@
   // Both keys accept on the client, through the same path: a word can only be taken here (the
   // server never learns which part of its ghost is in the text), and Tab going the same way
   // makes the two keys alike: the text changes at once, no keystroke typed during a round trip
-  // is overwritten, and the accepted part counts as typing, so the words and, after the
-  // pause, the next ghost follow as they do for typed letters.
+  // is overwritten, and the accepted part is an edit like any other, so the words follow. The
+  // rest of the ghost stays: no new one is asked for while it shows (window.autowriteGhostShown).
   function take(area, part) {
     ghost.taken += part.length; // first: the input event below finds the rest still valid
+    keyed = false; // no keypress announces this edit: the input event tells Gradio
     // insertText keeps the undo history (Ctrl+Z takes the part back) and fires the input
     // event; where the browser refuses it, set the value and fire the event by hand.
     if (!document.execCommand("insertText", false, part)) {
@@ -121,11 +134,41 @@
       area.setSelectionRange(area.value.length, area.value.length);
       area.dispatchEvent(new Event("input", { bubbles: true }));
     }
-    // Gradio's Textbox takes its value from the input event but fires its own input event
-    // (the one the live tab listens to) on keypress: a keypress with no key stands for typing.
-    area.dispatchEvent(new KeyboardEvent("keypress", { bubbles: true }));
     render();
   }
+
+  // Gradio's Textbox takes its value from the input event but fires its own input event (the
+  // one the live tab listens to) on keypress only: Backspace, Delete, cut, paste, undo and a
+  // taken word would leave the words of a text no longer there. So an edit that no keypress
+  // came before is told to Gradio with a keypress of no key, which stands for typing, and an
+  // edit that one came before is not: each edit asks for its words once.
+  function noteKey(event) {
+    if (!event.isTrusted) return; // the keypress of no key, below
+    // A keydown clears it, so a keypress that edits nothing is forgotten by the next key.
+    keyed = event.type === "keypress";
+  }
+
+  function edited(event) {
+    const area = event.target;
+    if (!area.matches?.(AREA) || event.isComposing) return; // an input method's text, at its end
+    const heard = keyed && event.type === "input";
+    keyed = false;
+    if (!heard) area.dispatchEvent(new KeyboardEvent("keypress", { bubbles: true }));
+  }
+
+  // A click on a chip or the accept button must leave the caret in the box: the next keys typed
+  // go on with the text. Pressing the mouse on a button would take the focus; a button used from
+  // the keyboard gives it back. The server's new text puts the caret at its end.
+  const BUTTONS = "#word-row button, #accept-ghost";
+  document.addEventListener("mousedown", (event) => {
+    if (event.target.closest?.(BUTTONS)) event.preventDefault();
+  }, true);
+  document.addEventListener("click", (event) => {
+    const area = document.querySelector(AREA);
+    if (!area || !event.target.closest?.(BUTTONS) || document.activeElement === area) return;
+    area.focus();
+    area.setSelectionRange(area.value.length, area.value.length);
+  }, true);
 
   function action(event) {
     const others = event.shiftKey || event.metaKey;
@@ -153,6 +196,12 @@
   for (const type of ["input", "keyup", "mouseup", "focus", "select"]) {
     document.addEventListener(type, (event) => onArea(event) && render(), true);
   }
+  for (const type of ["keydown", "keypress"]) {
+    document.addEventListener(type, (event) => onArea(event) && noteKey(event), true);
+  }
+  // Bubbling, after the textarea's own listeners: Gradio has the new value when it is told.
+  document.addEventListener("input", edited);
+  document.addEventListener("compositionend", edited);
   document.addEventListener("selectionchange", render);
   // Scroll events do not bubble, but a capturing listener on the document sees them.
   document.addEventListener("scroll", (event) => {
