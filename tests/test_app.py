@@ -314,7 +314,7 @@ def test_live_status_says_what_the_words_are(partial, appends, status):
         def entry(self, name):
             return Entry(name="m", source="embedded", task=Task.FREE)
 
-        def suggest(self, request, ghost_tokens, finish):
+        def suggest(self, request, ghost_tokens, finish, count=5):
             return Suggestions(partial=partial, words=[Word(partial + a.strip(), a, 0.5) for a in appends])
 
     outputs = live_suggest(Words(), "The lids" if partial == "lids" else "x", "m", "free", 5, "Books", "")
