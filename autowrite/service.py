@@ -337,14 +337,18 @@ class Service:
         """The prompt rating guidance steers away from (None: no variant is guided here), and why not if not.
 
         Guidance applies to reviews by a model that reads the stars, at 1, 2, 4 and 5 stars.
+        Where it cannot apply, a note says so only if someone asked for it: a value other
+        than the model card's, which is on for every task and rating the card's model writes.
         """
         if all(v.rating_guidance == 1.0 for v in variants):
             return None, []
+        asked = any(v.rating_guidance not in (1.0, entry.defaults.rating_guidance) for v in variants)
         if request.task != Task.REVIEW or entry.prompt_format == "plain":
-            return None, [GUIDANCE_OFF.format(why="applies to reviews written by a model that reads the stars")]
+            why = "applies to reviews written by a model that reads the stars"
+            return None, [GUIDANCE_OFF.format(why=why)] if asked else []
         opposite = contrast_rating(int(request.rating))
         if opposite is None:
-            return None, [GUIDANCE_OFF.format(why="has no opposite to steer away from at 3 stars")]
+            return None, [GUIDANCE_OFF.format(why="has no opposite to steer away from at 3 stars")] if asked else []
         return self.prompt(entry, replace(request, rating=opposite)), []
 
     def generate(self, request: Request, settings: SamplingSettings, samples: int = 1) -> Output:

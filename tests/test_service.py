@@ -274,3 +274,20 @@ def test_generations_past_the_limit_are_refused_by_name_and_the_slot_comes_back(
     running.close()  # a Stop, or a client that left
     assert service.generate(request, settings).texts[0]
     del never_read
+
+
+def test_a_guidance_note_only_where_someone_asked_for_guidance(tiny_service):
+    """The card's own guidance stays quiet where it cannot apply; a value someone set says why it is off."""
+    from dataclasses import replace
+
+    from autowrite.formats import Task
+    from autowrite.service import Request
+
+    entry = tiny_service.entries["tiny-gptneo"]
+    card = entry.defaults.replace(rating_guidance=2.0, max_new_tokens=3)
+    tiny_service.entries["tiny-gptneo"] = replace(entry, defaults=card)
+    for task, rating in ((Task.AD, 5), (Task.REVIEW, 3)):
+        request = Request(model="tiny-gptneo", task=task, text="Solid", rating=rating)
+        assert tiny_service.generate(request, card).warnings == []
+        asked = tiny_service.generate(request, card.replace(rating_guidance=3.0)).warnings
+        assert len(asked) == 1 and asked[0].startswith("Rating guidance ") and "without it" in asked[0]
