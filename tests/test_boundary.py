@@ -14,6 +14,7 @@ import pytest
 from autowrite.formats import Task
 from autowrite.service import MAX_PROMPT_CHARS
 from autowrite.settings import SamplingSettings
+from autowrite.ui import boundary
 from autowrite.ui.boundary import ANONYMOUS, MAX_QUERY_BYTES, caller
 from autowrite.ui.sessions import LeanSession, LeanStateHolder
 from autowrite.ui.share import MAX_LINK_CHARS, PageState, to_query
@@ -161,8 +162,9 @@ def test_the_pages_own_events_and_gradio_clients_still_pass(served):
     assert "words" in words
 
 
-def test_a_call_without_a_session_hash_gets_one_of_its_own(served):
+def test_a_call_without_a_session_hash_gets_one_of_its_own(served, monkeypatch):
     url, demo = served
+    monkeypatch.setattr(boundary, "SWEEP_S", 1e9)  # keep the answered calls' sessions to look at
     before = set(demo.state_holder.session_data)
     for _ in range(3):
         assert (
@@ -175,6 +177,20 @@ def test_a_call_without_a_session_hash_gets_one_of_its_own(served):
     assert {caller(key) for key in made} == {f"{ANONYMOUS}127.0.0.1"}
     assert isinstance(demo.state_holder, LeanStateHolder)
     assert all(isinstance(demo.state_holder.session_data[key], LeanSession) for key in made)
+
+
+def test_the_sessions_of_answered_anonymous_calls_are_forgotten(served, monkeypatch):
+    """Gradio's 2,000 message queues would otherwise fill with one-call sessions and push out page tabs'."""
+    url, demo = served
+    monkeypatch.setattr(boundary, "SWEEP_S", 0.0)
+    kept = "page-tab-1"
+    assert rest_call(url, "suggest", encoded({"data": ["The", "tiny-gpt2"], "session_hash": kept}))[0] == "complete"
+    for _ in range(5):
+        assert rest_call(url, "suggest", body_of(["The sound", "tiny-gpt2"]))[0] == "complete"
+    queues = demo._queue.pending_messages_per_session
+    anonymous = [key for key in [*queues, *demo.state_holder.session_data] if key.startswith(ANONYMOUS)]
+    assert len(anonymous) <= 2  # the last call's own session, in the queue and the state holder
+    assert kept in queues and kept in demo.state_holder.session_data
 
 
 def test_a_call_by_keyword_is_the_same_call_by_position(served):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -55,6 +56,9 @@ MAX_SESSION_HASH_CHARS = 128
 # Session hashes the boundary gives REST calls that sent none: ANONYMOUS, the client's
 # host, "/", a random part. Clients may not send one that starts so.
 ANONYMOUS = "anon:"
+# Why 1 s: a sweep reads every session's queue; at most once a second it costs nothing
+# against a stream of calls, and keeps Gradio's 2,000 queues far from full (sessions.forget_answered).
+SWEEP_S = 1.0
 # Gradio's routes that call a function named in the path, by position (call, run, api)
 # or by keyword (call/v2).
 _NAMED_CALL = re.compile(r"/gradio_api/(?P<route>call/v2|call|run|api)/(?P<name>[^/]+)/?$")
@@ -98,6 +102,7 @@ class Boundary:
         self.app = app
         self.blocks = blocks  # read at each call: the events exist once the page is built
         self.prepared = False
+        self.swept = -float("inf")  # when the sessions of answered anonymous calls were last forgotten
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -122,9 +127,18 @@ class Boundary:
             payload = self.checked(route, name, body, _host(scope))
         except Refused as refused:
             return await _answer(send, refused.status, refused.message)
+        if str(payload.get("session_hash", "")).startswith(ANONYMOUS) and self.prepared:
+            self._sweep(scope["app"])
         fixed = json.dumps(payload).encode()
         scope = _by_position_path(scope) if route == "call/v2" else scope
         await self.app(_with_length(scope, len(fixed)), _replay(fixed, receive), send)
+
+    def _sweep(self, app: Any) -> None:
+        """Forget the sessions of answered calls that sent none, at most once per SWEEP_S."""
+        now = time.monotonic()
+        if now - self.swept >= SWEEP_S:
+            self.swept = now
+            sessions.forget_answered(app, ANONYMOUS)
 
     def checked(self, route: str, name: str, body: bytes, host: str) -> dict:
         """The call's body as Gradio will get it, or Refused naming why it cannot be called."""

@@ -76,3 +76,27 @@ def install(app: Any) -> None:
     holder.session_data, holder.time_last_used = old.session_data, old.time_last_used
     holder.set_blocks(old.blocks)  # the capacity (state_session_capacity), and blocks.state_holder
     app.state_holder = holder
+
+
+def forget_answered(app: Any, prefix: str) -> int:
+    """Drop the message queue and state of each session named prefix... whose calls are all answered; how many.
+
+    Gradio keeps a message queue per session in an LRU of 2,000 that a read does not
+    refresh, so every call that brings no session pushes the oldest session out, page
+    tabs included, whose streams then fail ("404: Not Found"); its state holder drops idle
+    sessions the same way. A session the boundary made for one call has no use once that
+    call is answered, so it goes at once. Runs on the event loop, as Gradio's queue does.
+    """
+    queue = app.get_blocks()._queue
+    pending = queue.pending_event_ids_session
+    answered = [
+        key
+        for key, messages in queue.pending_messages_per_session.items()
+        if key.startswith(prefix) and not pending.get(key) and messages.empty()
+    ]
+    for key in answered:
+        del queue.pending_messages_per_session[key]
+        pending.pop(key, None)
+        app.state_holder.session_data.pop(key, None)
+        app.state_holder.time_last_used.pop(key, None)
+    return len(answered)
