@@ -6,6 +6,8 @@ import gzip
 import json
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -139,18 +141,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextmanager
+def launched(service, max_size: int = 32) -> Iterator[tuple[str, object]]:
+    """The page and API over a service, launched on loopback as app.py launches it: (url, demo)."""
+    from autowrite.ui.app import build_demo, launch_options
+
+    demo = build_demo(service)
+    demo.queue(max_size=max_size)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options(demo))
+    try:
+        yield f"http://127.0.0.1:{port}/", demo
+    finally:
+        demo.close()
+
+
 @pytest.fixture(scope="module")
 def app_url(tiny_gpt2_dir, tiny_gptneo_dir):
     """The page and API over the tiny models, launched on loopback as app.py launches it: (url, service)."""
-    from autowrite.ui.app import build_demo, launch_options
-
     service = make_tiny_service(tiny_gpt2_dir, tiny_gptneo_dir)
-    demo = build_demo(service)
-    demo.queue(max_size=32)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options(demo))
-    yield f"http://127.0.0.1:{port}/", service
-    demo.close()
+    with launched(service) as (url, _):
+        yield url, service
 
 
 @pytest.fixture(scope="module")

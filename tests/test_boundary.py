@@ -18,21 +18,15 @@ from autowrite.ui import boundary
 from autowrite.ui.boundary import ANONYMOUS, MAX_QUERY_BYTES, caller
 from autowrite.ui.sessions import LeanSession, LeanStateHolder
 from autowrite.ui.share import MAX_LINK_CHARS, PageState, to_query
-from tests.conftest import free_port, make_tiny_service
+from tests.conftest import launched, make_tiny_service
 from tests.test_api_inputs import body_of, post, rest_call
 
 
 @pytest.fixture(scope="module")
 def served(tiny_gpt2_dir, tiny_gptneo_dir):
     """The app over the tiny models, launched as app.py launches it: (url, demo)."""
-    from autowrite.ui.app import build_demo, launch_options
-
-    demo = build_demo(make_tiny_service(tiny_gpt2_dir, tiny_gptneo_dir))
-    demo.queue(max_size=32)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options(demo))
-    yield f"http://127.0.0.1:{port}/", demo
-    demo.close()
+    with launched(make_tiny_service(tiny_gpt2_dir, tiny_gptneo_dir)) as served_app:
+        yield served_app
 
 
 def numbers(demo) -> dict[str, int]:

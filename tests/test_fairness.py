@@ -16,7 +16,7 @@ from autowrite.decode import Options
 from autowrite.scheduling import Share
 from autowrite.service import Busy, Request, Service, Variant
 from autowrite.settings import SamplingSettings
-from tests.conftest import free_port
+from tests.conftest import launched
 
 pytest.importorskip("llama_cpp")
 
@@ -131,15 +131,9 @@ def test_bulk_work_leaves_two_sequences_of_each_step_to_others(service):
 
 def test_a_dropped_report_stops_its_steps(service):
     """A REST client asks for a maximal report and leaves after its first message."""
-    from autowrite.ui.app import build_demo, launch_options
-
-    demo = build_demo(service)
-    demo.queue(max_size=16)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options(demo))
     batcher = _batcher(service)
-    try:
-        url = f"http://127.0.0.1:{port}/gradio_api/call/report"
+    with launched(service, max_size=16) as (root, _):
+        url = f"{root}gradio_api/call/report"
         body = {"data": ["This blender", None, ["Greedy", "Card defaults", "Creative", "Precise"], 1, LONG]}
         body["data"] += [None] * 5 + [REPORT_SEEDS]  # mode ... columns, then seeds
         call = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
@@ -153,5 +147,3 @@ def test_a_dropped_report_stops_its_steps(service):
         assert batcher.wait_idle(5), "the report went on after its client left"
         assert batcher.steps - started < REPORT_COLUMNS * REPORT_SEEDS * LONG // 8 // 4
         assert service.admission.jobs() == 0
-    finally:
-        demo.close()

@@ -11,7 +11,7 @@ import pytest
 
 from autowrite.backends.base import Sample
 from autowrite.service import Output, Request
-from tests.conftest import free_port, make_tiny_service
+from tests.conftest import launched, make_tiny_service
 from tests.test_changes import TEXT, tiny_adapter_dir  # noqa: F401 - the adapter fixture
 
 TOKENS = "#sample-0-tokens .aw-tok"
@@ -35,18 +35,12 @@ RUNNING_JS = (
 @pytest.fixture(scope="module")
 def first_app(tiny_gpt2_dir, tiny_gptneo_dir, tiny_adapter_dir):  # noqa: F811 - the fixture imported above
     """The tiny catalog with a fine-tuned entry, launched: (url, service)."""
-    from autowrite.ui.app import build_demo, launch_options
-
     service = make_tiny_service(tiny_gpt2_dir, tiny_gptneo_dir)
     base = service.entries["tiny-gpt2"]
     tuned = replace(base, name="tiny-gpt2-tuned", adapter=str(tiny_adapter_dir), prompt_format="autowrite")
     service.entries[tuned.name] = tuned
-    demo = build_demo(service)
-    demo.queue(max_size=8)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options(demo))
-    yield f"http://127.0.0.1:{port}/", service
-    demo.close()
+    with launched(service, max_size=8) as (url, _):
+        yield url, service
 
 
 def _page(browser, url: str, query: dict[str, str]):
