@@ -125,6 +125,12 @@ class Reachability:
     answer: bool = False
     asked: float = -math.inf
 
+    def last(self) -> bool:
+        """The answer found last, without asking: before any, reachable unless in offline mode."""
+        if constants.is_offline_mode():
+            return False
+        return self.answer if self.asked > -math.inf else True
+
     def __call__(self) -> bool:
         if constants.is_offline_mode():
             return False

@@ -138,3 +138,18 @@ def test_the_dropdown_marks_them_and_picking_one_says_so_once(offline_app, brows
     page.wait_for_function("document.querySelector('#share-link textarea').value.includes('model=')")
     assert "model=GPT-2&" in page.locator("#share-link textarea").input_value()
     page.close()
+
+
+def test_building_the_page_asks_the_hub_nothing(monkeypatch):
+    """The labels a page is built with come from the last answer (none yet: reachable), never a request."""
+    from autowrite import hub
+
+    asked = []
+    monkeypatch.setattr(hub, "reachable", lambda *a, **k: asked.append(1) or False)
+    monkeypatch.setattr(hub.constants, "is_offline_mode", lambda: False)
+    probe = hub.Reachability()
+    assert probe.last() is True and asked == []
+    assert probe() is False and asked == [1]
+    assert probe.last() is False and asked == [1]
+    monkeypatch.setattr(hub.constants, "is_offline_mode", lambda: True)
+    assert probe.last() is False

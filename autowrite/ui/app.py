@@ -285,7 +285,8 @@ def build_demo(service: Service) -> gr.Blocks:
             "# Autowrite\nTry, compare and share completions from small models fine-tuned on reviews and ads.",
             elem_id="header",
         )
-        common, info = _model_and_fields(service, model_choices(service, names, reachable))
+        # Building the page asks no network; each page load asks (hub.Reachability) and relabels.
+        common, info = _model_and_fields(service, model_choices(service, names, reachable.last))
         notice = gr.Markdown(elem_id="notice")
         page = _tabs(service, common, info, notice)
         _help()
