@@ -33,8 +33,8 @@ PAGE_FIELDS = (
 TABS = ("generate", "compare", "changes")
 # The tab a link that names none and carries nothing for one opens: the page's first.
 FIRST_TAB = "live"
-# The generate tab's values: a link without tab= that carries one is for that tab (links made
-# before every link named its tab, and links written by hand). The fields every tab reads
+# The generate tab's values: a link without tab= that carries one is for that tab (links the
+# app made without tab=, still shared, and links written by hand). The fields every tab reads
 # (model, mode, rating, ...) name no tab.
 GENERATE_VALUES = frozenset({"prompt", "prompt_z", "samples", "branch", *FIELDS})
 # Why 2,000: a link this short survives mail clients, chat apps and proxies as it is; a
