@@ -33,12 +33,23 @@ class Task(StrEnum):
 # The category names shown in the app, spelled as people read them. Data files use
 # other spellings (Home_and_Kitchen, "CDs & Vinyl"); canonical_category maps them here.
 CATEGORIES: tuple[str, ...] = (
+    "Arts Crafts and Sewing",
+    "Automotive",
     "Books",
+    "Cell Phones and Accessories",
+    "Clothing Shoes and Jewelry",
     "Digital Music",
     "Electronics",
     "Gift Cards",
+    "Health and Household",
     "Home and Kitchen",
+    "Kindle Store",
     "Movies and TV",
+    "Office Products",
+    "Pet Supplies",
+    "Sports and Outdoors",
+    "Tools and Home Improvement",
+    "Toys and Games",
 )
 
 RATINGS: tuple[int, ...] = (1, 2, 3, 4, 5)
@@ -52,6 +63,14 @@ AD_MARK = "Ad:"
 
 class FormatError(ValueError):
     """A field is missing or invalid, or a text does not follow the layout."""
+
+
+@dataclass(frozen=True)
+class Ad:
+    """One ad and the category its source names, if any."""
+
+    text: str
+    category: str = ""
 
 
 @dataclass(frozen=True)
@@ -71,8 +90,8 @@ class Review:
 
 
 def canonical_category(name: str) -> str:
-    """Map a data file's category spelling (Home_and_Kitchen, Movies & TV) to a display name."""
-    cleaned = re.sub(r"[_\s]+", " ", name.replace("&", "and")).strip()
+    """Map a data file's category spelling (Home_and_Kitchen, "Arts, Crafts & Sewing") to a display name."""
+    cleaned = re.sub(r"[_,\s]+", " ", name.replace("&", "and")).strip()
     for known in CATEGORIES:
         if cleaned.lower() == known.lower():
             return known
@@ -94,30 +113,33 @@ def review_header(category: str, rating: int, headline: str | None = None) -> st
     return f"{head} {review.headline}\n{REVIEW_MARK}"
 
 
-def ad_header() -> str:
-    """The prompt for an ad before its text."""
-    return AD_MARK
+def ad_header(category: str = "") -> str:
+    """The prompt for an ad before its text, led by its category where one is given.
+
+    Ads whose source names no category (the TV and wearable ads) have no category line, so
+    a checkpoint trained on them alone reads the same prompt it always did.
+    """
+    category = _one_line(category)
+    return f"{CATEGORY_MARK} {category}\n{AD_MARK}" if category else AD_MARK
 
 
-def split_example(task: Task | str, record: Review | str) -> tuple[str, str]:
+def split_example(task: Task | str, record: Review | Ad | str) -> tuple[str, str]:
     """A training example as (prompt, completion) without the end-of-text token.
 
     The completion is the part the model is scored on: the review body, the ad text, or
-    the whole free text (its prompt is empty).
+    the whole free text (its prompt is empty). A review without a headline (a source that
+    publishes none) is laid out as the app asks for one: an empty title line, then the body.
     """
     task = Task(task)
     if task is Task.REVIEW:
         if not isinstance(record, Review):
             raise FormatError("a review example needs a Review record")
-        if not record.headline.strip():
-            # Without a headline the prompt would end at "Title:", where the model learns to
-            # write a headline, not a body; preparation drops such rows and counts them.
-            raise FormatError("a review example needs a headline")
-        prompt = review_header(record.category, record.rating, record.headline)
+        prompt = prompt_for(task, category=record.category, rating=record.rating, headline=record.headline)
         return prompt, " " + record.body.strip()
-    text = record if isinstance(record, str) else record.body
     if task is Task.AD:
-        return ad_header(), " " + _one_line(text)
+        ad = record if isinstance(record, Ad) else Ad(text=record if isinstance(record, str) else record.body)
+        return ad_header(ad.category), " " + _one_line(ad.text)
+    text = record if isinstance(record, str) else getattr(record, "body", getattr(record, "text", ""))
     return "", text.strip()
 
 
@@ -141,9 +163,10 @@ def parse_review(text: str) -> Review:
 
 def parse_ad(text: str) -> str:
     """Read an ad's text back from text laid out by ad_header plus a completion."""
-    if not text.startswith(AD_MARK):
+    match = re.match(rf"(?:{CATEGORY_MARK} [^\n]*\n)?{AD_MARK}(?P<ad>.*)\Z", text, flags=re.DOTALL)
+    if not match:
         raise FormatError("text does not start with the ad marker")
-    return text[len(AD_MARK) :].strip()
+    return match["ad"].strip()
 
 
 def prompt_for(
@@ -169,5 +192,5 @@ def prompt_for(
             header += f"\n{REVIEW_MARK}"
         return header + (" " + text.strip() if text.strip() else "")
     if task is Task.AD:
-        return ad_header() + (" " + text.strip() if text.strip() else "")
+        return ad_header(category) + (" " + text.strip() if text.strip() else "")
     return text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from autowrite.formats import (
+    Ad,
     FormatError,
     Review,
     Task,
@@ -44,11 +45,27 @@ def test_ad_round_trip():
     assert parse_ad(prompt + completion) == "Sony 65 inch 4K TV with HDR"
 
 
+def test_a_review_without_headline_trains_on_the_prompt_the_app_sends():
+    """Sources without titles train on an empty title line, as the app asks with no headline."""
+    prompt, completion = split_example(
+        Task.REVIEW, Review(category="Pet Supplies", rating=2, headline="", body="Torn bag.")
+    )
+    assert prompt == "Category: Pet Supplies\nRating: 2/5\nTitle:\nReview:" and completion == " Torn bag."
+    assert prompt == prompt_for(Task.REVIEW, category="Pet Supplies", rating=2)
+    assert parse_review(prompt + completion) == Review("Pet Supplies", 2, "", "Torn bag.")
+
+
+def test_an_ad_with_a_category():
+    prompt, completion = split_example(Task.AD, Ad(text="Chrome metal polish, 16 oz", category="Automotive"))
+    assert prompt == "Category: Automotive\nAd:" and completion == " Chrome metal polish, 16 oz"
+    assert prompt == prompt_for(Task.AD, category="Automotive")
+    assert parse_ad(prompt + completion) == "Chrome metal polish, 16 oz"
+    assert prompt_for(Task.AD, category="") == "Ad:"
+
+
 def test_invalid_fields():
     with pytest.raises(FormatError, match="rating"):
         Review(category="Books", rating=6, headline="x")
-    with pytest.raises(FormatError, match="headline"):
-        split_example(Task.REVIEW, Review(category="Books", rating=3, headline=""))
     with pytest.raises(FormatError):
         parse_review("just some text")
 

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from autowrite.formats import Task, prompt_for
-from train.prepare import Splits
+from train.prepare import Splits, data_files
 from train.recipe import CARD_SAMPLING, TRAINING_CONFIG, FinetuneConfig, load_recipe
 
 log = logging.getLogger(__name__)
@@ -199,7 +199,7 @@ def _training(config: FinetuneConfig, stats: TrainStats | None) -> list[str]:
 def _data_line(config: FinetuneConfig) -> str:
     p = config.prepare
     return (
-        f"- Data: {', '.join(Path(d).name for d in config.data)}; helpful votes >= {p.min_helpful_votes} (where published), "
+        f"- Data: {', '.join(f.name for f in data_files(config.data))}; helpful votes >= {p.min_helpful_votes} (where published), "
         f"exact duplicates dropped, {p.min_chars}-{p.max_chars} characters, split by product "
         f"(val {p.val_fraction:.0%}, test {p.test_fraction:.0%}, no product in two splits)"
         + (

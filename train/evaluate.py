@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from autowrite.formats import RATINGS, Review, Task, prompt_for, split_example
+from autowrite.formats import RATINGS, Task, prompt_for, split_example
 from autowrite.probe import POOLED, ToneProbe, probe_words
 from train.modeling import (
     adapter_base_name,
@@ -129,10 +129,7 @@ class Scored:
 
 
 def _record_to_pair(record: Record, task: Task | str) -> tuple[str, str]:
-    task = Task(task)
-    if task is Task.REVIEW:
-        return split_example(task, Review(record.category, record.rating or 0, record.headline, record.text))
-    return split_example(task, record.text)
+    return split_example(task, record.item(task))
 
 
 @dataclass

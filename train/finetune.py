@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from autowrite.formats import Review, Task, split_example
+from autowrite.formats import Task, split_example
 from autowrite.probe import PROBE_FILE
 from autowrite.settings import SettingsError
 from train import card as cards
@@ -57,14 +57,7 @@ RUN_CONFIG = "run_config.yaml"  # in run_dir: the recipe a run started with, che
 
 def to_example(record: Record, task: Task | str, eos: str) -> dict[str, str]:
     """A prompt/completion pair for SFTTrainer, the completion ending with the end-of-text token."""
-    task = Task(task)
-    if task is Task.REVIEW:
-        item: Review | str = Review(
-            category=record.category, rating=record.rating or 0, headline=record.headline, body=record.text
-        )
-    else:
-        item = record.text
-    prompt, completion = split_example(task, item)
+    prompt, completion = split_example(task, record.item(task))
     return {"prompt": prompt, "completion": completion + eos}
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from autowrite.formats import RATINGS, Task
-from train.readers import Record, read_files
+from train.readers import SALMINEN_CSV, Record, read_files
 
 SPLITS = ("train", "val", "test")
 
@@ -109,10 +109,17 @@ def normalized(text: str) -> str:
     return " ".join(text.split())
 
 
+# Sources that publish no review titles: their reviews train with an empty title line. In
+# a source that has titles, a review without one is a broken row.
+UNTITLED_SOURCES = frozenset({SALMINEN_CSV})
+
+
 def usable(record: Record, task: Task | str) -> bool:
-    """Whether a record can become an example of the task (reviews need a rating and headline)."""
+    """Whether a record can become an example of the task (reviews need a rating and category,
+    and a headline where their source publishes headlines)."""
     if Task(task) is Task.REVIEW:
-        return record.rating is not None and bool(record.headline.strip()) and bool(record.category.strip())
+        titled = bool(record.headline.strip()) or record.source in UNTITLED_SOURCES
+        return record.rating is not None and titled and bool(record.category.strip())
     return True
 
 
@@ -120,29 +127,38 @@ def group_key(record: Record) -> str:
     """What must not be split across train/val/test: the product, or for ads the listing's first words."""
     if record.product_id:
         return f"{record.category}/{record.product_id}"
+    if record.rating is not None:
+        # A review whose source names no product is its own group.
+        return "review/" + normalized(record.text)
     # Ad lists repeat one listing per colour and size ("Band for Apple Watch 38mm ... Black",
     # "... Blue"); the first five words name the listing, so its variants stay in one split.
     return "text/" + " ".join(normalized(record.text).lower().split()[:5])
 
 
-def split_by_group(records: list[Record], config: PrepareConfig) -> Splits:
-    """A seeded train/val/test split in which no product appears in two splits."""
+def split_by_group(records: list[Record], config: PrepareConfig, placed: dict[str, str] | None = None) -> Splits:
+    """A seeded train/val/test split in which no product appears in two splits.
+
+    placed: the split of each product already placed by an earlier data entry, which it
+    keeps; the entry's other products are split by the fractions. Updated in place.
+    """
+    placed = {} if placed is None else placed
     groups: dict[str, list[Record]] = defaultdict(list)
     for record in records:
         groups[group_key(record)].append(record)
+    split = Splits([], [], [])
+    for key in [k for k in groups if k in placed]:
+        getattr(split, placed[key]).extend(groups.pop(key))
     # Keys are shuffled by a hash with the seed, not by Python's random order of a set, so
     # the same data and seed give the same split on every machine.
     order = sorted(groups, key=lambda k: hashlib.sha256(f"{config.seed}:{k}".encode()).hexdigest())
-    total = len(records)
+    total = sum(len(members) for members in groups.values())
     targets = {"test": config.test_fraction * total, "val": config.val_fraction * total}
-    split = Splits([], [], [])
+    filled = {"test": 0, "val": 0}
     for key in order:
-        for name in ("test", "val"):
-            if len(getattr(split, name)) < targets[name]:
-                getattr(split, name).extend(groups[key])
-                break
-        else:
-            split.train.extend(groups[key])
+        chosen = next((name for name in ("test", "val") if filled[name] < targets[name]), "train")
+        filled[chosen] = filled.get(chosen, 0) + len(groups[key])
+        getattr(split, chosen).extend(groups[key])
+        placed[key] = chosen
     return split
 
 
@@ -166,8 +182,24 @@ def cap_balanced(records: list[Record], limit: int, seed: int, balance: bool) ->
     return chosen
 
 
-def prepare(records: list[Record], config: PrepareConfig, report: Callable[[str], None] = print) -> Splits:
-    """Filter, de-duplicate and split records, printing counts after each step."""
+def prepare(
+    records: list[Record],
+    config: PrepareConfig,
+    report: Callable[[str], None] = print,
+    entries: Sequence[int] | None = None,
+) -> Splits:
+    """Filter, de-duplicate and split records, printing counts after each step.
+
+    entries: how many of the records, in order, each data entry gave (None: one entry).
+    Each entry is split on its own, so data added in a new entry never moves an earlier
+    entry's reviews between splits; a product an earlier entry placed keeps its split.
+    """
+    entry_of = {id(record): 0 for record in records}
+    if entries is not None:
+        if sum(entries) != len(records):
+            raise PrepareError(f"entries count {sum(entries)} records, but there are {len(records)}")
+        starts = [sum(entries[:i]) for i in range(len(entries))]
+        entry_of = {id(records[start + k]): i for i, start in enumerate(starts) for k in range(entries[i])}
     records = _step("read", records, report)
     records = _step(
         f"helpful votes >= {config.min_helpful_votes}",
@@ -192,7 +224,12 @@ def prepare(records: list[Record], config: PrepareConfig, report: Callable[[str]
     )
     if not records:
         raise PrepareError("the filters left no records; lower min_helpful_votes or widen the length bounds")
-    splits = split_by_group(records, config)
+    splits = Splits([], [], [])
+    placed: dict[str, str] = {}
+    for entry in sorted(set(entry_of.values())):
+        part = split_by_group([r for r in records if entry_of[id(r)] == entry], config, placed)
+        for name, members in part.items():
+            getattr(splits, name).extend(members)
     splits.train = cap_balanced(splits.train, config.max_train_examples, config.seed, config.balance)
     for name, members in splits.items():
         _step(f"split {name}", members, report)
@@ -212,14 +249,27 @@ def write_splits(splits: Splits, folder: Path) -> dict[str, Path]:
     return paths
 
 
+def data_files(data: Sequence[Path | str | Sequence[Path | str]]) -> list[Path]:
+    """Every file of a recipe's data entries, in order (an entry is a file or a list of files)."""
+    return [Path(f) for entry in data for f in ([entry] if isinstance(entry, (str, Path)) else entry)]
+
+
 def load_and_prepare(
-    paths: Sequence[Path | str], config: PrepareConfig, report: Callable[[str], None] = print
+    data: Sequence[Path | str | Sequence[Path | str]], config: PrepareConfig, report: Callable[[str], None] = print
 ) -> Splits:
-    """Read files and prepare splits, reporting per-file skips first."""
-    records, reports = read_files(paths, text_column=config.text_column)
-    for file_report in reports:
-        report(file_report.summary())
-    return prepare(records, config, report)
+    """Read data entries and prepare splits, reporting per-file skips first.
+
+    An entry is a file, or a list of files split together (see prepare).
+    """
+    records: list[Record] = []
+    entries = []
+    for entry in data:
+        got, reports = read_files(data_files([entry]), text_column=config.text_column, task=config.task)
+        for file_report in reports:
+            report(file_report.summary())
+        records.extend(got)
+        entries.append(len(got))
+    return prepare(records, config, report, entries)
 
 
 def main(data: Sequence[Path | str], out: Path, config: PrepareConfig) -> dict[str, Path]:

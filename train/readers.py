@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autowrite.formats import CATEGORIES, canonical_category
+from autowrite.formats import CATEGORIES, Ad, Review, Task, canonical_category
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,8 @@ MCAULEY_2014 = "mcauley2014"
 MCAULEY_2018 = "mcauley2018"
 AMAZON_2023 = "amazon2023"
 ADS_CSV = "ads_csv"
+SALMINEN_CSV = "salminen2022"  # the fake-reviews data set's CSV: category, rating, label, text_
+LISTINGS = "listings"  # product titles from a meta file, read as ad copy
 RECORDS = "records"  # files written by train.prepare (the common record as JSON lines)
 JSONL = "jsonl"
 CSV = "csv"
@@ -61,6 +63,15 @@ class Record:
     helpful_votes: int | None = None  # None: the source has no votes (ads, plain text)
     source: str = ""
     product_title: str = ""
+
+    def item(self, task: Task | str) -> Review | Ad | str:
+        """The record as the prompt format's item for a task (formats.split_example)."""
+        task = Task(task)
+        if task is Task.REVIEW:
+            return Review(category=self.category, rating=self.rating or 0, headline=self.headline, body=self.text)
+        if task is Task.AD:
+            return Ad(text=self.text, category=self.category)
+        return self.text
 
     def to_json(self) -> str:
         """One JSON line, as train.prepare writes its splits."""
@@ -173,6 +184,8 @@ def sniff(path: Path) -> str:
     header = [h.strip().lower() for h in next(csv.reader([lines[0]]), [])]
     if header == ["ad"]:
         return ADS_CSV
+    if header == ["category", "rating", "label", "text_"]:
+        return SALMINEN_CSV
     if path.name.lower().removesuffix(".gz").endswith(".csv"):
         return CSV
     return TEXT
@@ -230,10 +243,13 @@ def _review_body(text: Any) -> str:
 
 
 def category_from_name(path: Path) -> str:
-    """A category from a dump's file name: reviews_Digital_Music_5.json.gz -> Digital Music."""
+    """A category from a dump's file name: reviews_Digital_Music_5.json.gz -> Digital Music.
+
+    A subset of a 5-core file keeps the category before "_5": Pet_Supplies_5_cat_food -> Pet Supplies.
+    """
     stem = path.name.split(".")[0]
     stem = re.sub(r"^(reviews_|meta_)", "", stem)
-    stem = re.sub(r"_5$", "", stem)
+    stem = re.sub(r"_5(_.*)?$", "", stem)
     return canonical_category(stem)
 
 
@@ -391,6 +407,50 @@ def _csv_records(
     return records
 
 
+# The fake-reviews data set (Salminen et al. 2022) labels Amazon's own reviews OR and its
+# machine-written ones CG; only the originals are reviews people wrote.
+_ORIGINAL_LABEL = "OR"
+
+
+def _salminen_records(path: Path, report: ReadReport) -> list[Record]:
+    """The original reviews of the fake-reviews CSV: a category ("Pet_Supplies_5"), a rating, no title."""
+    records = []
+    with open_text(path, report) as stream:
+        for row in csv.DictReader(stream):
+            report.rows += 1
+            if None in row or any(value is None for value in row.values()):
+                report.skipped["wrong number of cells"] += 1
+                continue
+            if row["label"].strip() != _ORIGINAL_LABEL:
+                report.skipped[f"machine-written (label {row['label'].strip()})"] += 1
+                continue
+            try:
+                rating = _rating(row["rating"])
+            except ValueError:
+                report.skipped["bad field (ValueError)"] += 1
+                continue
+            category = category_from_name(Path(row["category"].strip())) or category_from_name(path)
+            records.append(
+                Record(text=_review_body(row["text_"]), rating=rating, category=category, source=SALMINEN_CSV)
+            )
+    return records
+
+
+def _listing_records(path: Path, report: ReadReport) -> list[Record]:
+    """Product listing titles from a meta file, as ads in the store department the listing names."""
+    records = []
+    for obj in _json_rows(path, report):
+        title = _prose(obj.get("title"))
+        if not title:
+            report.skipped["no title"] += 1
+            continue
+        department = canonical_category(_clean(obj.get("main_category")))
+        category = department if department in CATEGORIES else category_from_name(path)
+        product = _clean(obj.get("parent_asin") or obj.get("asin"))
+        records.append(Record(text=title, category=category, product_id=product, source=LISTINGS))
+    return records
+
+
 def _text_records(path: Path, report: ReadReport) -> list[Record]:
     # One record per paragraph (blank-line separated), not per line: corpora are often
     # hard-wrapped, and a wrapped line is not a unit of text.
@@ -406,15 +466,25 @@ def _text_records(path: Path, report: ReadReport) -> list[Record]:
 
 
 def read_file(
-    path: Path | str, *, text_column: str = "text", fmt: str | None = None, category: str | None = None
+    path: Path | str,
+    *,
+    text_column: str = "text",
+    fmt: str | None = None,
+    category: str | None = None,
+    task: Task | str = Task.REVIEW,
 ) -> tuple[list[Record], ReadReport]:
-    """All records of one file and a report of what was skipped; the format is detected unless given."""
+    """All records of one file and a report of what was skipped; the format is detected unless given.
+
+    A product metadata file is data only for ads: its listing titles are the ad copy.
+    """
     path = Path(path)
     if not path.is_file():
         raise ReadError(f"{path}: no such file")
     report = ReadReport(path=path, format=fmt or sniff(path))
     if report.format == META:
-        raise ReadError(f"{path}: this is a product metadata file, not reviews; pass the reviews file")
+        if Task(task) is not Task.AD:
+            raise ReadError(f"{path}: this is a product metadata file, not reviews; pass the reviews file")
+        report.format = LISTINGS
     if report.format in (MCAULEY_2014, MCAULEY_2018, AMAZON_2023):
         records = _review_records(path, report.format, report, category)
     elif report.format == RECORDS:
@@ -433,13 +503,17 @@ def read_file(
                 report.skipped[f"no {text_column!r} field"] += 1
     elif report.format == ADS_CSV:
         records = _csv_records(path, report, "ad", ADS_CSV, read=_prose)
+    elif report.format == SALMINEN_CSV:
+        records = _salminen_records(path, report)
+    elif report.format == LISTINGS:
+        records = _listing_records(path, report)
     elif report.format == CSV:
         records = _csv_records(path, report, text_column, CSV)
     elif report.format == TEXT:
         records = _text_records(path, report)
     else:
         raise ReadError(f"{path}: unknown format {report.format!r}")
-    if category and report.format not in (MCAULEY_2014, MCAULEY_2018, AMAZON_2023):
+    if category and report.format not in (MCAULEY_2014, MCAULEY_2018, AMAZON_2023, SALMINEN_CSV, LISTINGS):
         records = [Record(**{**asdict(r), "category": canonical_category(category)}) for r in records]
     empty = sum(1 for r in records if not r.text)
     if empty:

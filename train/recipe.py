@@ -96,7 +96,9 @@ class FinetuneConfig:
     """One fine-tuning run: data, model, method and schedule; read from a YAML recipe."""
 
     task: str = "review"
-    data: list[str] = field(default_factory=list)
+    # Each entry is a file, or a list of files split together; entries split on their own
+    # (train.prepare.prepare), so adding one never moves another's reviews between splits.
+    data: list[str | list[str]] = field(default_factory=list)
     output_dir: str = "checkpoints/autowrite-model"  # the Hub-ready folder (adapter + card)
     # Resumable trainer checkpoints, splits and logs: large, git-ignored, never published.
     run_dir: str = "runs/autowrite-model"

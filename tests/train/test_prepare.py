@@ -123,3 +123,47 @@ def test_splits_written_and_read_back(tmp_path):
     paths = write_splits(splits, tmp_path / "data")
     assert read_records(paths["train"]) == splits.train
     assert read_file(paths["test"])[1].format == "records"
+
+
+def test_each_data_entry_splits_on_its_own(shared_data):
+    """Adding an entry never moves an earlier entry's reviews between splits."""
+    first = [
+        [
+            shared_data / "reviews" / "mdsd_2023_format" / "Books.jsonl.gz",
+            shared_data / "reviews" / "mdsd_2023_format" / "Electronics.jsonl.gz",
+        ]
+    ]
+    added = [shared_data / "reviews" / "mcauley_2014" / "reviews_Electronics_5.json.gz"]
+    config = PrepareConfig(min_helpful_votes=0, max_chars=2000)
+    alone = load_and_prepare(first, config, report=lambda _: None)
+    grown = load_and_prepare(first + added, config, report=lambda _: None)
+    for name, members in alone.items():
+        earlier = {r.text for r in members}
+        assert earlier <= {r.text for r in getattr(grown, name)}, name
+    # The added file is split too, with no product in two splits across both entries.
+    assert any(r.source == "mcauley2014" for r in grown.test)
+    keys = {name: {group_key(r) for r in members} for name, members in grown.items()}
+    assert not (keys["train"] & keys["test"]) and not (keys["train"] & keys["val"]) and not (keys["val"] & keys["test"])
+
+
+def test_a_product_placed_by_an_earlier_entry_keeps_its_split():
+    earlier = [_review(f"Earlier review number {i}.", f"p{i}") for i in range(40)]
+    later = [_review(f"Later review of the same product {i}.", f"p{i}") for i in range(40)]
+    config = PrepareConfig(min_helpful_votes=0, val_fraction=0.2, test_fraction=0.2)
+    splits = prepare(earlier + later, config, report=lambda _: None, entries=[40, 40])
+    for members in (splits.train, splits.val, splits.test):
+        products = {r.product_id for r in members}
+        assert {r.product_id for r in members if r.text.startswith("Later")} == products
+    assert len(splits.test) == 2 * len({r.product_id for r in splits.test}) > 0
+
+
+def test_untitled_sources_train_and_titled_rows_without_a_title_do_not():
+    untitled = Record(text="My cats love this food a lot.", rating=5, category="Pet Supplies", source="salminen2022")
+    broken = Record(text="A titled source's row, title lost.", rating=5, category="Books", source="amazon2023")
+    config = PrepareConfig(min_helpful_votes=0, val_fraction=0.0, test_fraction=0.0)
+    splits = prepare([untitled, broken], config, report=lambda _: None)
+    assert splits.train == [untitled]
+    # A review with no product is its own group, not one with every review that starts alike.
+    assert group_key(untitled) != group_key(
+        Record(text="My cats love this food too.", rating=5, category="Pet Supplies")
+    )

@@ -14,9 +14,11 @@ from train.readers import (
     AMAZON_2023,
     CSV,
     JSONL,
+    LISTINGS,
     MCAULEY_2014,
     MCAULEY_2018,
     RECORDS,
+    SALMINEN_CSV,
     TEXT,
     ReadError,
     Record,
@@ -214,6 +216,68 @@ def test_nothing_usable_is_a_clear_error(tmp_path):
         read_file(empty)
     with pytest.raises(ReadError, match="no such file"):
         read_file(tmp_path / "missing.csv")
+
+
+def test_mcauley_2014_five_core_files_take_their_category_from_the_name(shared_data):
+    records, report = read_file(
+        shared_data / "reviews" / "mcauley_2014" / "reviews_Clothing_Shoes_and_Jewelry_5.json.gz"
+    )
+    assert report.format == MCAULEY_2014 and report.skipped == {}
+    assert len(records) == 4738
+    assert {r.category for r in records} == {"Clothing Shoes and Jewelry"}
+    # The part drawn to hold more low ratings: every star level is there.
+    assert {r.rating for r in records} == {1, 2, 3, 4, 5}
+    assert all(r.headline for r in records) and records[0].product_id
+
+
+def test_fake_reviews_originals_csv(shared_data, tmp_path):
+    records, report = read_file(shared_data / "reviews" / "fake_reviews_dataset_originals" / "Pet_Supplies.csv")
+    assert report.format == SALMINEN_CSV and report.skipped == {}
+    assert len(records) == 1929
+    first = records[0]
+    assert (first.category, first.rating, first.headline, first.product_id) == ("Pet Supplies", 5, "", "")
+    assert first.text.startswith("My 8 and my son's 2 love this food")
+    assert first.helpful_votes is None  # the data set publishes no votes, so no vote filter drops them
+    # The published file also holds the data set's machine-written reviews (label CG): never read as reviews.
+    published = tmp_path / "Pet_Supplies.csv"
+    published.write_text(
+        "category,rating,label,text_\n"
+        "Pet_Supplies_5,5.0,CG,Love this! My dog loves it.\n"
+        "Pet_Supplies_5,2.0,OR,The bag arrived torn and half empty.\n"
+    )
+    records, report = read_file(published)
+    assert [(r.rating, r.text) for r in records] == [(2, "The bag arrived torn and half empty.")]
+    assert report.skipped == {"machine-written (label CG)": 1}
+
+
+def test_a_subset_of_a_2018_five_core_file_keeps_its_category(shared_data):
+    records, report = read_file(shared_data / "reviews" / "pet_supplies_2018" / "Pet_Supplies_5_cat_food.json.gz")
+    assert report.format == MCAULEY_2018
+    assert len(records) == 1090
+    assert {r.category for r in records} == {"Pet Supplies"}
+    assert records[1].headline == "Happy cat" and records[1].product_id == "B0000AH3RM"
+
+
+def test_amazon_2023_subsets_take_the_department_from_meta(shared_data):
+    folder = shared_data / "reviews" / "amazon_2023_subsets"
+    records, report = read_file(folder / "Arts_Crafts_and_Sewing.jsonl.gz")
+    assert report.format == AMAZON_2023 and len(records) == 2709
+    # meta says "Arts, Crafts & Sewing": the app's spelling has no comma or ampersand.
+    assert {r.category for r in records} == {"Arts Crafts and Sewing"}
+    assert all(r.product_title for r in records)
+    # A few Health listings name a department the app does not offer; the file's category stays.
+    health, _ = read_file(folder / "Health_and_Household.jsonl.gz")
+    assert {r.category for r in health} == {"Health and Household"}
+    assert {r.rating for r in health} == {1, 2, 3, 4, 5}
+
+
+def test_listing_titles_are_ads_in_their_department(shared_data):
+    meta = shared_data / "reviews" / "amazon_2023_subsets" / "meta_Automotive.jsonl.gz"
+    records, report = read_file(meta, task="ad")
+    assert report.format == LISTINGS and len(records) == 1219
+    first = records[0]
+    assert first.text == "Fit System K Source 80700 Towing Mirror Ram 1500 2002-08"
+    assert (first.category, first.product_id, first.rating) == ("Automotive", "T18FAD6158", None)
 
 
 def test_meta_file_given_as_data_is_refused(shared_data):
