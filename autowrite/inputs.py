@@ -14,9 +14,10 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from autowrite.formats import CATEGORIES, RATINGS, Task
+from autowrite.formats import CATEGORIES, RATINGS, Task, canonical_category
 from autowrite.report import HEADLINE_CHARS
 from autowrite.service import (
+    DEFAULT_CATEGORY,
     MAX_COLUMNS,
     MAX_GHOST_TOKENS,
     MAX_PROMPT_CHARS,
@@ -38,7 +39,6 @@ COLUMN_FIELDS = (
 COMPARE_MAX_TOKENS = 200  # the compare tab's length slider; more would hold four decodes for minutes
 COMPARE_TOKENS = 60  # the compare tab's default length
 REPORT_SEEDS = 8  # the report card's default number of seeds
-DEFAULT_CATEGORY = "Electronics"
 DEFAULT_RATING = 5
 MAX_BRANCH_TOKENS = 32  # tokens chosen by hand in one text: a branch of a branch of ...
 MAX_TOKEN_ID = 1_000_000  # above any vocabulary the app loads; the model checks its own
@@ -102,9 +102,18 @@ def parse_rating(value: Any) -> int:
     return parse_whole("rating", value, RATINGS[0], RATINGS[-1], DEFAULT_RATING)
 
 
-def parse_category(value: Any) -> str:
-    """A review's product category, one of those the app offers."""
-    return parse_choice("category", value, CATEGORIES, DEFAULT_CATEGORY)
+def parse_category(value: Any, task: Task = Task.REVIEW) -> str:
+    """A product category the app offers, in any spelling a data file uses ("Pet_Supplies", "Arts, Crafts & Sewing").
+
+    None or empty is a review's default category; for an ad it is "", any category: the
+    ad then has no category line, as the ads whose source names none were trained.
+    """
+    if value is None or value == "":
+        return "" if task is Task.AD else DEFAULT_CATEGORY
+    known = canonical_category(value) if isinstance(value, str) else None
+    if known not in CATEGORIES:
+        raise InputError(f"category must be one of {', '.join(CATEGORIES)}; got {shown(value)}")
+    return known
 
 
 def parse_task(value: Any, default: Task) -> Task:
@@ -234,12 +243,13 @@ def parse_request(
 ) -> Request:
     """A request from a client's raw fields, for a caller (autowrite.ui.calls); the first bad one raises InputError."""
     entry = service.entry(parse_model(model) or None)
+    chosen = parse_task(task, entry.task)
     return Request(
         model=entry.name,
-        task=parse_task(task, entry.task),
+        task=chosen,
         text=parse_text(text_name, text),
         rating=parse_rating(rating),
-        category=parse_category(category),
+        category=parse_category(category, chosen),
         headline=parse_text("headline", headline, MAX_HEADLINE_CHARS),
         caller=caller,
     )

@@ -38,6 +38,8 @@ GUIDANCE_OFF = "Rating guidance {why}; this text is written without it."
 # columns apart; 4 columns of 32 is 128 samples, four times the report the benchmark times.
 MAX_REPORT_SEEDS = 32
 MAX_GHOST_TOKENS = 32  # a ghost is a line's worth of text; each token is a sequential decode
+# A review's prompt names a category: one asked without one names this, the page's default.
+DEFAULT_CATEGORY = "Electronics"
 # Why 1 GB: GPT-2 and GPT-Neo 125M are about 0.5 GB; this keeps a typed repo id from
 # pulling a multi-GB model onto a small Space.
 DEFAULT_MAX_DOWNLOAD_BYTES = 1_000_000_000
@@ -97,7 +99,7 @@ class Request:
     task: Task = Task.FREE
     text: str = ""
     rating: int = 5
-    category: str = "Electronics"
+    category: str = ""  # "": none chosen; an ad then has no category line, a review DEFAULT_CATEGORY
     headline: str = ""
     caller: str = ""  # who asked: the key fair admission shares the machine by (autowrite.scheduling)
 
@@ -247,6 +249,7 @@ class Service:
             return text
         request = _title_from_first_line(replace(request, text=text))
         text = request.text
+        category = clean_text(request.category, "category") or (DEFAULT_CATEGORY if request.task == Task.REVIEW else "")
         try:
             rating = int(request.rating) if request.task == Task.REVIEW else 5
         except (TypeError, ValueError):
@@ -255,7 +258,7 @@ class Service:
             return formats.prompt_for(
                 request.task,
                 text=text,
-                category=clean_text(request.category, "category"),
+                category=category,
                 rating=rating,
                 headline=clean_text(request.headline, "headline"),
                 title_next=typing,

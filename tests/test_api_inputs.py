@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from autowrite import inputs
+from autowrite.formats import CATEGORIES, Task
 from autowrite.service import Request
 
 # Each endpoint's parameters in order, as a REST call sends them.
@@ -118,7 +119,8 @@ def test_any_json_gets_a_result_or_a_named_error(app_url, name, data):
         ("generate", ["x", 7], "model must be text"),
         ("suggest", ["x", "tiny-gptneo", "review", 3.5], "rating must be a whole number from 1 to 5, got 3.5"),
         ("suggest", ["x", "tiny-gptneo", "review", 1e999], "rating must be a whole number from 1 to 5, got inf"),
-        ("suggest", ["x", "tiny-gptneo", "review", 5, "Garden"], "category must be one of Books"),
+        ("suggest", ["x", "tiny-gptneo", "review", 5, "Garden"], "category must be one of Arts Crafts and Sewing"),
+        ("generate", ["x", "tiny-gptneo", *[None] * 7, "ad", None, "Garden"], "; got 'Garden'"),
         ("suggest", ["x", "tiny-gptneo", "review", 5, 12], "category must be one of"),
         ("suggest", ["x", "tiny-gpt2", "poem"], "mode must be one of review, ad, free"),
         ("compare", ["x", "tiny-gpt2", []], "presets must name 1 to 4 columns, got 0"),
@@ -168,6 +170,60 @@ def test_null_and_missing_values_mean_the_defaults(app_url):
     kind, text = rest_call(url, "generate", body_of(["The battery"]))  # every setting the card's
     expected = service.generate(Request(model="tiny-gpt2", text="The battery"), service.settings("tiny-gpt2"))
     assert kind == "complete" and text[0] and text[0] == expected.texts[0]
+
+
+def _prompts(service, monkeypatch) -> list[str]:
+    """The prompts the service builds from now on, as the model reads them."""
+    built: list[str] = []
+    prompt = service.prompt
+
+    def recording(entry, request, typing=False):
+        built.append(prompt(entry, request, typing))
+        return built[-1]
+
+    monkeypatch.setattr(service, "prompt", recording)
+    return built
+
+
+@pytest.mark.parametrize("spelled", ["Pet Supplies", "Pet_Supplies", "pet supplies"])
+def test_a_review_in_any_category_the_app_offers(app_url, monkeypatch, spelled):
+    url, service = app_url
+    built = _prompts(service, monkeypatch)
+    values = ["The bowl", "tiny-gptneo", *[None] * 4, 4, False, None, "review", 2, spelled]
+    kind, text = rest_call(url, "generate", body_of(values))
+    assert kind == "complete" and text[0]
+    assert built == ["Category: Pet Supplies\nRating: 2/5\nTitle:\nReview: The bowl"]
+
+
+@pytest.mark.parametrize(
+    ("category", "prompt"),
+    [("Automotive", "Category: Automotive\nAd: Chrome polish"), (None, "Ad: Chrome polish"), ("", "Ad: Chrome polish")],
+)
+def test_an_ad_names_its_category_only_when_asked(app_url, monkeypatch, category, prompt):
+    url, service = app_url
+    built = _prompts(service, monkeypatch)
+    values = ["Chrome polish", "tiny-gptneo", *[None] * 4, 4, False, None, "ad", None, category]
+    kind, text = rest_call(url, "generate", body_of(values))
+    assert kind == "complete" and text[0]
+    assert built == [prompt]
+    # A request built in code without a category is the same: a review's default, no line for an ad.
+    entry = service.entry("tiny-gptneo")
+    assert service.prompt(entry, Request(model="tiny-gptneo", task=Task.AD)) == "Ad:"
+    assert service.prompt(entry, Request(model="tiny-gptneo", task=Task.REVIEW)).startswith("Category: Electronics\n")
+
+
+def test_the_api_lists_every_category_as_the_choices(app_url):
+    url, _ = app_url
+    with urllib.request.urlopen(url + "gradio_api/info", timeout=30) as response:
+        endpoints = json.loads(response.read())["named_endpoints"]
+    listed = {}
+    for name, endpoint in endpoints.items():
+        for parameter in endpoint["parameters"]:
+            if parameter["parameter_name"] == "category":
+                listed[name] = [t.get("enum") for t in parameter["type"]["oneOf"] if "enum" in t]
+    assert set(listed) == {f"/{name}" for name in [*PARAMETERS, "changes"]}
+    assert all(enums == [list(CATEGORIES)] for enums in listed.values()), listed
+    assert len(CATEGORIES) == 17
 
 
 def test_the_http_boundary(app_url):

@@ -5,6 +5,11 @@ means its default: the model card's settings, and for compare 60 tokens, as on i
 Each raw value goes through autowrite.inputs (or the settings parser) before anything
 else runs, so any JSON a client sends is answered with a result or an error that names
 the parameter and the problem.
+
+category is one of the app's categories (formats.CATEGORIES, listed as the parameter's
+choices in /gradio_api/info); a data file's spelling (Pet_Supplies) reads too. Left out,
+a review is about Electronics, and an ad names no category, as the ads whose source
+names none.
 """
 
 from __future__ import annotations
@@ -12,13 +17,14 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import gradio as gr
 
 from autowrite import inputs
 from autowrite.backends.base import Step
 from autowrite.changes import Changes
+from autowrite.formats import CATEGORIES
 from autowrite.report import Asked, report_columns
 from autowrite.service import CompareColumn, Request, Service, UserError, Variant
 from autowrite.settings import SamplingSettings, SettingsError
@@ -28,6 +34,9 @@ from autowrite.ui.inspector import NO_STEPS
 from autowrite.ui.refusals import refused
 
 GHOST_TOKENS = 8  # the ghost's length when a call does not say
+# The category parameter's choices, as the API's description lists them; the value is
+# still checked by autowrite.inputs, which also reads a data file's spelling.
+Category = Literal[CATEGORIES]
 
 
 def suggest(
@@ -37,7 +46,7 @@ def suggest(
     model: str | None = None,
     mode: str | None = None,
     rating: int | None = None,
-    category: str | None = None,
+    category: Category | None = None,
     headline: str | None = None,
     ghost_tokens: int | None = None,
 ) -> dict:
@@ -73,7 +82,7 @@ def generate(
     seed: int | None = None,
     mode: str | None = None,
     rating: int | None = None,
-    category: str | None = None,
+    category: Category | None = None,
     headline: str | None = None,
     min_p: float | None = None,
     no_repeat_ngram_size: int | None = None,
@@ -85,7 +94,7 @@ def generate(
     branch: tokens chosen by hand, "12:345,20:77" (step 12, counting from 0, writes token id
     345, ...), as a branch link's; the random stream goes on as drawn, so the text is the
     one the token inspector's branch showed. rating_guidance (reviews; 1 = off) steers
-    the text toward the stars asked. min_p, no_repeat_ngram_size, branch and
+    the text toward the stars asked. category: a review's, or an ad's (left out, none). min_p, no_repeat_ngram_size, branch and
     rating_guidance come last so that calls made before they existed keep their meaning.
     """
     request, chosen = _generation(
@@ -112,7 +121,7 @@ def tokens(
     seed: int | None = None,
     mode: str | None = None,
     rating: int | None = None,
-    category: str | None = None,
+    category: Category | None = None,
     headline: str | None = None,
     min_p: float | None = None,
     no_repeat_ngram_size: int | None = None,
@@ -174,7 +183,7 @@ def changes(
     model: str | None = None,
     mode: str | None = None,
     rating: int | None = None,
-    category: str | None = None,
+    category: Category | None = None,
     headline: str | None = None,
 ) -> Iterator[dict]:
     """What a fine-tune changed on a text: each token's log-probability under the model's base and under
@@ -222,7 +231,7 @@ def compare(
     max_new_tokens: int | None = None,
     mode: str | None = None,
     rating: int | None = None,
-    category: str | None = None,
+    category: Category | None = None,
     headline: str | None = None,
     columns: list[dict] | None = None,
 ) -> Iterator[list[dict]]:
@@ -255,7 +264,7 @@ def report(
     max_new_tokens: int | None = None,
     mode: str | None = None,
     rating: int | None = None,
-    category: str | None = None,
+    category: Category | None = None,
     headline: str | None = None,
     columns: list[dict] | None = None,
     seeds: int | None = None,
