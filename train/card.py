@@ -78,7 +78,11 @@ def widget_prompts(config: FinetuneConfig) -> list[str]:
             prompt_for(Task.REVIEW, category="Home and Kitchen", rating=1, headline="Broke after a week"),
         ]
     if Task(config.task) is Task.AD:
-        return [prompt_for(Task.AD), prompt_for(Task.AD, text="Samsung 55-inch")]
+        return [
+            prompt_for(Task.AD),
+            prompt_for(Task.AD, text="Samsung 55-inch"),
+            prompt_for(Task.AD, category="Automotive"),
+        ]
     return ["The best thing about"]
 
 

@@ -154,7 +154,8 @@ def tokenize_example(tokenizer, record: Record, task: Task | str, max_body_token
     body = full_ids[shared:][:max_body_tokens]
     if not body:
         return None
-    group = (record.category or "all") if task is Task.REVIEW else "all"
+    # Ads are grouped too: listing titles by department, the ads that name none together.
+    group = record.category or ("no category" if task is Task.AD else "all")
     return Example(record, full_ids[:shared], body, group)
 
 
@@ -369,9 +370,13 @@ def _default_train_data(folder: Path) -> list[str]:
 
 def _rating_prompts(task: Task, categories: list[str], per_rating: int) -> list[tuple[str, str, int]]:
     """(prompt, category, rating) for sample generations; ads and free text use the bare prompt."""
+    if task is Task.AD:
+        # Each department the test ads name, and the bare "Ad:" marker of the ads that name none.
+        return [
+            (prompt_for(task, category=c), c, 0) for c in ["", *[c for c in categories if c]] for _ in range(per_rating)
+        ]
     if task is not Task.REVIEW:
-        # Ads start from the bare "Ad:" marker; free text has no prompt of its own, so no samples.
-        return [(prompt_for(task), "", 0)] * per_rating if prompt_for(task) else []
+        return []  # free text has no prompt of its own, so no samples
     prompts = []
     for index in range(per_rating):
         category = categories[index % len(categories)]

@@ -30,6 +30,7 @@ from autowrite.settings import SettingsError
 from train import card as cards
 from train import evaluate
 from train import probe as tone_probe
+from train import state as resume_state
 from train.modeling import (
     choose_precision,
     configure_environment,
@@ -173,6 +174,9 @@ def main(
     torch.set_num_threads(config.threads or default_threads())
     set_seed(config.seed)
     run_dir = Path(config.run_dir)
+    state_dir = Path(config.state_dir) if config.state_dir else None
+    if resume and state_dir is not None and not _last_checkpoint(run_dir):
+        resume_state.restore(state_dir, run_dir)
     checkpoint = _last_checkpoint(run_dir)
     if checkpoint and not resume:
         raise RecipeError(
@@ -187,9 +191,11 @@ def main(
     # Deterministic preparation: every process computes the same splits from the same seed.
     splits: Splits = load_and_prepare(config.data, config.prepare, report=_main_process_print)
     _check_same_data(run_dir, splits, resuming=bool(resume and checkpoint))
-    trainer = _build_trainer(config, model, tokenizer, splits, callbacks or [])
+    keeping = [resume_state.keeper(run_dir, state_dir)] if state_dir is not None else []
+    trainer = _build_trainer(config, model, tokenizer, splits, [*keeping, *(callbacks or [])])
     if trainer.is_world_process_zero():
         write_splits(splits, run_dir / "data")
+        resume_state.write_digests(run_dir, {name: [r.to_json() for r in members] for name, members in splits.items()})
         (run_dir / RUN_CONFIG).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
     trainer.train(resume_from_checkpoint=checkpoint if resume else None)
 
@@ -304,12 +310,20 @@ def _check_same_data(run_dir: Path, splits: Splits, resuming: bool) -> None:
     """
     if not resuming:
         return
+    digests = resume_state.read_digests(run_dir) or {}
     for name, members in splits.items():
         path = run_dir / "data" / f"{name}.jsonl"
+        now = [r.to_json() for r in members]
         if not path.exists():
+            # A run restored from its state_dir has digests, not the data itself.
+            if name in digests and digests[name] != resume_state.split_digest(now):
+                raise RecipeError(
+                    f"{run_dir} was started on other {name} data ({digests[name]['rows']} rows; {len(now)} now, "
+                    "or other texts): the data files, their meta files or the readers changed; "
+                    "resume with the data it started on, or start a new run_dir"
+                )
             continue
         saved = path.read_text(encoding="utf-8").splitlines()
-        now = [r.to_json() for r in members]
         if saved != now:
             unseen = len(set(now).difference(saved))
             raise RecipeError(

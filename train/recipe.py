@@ -29,6 +29,7 @@ PRECISIONS = ("auto", "bf16", "fp32")
 RESUMABLE_CHANGES = frozenset(
     {
         "output_dir",
+        "state_dir",
         "threads",
         "eval_steps",
         "eval_examples",
@@ -102,6 +103,9 @@ class FinetuneConfig:
     output_dir: str = "checkpoints/autowrite-model"  # the Hub-ready folder (adapter + card)
     # Resumable trainer checkpoints, splits and logs: large, git-ignored, never published.
     run_dir: str = "runs/autowrite-model"
+    # A folder git holds for the newest checkpoint's resume files (train/state.py); "" keeps
+    # them in run_dir only.
+    state_dir: str = ""
     base_model: str = "embedded"  # "embedded", a local folder, or a Hub id
     base_model_id: str = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the Hub id the card names
     method: str = "lora"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -223,6 +224,36 @@ def test_interrupted_run_resumes_from_its_saved_step(tmp_path, tiny_llama_dir, r
     # Same data order, optimizer and scheduler state: the resumed run ends where an
     # uninterrupted one does.
     assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5)
+
+
+def test_a_run_goes_on_on_another_machine_from_its_state_dir(tmp_path, tiny_llama_dir, review_subset):
+    """The state git holds (no run_dir, no data) is enough to resume exactly."""
+    changes = dict(max_steps=4, save_steps=2, eval_steps=4, lora_dropout=0.0, precision="fp32")
+    state_dir = tmp_path / "repo" / "train" / "state" / "tiny"
+    interrupted = tiny_config(tmp_path / "a", tiny_llama_dir, review_subset, state_dir=str(state_dir), **changes)
+    with pytest.raises(KeyboardInterrupt):
+        main(interrupted, callbacks=[_Interrupt()])
+    kept = sorted(p.relative_to(state_dir).as_posix() for p in state_dir.rglob("*") if p.is_file())
+    assert "checkpoint-2/optimizer.pt" in kept and "checkpoint-2/adapter_model.safetensors" in kept
+    assert "run_config.yaml" in kept and "data_digests.json" in kept
+    assert not [name for name in kept if name.endswith(".jsonl")]  # the data itself stays where it is read
+    shutil.rmtree(interrupted.run_dir)  # another machine: nothing but the repository
+
+    digests = json.loads((state_dir / "data_digests.json").read_text())
+    (state_dir / "data_digests.json").write_text(json.dumps({**digests, "train": {"rows": 1, "sha256": "0"}}))
+    with pytest.raises(RecipeError, match=r"started on other train data \(1 rows"):
+        main(interrupted, resume=True)
+    (state_dir / "data_digests.json").write_text(json.dumps(digests))
+    shutil.rmtree(interrupted.run_dir)
+
+    resumed = main(interrupted, resume=True)
+    assert resumed.resumed_from.endswith("checkpoint-2") and resumed.global_step == 4
+    assert sorted(p.name for p in state_dir.glob("checkpoint-*")) == ["checkpoint-4"]
+    straight = main(tiny_config(tmp_path / "b", tiny_llama_dir, review_subset, **changes))
+    a = load_file(Path(interrupted.output_dir) / "adapter_model.safetensors")
+    b = load_file(straight.output_dir / "adapter_model.safetensors")
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5)
 
