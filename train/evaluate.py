@@ -64,6 +64,9 @@ class EvalConfig:
     model: str
     data: list[str]
     limit: int = 200
+    # At most this many test examples of each category, drawn before `limit` (0: no cap), so
+    # that a small category's perplexity rests on enough reviews to read on its own.
+    per_category: int = 0
     json: str | None = None
     # The markdown file and the card's section are written by the command line, through
     # train.card, which writes every line of Markdown; main() returns data and writes only JSON.
@@ -436,12 +439,23 @@ def main(config: EvalConfig) -> dict[str, Any]:
     return results
 
 
+def stratified(records: list[Record], per_category: int, seed: int) -> list[Record]:
+    """Up to per_category records of each category, seeded, grouped by category in name order."""
+    groups: dict[str, list[Record]] = defaultdict(list)
+    for record in records:
+        groups[record.category].append(record)
+    rng = random.Random(seed)
+    return [r for name in sorted(groups) for r in rng.sample(groups[name], min(per_category, len(groups[name])))]
+
+
 def _test_examples(config: EvalConfig, task: Task, tokenizer) -> list[Example]:
     """The usable test records, a seeded sample of config.limit of them, tokenized."""
     records, _ = read_files(config.data)
     records = [r for r in records if usable(r, task)]
     if not records:
         raise EvalError(f"no records in {', '.join(config.data)} can be used for the {task.value} task")
+    if config.per_category > 0:
+        records = stratified(records, config.per_category, config.seed)
     rng = random.Random(config.seed)
     if len(records) > config.limit:
         records = rng.sample(records, config.limit)
@@ -615,6 +629,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", required=True, help="checkpoint folder: a LoRA adapter or a full model")
     parser.add_argument("--data", action="append", required=True, help="evaluation file (repeat for more)")
     parser.add_argument("--limit", type=int, default=_DEFAULTS["limit"], help="examples to score (a seeded sample)")
+    parser.add_argument(
+        "--per-category", type=int, default=_DEFAULTS["per_category"], help="at most this many examples per category"
+    )
     parser.add_argument("--json", help="write the results here as JSON")
     parser.add_argument("--markdown", help="write the tables here as markdown")
     parser.add_argument(

@@ -274,6 +274,7 @@ def _final_evaluation(config: FinetuneConfig, splits: Splits) -> None:
             data=[str(run_dir / "data" / "test.jsonl")],
             train_data=[str(run_dir / "data" / "train.jsonl")],
             limit=config.final_eval_examples,
+            per_category=config.final_eval_per_category,
             json=str(output_dir / "eval_results.json"),
             samples_per_rating=config.samples_per_rating,
             memorisation_samples=config.memorisation_samples,

@@ -20,17 +20,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import random
 import sys
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from autowrite.formats import Task
 from train import finetune
-from train.evaluate import Scored, body_nll, load_models, tokenize_example
+from train.evaluate import Scored, body_nll, load_models, stratified, tokenize_example
 from train.prepare import load_and_prepare, usable
 from train.readers import Record
 from train.recipe import load_recipe
@@ -61,15 +59,6 @@ def parse_variant(spec: str) -> Variant:
     if not name.strip():
         raise ValueError(f"variant {spec!r} has no name")
     return Variant(name.strip(), overrides)
-
-
-def stratified(records: list[Record], per_category: int, seed: int) -> list[Record]:
-    """Up to per_category records of each category, seeded."""
-    groups: dict[str, list[Record]] = defaultdict(list)
-    for record in records:
-        groups[record.category].append(record)
-    rng = random.Random(seed)
-    return [r for name in sorted(groups) for r in rng.sample(groups[name], min(per_category, len(groups[name])))]
 
 
 def train_variant(recipe: Path, variant: Variant, steps: int, folder: Path) -> Path:

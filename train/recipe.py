@@ -37,6 +37,7 @@ RESUMABLE_CHANGES = frozenset(
         "save_total_limit",
         "logging_steps",
         "final_eval_examples",
+        "final_eval_per_category",
         "samples_per_rating",
         "memorisation_samples",
         "card",
@@ -141,6 +142,7 @@ class FinetuneConfig:
     threads: int = 0  # 0: the machine's cores shared among local processes
     # After training, evaluate on this many test examples and put the table in the card (0: skip).
     final_eval_examples: int = 300
+    final_eval_per_category: int = 0  # at most this many of them per category (0: no cap)
     samples_per_rating: int = 2
     memorisation_samples: int = 16  # generated continuations checked for copied training spans
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
