@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import random
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit
 
 import pytest
 
-from autowrite.formats import Task
+from autowrite.formats import CATEGORIES, Task
 from autowrite.service import MAX_PROMPT_CHARS, UserError
 from autowrite.settings import SamplingSettings
 from autowrite.ui.share import MAX_LINK_CHARS, PLAIN_LINK_CHARS, PageState, from_query, pack, to_query, unpack
@@ -76,7 +76,60 @@ def test_every_bad_value_falls_back_and_the_rest_is_restored(tiny_service):
 
 def test_a_hostile_links_values_are_echoed_short(tiny_service):
     state = from_query(tiny_service, {**HOSTILE, "model": "<b>" * 3000})
-    assert all(len(notice) < 400 for notice in state.notices), state.notices
+    # The longest notice lists the 17 categories (300 characters) before the value it got.
+    assert all(len(notice) < 500 for notice in state.notices), state.notices
+    assert all(notice.count("<b>") <= 20 for notice in state.notices), state.notices
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_a_link_carries_every_category_the_app_offers(tiny_service, category):
+    state = PageState("tiny-gptneo", Task.REVIEW, "It", SamplingSettings(seed=2), category=category)
+    query = to_query(state)
+    assert "category=" + quote_plus(category) in query
+    restored = from_query(tiny_service, dict(parse_qsl(query[1:])))
+    assert (restored.category, restored.notices) == (category, [])
+
+
+@pytest.mark.parametrize(
+    ("query", "category"),
+    [
+        ("category=Pet%20Supplies", "Pet Supplies"),
+        ("category=Pet+Supplies", "Pet Supplies"),
+        ("category=Pet_Supplies", "Pet Supplies"),  # a data file's spelling
+        ("category=" + quote("Arts, Crafts & Sewing"), "Arts Crafts and Sewing"),
+        ("category=tools_and_home_improvement", "Tools and Home Improvement"),
+        ("category=Electronics", "Electronics"),
+    ],
+)
+def test_a_link_reads_a_category_as_people_and_data_files_spell_it(tiny_service, query, category):
+    state = from_query(tiny_service, dict(parse_qsl("mode=review&" + query)))
+    assert (state.category, state.notices) == (category, [])
+
+
+def test_an_unknown_category_falls_back_and_says_which_there_are(tiny_service):
+    review = from_query(tiny_service, {"model": "tiny-gptneo", "mode": "review", "category": "Garden", "rating": "2"})
+    assert (review.category, review.rating) == ("Electronics", 2)
+    assert review.notices == [f"category must be one of {', '.join(CATEGORIES)}; got 'Garden'; using Electronics."]
+    ad = from_query(tiny_service, {"model": "tiny-gptneo", "mode": "ad", "category": "Garden"})
+    assert ad.category == "" and ad.notices[0].endswith("; got 'Garden'; writing the ad for any category.")
+
+
+def test_an_ads_category_goes_into_its_link_only_when_chosen(tiny_service):
+    chosen = PageState("tiny-gptneo", Task.AD, "Chrome polish", SamplingSettings(seed=4), category="Automotive")
+    query = to_query(chosen)
+    assert "mode=ad" in query and "category=Automotive" in query and "rating=" not in query
+    restored = from_query(tiny_service, dict(parse_qsl(query[1:])))
+    assert (restored.task, restored.category, restored.prompt, restored.notices) == (
+        Task.AD,
+        "Automotive",
+        "Chrome polish",
+        [],
+    )
+    anywhere = to_query(PageState("tiny-gptneo", Task.AD, "Chrome polish", SamplingSettings(seed=4)))
+    assert "category=" not in anywhere
+    assert from_query(tiny_service, dict(parse_qsl(anywhere[1:]))).category == ""
+    # A review link without one, as links made before the category mattered: the default.
+    assert from_query(tiny_service, {"mode": "review", "model": "tiny-gptneo"}).category == "Electronics"
 
 
 def _watch_outside_requests(page) -> list[str]:

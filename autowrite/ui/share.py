@@ -82,7 +82,7 @@ class PageState:
     prompt: str
     settings: SamplingSettings
     rating: int = 5
-    category: str = "Electronics"
+    category: str = ""  # "": none chosen (a review's default category; an ad's any)
     headline: str = ""
     samples: int = 1
     tab: str = "generate"  # one of TABS, or FIRST_TAB for a link that asks for no tab
@@ -118,6 +118,8 @@ def _values(state: PageState) -> dict[str, object]:
     values.update(model=state.model, mode=state.task.value, prompt=state.prompt)
     if state.task is Task.REVIEW:
         values.update(rating=state.rating, category=state.category, headline=state.headline)
+    elif state.task is Task.AD:
+        values["category"] = state.category
     if state.tab == "changes":  # the prompt is the text to score
         return {k: v for k, v in values.items() if v not in ("", None)}
     if state.tab == "compare":
@@ -208,12 +210,7 @@ def from_query(service: Service, params: Mapping[str, str]) -> PageState:
         prompt=_prompt(params, notices),
         settings=settings,
         rating=_lenient(notices, lambda: inputs.parse_rating(params.get("rating")), 5, "using 5"),
-        category=_lenient(
-            notices,
-            lambda: inputs.parse_category(params.get("category")),
-            inputs.DEFAULT_CATEGORY,
-            f"using {inputs.DEFAULT_CATEGORY}",
-        ),  # fmt: skip
+        category=_category(params.get("category"), task, notices),
         headline=_lenient(notices, lambda: _headline(params.get("headline")), "", "leaving it empty"),
         samples=_lenient(notices, lambda: inputs.parse_samples(params.get("samples")), 1, "using 1"),
         tab=tab,
@@ -271,6 +268,13 @@ def _branch(params: Mapping[str, str], settings: SamplingSettings, notices: list
         notices, lambda: inputs.branch_text(inputs.parse_branch(params.get("branch"), settings.max_new_tokens)),
         "", "writing the text without it",
     )  # fmt: skip
+
+
+def _category(value: Any, task: Task, notices: list[str]) -> str:
+    """The link's category, in any spelling a data file uses; an unknown one falls back to the task's default."""
+    fallback = inputs.parse_category(None, task)
+    instead = f"using {fallback}" if fallback else "writing the ad for any category"
+    return _lenient(notices, lambda: inputs.parse_category(value, task), fallback, instead)
 
 
 def _headline(value: Any) -> str:
