@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 import pytest
 
+from autowrite.formats import CATEGORIES
 from autowrite.service import Request
 
 
@@ -244,6 +245,61 @@ def test_compare_link_restores_the_columns_and_reproduces_them(app_url, browser)
     again.close()
 
 
+@pytest.mark.browser
+def test_an_ad_names_the_category_chosen_for_it(app_url, browser, monkeypatch):
+    """The category dropdown offers every category; an ad's starts at any, and a chosen one leads its prompt and link."""
+    url, service = app_url
+    prompts: list[str] = []  # those written from; the live tab's words follow every field too (typing=True)
+    prompt = service.prompt
+
+    def recording(entry, request, typing=False):
+        built = prompt(entry, request, typing)
+        if not typing:
+            prompts.append(built)
+        return built
+
+    monkeypatch.setattr(service, "prompt", recording)
+    page = browser.new_page()
+    page.goto(url + "?tab=generate&model=tiny-gptneo&mode=review&prompt=Chrome&max_new_tokens=3")
+    page.wait_for_function("document.querySelector('#gen-prompt textarea')?.value === 'Chrome'", timeout=20_000)
+    category = page.locator("#category input")
+    category.click()
+    assert page.locator("#category [role=option]").all_inner_texts() == [
+        f"✓\n{c}" if c == "Electronics" else c for c in CATEGORIES
+    ]
+    page.keyboard.press("Escape")
+    page.get_by_label("Ad", exact=True).check()
+    page.wait_for_function("document.querySelector('#category input').value === 'Any category'", timeout=20_000)
+    assert not page.locator("#rating").is_visible() and not page.locator("#headline").is_visible()
+
+    def written() -> str:
+        prompts.clear()
+        page.click("#generate")
+        page.wait_for_function("document.querySelector('#sample-0 textarea')?.value?.length > 'Chrome'.length")
+        _settled(page, "#sample-0 textarea")
+        return prompts[0]
+
+    assert written() == "Ad: Chrome"
+    category.click()
+    page.keyboard.press("Control+a")
+    page.keyboard.type("auto")  # the list narrows as it is typed
+    page.wait_for_function("document.querySelectorAll('#category [role=option]').length === 1")
+    assert page.locator("#category [role=option]").all_inner_texts() == ["Automotive"]
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#category input').value === 'Automotive'")
+    assert written() == "Category: Automotive\nAd: Chrome"
+    page.click("#share")
+    page.wait_for_function("document.querySelector('#share-link textarea').value.includes('mode=ad')")
+    link = page.locator("#share-link textarea").input_value()
+    assert "category=Automotive" in link and "rating=" not in link
+    page.close()
+    again = browser.new_page()
+    again.goto(link)
+    again.wait_for_function("document.querySelector('#category input')?.value === 'Automotive'", timeout=20_000)
+    assert not again.locator("#rating").is_visible()
+    again.close()
+
+
 def test_the_compare_share_button_reads_the_shown_columns(tiny_service):
     import gradio as gr
 
@@ -321,10 +377,67 @@ def test_live_status_says_what_the_words_are(partial, appends, status):
     assert outputs[-2] == status
 
 
-def test_review_fields_show_only_for_models_that_read_them(tiny_service):
+def _shown(fields: list) -> dict:
+    """Which of the fields row, stars, category and headline show, and the category's choices and value."""
+    row, rating, category, headline = fields
+    return {
+        "row": row["visible"],
+        "rating": rating["visible"],
+        "headline": headline["visible"],
+        "choices": [value for _, value in category.choices],
+        "category": category.value,
+    }
+
+
+def test_the_fields_show_only_for_models_that_read_them(tiny_service):
     from autowrite.ui.app import review_fields_for
 
     # tiny-gptneo was trained with the field markers; tiny-gpt2 reads the text alone.
-    assert review_fields_for(tiny_service, "review", "tiny-gptneo")["visible"] is True
-    assert review_fields_for(tiny_service, "review", "tiny-gpt2")["visible"] is False
-    assert review_fields_for(tiny_service, "ad", "tiny-gptneo")["visible"] is False
+    review = _shown(review_fields_for(tiny_service, "review", "tiny-gptneo", "Books"))
+    assert review == {"row": True, "rating": True, "headline": True, "choices": list(CATEGORIES), "category": "Books"}
+    assert _shown(review_fields_for(tiny_service, "review", "tiny-gpt2", "Books"))["row"] is False
+    # An ad: the category alone, any category first and chosen, the review's category left behind.
+    ad = _shown(review_fields_for(tiny_service, "ad", "tiny-gptneo", "Books"))
+    assert ad == {"row": True, "rating": False, "headline": False, "choices": ["", *CATEGORIES], "category": ""}
+    assert _shown(review_fields_for(tiny_service, "ad", "tiny-gpt2", "Books"))["row"] is False
+    assert _shown(review_fields_for(tiny_service, "free", "tiny-gptneo", "Books"))["row"] is False
+    # Back to a review: a category chosen for the ad stays; any category becomes the default.
+    assert _shown(review_fields_for(tiny_service, "review", "tiny-gptneo", "Automotive"))["category"] == "Automotive"
+    assert _shown(review_fields_for(tiny_service, "review", "tiny-gptneo", ""))["category"] == "Electronics"
+
+
+def test_switching_models_keeps_the_category_while_the_task_stays(tiny_service):
+    from autowrite.ui.app import switch_model
+
+    same = switch_model(tiny_service, "tiny-gptneo", "review", "Pet Supplies")
+    assert same[0] == "review" and _shown(same[1:5])["category"] == "Pet Supplies"
+    tiny_service.allow_custom = True
+    unknown = switch_model(tiny_service, "no/such-model", "review", "Pet Supplies")
+    assert len(unknown) == len(same) and all(update == {"__type__": "update"} for update in unknown)
+
+
+def test_every_category_dropdown_offers_every_category(tiny_service):
+    import gradio as gr
+
+    from autowrite.ui.app import build_demo
+
+    demo = build_demo(tiny_service)
+    dropdowns = [b for b in demo.blocks.values() if isinstance(b, gr.Dropdown) and b.label == "Category"]
+    assert dropdowns and all([value for _, value in d.choices] == list(CATEGORIES) for d in dropdowns)
+    assert [d.value for d in dropdowns] == ["Electronics"] * len(dropdowns)  # the default model writes reviews
+
+
+def test_a_link_restores_an_ads_category(tiny_service):
+    from types import SimpleNamespace
+
+    from autowrite.ui.app import restore
+
+    link = SimpleNamespace(query_params={"model": "tiny-gptneo", "mode": "ad", "category": "Automotive"})
+    restored = restore(tiny_service, link)
+    assert restored[1] == "ad"
+    assert _shown(restored[2:6]) == {
+        "row": True, "rating": False, "headline": False, "choices": ["", *CATEGORIES], "category": "Automotive"
+    }  # fmt: skip
+    link.query_params = {"model": "tiny-gptneo", "mode": "review", "category": "Pet_Supplies", "rating": "2"}
+    row, rating, category, headline = restore(tiny_service, link)[2:6]
+    assert (rating["value"], rating["visible"], category.value, headline["visible"]) == (2, True, "Pet Supplies", True)

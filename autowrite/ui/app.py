@@ -15,6 +15,7 @@ from autowrite import hub, inputs
 from autowrite.catalog import Entry
 from autowrite.formats import Task
 from autowrite.service import Service, UserError
+from autowrite.settings import FIELDS
 from autowrite.ui import api, changes, compare, generate, lanes, live, report
 from autowrite.ui.boundary import Boundary
 from autowrite.ui.common import (
@@ -23,10 +24,10 @@ from autowrite.ui.common import (
     SettingsWidgets,
     as_text,
     page_error,
-    reads_review_fields,
+    reads_category,
     review_field_widgets,
     settings_updates,
-    task_fields_visible,
+    task_fields,
     warning_lines,
 )
 from autowrite.ui.refusals import log_refusal
@@ -97,27 +98,39 @@ def load_model(service: Service, model: str, progress: gr.Progress = gr.Progress
     return model_info(service, model)
 
 
-def switch_model(service: Service, model: str) -> list:
-    """The model's own task, default settings and examples after choosing it."""
+def switch_model(service: Service, model: str, task: str = "", category: str = "") -> list:
+    """The model's own task with its fields, default settings and examples after choosing it.
+
+    task, category: the page's before the switch; the category stays while the task does.
+    """
     try:
         entry = service.entry(model)
     except UserError as error:
         gr.Warning(html.escape(str(error)))  # the toast renders HTML
-        return [gr.update()] * 10
+        return [gr.update()] * (len(FIELDS) + 6)  # the task, its four fields, the settings, the examples: as they were
+    if entry.task.value != task:
+        category = _category_after_switch(entry.task.value, category)
     return [
         entry.task.value,
-        task_fields_visible(entry.task.value, entry.prompt_format),
+        *task_fields(entry.task.value, entry.prompt_format, category),
         *settings_updates(entry.defaults),
         gr.Dataset(samples=[[e] for e in entry.examples]),
     ]
 
 
-def review_fields_for(service: Service, task: str, model: str):
-    """The review fields' visibility after choosing a task, for the model chosen."""
+def review_fields_for(service: Service, task: str, model: str, category: str = "") -> list:
+    """The fields row, stars, category and headline after choosing a task, for the model chosen."""
+    category = _category_after_switch(task, category)
     try:
-        return task_fields_visible(task, service.entry(model).prompt_format)
+        return task_fields(task, service.entry(model).prompt_format, category)
     except UserError:
-        return task_fields_visible(task)
+        return task_fields(task, category=category)
+
+
+def _category_after_switch(task: str, category: str) -> str:
+    # An ad starts from any category: the one shown was chosen for a review, or is the
+    # review's default. A review keeps a category chosen for an ad.
+    return "" if task == Task.AD.value else category
 
 
 def model_choices(service: Service, names: list[str], reachable: Callable[[], bool]) -> list[tuple[str, str]]:
@@ -149,10 +162,7 @@ def restore(service: Service, request: gr.Request, choices: list[tuple[str, str]
     return [
         state.model if choices is None else gr.Dropdown(choices=choices, value=state.model),
         state.task.value,
-        task_fields_visible(state.task.value, entry.prompt_format),
-        state.rating,
-        state.category,
-        state.headline,
+        *_with_values(task_fields(state.task.value, entry.prompt_format, state.category), state),
         state.prompt if state.tab != "changes" else gr.update(),
         state.samples,
         *settings_updates(state.settings),
@@ -172,6 +182,12 @@ def restore(service: Service, request: gr.Request, choices: list[tuple[str, str]
         state.prompt if state.tab == "changes" else gr.update(),
         int(state.tab == "changes" and bool(state.prompt)),
     ]
+
+
+def _with_values(fields: list, state: PageState) -> list:
+    """task_fields' updates with a link's stars and headline as their values."""
+    row, rating, category, headline = fields
+    return [row, {**rating, "value": state.rating}, category, {**headline, "value": state.headline}]
 
 
 def share_query(
@@ -329,10 +345,11 @@ def _model_and_fields(service: Service, choices: list[tuple[str, str]]) -> tuple
         info = gr.Markdown(model_info(service, service.default_name), elem_id="model-info")  # 320 px: style.css
     with gr.Row(equal_height=True, elem_id="fields-row"):
         task = gr.Radio(TASKS, value=default.task.value, label="Write", scale=1, elem_id="task")
+        # Two thirds for stars, category and headline: the three choices of Write need a third.
         with gr.Row(
-            visible=reads_review_fields(default.task.value, default.prompt_format), elem_id="review-fields"
+            visible=reads_category(default.task.value, default.prompt_format), scale=2, elem_id="review-fields"
         ) as review_fields:
-            rating, category, headline = review_field_widgets()
+            rating, category, headline = review_field_widgets(default.task.value, default.prompt_format)
     return Common(model, task, rating, category, headline, review_fields), info
 
 
@@ -368,16 +385,17 @@ def _help() -> None:
 
 
 def _model_events(service: Service, page: Page) -> None:
-    """Choosing a task shows or hides the review fields; choosing a model loads it with its defaults."""
+    """Choosing a task shows the fields the model reads for it; choosing a model loads it with its defaults."""
     common = page.common
+    fields = [common.review_fields, common.rating, common.category, common.headline]
     common.task.input(
-        partial(review_fields_for, service), [common.task, common.model], common.review_fields,
+        partial(review_fields_for, service), [common.task, common.model, common.category], fields,
         api_visibility="private",
     )  # fmt: skip
     common.model.input(
         partial(switch_model, service),
-        common.model,
-        [common.task, common.review_fields, *page.widgets.as_list(), page.examples],
+        [common.model, common.task, common.category],
+        [common.task, *fields, *page.widgets.as_list(), page.examples],
         api_visibility="private",
     ).then(
         partial(load_model, service), common.model, page.info, api_visibility="private", show_progress="full",

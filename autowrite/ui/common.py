@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from autowrite import inputs
 from autowrite.formats import CATEGORIES, Task
 from autowrite.settings import BOUNDS, FIELDS, SamplingSettings
 from autowrite.ui.refusals import refused
@@ -16,6 +17,8 @@ from autowrite.ui.refusals import refused
 _MARKDOWN_PUNCTUATION = re.compile(r"[!\"#$%'()*+,\-./:;=?@\[\\\]^_`{|}~]")
 
 TASKS = [("Review", Task.REVIEW.value), ("Ad", Task.AD.value), ("Free text", Task.FREE.value)]
+# An ad's first category choice: its prompt then names none, as the ads whose source names none.
+ANY_CATEGORY = ("Any category", "")
 
 
 @dataclass
@@ -27,7 +30,7 @@ class Common:
     rating: gr.Slider
     category: gr.Dropdown
     headline: gr.Textbox
-    review_fields: gr.Row
+    review_fields: gr.Row  # the fields a model trained here reads: stars, category, headline
 
 
 @dataclass
@@ -138,7 +141,7 @@ def warning_lines(messages: list[str]) -> str:
 
 
 def reads_review_fields(task: str, prompt_format: str = "autowrite") -> bool:
-    """Whether the review fields mean anything: writing a review with a model that reads them.
+    """Whether stars and headline mean anything: writing a review with a model that reads them.
 
     A plain-format model (a Hub checkpoint trained on review text alone) gets the text
     only: stars, category and headline would change nothing it writes.
@@ -146,18 +149,53 @@ def reads_review_fields(task: str, prompt_format: str = "autowrite") -> bool:
     return task == Task.REVIEW.value and prompt_format != "plain"
 
 
-def task_fields_visible(task: str, prompt_format: str = "autowrite"):
-    """Show the review fields only where reads_review_fields."""
-    return gr.update(visible=reads_review_fields(task, prompt_format))
+def reads_category(task: str, prompt_format: str = "autowrite") -> bool:
+    """Whether the category means anything: a review or an ad by a model that reads the fields."""
+    return task in (Task.REVIEW.value, Task.AD.value) and prompt_format != "plain"
 
 
-def review_field_widgets() -> tuple[gr.Slider, gr.Dropdown, gr.Textbox]:
-    """Rating, category and optional headline."""
-    rating = gr.Slider(1, 5, value=5, step=1, label="Stars", elem_id="rating")
-    category = gr.Dropdown(list(CATEGORIES), value="Electronics", label="Category", elem_id="category")
+def category_choices(task: str) -> list[tuple[str, str]]:
+    """The category dropdown's (label, value) pairs: every category, led for an ad by any category."""
+    named = [(name, name) for name in CATEGORIES]
+    return [ANY_CATEGORY, *named] if task == Task.AD.value else named
+
+
+def task_fields(task: str, prompt_format: str = "autowrite", category: str = "") -> list:
+    """Updates for the fields row, stars, category and headline: those the model reads for the task.
+
+    The category's choices are the task's; a category they lack (an ad's any, for a review)
+    shows the task's default instead.
+    """
+    choices = category_choices(task)
+    if category not in [value for _, value in choices]:
+        category = inputs.parse_category(None, Task(task))
+    review = reads_review_fields(task, prompt_format)
+    return [
+        gr.update(visible=reads_category(task, prompt_format)),
+        gr.update(visible=review),
+        gr.Dropdown(choices=choices, value=category),
+        gr.update(visible=review),
+    ]
+
+
+def review_field_widgets(task: str, prompt_format: str) -> tuple[gr.Slider, gr.Dropdown, gr.Textbox]:
+    """Rating, category and optional headline, as task_fields shows them for the task."""
+    review = reads_review_fields(task, prompt_format)
+    rating = gr.Slider(1, 5, value=5, step=1, label="Stars", visible=review, elem_id="rating")
+    # Filterable: typing "pet" narrows the 17 categories to Pet Supplies. 280 px holds the
+    # longest names ("Cell Phones and Accessories") on one line, in the box and in its list.
+    category = gr.Dropdown(
+        category_choices(task),
+        value=inputs.parse_category(None, Task(task)),
+        label="Category",
+        filterable=True,
+        min_width=280,
+        elem_id="category",
+    )
     headline = gr.Textbox(
         label="Headline (optional)",
         info="Left empty, a first line you end with Enter is the title",
+        visible=review,
         elem_id="headline",
     )
     return rating, category, headline
