@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from autowrite.formats import (
+    CATEGORIES,
     Ad,
     FormatError,
     Review,
@@ -76,11 +77,20 @@ def test_invalid_fields():
         ("Home_and_Kitchen", "Home and Kitchen"),
         ("Movies & TV", "Movies and TV"),
         ("Digital_Music", "Digital Music"),
+        ("Arts, Crafts & Sewing", "Arts Crafts and Sewing"),  # a 2023 main_category
+        ("Clothing_Shoes_and_Jewelry", "Clothing Shoes and Jewelry"),
+        ("pet supplies", "Pet Supplies"),
         ("Toys", "Toys"),
     ],
 )
 def test_canonical_category(raw, expected):
     assert canonical_category(raw) == expected
+
+
+def test_every_category_reads_back_from_its_file_spelling():
+    """A data file's name (spaces as underscores, and as ampersand) maps to the name the app offers."""
+    for name in CATEGORIES:
+        assert canonical_category(name.replace(" and ", " & ").replace(" ", "_")) == name
 
 
 def test_prompt_for_each_task():
