@@ -95,7 +95,7 @@ def bad_bodies(n: dict[str, int]) -> list[tuple[str, bytes, int, str]]:
         (join, encoded(page_event(n["task"], [], session_hash="anon:1.2.3.4/x")), 422, "may not start with 'anon:'"),
         (join, encoded(page_event(n["task"], [], event_data="x")), 422, "event_data must be an object or null, got text"),
         (join, encoded(page_event(n["task"], [], trigger_id=[1])), 422, "trigger_id must be a whole number or null, got a"),
-        (join, encoded(page_event(n["task"], ["review", "x", 3])), 422, "takes at most 2 values, got 3"),
+        (join, encoded(page_event(n["task"], ["review", "x", "Books", 3])), 422, "takes at most 3 values, got 4"),
         (join, encoded(page_event(n["task"], deep)), 422, "] nests deeper than 32 levels"),
         (call, encoded({"data": ["x"], "fn_index": n["suggest"]}), 422, "suggest: a call by name takes no fn_index"),
         (call, encoded({"data": ["x"], "fn_index": None}), 422, "a call by name takes no fn_index"),
