@@ -188,6 +188,8 @@ def main(
 
     base_folder = resolve_base(config.base_model)
     model, tokenizer = load_causal_lm(base_folder)
+    if config.init_adapter:
+        model = _with_adapter(model, Path(config.init_adapter))
     # Deterministic preparation: every process computes the same splits from the same seed.
     splits: Splits = load_and_prepare(config.data, config.prepare, report=_main_process_print)
     _check_same_data(run_dir, splits, resuming=bool(resume and checkpoint))
@@ -211,6 +213,15 @@ def main(
     )
 
 
+def _with_adapter(model, folder: Path):
+    """The base model with a trained LoRA adapter loaded to train on (init_adapter)."""
+    from peft import PeftModel
+
+    if not (folder / "adapter_config.json").exists():
+        raise RecipeError(f"init_adapter {folder}: no adapter_config.json there")
+    return PeftModel.from_pretrained(model, folder, is_trainable=True)
+
+
 def _build_trainer(config: FinetuneConfig, model, tokenizer, splits: Splits, callbacks: list):
     """The trainer over the training split, validating on a seeded sample of the validation split."""
     import torch
@@ -228,7 +239,9 @@ def _build_trainer(config: FinetuneConfig, model, tokenizer, splits: Splits, cal
         train_dataset=train_set,
         eval_dataset=eval_set,
         processing_class=tokenizer,
-        peft_config=_lora_config(config, model.config.model_type) if config.method == "lora" else None,
+        peft_config=_lora_config(config, model.config.model_type)
+        if config.method == "lora" and not config.init_adapter
+        else None,
         callbacks=[_intervals_from_arguments(), *callbacks],
     )
     if trainer.is_world_process_zero():

@@ -114,6 +114,10 @@ class FinetuneConfig:
     # r=16 is ~2.4% extra parameters, still a ~10 MB adapter.
     lora_r: int = 16
     lora_alpha: int = 32  # alpha = 2r, the usual scale: the update's size does not move with r
+    # A LoRA adapter folder to start from instead of a fresh adapter (its rank and targets
+    # replace lora_r, lora_alpha and target_modules): a run on new data continues what an
+    # earlier run learnt rather than spending the budget learning the format again.
+    init_adapter: str = ""
     lora_dropout: float = 0.05
     target_modules: list[str] | None = None  # None: chosen per model family (train.modeling)
     # Why 256: covers 90% of the bodies kept by prepare (<= 1200 characters) whole, and
@@ -157,6 +161,8 @@ class FinetuneConfig:
         self.prepare.task = self.task
         if self.method not in METHODS:
             raise RecipeError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.init_adapter and self.method != "lora":
+            raise RecipeError("init_adapter continues a LoRA adapter: it needs method: lora")
         for name in ("learning_rate", "warmup_ratio", "weight_decay", "num_train_epochs", "lora_dropout"):
             # YAML 1.1 reads 5e-5 (no dot) as a string: take it as the number that was meant.
             try:

@@ -258,6 +258,22 @@ def test_a_run_goes_on_on_another_machine_from_its_state_dir(tmp_path, tiny_llam
         torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5)
 
 
+def test_a_run_can_start_from_a_trained_adapter(tmp_path, tiny_llama_dir, review_subset):
+    first = main(tiny_config(tmp_path / "a", tiny_llama_dir, review_subset, max_steps=2, lora_dropout=0.0))
+    trained = load_file(first.output_dir / "adapter_model.safetensors")
+    # At a learning rate near zero the continued run keeps the adapter it started from;
+    # a fresh adapter's B matrices would be zeros.
+    still = tiny_config(tmp_path / "b", tiny_llama_dir, review_subset, max_steps=1, learning_rate=1e-12)
+    continued = main(dataclasses.replace(still, init_adapter=str(first.output_dir), lora_r=4))
+    kept = load_file(continued.output_dir / "adapter_model.safetensors")
+    assert kept.keys() == trained.keys()
+    assert any(name.endswith("lora_B.weight") and trained[name].abs().sum() > 0 for name in trained)
+    for name in trained:
+        torch.testing.assert_close(kept[name], trained[name])
+    with pytest.raises(RecipeError, match="init_adapter"):
+        dataclasses.replace(still, init_adapter=str(first.output_dir), method="full")
+
+
 def test_resumed_run_may_split_its_batch_another_way(tmp_path, tiny_llama_dir, review_subset):
     """A run started with 2 rows per micro-batch (a GPU's split) resumes with 1 row x 2 (a CPU's).
 
