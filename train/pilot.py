@@ -11,8 +11,9 @@ categories at the small ones' cost shows it.
         --variant "natural-r32:lora_r=32,lora_alpha=64"
 
 A variant is NAME or NAME:KEY=VALUE,KEY=VALUE (recipe overrides, as finetune's --set). A
-variant whose adapter is already in the pilot folder is scored, not trained again, so a
-killed pilot goes on where it stopped.
+variant already in the results file is kept as it is, and one whose adapter is already in
+the pilot folder is scored, not trained again, so a killed pilot goes on where it stopped
+and a new variant joins the same table.
 """
 
 from __future__ import annotations
@@ -122,7 +123,12 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     splits = load_and_prepare(recipe.data, recipe.prepare, report=lambda _: None)
     sample = stratified([r for r in splits.val if usable(r, Task.REVIEW)], args.per_category, recipe.seed)
     results: dict[str, Any] = {"steps": args.steps, "reviews": len(sample), "variants": {}}
+    earlier = _read(args.out)
+    if earlier.get("steps") == args.steps and earlier.get("reviews") == len(sample):
+        results = earlier  # a pilot that goes on keeps the scores it has
     for variant in variants:
+        if variant.name in results["variants"]:
+            continue
         adapter = train_variant(args.recipe, variant, args.steps, args.folder)
         scores = score(adapter, sample, with_base="base" not in results)
         if "base" not in results:
@@ -135,6 +141,11 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
 
 def _summary(scored: Scored) -> dict[str, Any]:
     return {"perplexity": scored.perplexity, "per_category": scored.group_perplexity(), "tokens": scored.tokens}
+
+
+def _read(out: Path) -> dict[str, Any]:
+    path = out.with_suffix(".json")
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
 def _write(results: dict[str, Any], out: Path) -> None:
