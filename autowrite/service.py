@@ -408,6 +408,22 @@ class Service:
         ]
         return shown, outputs
 
+    def side_by_side(
+        self, request: Request, columns: Sequence[Variant], stop: threading.Event | None = None
+    ) -> Iterator[Output]:
+        """Columns written as compare writes them, without the next-token views: the arena's pairs.
+
+        A column whose model cannot write fails the whole request: a pair half written is
+        no pair.
+        """
+        if not 1 <= len(columns) <= MAX_COLUMNS:
+            raise UserError(f"between 1 and {MAX_COLUMNS} columns, got {len(columns)}")
+        failures, outputs = self._columns_stream(request, columns, stop)
+        if failures:
+            outputs.close()
+            raise UserError(next(iter(failures.values())))
+        return self._admitted(outputs, request.caller)
+
     def report(
         self, request: Request, columns: Sequence[Variant], seeds: int, stop: threading.Event | None = None
     ) -> tuple[dict[int, str], Iterator[Output]]:
