@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit
+from threadpoolctl import threadpool_limits
 
 from autowrite.arena.contenders import Contender
 from autowrite.arena.votes import Battle
@@ -41,6 +42,7 @@ METHOD = (
     f"Bradley-Terry (ties and both-bad as half wins); 95% intervals from {BOOTSTRAP_ROUNDS} bootstrap rounds, "
     "at least 1.96 standard errors wide; Elo scale around 1000"
 )
+CHOICE_CODES = {"a": 0, "b": 1, "tie": 2, "both_bad": 3}  # a tie and both bad fit alike; the record keeps them apart
 FIELDS = ("rank", "contender", "model", "preset", "score", "low", "high", "votes", "wins", "ties", "both_bad",
           "losses", "win_rate")  # fmt: skip
 
@@ -104,33 +106,37 @@ def standings(battles: Sequence[Battle], rounds: int = BOOTSTRAP_ROUNDS, seed: i
     index = {c: i for i, c in enumerate(names)}
     a = np.array([index[b.a] for b in battles])
     b = np.array([index[b.b] for b in battles])
-    choice = np.array([{"a": 0, "b": 1, "tie": 2, "both_bad": 3}[v.choice] for v in battles])
-    cells, first, second = _cells(a, b, np.minimum(choice, 2), len(names))
+    choice = np.array([CHOICE_CODES[v.choice] for v in battles])
+    count = np.array([v.count for v in battles])
+    total = int(count.sum())
+    cells, first, second = _cells(a, b, np.minimum(choice, 2), count, len(names))
     point = _fit(cells[None], first, second, len(names), np.zeros(len(names)))[0]
     rng = np.random.default_rng(seed)
-    draws = rng.multinomial(len(battles), cells.ravel() / len(battles), size=rounds).reshape(rounds, *cells.shape)
+    draws = rng.multinomial(total, cells.ravel() / total, size=rounds).reshape(rounds, *cells.shape)
     fits = _fit(draws.astype(float), first, second, len(names), np.tile(point, rounds))
     centred = fits - fits.mean(axis=1, keepdims=True)
     score = BASE + ELO * (point - point.mean())
     spread = 1.96 * ELO * _standard_errors(point, cells, first, second)
     low = np.minimum(BASE + ELO * np.percentile(centred, 2.5, axis=0), score - spread)
     high = np.maximum(BASE + ELO * np.percentile(centred, 97.5, axis=0), score + spread)
-    record = _records(a, b, choice, len(names))
+    record = _records(a, b, choice, count, len(names))
     rows = [
         Standing(c, 1 + int(np.sum(low > high[i])), float(score[i]), float(low[i]), float(high[i]), *record[i])
         for i, c in enumerate(names)
     ]
-    return Board(sorted(rows, key=lambda s: (-s.score, s.contender)), len(battles), rounds)
+    return Board(sorted(rows, key=lambda s: (-s.score, s.contender)), total, rounds)
 
 
-def _cells(a: np.ndarray, b: np.ndarray, outcome: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _cells(
+    a: np.ndarray, b: np.ndarray, outcome: np.ndarray, count: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Votes summed per pair of contenders (i < j): counts of i won, j won, tie; and each pair's i and j."""
     low, high = np.minimum(a, b), np.maximum(a, b)
     flipped = a != low  # the first-named side of the vote is the pair's j
     relative = np.where(outcome == 2, 2, np.where(flipped, 1 - outcome, outcome))
     codes, which = np.unique(low * k + high, return_inverse=True)
     cells = np.zeros((len(codes), 3))
-    np.add.at(cells, (which, relative), 1)
+    np.add.at(cells, (which, relative), count)
     return cells, codes // k, codes % k
 
 
@@ -146,18 +152,21 @@ def _fit(cells: np.ndarray, first: np.ndarray, second: np.ndarray, k: int, start
 
     def loss(x: np.ndarray) -> tuple[float, np.ndarray]:
         strengths = x.reshape(rounds, k)
-        gap = strengths[:, first] - strengths[:, second]
-        value = np.sum(won * np.logaddexp(0, -gap) + (played - won) * np.logaddexp(0, gap))
-        gradient = (played * expit(gap) - won) @ incidence + precision * strengths
-        return value + precision / 2 * np.sum(strengths**2), gradient.ravel()
+        gap = strengths @ incidence.T
+        log_p = -np.logaddexp(0, -gap)  # log P(the first side wins); log P(it loses) is log_p - gap
+        value = -np.sum(played * log_p - (played - won) * gap) + precision / 2 * np.sum(strengths**2)
+        gradient = (played * np.exp(log_p) - won) @ incidence + precision * strengths
+        return value, gradient.ravel()
 
     def curvature(x: np.ndarray, v: np.ndarray) -> np.ndarray:
         strengths, direction = x.reshape(rounds, k), v.reshape(rounds, k)
-        p = expit(strengths[:, first] - strengths[:, second])
-        moved = direction[:, first] - direction[:, second]
-        return ((played * p * (1 - p) * moved) @ incidence + precision * direction).ravel()
+        p = expit(strengths @ incidence.T)
+        return ((played * p * (1 - p) * (direction @ incidence.T)) @ incidence + precision * direction).ravel()
 
-    result = minimize(loss, start, jac=True, hessp=curvature, method="Newton-CG", options={"xtol": XTOL})
+    # One BLAS thread: the products are small, and OpenBLAS's threads spinning against the
+    # decoder for a 2-core machine made the fit up to ten times slower (benchmarks/arena.py).
+    with threadpool_limits(limits=1, user_api="blas"):
+        result = minimize(loss, start, jac=True, hessp=curvature, method="Newton-CG", options={"xtol": XTOL})
     return result.x.reshape(rounds, k)
 
 
@@ -175,15 +184,17 @@ def _standard_errors(point: np.ndarray, cells: np.ndarray, first: np.ndarray, se
     return np.sqrt(np.diag(centring @ np.linalg.inv(curvature) @ centring.T))
 
 
-def _records(a: np.ndarray, b: np.ndarray, choice: np.ndarray, k: int) -> list[tuple[int, int, int, int, int]]:
+def _records(
+    a: np.ndarray, b: np.ndarray, choice: np.ndarray, count: np.ndarray, k: int
+) -> list[tuple[int, int, int, int, int]]:
     """Each contender's votes, wins, ties, both-bads and losses."""
 
-    def count(sides: np.ndarray) -> np.ndarray:
-        return np.bincount(sides, minlength=k)
+    def tally(sides: np.ndarray, said: int) -> np.ndarray:
+        return np.bincount(sides[choice == said], count[choice == said], minlength=k).astype(int)
 
-    wins = count(a[choice == 0]) + count(b[choice == 1])
-    losses = count(b[choice == 0]) + count(a[choice == 1])
-    ties = count(a[choice == 2]) + count(b[choice == 2])
-    bad = count(a[choice == 3]) + count(b[choice == 3])
+    wins = tally(a, 0) + tally(b, 1)
+    losses = tally(b, 0) + tally(a, 1)
+    ties = tally(a, 2) + tally(b, 2)
+    bad = tally(a, 3) + tally(b, 3)
     votes = wins + losses + ties + bad
     return [(int(votes[i]), int(wins[i]), int(ties[i]), int(bad[i]), int(losses[i])) for i in range(k)]

@@ -71,11 +71,12 @@ class PairRecord:
 
 @dataclass(frozen=True)
 class Battle:
-    """A vote as the leaderboard reads it: the two contenders and the choice."""
+    """Votes as the leaderboard reads them: the two contenders, the choice, and how many votes said so."""
 
     a: Contender
     b: Contender
     choice: str
+    count: int = 1
 
 
 def settings_json(settings: Any) -> str:
@@ -157,16 +158,13 @@ class Store:
             return connection.execute(select(votes.c.choice).where(votes.c.pair_id == pair_id)).scalar_one_or_none()
 
     def battles(self) -> list[Battle]:
-        """Every vote with its pair's contenders, oldest first."""
+        """Every vote, counted by its contenders (A, then B) and choice: at most a few rows per pair of contenders."""
         self._ensure()
-        query = (
-            select(pairs.c.model_a, pairs.c.preset_a, pairs.c.model_b, pairs.c.preset_b, votes.c.choice)
-            .join(votes, votes.c.pair_id == pairs.c.id)
-            .order_by(votes.c.voted_at)
-        )
+        sides = (pairs.c.model_a, pairs.c.preset_a, pairs.c.model_b, pairs.c.preset_b, votes.c.choice)
+        query = select(*sides, func.count()).join(votes, votes.c.pair_id == pairs.c.id).group_by(*sides)
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()
-        return [Battle(Contender(ma, pa), Contender(mb, pb), choice) for ma, pa, mb, pb, choice in rows]
+        return [Battle(Contender(ma, pa), Contender(mb, pb), choice, n) for ma, pa, mb, pb, choice, n in rows]
 
     def vote_count(self) -> int:
         """How many votes the store holds."""
