@@ -9,7 +9,6 @@ the settings it was tuned for.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -21,8 +20,9 @@ from typing import Any
 import yaml
 
 from autowrite.formats import Task, prompt_for
+from train.cli import ConfigParser, load_recipe
 from train.prepare import Splits, data_files
-from train.recipe import CARD_SAMPLING, TRAINING_CONFIG, FinetuneConfig, load_recipe
+from train.recipe import CARD_SAMPLING, TRAINING_CONFIG, CardFolders, FinetuneConfig
 
 log = logging.getLogger(__name__)
 
@@ -444,17 +444,17 @@ def write_loss_curve(history: list[dict], path: Path, size: tuple[int, int] = (7
     return path
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command-line interface: checkpoint folders whose cards to render again."""
-    parser = argparse.ArgumentParser(
+def build_parser() -> ConfigParser:
+    """The command line: checkpoint folders whose cards to render again."""
+    return ConfigParser(
+        CardFolders,
         prog="python -m train.card",
         description="Render checkpoint cards again from their saved recipe and run stats, keeping their evaluation.",
     )
-    parser.add_argument("folders", nargs="*", type=Path, metavar="FOLDER", help="checkpoint folder")
-    return parser
 
 
 if __name__ == "__main__":
     # python -m train.card FOLDER...: render cards again after a template change.
-    for folder in build_parser().parse_args().folders:
+    (command,) = build_parser().parse()
+    for folder in command.folders:
         print(f"wrote {rewrite_card(folder)}")

@@ -11,7 +11,6 @@ tokens: the base zero-shot, the base with k real training examples in its prompt
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -21,12 +20,13 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from autowrite.formats import RATINGS, Task, prompt_for, split_example
 from autowrite.probe import POOLED, ToneProbe, probe_words
+from train.cli import ConfigParser
 from train.modeling import (
     adapter_base_name,
     configure_environment,
@@ -37,7 +37,7 @@ from train.modeling import (
 )
 from train.prepare import usable
 from train.readers import Record, read_files
-from train.recipe import CARD_SAMPLING, CardConfig, read_training_config
+from train.recipe import CARD_SAMPLING, CardConfig, EvalConfig, EvalError, read_training_config
 
 log = logging.getLogger(__name__)
 
@@ -51,59 +51,6 @@ NEUTRAL_HEADLINES = {
     "Movies and TV": "The DVD",
     "Gift Cards": "Gift card",
 }
-
-
-class EvalError(ValueError):
-    """The evaluation cannot run with these inputs."""
-
-
-@dataclass
-class EvalConfig:
-    """What to evaluate, on which data, and how much of it."""
-
-    model: str
-    data: list[str]
-    limit: int = 200
-    # At most this many test examples of each category, drawn before `limit` (0: no cap), so
-    # that a small category's perplexity rests on enough reviews to read on its own.
-    per_category: int = 0
-    json: str | None = None
-    # The markdown file and the card's section are written by the command line, through
-    # train.card, which writes every line of Markdown; main() returns data and writes only JSON.
-    markdown: str | None = None
-    update_card: bool = False
-    train_data: list[str] = field(default_factory=list)  # few-shot examples and the memorisation index
-    task: str | None = None  # default: from the checkpoint's training_config.yaml, else review
-    base: str | None = None  # default: what the checkpoint names
-    few_shot_k: int = 2  # two real examples fit beside the prompt and body in max_context_tokens
-    # Why 256: a 1,200-character body is about 280 tokens, so most bodies fit; a longer one is
-    # cut at the same token for every model, so all three are still scored on the same tokens.
-    max_body_tokens: int = 256
-    max_context_tokens: int = 1024  # GPT-2's positions, the shortest of the supported families
-    # Why 12 tokens: long enough that a shared span is copying, not a stock phrase.
-    span_tokens: int = 12
-    memorisation_samples: int = 16
-    samples_per_rating: int = 2
-    # Why 8: the rating check compares means of 1-star and 5-star samples per model; 8 per
-    # category (40 per rating over five categories) keeps a probe's 0/1 verdicts from being noise.
-    rating_samples: int = 8
-    # Why 100: long enough to read a sample's tone and to catch copied spans, short enough that
-    # the samples of both models take minutes on a CPU.
-    max_new_tokens: int = 100
-    seed: int = 0
-    threads: int = 0
-
-    def __post_init__(self) -> None:
-        if isinstance(self.data, str):
-            self.data = [self.data]
-        if not self.data:
-            raise EvalError("give at least one --data file")
-        if self.limit < 1:
-            raise EvalError("--limit must be at least 1")
-        if self.span_tokens < 2:
-            raise EvalError("span_tokens must be at least 2")
-        if self.task is not None:
-            self.task = Task(self.task).value
 
 
 @dataclass
@@ -620,47 +567,15 @@ def _rating_conditioning(
     }
 
 
-_DEFAULTS = {spec.name: spec.default for spec in fields(EvalConfig)}
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The command-line interface; its defaults are EvalConfig's."""
-    parser = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__.split("\n")[0])
-    parser.add_argument("--model", required=True, help="checkpoint folder: a LoRA adapter or a full model")
-    parser.add_argument("--data", action="append", required=True, help="evaluation file (repeat for more)")
-    parser.add_argument("--limit", type=int, default=_DEFAULTS["limit"], help="examples to score (a seeded sample)")
-    parser.add_argument(
-        "--per-category", type=int, default=_DEFAULTS["per_category"], help="at most this many examples per category"
-    )
-    parser.add_argument("--json", help="write the results here as JSON")
-    parser.add_argument("--markdown", help="write the tables here as markdown")
-    parser.add_argument(
-        "--train-data", action="append", default=[], help="training file(s): few-shot examples and memorisation index"
-    )
-    parser.add_argument("--task", choices=[t.value for t in Task])
-    parser.add_argument("--base", help="base model (embedded, folder or Hub id) when the checkpoint does not name it")
-    parser.add_argument("--few-shot-k", type=int, default=_DEFAULTS["few_shot_k"])
-    parser.add_argument("--memorisation-samples", type=int, default=_DEFAULTS["memorisation_samples"])
-    parser.add_argument("--samples-per-rating", type=int, default=_DEFAULTS["samples_per_rating"])
-    parser.add_argument(
-        "--rating-samples",
-        type=int,
-        default=_DEFAULTS["rating_samples"],
-        help="samples per category at 1 and at 5 stars from each model for the rating check (0: skip)",
-    )
-    parser.add_argument("--max-new-tokens", type=int, default=_DEFAULTS["max_new_tokens"])
-    parser.add_argument(
-        "--update-card", action="store_true", help="replace the evaluation section of the checkpoint's README.md"
-    )
-    parser.add_argument("--seed", type=int, default=_DEFAULTS["seed"])
-    parser.add_argument("--threads", type=int, default=_DEFAULTS["threads"])
-    return parser
+def build_parser() -> ConfigParser:
+    """The command line: every EvalConfig field."""
+    return ConfigParser(EvalConfig, prog="python -m train.evaluate", description=__doc__.split("\n")[0])
 
 
 def parse_args(argv: list[str]) -> EvalConfig:
     """An EvalConfig from command-line arguments."""
-    args = vars(build_parser().parse_args(argv))
-    return EvalConfig(**args)
+    (config,) = build_parser().parse(argv)
+    return config
 
 
 if __name__ == "__main__":

@@ -10,8 +10,6 @@ Trainer) places tensors and wraps the model; only the main process writes files.
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import logging
 import math
 import os
@@ -20,7 +18,6 @@ import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -31,6 +28,7 @@ from train import card as cards
 from train import evaluate
 from train import probe as tone_probe
 from train import state as resume_state
+from train.cli import ConfigParser
 from train.modeling import (
     choose_precision,
     configure_environment,
@@ -41,7 +39,7 @@ from train.modeling import (
 )
 from train.prepare import Splits, load_and_prepare, write_splits
 from train.readers import Record
-from train.recipe import TRAINING_CONFIG, FinetuneConfig, RecipeError, load_recipe
+from train.recipe import TRAINING_CONFIG, EvalConfig, FinetuneConfig, RecipeError, RunOptions
 
 log = logging.getLogger(__name__)
 
@@ -282,7 +280,7 @@ def _final_evaluation(config: FinetuneConfig, splits: Splits) -> None:
         return
     run_dir, output_dir = Path(config.run_dir), Path(config.output_dir)
     results = evaluate.main(
-        evaluate.EvalConfig(
+        EvalConfig(
             model=str(output_dir),
             data=[str(run_dir / "data" / "test.jsonl")],
             train_data=[str(run_dir / "data" / "train.jsonl")],
@@ -361,55 +359,17 @@ def _main_process_print(text: str) -> None:
         print(text, flush=True)
 
 
-def _parse_value(raw: str) -> Any:
-    # YAML parsing gives numbers, booleans and lists their types; the dataclass validates them.
-    return yaml.safe_load(raw)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The command-line interface: a recipe plus overrides for any top-level field."""
-    parser = argparse.ArgumentParser(prog="python -m train.finetune", description=__doc__.split("\n")[0])
-    parser.add_argument("--recipe", type=Path, help="YAML recipe (train/recipes/*.yaml)")
-    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in run_dir")
-    parser.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA")
-    parser.add_argument("--data", action="append", help="input file (repeat for more); replaces the recipe's data")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override any field, dotted for nested ones (prepare.max_chars=900)",
+def build_parser() -> ConfigParser:
+    """The command line: a recipe, --set overrides, a flag for each top-level FinetuneConfig field, and --resume."""
+    return ConfigParser(
+        FinetuneConfig, RunOptions, prog="python -m train.finetune", description=__doc__.split("\n")[0], recipe=True
     )
-    for spec in dataclasses.fields(FinetuneConfig):
-        if spec.name in {"data", "prepare", "card"}:
-            continue
-        parser.add_argument(
-            "--" + spec.name.replace("_", "-"),
-            dest=f"override_{spec.name}",
-            type=_parse_value,
-            default=None,
-            metavar="VALUE",
-        )
-    return parser
 
 
 def parse_args(argv: list[str]) -> tuple[FinetuneConfig, bool]:
     """A config and the resume flag from command-line arguments."""
-    args = build_parser().parse_args(argv)
-    overrides: dict[str, Any] = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise RecipeError(f"--set needs KEY=VALUE, got {item!r}")
-        overrides[key] = _parse_value(value)
-    for name, value in vars(args).items():
-        if name.startswith("override_") and value is not None:
-            overrides[name.removeprefix("override_")] = value
-    if args.data:
-        overrides["data"] = args.data
-    if args.full:
-        overrides["method"] = "full"
-    return load_recipe(args.recipe, overrides), args.resume
+    config, run = build_parser().parse(argv)
+    return config, run.resume
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ and a new variant joins the same table.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -29,10 +28,11 @@ from typing import Any
 
 from autowrite.formats import Task
 from train import finetune
+from train.cli import ConfigParser, load_recipe, parse_override
 from train.evaluate import Scored, body_nll, load_models, stratified, tokenize_example
 from train.prepare import load_and_prepare, usable
 from train.readers import Record
-from train.recipe import load_recipe
+from train.recipe import PilotConfig
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +51,7 @@ class Variant:
 def parse_variant(spec: str) -> Variant:
     """NAME or NAME:KEY=VALUE,KEY=VALUE."""
     name, _, rest = spec.partition(":")
-    overrides = {}
-    for pair in filter(None, rest.split(",")):
-        key, sep, raw = pair.partition("=")
-        if not sep:
-            raise ValueError(f"variant {spec!r}: {pair!r} is not KEY=VALUE")
-        overrides[key.strip()] = finetune._parse_value(raw.strip())
+    overrides = dict(parse_override(pair, context=f"variant {spec!r}") for pair in filter(None, rest.split(",")))
     if not name.strip():
         raise ValueError(f"variant {spec!r} has no name")
     return Variant(name.strip(), overrides)
@@ -116,26 +111,26 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join([f"Base zero-shot: {base['perplexity']:.2f}.", "", *lines])
 
 
-def main(args: argparse.Namespace) -> dict[str, Any]:
+def main(config: PilotConfig) -> dict[str, Any]:
     """Train and score every variant; write the results as JSON and Markdown."""
-    variants = [parse_variant(spec) for spec in args.variant]
-    recipe = load_recipe(args.recipe)
+    variants = [parse_variant(spec) for spec in config.variant]
+    recipe = load_recipe(config.recipe)
     splits = load_and_prepare(recipe.data, recipe.prepare, report=lambda _: None)
-    sample = stratified([r for r in splits.val if usable(r, Task.REVIEW)], args.per_category, recipe.seed)
-    results: dict[str, Any] = {"steps": args.steps, "reviews": len(sample), "variants": {}}
-    earlier = _read(args.out)
-    if earlier.get("steps") == args.steps and earlier.get("reviews") == len(sample):
+    sample = stratified([r for r in splits.val if usable(r, Task.REVIEW)], config.per_category, recipe.seed)
+    results: dict[str, Any] = {"steps": config.steps, "reviews": len(sample), "variants": {}}
+    earlier = _read(config.out)
+    if earlier.get("steps") == config.steps and earlier.get("reviews") == len(sample):
         results = earlier  # a pilot that goes on keeps the scores it has
     for variant in variants:
         if variant.name in results["variants"]:
             continue
-        adapter = train_variant(args.recipe, variant, args.steps, args.folder)
+        adapter = train_variant(config.recipe, variant, config.steps, config.folder)
         scores = score(adapter, sample, with_base="base" not in results)
         if "base" not in results:
             results["base"] = _summary(scores["base"])
-        seconds = float((args.folder / variant.name / "seconds.txt").read_text())
+        seconds = float((config.folder / variant.name / "seconds.txt").read_text())
         results["variants"][variant.name] = {**_summary(scores["finetuned"]), "seconds": seconds, **variant.overrides}
-        _write(results, args.out)
+        _write(results, config.out)
     return results
 
 
@@ -154,20 +149,14 @@ def _write(results: dict[str, Any], out: Path) -> None:
     out.with_suffix(".md").write_text(table(results) + "\n", encoding="utf-8")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m train.pilot", description=__doc__.split("\n")[0])
-    parser.add_argument("--recipe", type=Path, required=True)
-    parser.add_argument("--variant", action="append", required=True, help="NAME or NAME:KEY=VALUE,...")
-    parser.add_argument("--steps", type=int, default=50, help="optimizer steps per variant")
-    parser.add_argument("--per-category", type=int, default=20, help="validation reviews scored per category")
-    parser.add_argument("--folder", type=Path, default=Path("runs/pilot"), help="where the variants train")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/training_pilot.md"))
-    return parser
+def build_parser() -> ConfigParser:
+    """The command line: every PilotConfig field."""
+    return ConfigParser(PilotConfig, prog="python -m train.pilot", description=__doc__.split("\n")[0])
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
-        print(table(main(build_parser().parse_args(sys.argv[1:]))))
+        print(table(main(*build_parser().parse(sys.argv[1:]))))
     except ValueError as error:
         sys.exit(f"error: {error}")

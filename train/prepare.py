@@ -8,62 +8,21 @@ class (1-star Gift Cards, say) is seen before an hour of training, not after.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import random
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from autowrite.formats import RATINGS, Task
+from train.cli import ConfigParser
 from train.readers import SALMINEN_CSV, Record, read_files
+from train.recipe import PrepareConfig, PrepareError, PrepareFiles
 
 SPLITS = ("train", "val", "test")
-
-
-class PrepareError(ValueError):
-    """A preparation setting is invalid, or the filters left nothing to train on."""
-
-
-@dataclass
-class PrepareConfig:
-    """How records become splits."""
-
-    task: str = "review"
-    # Why 1: reviews nobody found helpful are more often spam, one-liners or off-topic; the
-    # filter applies only to sources that publish votes (ads and plain text have none).
-    min_helpful_votes: int = 1
-    # Why 20 and 1200 characters: shorter texts teach nothing about a body; longer ones
-    # would be cut by the training sequence length and never show the model an ending.
-    min_chars: int = 20
-    max_chars: int = 1200
-    # Why 5% each: a few hundred reviews per split from the shipped files (evaluation scores
-    # 200 of the test split); everything else trains.
-    val_fraction: float = 0.05
-    test_fraction: float = 0.05
-    seed: int = 0
-    # A cap on training examples (0: no cap), drawn round-robin over (category, rating) so
-    # that rare ratings are not crowded out by 5-star Music reviews; val and test keep the
-    # natural distribution, which is what perplexity should be measured on.
-    max_train_examples: int = 0
-    balance: bool = True
-    text_column: str = "text"  # for generic CSV / JSONL files
-
-    def __post_init__(self) -> None:
-        self.task = Task(self.task).value
-        if self.min_helpful_votes < 0:
-            raise PrepareError("min_helpful_votes must be 0 or more")
-        if not 0 <= self.min_chars < self.max_chars:
-            raise PrepareError(f"need 0 <= min_chars < max_chars, got {self.min_chars}, {self.max_chars}")
-        if not (
-            0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1 and self.val_fraction + self.test_fraction < 1
-        ):
-            raise PrepareError("val_fraction and test_fraction must be in [0, 1) and leave room for training")
-        if self.max_train_examples < 0:
-            raise PrepareError("max_train_examples must be 0 (no cap) or more")
 
 
 @dataclass
@@ -277,25 +236,15 @@ def main(data: Sequence[Path | str], out: Path, config: PrepareConfig) -> dict[s
     return write_splits(load_and_prepare(data, config), out)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m train.prepare", description=__doc__.split("\n")[0])
-    parser.add_argument("--data", action="append", required=True, type=Path, help="input file (repeat for more)")
-    parser.add_argument("--out", required=True, type=Path, help="folder for train/val/test.jsonl")
-    for spec in fields(PrepareConfig):
-        flag = "--" + spec.name.replace("_", "-")
-        if spec.type == "bool":
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=spec.default)
-        else:
-            kind = {"int": int, "float": float}.get(str(spec.type), str)
-            parser.add_argument(flag, type=kind, default=spec.default)
-    return parser
+def build_parser() -> ConfigParser:
+    """The command line: the files to read and where to write, then every PrepareConfig field."""
+    return ConfigParser(PrepareFiles, PrepareConfig, prog="python -m train.prepare", description=__doc__.split("\n")[0])
 
 
 if __name__ == "__main__":
-    options = vars(_parser().parse_args(sys.argv[1:]))
-    data, out = options.pop("data"), options.pop("out")
     try:
-        written = main(data, out, PrepareConfig(**options))
+        files, config = build_parser().parse(sys.argv[1:])
+        written = main(files.data, files.out, config)
     except (PrepareError, ValueError) as error:
         sys.exit(f"error: {error}")
     print("\n".join(f"wrote {path}" for path in written.values()))

@@ -10,23 +10,19 @@ was trained on and how well it reads the held-out test split.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from pathlib import Path
 
 from autowrite.formats import Task
 from autowrite.probe import PROBE_FILE, ToneProbe
+from train.cli import ConfigParser
 from train.evaluate import SentimentProbe
 from train.prepare import Splits, load_and_prepare, usable
 from train.readers import Record
-from train.recipe import FinetuneConfig, read_training_config
+from train.recipe import PROBE_MIN_COUNT, FinetuneConfig, ProbeConfig, read_training_config
 
 log = logging.getLogger(__name__)
-# Why 2: a word seen once in a category's training reviews carries that one review's rating
-# more than its tone; without such words the review checkpoint's probe is a 0.3 MB file that
-# gives the full probe's verdict on 97% of the held-out reviews (about.agrees_with_full).
-MIN_COUNT = 2
 
 
 def balanced_accuracy(probe: ToneProbe | SentimentProbe, records: list[Record]) -> float | None:
@@ -40,7 +36,7 @@ def balanced_accuracy(probe: ToneProbe | SentimentProbe, records: list[Record]) 
     return round(sum(recalls) / 2, 4) if len(recalls) == 2 else None
 
 
-def build(splits: Splits, min_count: int = MIN_COUNT) -> ToneProbe:
+def build(splits: Splits, min_count: int = PROBE_MIN_COUNT) -> ToneProbe:
     """The probe from a split's training reviews, with how it reads the test reviews in its about."""
     train = [r for r in splits.train if usable(r, Task.REVIEW)]
     full = SentimentProbe(train)
@@ -65,28 +61,24 @@ def build(splits: Splits, min_count: int = MIN_COUNT) -> ToneProbe:
     return shipped
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(config: ProbeConfig) -> dict:
     """Build the probe of a checkpoint folder and write it there; returns its about."""
-    args = _parser().parse_args(argv)
-    folder = Path(args.folder)
+    folder = Path(config.folder)
     recipe = FinetuneConfig(**read_training_config(folder))
-    splits = load_and_prepare(args.data or recipe.data, recipe.prepare, report=log.info)
-    probe = build(splits, args.min_count)
+    splits = load_and_prepare(config.data or recipe.data, recipe.prepare, report=log.info)
+    probe = build(splits, config.min_count)
     probe.save(folder / PROBE_FILE)
     return probe.about
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", help="a review checkpoint folder with its training_config.yaml")
-    parser.add_argument("--data", nargs="*", help="training files instead of the recipe's")
-    parser.add_argument("--min-count", type=int, default=MIN_COUNT, help="keep words seen at least this often")
-    return parser
+def build_parser() -> ConfigParser:
+    """The command line: a checkpoint folder, and training files instead of its recipe's."""
+    return ConfigParser(ProbeConfig, prog="python -m train.probe", description=__doc__.splitlines()[0])
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
-        print(main())
+        print(main(*build_parser().parse(sys.argv[1:])))
     except ValueError as error:
         sys.exit(f"error: {error}")

@@ -6,36 +6,18 @@ HF_TOKEN=... python -m train.publish --folder checkpoints/autowrite-reviews-smol
 
 from __future__ import annotations
 
-import argparse
 import fnmatch
 import sys
-from dataclasses import dataclass
 from pathlib import Path
+
+from train.cli import ConfigParser
+from train.recipe import PublishConfig, PublishError
 
 # What a checkpoint folder may hold that the Hub should get: weights as safetensors only,
 # configs, tokenizer files, the card and its figures, the recipe and eval results.
 ALLOWED = ["*.safetensors", "*.json", "*.json.gz", "*.yaml", "*.md", "*.png", "*.txt", "*.jinja", "*.model"]
 # Never uploaded even if present: pickles and trainer state that a user should not load.
 REFUSED = ["*.bin", "*.pt", "*.pth", "*.pkl", "*.ckpt", "optimizer*", "scheduler*", "rng_state*", "trainer_state.json"]
-
-
-class PublishError(ValueError):
-    """The folder is not a publishable checkpoint."""
-
-
-@dataclass
-class PublishConfig:
-    """Which folder goes to which Hub repo."""
-
-    folder: str
-    repo: str
-    private: bool = False
-    dry_run: bool = False
-    message: str = "Upload Autowrite checkpoint"
-
-    def __post_init__(self) -> None:
-        if self.repo.count("/") != 1 or not all(self.repo.split("/")):
-            raise PublishError(f"repo must look like owner/name, got {self.repo!r}")
 
 
 def publishable_files(folder: Path) -> list[Path]:
@@ -81,14 +63,13 @@ def main(config: PublishConfig) -> list[Path]:
     return files
 
 
+def build_parser() -> ConfigParser:
+    """The command line: every PublishConfig field."""
+    return ConfigParser(PublishConfig, prog="python -m train.publish", description=__doc__.split("\n")[0])
+
+
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m train.publish", description=__doc__.split("\n")[0])
-    parser.add_argument("--folder", required=True, help="checkpoint folder (adapter or full model, with README.md)")
-    parser.add_argument("--repo", required=True, help="Hub repo id, owner/name")
-    parser.add_argument("--private", action="store_true")
-    parser.add_argument("--dry-run", action="store_true", help="list the files and stop")
-    parser.add_argument("--message", default="Upload Autowrite checkpoint")
     try:
-        main(PublishConfig(**vars(parser.parse_args(sys.argv[1:]))))
+        main(*build_parser().parse(sys.argv[1:]))
     except PublishError as error:
         sys.exit(f"error: {error}")

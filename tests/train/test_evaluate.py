@@ -16,7 +16,6 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from train.card import render_evaluation
 from train.evaluate import (
-    EvalConfig,
     SentimentProbe,
     body_nll,
     copies_span,
@@ -26,6 +25,7 @@ from train.evaluate import (
     tokenize_example,
 )
 from train.readers import Record, read_records
+from train.recipe import EvalConfig
 
 REPO = Path(__file__).parents[2]
 

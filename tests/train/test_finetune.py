@@ -19,8 +19,10 @@ from transformers import TrainerCallback
 
 from autowrite.cards import read_card_metadata
 from train.card import rewrite_card
+from train.cli import load_recipe
 from train.finetune import main, parse_args
-from train.recipe import FinetuneConfig, RecipeError, load_recipe
+from train.prepare import data_files
+from train.recipe import FinetuneConfig, RecipeError
 
 from .conftest import tiny_config
 
@@ -346,7 +348,7 @@ def test_shipped_recipes_parse():
         config = load_recipe(REPO / "train" / "recipes" / f"{name}.yaml")
         assert config.method == "lora" and config.base_model == "embedded"
         assert config.output_dir.startswith("checkpoints/autowrite-") and config.run_dir.startswith("runs/")
-        assert all(path.startswith("../shared/data/") for path in config.data)
+        assert all(str(path).startswith("../shared/data/") for path in data_files(config.data))
 
 
 @pytest.mark.slow

@@ -7,8 +7,6 @@ from collections import Counter
 import pytest
 
 from train.prepare import (
-    PrepareConfig,
-    PrepareError,
     cap_balanced,
     count_table,
     group_key,
@@ -17,6 +15,7 @@ from train.prepare import (
     write_splits,
 )
 from train.readers import Record, read_file, read_records
+from train.recipe import PrepareConfig, PrepareError
 
 
 def _review(text: str, product: str, rating: int = 5, votes: int | None = 3, category: str = "Books") -> Record:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from train.publish import PublishConfig, PublishError, main, publishable_files
+from train.publish import main, publishable_files
+from train.recipe import PublishConfig, PublishError
 
 
 def _folder(tmp_path: Path, names: list[str]) -> Path:
