@@ -3,39 +3,28 @@
     python -m train.evaluate --model checkpoints/autowrite-reviews-smollm2-135m-lora \
         --data runs/reviews/data/test.jsonl --limit 200 --json /tmp/eval.json --update-card
 
-Perplexity counts only the completion (body) tokens: the header is given at inference and
-would flatter whichever model has seen the layout. Three models are scored on the same
-tokens: the base zero-shot, the base with k real training examples in its prompt
-(few-shot), and the fine-tuned model.
+Perplexity counts only the completion (body) tokens (train.metrics says why). Three models
+are scored on the same tokens: the base zero-shot, the base with k real training examples
+in its prompt (few-shot), and the fine-tuned model. The rating check reads samples with
+train.probe's SentimentProbe.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import random
 import sys
 import time
-from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autowrite.formats import RATINGS, Task, prompt_for, split_example
-from autowrite.probe import POOLED, ToneProbe, probe_words
+from autowrite.formats import RATINGS, Task, prompt_for
 from train.cli import ConfigParser
-from train.modeling import (
-    adapter_base_name,
-    configure_environment,
-    default_threads,
-    is_adapter_folder,
-    load_causal_lm,
-    resolve_base,
-)
-from train.prepare import usable
+from train.metrics import Example, Scored, body_nll, copies_span, few_shot_context, span_hashes, tokenize_example
+from train.modeling import Models, configure_environment, default_threads, load_models
+from train.prepare import stratified, usable
+from train.probe import SentimentProbe, balanced_accuracy
 from train.readers import Record, read_files
 from train.recipe import CARD_SAMPLING, CardConfig, EvalConfig, EvalError, read_training_config
 
@@ -51,222 +40,6 @@ NEUTRAL_HEADLINES = {
     "Movies and TV": "The DVD",
     "Gift Cards": "Gift card",
 }
-
-
-@dataclass
-class Scored:
-    """Summed negative log-likelihood and token count, overall and per group."""
-
-    nll: float = 0.0
-    tokens: int = 0
-    groups: dict[str, list[float]] = field(default_factory=lambda: defaultdict(lambda: [0.0, 0]))
-
-    def add(self, nll: float, tokens: int, group: str) -> None:
-        """Add one example's score."""
-        self.nll += nll
-        self.tokens += tokens
-        self.groups[group][0] += nll
-        self.groups[group][1] += tokens
-
-    @property
-    def perplexity(self) -> float:
-        """exp(mean NLL per token)."""
-        return math.exp(self.nll / self.tokens) if self.tokens else float("nan")
-
-    def group_perplexity(self) -> dict[str, float]:
-        """Perplexity per group."""
-        return {k: math.exp(n / t) for k, (n, t) in sorted(self.groups.items()) if t}
-
-
-def _record_to_pair(record: Record, task: Task | str) -> tuple[str, str]:
-    return split_example(task, record.item(task))
-
-
-@dataclass
-class Example:
-    """A scored example: its record, prompt ids and body ids."""
-
-    record: Record
-    prompt_ids: list[int]
-    body_ids: list[int]
-    group: str
-
-
-def tokenize_example(tokenizer, record: Record, task: Task | str, max_body_tokens: int) -> Example | None:
-    """Prompt and body token ids split where training splits them; None when the body is empty."""
-    task = Task(task)
-    prompt, completion = _record_to_pair(record, task)
-    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"] if prompt else []
-    full_ids = tokenizer(prompt + completion, add_special_tokens=False)["input_ids"]
-    shared = 0
-    while shared < min(len(prompt_ids), len(full_ids)) and prompt_ids[shared] == full_ids[shared]:
-        shared += 1
-    body = full_ids[shared:][:max_body_tokens]
-    if not body:
-        return None
-    # Ads are grouped too: listing titles by department, the ads that name none together.
-    group = record.category or ("no category" if task is Task.AD else "all")
-    return Example(record, full_ids[:shared], body, group)
-
-
-def body_nll(model, context_ids: list[int], body_ids: list[int]) -> float:
-    """Summed NLL of body_ids given context_ids (an empty context scores from the second token)."""
-    import torch
-
-    ids = torch.tensor([context_ids + body_ids])
-    # Only the logits that predict body tokens are computed: the vocabulary projection is a
-    # fifth of a 135M model's compute.
-    keep = len(body_ids) + (1 if context_ids else 0)
-    with torch.no_grad():
-        logits = model(input_ids=ids, logits_to_keep=keep).logits[0].float()
-    targets = torch.tensor(body_ids if context_ids else body_ids[1:])
-    predictions = logits[:-1] if context_ids else logits[-len(body_ids) : -1]
-    return float(torch.nn.functional.cross_entropy(predictions, targets, reduction="sum"))
-
-
-def few_shot_context(
-    tokenizer, example: Example, pool: list[Record], task: Task, k: int, budget: int, rng: random.Random
-) -> list[int] | None:
-    """k real training examples (same category where possible), each ending in EOS, then the prompt."""
-    if k <= 0 or not pool:
-        return None
-    same = [r for r in pool if r.category == example.record.category] or pool
-    shots = rng.sample(same, min(k, len(same)))
-    eos = tokenizer.eos_token or "\n\n"
-    text = "".join("".join(_record_to_pair(r, task)) + eos for r in shots)
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    room = budget - len(example.prompt_ids) - len(example.body_ids)
-    # Cut from the left so the last shots stay whole next to the prompt.
-    return ids[-room:] + example.prompt_ids if room > 0 else example.prompt_ids
-
-
-def span_hashes(token_lists: Sequence[Sequence[int]], n: int) -> set[int]:
-    """Hashes of every n-token window of the given token lists."""
-    seen: set[int] = set()
-    for tokens in token_lists:
-        for i in range(len(tokens) - n + 1):
-            seen.add(hash(tuple(tokens[i : i + n])))
-    return seen
-
-
-def copies_span(tokens: Sequence[int], index: set[int], n: int) -> bool:
-    """Whether any n-token window of tokens is in the index."""
-    return any(hash(tuple(tokens[i : i + n])) in index for i in range(len(tokens) - n + 1))
-
-
-class SentimentProbe:
-    """Word-count naive Bayes, one per category, trained on 1-2 against 4-5 star training reviews.
-
-    It is the yardstick for "1-star and 5-star samples read differently": a probe that knows
-    nothing of the fine-tuned model reads each sample and says how positive it is.
-
-    Why one per category, with even odds: pooled, a category's own words carried its mix of
-    ratings. Four in five music reviews are positive, so "album" read as praise. Within one
-    category both classes share the topic words, which cancel, and the words left are the tone.
-
-    Why each class's word rates are drawn toward the category's: with add-one smoothing over
-    a vocabulary larger than a class (music's negatives are 25,000 words against 40,000 words
-    of vocabulary), that class's rate of every common word is cut by more than half, so any
-    music text read as praise, "a disappointing third release" included (balanced accuracy
-    0.54 on the music test reviews). Drawn toward the category's rates with as many words'
-    weight as the smaller class has, a word the small class never happened to use reads as
-    neutral rather than as the other class (music 0.82; the mean over five categories 0.75 -> 0.80).
-    """
-
-    def __init__(self, records: Sequence[Record]) -> None:
-        counts: dict[str, dict[bool, Counter]] = defaultdict(lambda: {True: Counter(), False: Counter()})
-        for record in records:
-            if record.rating is None or record.rating == 3:
-                continue
-            words = self.words(record.text)
-            positive = record.rating >= 4
-            counts[record.category or ""][positive].update(words)
-            counts[POOLED][positive].update(words)
-        # A category seen in one class alone cannot tell tone from topic.
-        self.counts = {key: classes for key, classes in counts.items() if classes[True] and classes[False]}
-        self.both = {key: c[True] + c[False] for key, c in self.counts.items()}
-        self.totals = {key: {label: c.total() for label, c in classes.items()} for key, classes in self.counts.items()}
-        # Per category: the words of both classes and the vocabulary size (add-one), for the
-        # category's rates that each class is drawn toward, and the smaller class's word count.
-        self.shrink = {
-            key: (both.total() + len(both) + 1, min(self.totals[key].values())) for key, both in self.both.items()
-        }
-        self._probe = self.tone_probe() if self.counts else None
-
-    @staticmethod
-    def words(text: str) -> list[str]:
-        """Lower-cased word tokens."""
-        return probe_words(text)
-
-    @property
-    def ready(self) -> bool:
-        """Whether any category had training documents of both classes."""
-        return bool(self.counts)
-
-    def tone_probe(self, min_count: int = 1, about: dict | None = None) -> ToneProbe:
-        """The per-word weights this probe scores with, for words seen at least min_count times.
-
-        With min_count 1 it reads every text exactly as this probe does; the file a checkpoint
-        ships keeps fewer words (train/probe.py).
-        """
-        weights = {}
-        for key, classes in self.counts.items():
-            denominator, weight = self.shrink[key]
-            totals = self.totals[key]
-            words = {}
-            for word, count in self.both[key].items():
-                if count >= min_count:
-                    prior = weight * (count + 1) / denominator
-                    words[word] = math.log((classes[True][word] + prior) / (totals[True] + weight)) - math.log(
-                        (classes[False][word] + prior) / (totals[False] + weight)
-                    )
-            weights[key] = words
-        return ToneProbe(weights, about)
-
-    def positive_probability(self, text: str, category: str | None = None) -> float:
-        """P(positive | words) under the category's model (all categories pooled for an unknown one)."""
-        return self._probe.positive_probability(text, category)
-
-
-@dataclass
-class Models:
-    """The fine-tuned model, a way to run the base, and the tokenizer."""
-
-    finetuned: Any
-    base: Any | None  # a separate base model for full fine-tunes; None when the adapter is disabled instead
-    tokenizer: Any
-    is_adapter: bool
-
-    @contextmanager
-    def use(self, which: str) -> Iterator[Any]:
-        """The model to run for "base" or "finetuned"."""
-        if which == "finetuned":
-            yield self.finetuned
-        elif self.is_adapter:
-            with self.finetuned.disable_adapter():
-                yield self.finetuned
-        else:
-            yield self.base
-
-
-def load_models(folder: Path, base: str | None) -> Models:
-    """The checkpoint (adapter on its base, or a full model) and its base, in eval mode."""
-    if not folder.is_dir():
-        raise EvalError(f"{folder}: no such checkpoint folder")
-    if is_adapter_folder(folder):
-        from peft import PeftModel
-
-        base_model, tokenizer = load_causal_lm(resolve_base(base or adapter_base_name(folder)))
-        if (folder / "tokenizer_config.json").exists():
-            from transformers import AutoTokenizer
-
-            tokenizer = AutoTokenizer.from_pretrained(folder)
-        model = PeftModel.from_pretrained(base_model, folder).eval()
-        return Models(model, None, tokenizer, is_adapter=True)
-    finetuned, tokenizer = load_causal_lm(folder)
-    base_name = base or read_training_config(folder).get("base_model") or "embedded"
-    base_model, _ = load_causal_lm(resolve_base(base_name))
-    return Models(finetuned.eval(), base_model.eval(), tokenizer, is_adapter=False)
 
 
 def _generate(model, tokenizer, prompt: str, sampling: dict[str, Any], seed: int, max_new_tokens: int) -> list[int]:
@@ -384,15 +157,6 @@ def main(config: EvalConfig) -> dict[str, Any]:
         Path(config.json).parent.mkdir(parents=True, exist_ok=True)
         Path(config.json).write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
     return results
-
-
-def stratified(records: list[Record], per_category: int, seed: int) -> list[Record]:
-    """Up to per_category records of each category, seeded, grouped by category in name order."""
-    groups: dict[str, list[Record]] = defaultdict(list)
-    for record in records:
-        groups[record.category].append(record)
-    rng = random.Random(seed)
-    return [r for name in sorted(groups) for r in rng.sample(groups[name], min(per_category, len(groups[name])))]
 
 
 def _test_examples(config: EvalConfig, task: Task, tokenizer) -> list[Example]:
@@ -550,19 +314,10 @@ def _rating_conditioning(
                     "read_as_asked": round(sum(as_asked) / len(as_asked), 3),
                 }
         by_model[which] = by_rating
-    # Balanced: most test reviews are positive (music), and a probe that calls everything
-    # praise would score 0.8 on plain accuracy.
-    recalls = []
-    for positive in (False, True):
-        texts = [e.record for e in examples if e.record.rating in ((4, 5) if positive else (1, 2))]
-        if texts:
-            hits = sum((probe.positive_probability(r.text, r.category) > 0.5) == positive for r in texts)
-            recalls.append(hits / len(texts))
-    accuracy = sum(recalls) / len(recalls) if len(recalls) == 2 else None
     return {
         "samples_per_category": config.rating_samples,
         "categories": categories,
-        "probe_balanced_accuracy_on_test": accuracy,
+        "probe_balanced_accuracy_on_test": balanced_accuracy(probe, [e.record for e in examples]),
         "models": by_model,
     }
 

@@ -10,9 +10,13 @@ import json
 import logging
 import os
 import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from train.recipe import read_training_config
+from train.recipe import EvalError, read_training_config
 
 log = logging.getLogger(__name__)
 
@@ -121,3 +125,44 @@ def load_causal_lm(folder: Path):
         del config.quantization_config
     model = AutoModelForCausalLM.from_pretrained(folder, config=config, dtype=torch.float32)
     return model, tokenizer
+
+
+@dataclass
+class Models:
+    """The fine-tuned model, a way to run the base, and the tokenizer."""
+
+    finetuned: Any
+    base: Any | None  # a separate base model for full fine-tunes; None when the adapter is disabled instead
+    tokenizer: Any
+    is_adapter: bool
+
+    @contextmanager
+    def use(self, which: str) -> Iterator[Any]:
+        """The model to run for "base" or "finetuned"."""
+        if which == "finetuned":
+            yield self.finetuned
+        elif self.is_adapter:
+            with self.finetuned.disable_adapter():
+                yield self.finetuned
+        else:
+            yield self.base
+
+
+def load_models(folder: Path, base: str | None) -> Models:
+    """The checkpoint (adapter on its base, or a full model) and its base, in eval mode."""
+    if not folder.is_dir():
+        raise EvalError(f"{folder}: no such checkpoint folder")
+    if is_adapter_folder(folder):
+        from peft import PeftModel
+
+        base_model, tokenizer = load_causal_lm(resolve_base(base or adapter_base_name(folder)))
+        if (folder / "tokenizer_config.json").exists():
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = PeftModel.from_pretrained(base_model, folder).eval()
+        return Models(model, None, tokenizer, is_adapter=True)
+    finetuned, tokenizer = load_causal_lm(folder)
+    base_name = base or read_training_config(folder).get("base_model") or EMBEDDED
+    base_model, _ = load_causal_lm(resolve_base(base_name))
+    return Models(finetuned.eval(), base_model.eval(), tokenizer, is_adapter=False)

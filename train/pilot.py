@@ -29,8 +29,9 @@ from typing import Any
 from autowrite.formats import Task
 from train import finetune
 from train.cli import ConfigParser, load_recipe, parse_override
-from train.evaluate import Scored, body_nll, load_models, stratified, tokenize_example
-from train.prepare import load_and_prepare, usable
+from train.metrics import Scored, body_nll, tokenize_example
+from train.modeling import load_models
+from train.prepare import load_and_prepare, stratified, usable
 from train.readers import Record
 from train.recipe import PilotConfig
 

@@ -141,6 +141,15 @@ def cap_balanced(records: list[Record], limit: int, seed: int, balance: bool) ->
     return chosen
 
 
+def stratified(records: list[Record], per_category: int, seed: int) -> list[Record]:
+    """Up to per_category records of each category, seeded, grouped by category in name order."""
+    groups: dict[str, list[Record]] = defaultdict(list)
+    for record in records:
+        groups[record.category].append(record)
+    rng = random.Random(seed)
+    return [r for name in sorted(groups) for r in rng.sample(groups[name], min(per_category, len(groups[name])))]
+
+
 def prepare(
     records: list[Record],
     config: PrepareConfig,

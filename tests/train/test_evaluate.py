@@ -1,4 +1,4 @@
-"""Evaluation: body-only perplexity computed exactly, the CLI contract, memorisation and the sentiment probe."""
+"""Evaluation: the CLI contract, token-weighted perplexities, the rating check and free text."""
 
 from __future__ import annotations
 
@@ -11,83 +11,15 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoTokenizer
 
 from train.card import render_evaluation
-from train.evaluate import (
-    SentimentProbe,
-    body_nll,
-    copies_span,
-    main,
-    parse_args,
-    span_hashes,
-    tokenize_example,
-)
-from train.readers import Record, read_records
+from train.evaluate import main, parse_args
+from train.metrics import body_nll, tokenize_example
+from train.readers import read_records
 from train.recipe import EvalConfig
 
 REPO = Path(__file__).parents[2]
-
-
-def test_body_nll_matches_the_models_own_loss(tiny_llama_dir):
-    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).eval()
-    context, body = [5, 17, 42, 8], [99, 3, 250, 7, 61]
-    labels = torch.tensor([[-100] * len(context) + body])
-    with torch.no_grad():
-        mean = model(input_ids=torch.tensor([context + body]), labels=labels).loss
-    assert body_nll(model, context, body) == pytest.approx(float(mean) * len(body), rel=1e-5)
-    # Without context the first body token has nothing to be predicted from and is not scored.
-    with torch.no_grad():
-        mean_free = model(input_ids=torch.tensor([body]), labels=torch.tensor([body])).loss
-    assert body_nll(model, [], body) == pytest.approx(float(mean_free) * (len(body) - 1), rel=1e-5)
-
-
-def test_long_bodies_are_cut_the_same_for_every_model(tiny_tokenizer_dir):
-    tokenizer = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
-    record = Record(text="word " * 200, rating=2, headline="Long", category="Books")
-    example = tokenize_example(tokenizer, record, "review", max_body_tokens=50)
-    assert len(example.body_ids) == 50 and example.group == "Books"
-
-
-def test_copied_spans_are_found_only_when_long_enough():
-    training = [[1, 2, 3, 4, 5, 6, 7, 8]]
-    index = span_hashes(training, 4)
-    assert copies_span([9, 9, 3, 4, 5, 6, 9], index, 4)
-    assert not copies_span([9, 9, 3, 4, 5, 9, 6], index, 4)
-    assert not copies_span([3, 4, 5], index, 4)
-
-
-def test_sentiment_probe_separates_obvious_texts():
-    records = [Record(text="terrible broken awful refund", rating=1, category="Electronics")] * 5 + [
-        Record(text="great love perfect works", rating=5, category="Electronics")
-    ] * 5
-    probe = SentimentProbe(records + [Record(text="neutral", rating=3, category="Electronics")])
-    assert probe.ready
-    assert probe.positive_probability("I love it, works great", "Electronics") > 0.9
-    assert probe.positive_probability("awful, broken, want a refund", "Electronics") < 0.1
-    assert probe.positive_probability("unknown words only", "Electronics") == pytest.approx(0.5)
-    assert probe.positive_probability("I love it, works great") > 0.9  # no category: all of them pooled
-
-
-def test_sentiment_probe_reads_tone_not_a_categorys_topic_words():
-    # Music is mostly praised and books mostly panned, as in the shared data: pooled, the
-    # topic word "album" alone would read as praise.
-    records = (
-        [Record(text="album great", rating=5, category="Music")] * 8
-        + [Record(text="album awful", rating=1, category="Music")] * 2
-        + [Record(text="novel great", rating=5, category="Books")] * 2
-        + [Record(text="novel awful", rating=1, category="Books")] * 8
-        + [Record(text="gift card great", rating=5, category="Gift Cards")]  # one class only
-    )
-    probe = SentimentProbe(records)
-    assert probe.positive_probability("the album", None) > 0.6  # pooled: topic as tone
-    assert 0.4 < probe.positive_probability("the album", "Music") < 0.6
-    assert 0.4 < probe.positive_probability("the novel", "Books") < 0.6
-    assert probe.positive_probability("an awful album", "Music") < 0.3
-    assert probe.positive_probability("a great novel", "Books") > 0.7
-    # A category seen in one class cannot separate tone from topic: it reads as all pooled.
-    assert probe.positive_probability("great gift card", "Gift Cards") == probe.positive_probability("great gift card")
 
 
 def test_cli_contract_on_an_adapter_folder(trained_llama, tmp_path):
@@ -191,7 +123,7 @@ def test_argument_errors():
 
 
 def test_free_text_scores_every_body_token_after_the_end_of_text_token(trained_llama, tmp_path):
-    from train.evaluate import load_models
+    from train.modeling import load_models
 
     config, result = trained_llama
     texts = ["the sound is clear and the bass is deep", "it broke after a week of daily use"]

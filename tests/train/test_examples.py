@@ -6,8 +6,8 @@ import pytest
 from transformers import AutoTokenizer
 
 from autowrite.formats import parse_ad, parse_review
-from train.evaluate import tokenize_example
 from train.finetune import to_example
+from train.metrics import tokenize_example
 from train.readers import Record
 
 EOS = "<|endoftext|>"

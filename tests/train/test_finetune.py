@@ -67,7 +67,7 @@ def test_lora_llama_two_steps_lowers_loss_and_writes_a_loadable_folder(trained_l
     assert lora_b and any(w.abs().sum() > 0 for w in lora_b)  # B starts at zero: it trained
 
     # The folder loads on its base, and the evaluation ran on it at the end of training.
-    from train.evaluate import load_models
+    from train.modeling import load_models
 
     models = load_models(out, base=config.base_model)
     ids = models.tokenizer("Category: Electronics\nRating: 5/5\nTitle: Good\nReview:", return_tensors="pt")

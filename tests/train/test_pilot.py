@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from train.evaluate import stratified
 from train.pilot import parse_variant, table
+from train.prepare import stratified
 from train.readers import Record
 
 
