@@ -3,6 +3,7 @@
 python -m benchmarks.load                       # 16 users for 60 s against a fresh python app.py
 python -m benchmarks.load --smoke --out /tmp/load   # each endpoint once, then 2 users for 4 s
 python -m benchmarks.load --duration 1200 --sample-memory-every 10   # warm-up against a leak
+python -m benchmarks.load --voters 16          # every user also votes in the arena (benchmarks/arena_voters.py)
 
 Each user types a review at 5 keystrokes per second as the live tab asks: a `suggest`
 call for the words (ghost_tokens=0) per keystroke; like the browser's always_last trigger,
@@ -36,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import sys
 import threading
@@ -48,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autowrite.scheduling import BUSY
-from benchmarks import fairness
+from benchmarks import arena_voters, fairness
 from benchmarks.server import free_port, offline_models, start_app
 
 # How the app words a generation it refuses past capacity.
@@ -296,10 +298,18 @@ def check(api: Api, model: str, tally: Tally) -> None:
             tally.record(label, time.monotonic() - start)
 
 
-def user(index: int, api: Api, models: list[str], deadline: float, tally: Tally, sessionless: bool = False) -> None:
+def user(
+    index: int,
+    api: Api,
+    models: list[str],
+    deadline: float,
+    tally: Tally,
+    sessionless: bool = False,
+    voter: bool = False,
+) -> None:
     """One simulated person until the deadline; anything that goes wrong is counted as an error."""
     try:
-        Person(index, api, models, tally, sessionless).run(deadline)
+        Person(index, api, models, tally, sessionless, voter).run(deadline)
     except Exception as error:  # a user that stops early would quietly thin the load
         tally.error(f"user {index}: {type(error).__name__}: {error}")
 
@@ -310,8 +320,11 @@ class Person:
     A quarter of them switch to the second model halfway, and a quarter compare.
     """
 
-    def __init__(self, index: int, api: Api, models: list[str], tally: Tally, sessionless: bool = False):
+    def __init__(
+        self, index: int, api: Api, models: list[str], tally: Tally, sessionless: bool = False, voter: bool = False
+    ):
         self.index, self.api, self.models, self.tally = index, api, models, tally
+        self.voter = voter  # votes on an arena pair where the others generate (benchmarks.arena_voters)
         self.text = TEXTS[index % len(TEXTS)]
         self.model = models[0]
         self.in_flight = threading.Event()
@@ -365,6 +378,13 @@ class Person:
     def generate(self) -> None:
         """A generation or, for a quarter of the people every other time, a compare, in its own thread."""
         self.generations += 1
+        if self.voter:
+            session = f"load-voter-{self.index}-{os.getpid()}"  # a tab's session: its pairs take its votes only
+            rng = random.Random(self.index * 1000 + self.generations)
+            args = (self.api, self.tally, session, BUSY_MARK, rng)
+            self.workers.append(threading.Thread(target=arena_voters.pair_and_vote, args=args, daemon=True))
+            self.workers[-1].start()
+            return
         # Odd generations compare, so even a run of a few seconds reaches a compare.
         prompt, seed = self.text[:30], self.generations
         if self.index % 4 == 0 and self.generations % 2 == 1:
@@ -459,16 +479,26 @@ def main(args: argparse.Namespace) -> dict:
 
     Raises LoadFailed (after writing the results with a FAILED first line) on any error.
     """
+    with arena_voters.scratch_votes():  # the app's arena votes go to a folder of their own, removed after
+        return measured(args)
+
+
+def measured(args: argparse.Namespace) -> dict:
+    """main() within the app's own votes folder."""
     port = free_port()
     app = start_app(port)
     models = offline_models()
     checked, tally = Tally(), Tally()
     try:
         url = f"http://127.0.0.1:{port}"
-        api = Api(url, read_parameters(url, ["suggest", "generate", "tokens", "compare", "report", "changes"]))
+        names = ["suggest", "generate", "tokens", "compare", "report", "changes"]
+        names += arena_voters.ENDPOINTS if args.voters else []
+        api = Api(url, read_parameters(url, names))
         for model in models:  # load every model once, so memory "before" includes them all
             api.call("suggest", suggest_values("Warm up", model), timeout=180)
         check(api, models[0], checked)
+        if args.voters:
+            arena_voters.check(api, checked)
         before = rss_mb(app.pid)
         ran = {} if checked.errors else crowd(app.pid, api, models, tally, args)
         after = rss_mb(app.pid)
@@ -490,6 +520,7 @@ def main(args: argparse.Namespace) -> dict:
         "error_samples": errors[:5],
         "refused_busy": dict(tally.busy),
         "sessionless_users": args.sessionless,
+        "voters": args.voters,
         "flood": dict(tally.flood) if args.flood else None,
         "keystrokes_folded_into_later_calls": tally.coalesced,
         "rss_mb": {
@@ -512,7 +543,7 @@ def crowd(pid: int, api: Api, models: list[str], tally: Tally, args: argparse.Na
     cpu_before = cpu_seconds(pid), _own_cpu_seconds()
     deadline = time.monotonic() + args.duration
     users = [
-        threading.Thread(target=user, args=(i, api, models, deadline, tally, i < args.sessionless))
+        threading.Thread(target=user, args=(i, api, models, deadline, tally, i < args.sessionless, i < args.voters))
         for i in range(args.users)
     ]
     stop = threading.Event()
@@ -560,6 +591,8 @@ def markdown(result: dict) -> str:
         "",
     ]
     lines += [f"{result['sessionless_users']} of the users sent no session hash (REST clients that send none)."]
+    if result.get("voters"):
+        lines += [f"{result['voters']} of the users voted in the arena (a pair, then a vote) where others generate."]
     if result.get("flood") is not None:
         flood = result["flood"]
         lines += [
@@ -586,7 +619,7 @@ def markdown(result: dict) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Flags: --users, --sessionless, --flood/--no-flood, --duration, --smoke, --sample-memory-every, --out."""
+    """Flags: --users, --sessionless, --voters, --flood/--no-flood, --duration, --smoke, --sample-memory-every, --out."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, help=f"simulated people (16; {SMOKE_USERS} with --smoke)")
     parser.add_argument(
@@ -596,6 +629,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--smoke", action="store_true", help="a short run whose figures count the endpoint check")
     parser.add_argument("--sessionless", type=int, help="how many of the users send no session hash (half)")
+    parser.add_argument("--voters", type=int, default=0, help="how many of the users vote in the arena (0)")
     parser.add_argument(
         "--flood",
         action=argparse.BooleanOptionalAction,
@@ -616,6 +650,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.flood = not args.smoke
     if not 1 <= args.users <= 64 or not 1 <= args.duration <= MAX_DURATION_S or args.sample_memory_every < 0:
         parser.error(f"users must be 1-64, duration 1-{MAX_DURATION_S} s, and --sample-memory-every at least 0")
+    if not 0 <= args.voters <= args.users:
+        parser.error("voters must be from 0 to the number of users")
     return args
 
 
