@@ -4,7 +4,8 @@ A link names the tab it opens (tab=generate, tab=compare, tab=changes) and repro
 the generate tab, with any branch taken in its token inspector (branch=12:345); the
 fine-tune tab's view of its text (prompt); or the compare tab: its presets
 (presets=Greedy,Creative) and each column's settings (c1_temperature=..., c2_top_k=...),
-from the same prompt, seed and length.
+from the same prompt, seed and length. An arena link opens the arena on its restriction
+(tab=arena&arena_model=..., or arena_preset=...).
 """
 
 from __future__ import annotations
@@ -24,13 +25,15 @@ from autowrite.report import HEADLINE_CHARS
 from autowrite.service import MAX_COLUMNS, MAX_PROMPT_CHARS, MAX_REPORT_SEEDS, Service, UserError
 from autowrite.settings import FIELDS, PRESET_NAMES, SamplingSettings, SettingsError, preset, shown
 
+# An arena link's restriction (autowrite.ui.arena reads them): one model, or one preset.
+ARENA_FIELDS = ("arena_model", "arena_preset")
 # Parameters besides the sampling settings, in the order they appear in a link. A request's
 # task is published as `mode`, the name links and the API have always used.
 PAGE_FIELDS = (
     "tab", "model", "mode", "prompt", "prompt_z", "rating", "category", "headline", "samples", "presets", "report",
-    "headline_chars", "branch",
+    "headline_chars", "branch", *ARENA_FIELDS,
 )  # fmt: skip
-TABS = ("generate", "compare", "changes")
+TABS = ("generate", "compare", "changes", "arena")
 # The tab a link that names none and carries nothing for one opens: the page's first.
 FIRST_TAB = "live"
 # The generate tab's values: a link without tab= that carries one is for that tab (links the
