@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from urllib.parse import quote
 
+import gradio as gr
 import pytest
 
 from autowrite.formats import CATEGORIES
 from autowrite.service import Request
+from autowrite.ui.common import RequestFields
 
 
 def _no_logprobs(request, settings, top=10):
@@ -301,23 +303,29 @@ def test_an_ad_names_the_category_chosen_for_it(app_url, browser, monkeypatch):
 
 
 def test_the_compare_share_button_reads_the_shown_columns(tiny_service):
-    import gradio as gr
+    from autowrite.inputs import COLUMN_FIELDS
+    from autowrite.ui.compare import ColumnValues, CompareValues
+    from autowrite.ui.links import compare_query, share_link
 
-    from autowrite.ui.app import compare_query
-
-    fields = [0.7, 5, 0.9, 1.2, True, 0.0, 0, 1.0] + [1.1, 0, 0.95, 1.1, True, 0.1, 3, 2.0]
-    fields += [0.4, 20, 0.8, 1.3, True, 0, 0, 1.0] * 2
+    own = [[0.7, 5, 0.9, 1.2, True, 0.0, 0, 1.0], [1.1, 0, 0.95, 1.1, True, 0.1, 3, 2.0]]
+    own += [[0.4, 20, 0.8, 1.3, True, 0, 0, 1.0]] * 2
     pickers = ["Card defaults", "Creative", "Precise", "Greedy"]
     models = ["", "tiny-gptneo", "", ""]  # column 2 on its own model
-    values = [*pickers, *models, *fields]
-    query = compare_query(tiny_service, "tiny-gpt2", "ad", 5, "Books", "", "Sony TV", 2, 9, 30, *values)
+
+    def columns() -> list[ColumnValues]:
+        return [ColumnValues(p, m, dict(zip(COLUMN_FIELDS, o, strict=True))) for p, m, o in zip(pickers, models, own)]
+
+    fields = RequestFields("tiny-gpt2", "ad", 5, "Books", "")
+    query = compare_query(tiny_service, fields, CompareValues("Sony TV", 2, 9, 30, columns()))
     assert query.startswith("?tab=compare&")
     assert "presets=Card+defaults%2CCreative&" in query and "c1_top_k=5" in query and "c3_" not in query
     assert "c2_model=tiny-gptneo" in query and "c2_min_p=0.1" in query and "c1_model" not in query
     assert "c2_rating_guidance=2.0" in query
-    fields[0] = 7.0  # an out-of-range temperature typed into column 1
-    with pytest.raises(gr.Error, match="temperature must be between"):
-        compare_query(tiny_service, "tiny-gpt2", "ad", 5, "Books", "", "Sony TV", 2, 9, 30, *pickers, *models, *fields)
+    own[0] = [7.0, *own[0][1:]]  # an out-of-range temperature typed into column 1
+    with pytest.raises(gr.Error, match="temperature must be between"):  # the page's toast says why
+        share_link(
+            tiny_service, "compare", fields, "", 1, "", {}, CompareValues("Sony TV", 2, 9, 30, columns()), 0, 80, ""
+        )
 
 
 def test_a_ghost_made_for_an_older_text_is_not_appended():
@@ -345,10 +353,11 @@ def test_a_word_offered_for_an_older_text_is_not_inserted():
 def test_a_ghost_leaves_the_words_alone(tiny_service):
     from autowrite.ui.live import live_ghost
 
-    outputs = live_ghost(tiny_service, "The sound is", "tiny-gpt2", "free", 5, "Books", "")
+    outputs = live_ghost(tiny_service, "The sound is", RequestFields("tiny-gpt2", "free", 5, "Books", ""))
     # The ghost's own state, and nothing that could put an older keystroke's words back.
-    assert len(outputs) == 2 and outputs[1]["text"] == "The sound is" and "words" not in outputs[1]
-    assert outputs[1]["ghost"] and outputs[1]["ghost"] in outputs[0]
+    made = outputs["ghost_made"]
+    assert set(outputs) == {"ghost", "ghost_made"} and made["text"] == "The sound is" and "words" not in made
+    assert made["ghost"] and made["ghost"] in outputs["ghost"]
 
 
 @pytest.mark.parametrize(
@@ -373,19 +382,20 @@ def test_live_status_says_what_the_words_are(partial, appends, status):
         def suggest(self, request, ghost_tokens, finish, count=5):
             return Suggestions(partial=partial, words=[Word(partial + a.strip(), a, 0.5) for a in appends])
 
-    outputs = live_suggest(Words(), "The lids" if partial == "lids" else "x", "m", "free", 5, "Books", "")
-    assert outputs[-2] == status
+    outputs = live_suggest(
+        Words(), "The lids" if partial == "lids" else "x", RequestFields("m", "free", 5, "Books", "")
+    )
+    assert outputs["status"] == status
 
 
-def _shown(fields: list) -> dict:
+def _shown(fields: dict) -> dict:
     """Which of the fields row, stars, category and headline show, and the category's choices and value."""
-    row, rating, category, headline = fields
     return {
-        "row": row["visible"],
-        "rating": rating["visible"],
-        "headline": headline["visible"],
-        "choices": [value for _, value in category.choices],
-        "category": category.value,
+        "row": fields["review_fields"]["visible"],
+        "rating": fields["rating"]["visible"],
+        "headline": fields["headline"]["visible"],
+        "choices": [value for _, value in fields["category"].choices],
+        "category": fields["category"].value,
     }
 
 
@@ -410,15 +420,12 @@ def test_switching_models_keeps_the_category_while_the_task_stays(tiny_service):
     from autowrite.ui.app import switch_model
 
     same = switch_model(tiny_service, "tiny-gptneo", "review", "Pet Supplies")
-    assert same[0] == "review" and _shown(same[1:5])["category"] == "Pet Supplies"
+    assert same["task"] == "review" and _shown(same)["category"] == "Pet Supplies"
     tiny_service.allow_custom = True
-    unknown = switch_model(tiny_service, "no/such-model", "review", "Pet Supplies")
-    assert len(unknown) == len(same) and all(update == {"__type__": "update"} for update in unknown)
+    assert switch_model(tiny_service, "no/such-model", "review", "Pet Supplies") == {}  # nothing changes
 
 
 def test_every_category_dropdown_offers_every_category(tiny_service):
-    import gradio as gr
-
     from autowrite.ui.app import build_demo
 
     demo = build_demo(tiny_service)
@@ -434,10 +441,70 @@ def test_a_link_restores_an_ads_category(tiny_service):
 
     link = SimpleNamespace(query_params={"model": "tiny-gptneo", "mode": "ad", "category": "Automotive"})
     restored = restore(tiny_service, link)
-    assert restored[1] == "ad"
-    assert _shown(restored[2:6]) == {
+    assert restored["task"] == "ad"
+    assert _shown(restored) == {
         "row": True, "rating": False, "headline": False, "choices": ["", *CATEGORIES], "category": "Automotive"
     }  # fmt: skip
     link.query_params = {"model": "tiny-gptneo", "mode": "review", "category": "Pet_Supplies", "rating": "2"}
-    row, rating, category, headline = restore(tiny_service, link)[2:6]
+    restored = restore(tiny_service, link)
+    rating, category, headline = restored["rating"], restored["category"], restored["headline"]
     assert (rating["value"], rating["visible"], category.value, headline["visible"]) == (2, True, "Pet Supplies", True)
+
+
+def test_a_link_fills_in_the_widgets_it_names(tiny_service):
+    """restore() names the widgets it fills and Page.named() finds each one: the load event shows the values by widget."""
+    from types import SimpleNamespace
+
+    from autowrite.ui.app import build_demo
+
+    demo = build_demo(tiny_service)
+    load = next(fn.fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", "") == "on_load")
+
+    def opened(query: dict) -> dict:
+        shown = load(SimpleNamespace(query_params=query))
+        return {widget.elem_id: value for widget, value in shown.items() if widget.elem_id}
+
+    compared = opened({"tab": "compare", "model": "tiny-gpt2", "prompt": "Sony TV", "presets": "Greedy,Precise",
+                       "c2_temperature": "0.6", "c2_model": "tiny-gptneo", "seed": "3", "max_new_tokens": "12"})  # fmt: skip
+    assert (compared["cmp-prompt"], compared["cmp-columns"], compared["cmp-seed"], compared["cmp-length"]) == (
+        "Sony TV", 2, 3, 12
+    )  # fmt: skip
+    assert (compared["cmp-preset-1"], compared["cmp1-temperature"], compared["cmp-model-1"]) == (
+        "Precise",
+        0.6,
+        "tiny-gptneo",
+    )
+    assert "cmp-preset-2" not in compared and "cmp2-temperature" not in compared  # the third column keeps its own
+    generated = opened({"model": "tiny-gpt2", "prompt": "Sony TV", "temperature": "0.5", "seed": "99", "samples": "2"})
+    assert (generated["gen-prompt"], generated["temperature"], generated["seed"], generated["samples"]) == (
+        "Sony TV", 0.5, 99, 2
+    )  # fmt: skip
+
+
+def test_every_setting_has_a_control():
+    from autowrite.settings import FIELDS
+    from autowrite.ui.common import CONTROLS
+
+    assert set(CONTROLS) == set(FIELDS)
+
+
+def test_a_handler_wired_by_name_reads_a_group_as_one_value():
+    from autowrite.ui.calls import Group, named
+
+    def handler(service: str, prompt: str, fields: RequestFields, request: gr.Request) -> dict:
+        return {"out": (service, prompt, fields, request)}
+
+    with gr.Blocks():
+        prompt, model, task, out = gr.Textbox(), gr.Textbox(), gr.Textbox(), gr.Textbox()
+        wired = named(handler, "svc", prompt=prompt, fields=Group({"model": model, "task": task}, RequestFields),
+                      outputs={"out": out})  # fmt: skip
+    assert wired["inputs_kwargs"] == {"prompt": prompt, "model": model, "task": task}
+    assert list(inspect_parameters(wired["fn"])) == ["request", "prompt", "model", "task"]  # Gradio fills request first
+    result = wired["fn"]("the request", prompt="Hi", model="m", task="ad")
+    assert result == ("svc", "Hi", RequestFields(model="m", task="ad"), "the request")  # one output: its value alone
+
+
+def inspect_parameters(fn) -> dict:
+    import inspect
+
+    return inspect.signature(fn).parameters

@@ -32,9 +32,7 @@ def served(tiny_gpt2_dir, tiny_gptneo_dir):
 def numbers(demo) -> dict[str, int]:
     """The function numbers of the public suggest endpoint and of the page's task radio (review_fields_for)."""
     by_name = {fn.api_name: index for index, fn in demo.fns.items()}
-    task = next(
-        i for i, fn in demo.fns.items() if getattr(getattr(fn.fn, "func", None), "__name__", "") == "review_fields_for"
-    )
+    task = next(i for i, fn in demo.fns.items() if getattr(fn.fn, "__name__", "") == "review_fields_for")
     return {"suggest": by_name["suggest"], "task": task}
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from autowrite.backends.base import Suggestions, Word
+from autowrite.ui.common import RequestFields
 from autowrite.ui.live import GHOST_PAUSE_MS, WORD_BUTTONS, live_suggest, words_only
 from tests.test_ghost_page import AREA, SHOWN_GHOST
 
@@ -46,10 +47,11 @@ def test_the_chips_show_five_words_when_punctuation_is_likelier(tiny_service, mo
         return Suggestions(partial="", words=_words_for(request.text, count))
 
     monkeypatch.setattr(tiny_service, "suggest", known)
-    *buttons, _, status, words = live_suggest(tiny_service, "The sound", "tiny-gpt2", "free", 5, "Books", "")
+    shown = live_suggest(tiny_service, "The sound", RequestFields("tiny-gpt2", "free", 5, "Books", ""))
+    buttons = shown["buttons"]
     assert [b["value"] for b in buttons] == ["t9w0  5%", "t9w1  2%", "t9w2  2%", "t9w3  1%", "t9w4  1%"]
-    assert all(b["visible"] for b in buttons) and status == "Next word"
-    assert words == {"words": [" t9w0", " t9w1", " t9w2", " t9w3", " t9w4"], "text": "The sound"}
+    assert all(b["visible"] for b in buttons) and shown["status"] == "Next word"
+    assert shown["words"] == {"words": [" t9w0", " t9w1", " t9w2", " t9w3", " t9w4"], "text": "The sound"}
 
 
 @pytest.fixture()

@@ -30,6 +30,7 @@ from autowrite.service import CompareColumn, Request, Service, UserError, Varian
 from autowrite.settings import SamplingSettings, SettingsError
 from autowrite.ui import lanes
 from autowrite.ui.calls import caller_of, paced
+from autowrite.ui.common import RequestFields
 from autowrite.ui.inspector import NO_STEPS
 from autowrite.ui.refusals import refused
 
@@ -56,8 +57,8 @@ def suggest(
     call, the best word finished to its end only where that position is already
     computed (a call with ghost text computes it, as the tab's second event does).
     """
-    request = inputs.parse_request(
-        service, model, mode, text, rating, category, headline, text_name="text", caller=caller
+    request = RequestFields(model, mode, rating, category, headline).parse(
+        service, text, text_name="text", caller=caller
     )
     tokens = inputs.parse_ghost_tokens(ghost_tokens, GHOST_TOKENS)
     result = service.suggest(request, ghost_tokens=tokens, finish=tokens != 0)
@@ -98,9 +99,10 @@ def generate(
     rating_guidance come last so that calls made before they existed keep their meaning.
     """
     request, chosen = _generation(
-        service, caller, prompt, model, mode, rating, category, headline, temperature=temperature, top_k=top_k,
-        top_p=top_p, repetition_penalty=repetition_penalty, max_new_tokens=max_new_tokens, do_sample=do_sample,
-        seed=seed, min_p=min_p, no_repeat_ngram_size=no_repeat_ngram_size, rating_guidance=rating_guidance,
+        service, caller, prompt, RequestFields(model, mode, rating, category, headline), temperature=temperature,
+        top_k=top_k, top_p=top_p, repetition_penalty=repetition_penalty, max_new_tokens=max_new_tokens,
+        do_sample=do_sample, seed=seed, min_p=min_p, no_repeat_ngram_size=no_repeat_ngram_size,
+        rating_guidance=rating_guidance,
     )  # fmt: skip
     forced = inputs.parse_branch(branch, chosen.max_new_tokens)
     for output in service.stream(request, chosen, branch=forced):
@@ -135,9 +137,10 @@ def tokens(
     The answer streams: each message is the text so far, the last one the whole.
     """
     request, chosen = _generation(
-        service, caller, prompt, model, mode, rating, category, headline, temperature=temperature, top_k=top_k,
-        top_p=top_p, repetition_penalty=repetition_penalty, max_new_tokens=max_new_tokens, do_sample=do_sample,
-        seed=seed, min_p=min_p, no_repeat_ngram_size=no_repeat_ngram_size, rating_guidance=rating_guidance,
+        service, caller, prompt, RequestFields(model, mode, rating, category, headline), temperature=temperature,
+        top_k=top_k, top_p=top_p, repetition_penalty=repetition_penalty, max_new_tokens=max_new_tokens,
+        do_sample=do_sample, seed=seed, min_p=min_p, no_repeat_ngram_size=no_repeat_ngram_size,
+        rating_guidance=rating_guidance,
     )  # fmt: skip
     forced = inputs.parse_branch(branch, chosen.max_new_tokens)
     for output in paced(service.stream(request, chosen, inspect=True, branch=forced)):
@@ -149,10 +152,10 @@ def tokens(
 
 
 def _generation(
-    service: Service, caller: str, prompt, model, mode, rating, category, headline, **settings
+    service: Service, caller: str, prompt: Any, fields: RequestFields, **settings: Any
 ) -> tuple[Request, SamplingSettings]:
     """generate's and tokens' shared parameters, checked: the request and its settings."""
-    request = inputs.parse_request(service, model, mode, prompt, rating, category, headline, caller=caller)
+    request = fields.parse(service, prompt, caller=caller)
     return request, service.settings(request.model, **settings)
 
 
@@ -190,8 +193,8 @@ def changes(
     the fine-tuned model (model must have an adapter), after the same prompt; each model's perplexity;
     and the words made most and least likely (mean change in nats over their occurrences).
     Messages before the last carry only "progress", the share scored so far."""
-    request = inputs.parse_request(
-        service, model, mode, text, rating, category, headline, text_name="text", caller=caller
+    request = RequestFields(model, mode, rating, category, headline).parse(
+        service, text, text_name="text", caller=caller
     )
     base, parts = service.scoring(request)
     for part in paced(parts):
@@ -243,9 +246,8 @@ def compare(
     one model decode as one batch; a column whose model cannot load has an "error" and no text.
     The answer streams: each message has the texts so far, the last one the whole texts.
     """
-    request, names, variants = _columns(
-        service, caller, prompt, model, presets, seed, max_new_tokens, mode, rating, category, headline, columns
-    )
+    fields = RequestFields(model, mode, rating, category, headline)
+    request, names, variants = _columns(service, caller, prompt, fields, presets, columns, seed, max_new_tokens)
     shown, outputs = service.compare(request, variants)
     for output in paced(outputs):
         yield [
@@ -279,9 +281,8 @@ def report(
     and its samples, each with a note. A column whose model cannot load has an "error".
     Messages before the last are empty lists while the samples are written.
     """
-    request, names, variants = _columns(
-        service, caller, prompt, model, presets, seed, max_new_tokens, mode, rating, category, headline, columns
-    )
+    fields = RequestFields(model, mode, rating, category, headline)
+    request, names, variants = _columns(service, caller, prompt, fields, presets, columns, seed, max_new_tokens)
     count = inputs.parse_seeds(seeds)
     asked = Asked(request.task, request.rating, request.category, inputs.parse_headline_chars(headline_chars))
     failures, outputs = service.report(request, variants, count)
@@ -297,19 +298,15 @@ def report(
 def _columns(
     service: Service,
     caller: str,
-    prompt,
-    model,
-    presets,
-    seed,
-    max_new_tokens,
-    mode,
-    rating,
-    category,
-    headline,
-    columns,
+    prompt: Any,
+    fields: RequestFields,
+    presets: Any,
+    columns: Any,
+    seed: Any,
+    max_new_tokens: Any,
 ) -> tuple[Request, list[str], list[Variant]]:
     """compare's and report's shared parameters, checked: the request, the presets and each column."""
-    request = inputs.parse_request(service, model, mode, prompt, rating, category, headline, caller=caller)
+    request = fields.parse(service, prompt, caller=caller)
     names = inputs.parse_presets(presets)
     own = inputs.parse_columns(columns, len(names))
     return request, names, service.columns(request.model, names, own, seed, inputs.parse_compare_tokens(max_new_tokens))

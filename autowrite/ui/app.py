@@ -7,31 +7,34 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
+from gradio.blocks import Block
 from starlette.middleware import Middleware
 
-from autowrite import hub, inputs
+from autowrite import hub
+from autowrite.arena.pairs import Arena
+from autowrite.arena.votes import Store
 from autowrite.catalog import Entry
 from autowrite.formats import Task
 from autowrite.service import Service, UserError
 from autowrite.settings import FIELDS
-from autowrite.ui import api, changes, compare, generate, lanes, live, report
+from autowrite.ui import api, changes, compare, generate, lanes, links, live, report
+from autowrite.ui import arena as arena_tab
 from autowrite.ui.boundary import Boundary
+from autowrite.ui.calls import Group, named
 from autowrite.ui.common import (
     TASKS,
     Common,
-    SettingsWidgets,
     as_text,
-    page_error,
     reads_category,
     review_field_widgets,
-    settings_updates,
     task_fields,
     warning_lines,
 )
 from autowrite.ui.refusals import log_refusal
-from autowrite.ui.share import FIRST_TAB, PageState, from_query, to_query
+from autowrite.ui.share import FIRST_TAB, PageState, from_query
 from autowrite.ui.theme import autowrite_theme
 
 ASSETS = Path(__file__).parent / "assets"
@@ -98,27 +101,32 @@ def load_model(service: Service, model: str, progress: gr.Progress = gr.Progress
     return model_info(service, model)
 
 
-def switch_model(service: Service, model: str, task: str = "", category: str = "") -> list:
-    """The model's own task with its fields, default settings and examples after choosing it.
+# What choosing a model changes, by Page.named(): the task with its fields, the settings and the examples.
+SWITCHED = ("task", "review_fields", "rating", "category", "headline", *FIELDS, "examples")
+
+
+def switch_model(service: Service, model: str, task: str = "", category: str = "") -> dict[str, Any]:
+    """The model's own task with its fields, default settings and examples after choosing it, by name (SWITCHED).
 
     task, category: the page's before the switch; the category stays while the task does.
+    A model that cannot be chosen changes nothing.
     """
     try:
         entry = service.entry(model)
     except UserError as error:
         gr.Warning(html.escape(str(error)))  # the toast renders HTML
-        return [gr.update()] * (len(FIELDS) + 6)  # the task, its four fields, the settings, the examples: as they were
+        return {}
     if entry.task.value != task:
         category = _category_after_switch(entry.task.value, category)
-    return [
-        entry.task.value,
-        *task_fields(entry.task.value, entry.prompt_format, category),
-        *settings_updates(entry.defaults),
-        gr.Dataset(samples=[[e] for e in entry.examples]),
-    ]
+    return {
+        "task": entry.task.value,
+        **task_fields(entry.task.value, entry.prompt_format, category),
+        **entry.defaults.as_dict(),
+        "examples": gr.Dataset(samples=[[e] for e in entry.examples]),
+    }
 
 
-def review_fields_for(service: Service, task: str, model: str, category: str = "") -> list:
+def review_fields_for(service: Service, task: str, model: str, category: str = "") -> dict[str, Any]:
     """The fields row, stars, category and headline after choosing a task, for the model chosen."""
     category = _category_after_switch(task, category)
     try:
@@ -148,114 +156,48 @@ def _needs_download(entry: Entry) -> bool:
     return entry.source == "hub" and not hub.is_cached(entry.repo, entry.revision)
 
 
-def restore(service: Service, request: gr.Request, choices: list[tuple[str, str]] | None = None) -> list:
-    """The page state from the URL's query parameters (a share link), with any notices.
+def restore(service: Service, request: gr.Request, choices: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """The page state from the URL's query parameters (a share link), by widget name (Page.named()), with any notices.
 
     A link that asks for no tab (share.from_query decides) leaves the page on its first tab.
     choices: the model dropdown's, when they are to be brought up to date.
     """
     params = dict(request.query_params) if request else {}
     state = from_query(service, params)
-    notice = warning_lines(state.notices)
     entry = service.entry(state.model)
-    linked = state.tab != FIRST_TAB
-    return [
-        state.model if choices is None else gr.Dropdown(choices=choices, value=state.model),
-        state.task.value,
-        *_with_values(task_fields(state.task.value, entry.prompt_format, state.category), state),
-        state.prompt if state.tab != "changes" else gr.update(),
-        state.samples,
-        *settings_updates(state.settings),
-        gr.Dataset(samples=[[e] for e in entry.examples]),
-        notice,
-        model_info(service, state.model),
-        gr.Tabs(selected=state.tab) if linked else gr.update(),
-        state.tab,
-        *compare.restored(state),
-        state.report or gr.update(),
-        state.headline_chars,
-        state.report,
-        state.branch,
-        gr.update(visible=bool(state.branch)),
-        True if state.branch else gr.update(),
-        int(bool(state.branch)),
-        state.prompt if state.tab == "changes" else gr.update(),
-        int(state.tab == "changes" and bool(state.prompt)),
-    ]
+    fields = task_fields(state.task.value, entry.prompt_format, state.category)
+    values = {
+        "model": state.model if choices is None else gr.Dropdown(choices=choices, value=state.model),
+        "task": state.task.value,
+        **fields,
+        "rating": {**fields["rating"], "value": state.rating},
+        "headline": {**fields["headline"], "value": state.headline},
+        "examples": gr.Dataset(samples=[[e] for e in entry.examples]),
+        "notice": warning_lines(state.notices),
+        "info": model_info(service, state.model),
+        "active": state.tab,
+        **_restored_tabs(state),
+    }
+    if state.tab != FIRST_TAB:
+        values["tabs"] = gr.Tabs(selected=state.tab)
+    return values
 
 
-def _with_values(fields: list, state: PageState) -> list:
-    """task_fields' updates with a link's stars and headline as their values."""
-    row, rating, category, headline = fields
-    return [row, {**rating, "value": state.rating}, category, {**headline, "value": state.headline}]
-
-
-def share_query(
-    service: Service,
-    model: str,
-    task: str,
-    prompt: str,
-    rating: int,
-    category: str,
-    headline: str,
-    samples: int,
-    branch: str,
-    *settings,
-) -> str:
-    """The query string that reproduces the generate tab's output; settings in SettingsWidgets' order."""
-    try:
-        request, chosen = inputs.parse_page(service, model, task, prompt, rating, category, headline, settings)
-        forced = inputs.branch_text(inputs.parse_branch(branch, chosen.max_new_tokens))
-        state = PageState(
-            request.model, request.task, request.text, chosen, request.rating, request.category,
-            request.headline, inputs.parse_samples(samples), branch=forced,
-        )  # fmt: skip
-        return to_query(state)
-    except UserError as error:
-        raise page_error(error) from None
-
-
-def compare_query(
-    service: Service,
-    model: str,
-    task: str,
-    rating: int,
-    category: str,
-    headline: str,
-    prompt: str,
-    columns: int,
-    seed: int,
-    max_new_tokens: int,
-    *pickers_and_fields,
-    report: int = 0,
-    headline_chars: int | None = None,
-) -> str:
-    """The query string that reproduces the compare tab's columns, and its report over `report` seeds if any."""
-    try:
-        request = inputs.parse_request(service, model, task, prompt, rating, category, headline)
-        shown = compare.link_columns(service, model, seed, max_new_tokens, columns, pickers_and_fields)
-        state = PageState(
-            request.model, request.task, request.text, shown[0].settings, request.rating, request.category,
-            request.headline, tab="compare", columns=shown, report=int(report or 0),
-            headline_chars=inputs.parse_headline_chars(headline_chars),
-        )  # fmt: skip
-        return to_query(state)
-    except UserError as error:
-        raise page_error(error) from None
-
-
-def changes_query(service: Service, model: str, task: str, rating: int, category: str, headline: str, text: str) -> str:
-    """The query string that opens the fine-tune tab on its text, scored on opening."""
-    try:
-        request = inputs.parse_request(service, model, task, text, rating, category, headline, text_name="text")
-        settings = service.settings(request.model)
-        state = PageState(
-            request.model, request.task, request.text, settings, request.rating, request.category, request.headline,
-            tab="changes",
-        )  # fmt: skip
-        return to_query(state)
-    except UserError as error:
-        raise page_error(error) from None
+def _restored_tabs(state: PageState) -> dict[str, Any]:
+    """What a link fills in on each tab, by widget name: the text, settings and branch; the columns and report; the text to score."""
+    values = {
+        "samples": state.samples, **state.settings.as_dict(),
+        "branch": state.branch, "branch_row": gr.update(visible=bool(state.branch)), "run_branch": int(bool(state.branch)),
+        **compare.restored(state),
+        "headline_chars": state.headline_chars, "autorun": state.report,
+        "run_changes": int(state.tab == "changes" and bool(state.prompt)),
+    }  # fmt: skip
+    if state.branch:
+        values["inspect"] = True
+    if state.report:
+        values["seeds"] = state.report
+    values["changes_text" if state.tab == "changes" else "prompt"] = state.prompt
+    return values
 
 
 @dataclass
@@ -267,34 +209,37 @@ class Page:
     notice: gr.Markdown
     tabs: gr.Tabs
     active: gr.State  # which tab the share button links: the generate tab unless the compare tab is open
-    prompt: gr.Textbox
-    samples: gr.Slider
-    widgets: SettingsWidgets
-    examples: gr.Dataset
+    generated: generate.GenerateWidgets
     compared: compare.CompareWidgets
     report: report.ReportWidgets
     autorun: gr.Number  # seeds of a report a link asks to run on opening (0: none)
-    branch: gr.Textbox  # the generate tab's tokens chosen by hand
-    branch_row: gr.Row
-    inspect: gr.Checkbox
     run_branch: gr.Number  # 1 when a link to a branch asks to write it on opening
     changed: changes.ChangesWidgets
     run_changes: gr.Number  # 1 when a link to the fine-tune tab asks to score its text on opening
 
-    def restored(self) -> list:
-        """The widgets restore() fills, in its order."""
-        c = self.common
-        return [
-            c.model, c.task, c.review_fields, c.rating, c.category, c.headline, self.prompt, self.samples,
-            *self.widgets.as_list(), self.examples, self.notice, self.info, self.tabs, self.active,
-            *self.compared.as_list(), *self.compared.blocks,
-            self.report.seeds, self.report.headline_chars, self.autorun,
-            self.branch, self.branch_row, self.inspect, self.run_branch, self.changed.text, self.run_changes,
-        ]  # fmt: skip
+    def named(self) -> dict[str, Block]:
+        """Every widget a link fills in (restore()) or a model switch changes (SWITCHED), by name."""
+        g, shown = self.generated, enumerate(self.compared.blocks, 1)
+        return {
+            **self.common.named(), "notice": self.notice, "info": self.info, "tabs": self.tabs, "active": self.active,
+            "prompt": g.prompt, "samples": g.samples, **g.settings, "examples": g.examples, "inspect": g.inspect,
+            "branch": g.branch, "branch_row": g.branch_row, "run_branch": self.run_branch,
+            **self.compared.named(), **{compare.block_name(index): block for index, block in shown},
+            "seeds": self.report.seeds, "headline_chars": self.report.headline_chars, "autorun": self.autorun,
+            "changes_text": self.changed.text, "run_changes": self.run_changes,
+        }  # fmt: skip
+
+    def only(self, *names: str) -> dict[str, Block]:
+        """The named widgets among named()."""
+        widgets = self.named()
+        return {name: widgets[name] for name in names}
 
 
-def build_demo(service: Service) -> gr.Blocks:
-    """The app's Blocks; builds widgets and events only (loads no model, launches nothing)."""
+def build_demo(service: Service, arena: Arena | None = None) -> gr.Blocks:
+    """The app's Blocks; builds widgets and events only (loads no model, launches nothing).
+
+    arena: its votes' store; None keeps them in memory until the app stops (app.py passes a database).
+    """
     names, reachable = service.names, hub.Reachability()  # the catalog's models; typed ones join no one's list
     with gr.Blocks(title="Autowrite") as demo:
         gr.Markdown(
@@ -304,17 +249,17 @@ def build_demo(service: Service) -> gr.Blocks:
         # Building the page asks no network; each page load asks (hub.Reachability) and relabels.
         common, info = _model_and_fields(service, model_choices(service, names, reachable.last))
         notice = gr.Markdown(elem_id="notice")
-        page = _tabs(service, common, info, notice)
+        page = _tabs(service, common, info, notice, arena or Arena(service, Store("sqlite://")))
         _help()
         _share_row(service, page)
         api.register(service)
         _model_events(service, page)
 
-        def on_load(request: gr.Request) -> list:
-            # A closure, not a partial: Gradio finds the gr.Request parameter by its annotation.
+        def on_load(request: gr.Request) -> dict[str, Any]:
+            # A closure, not a partial: the model list is asked for again at each page load.
             return restore(service, request, model_choices(service, names, reachable))
 
-        loaded = demo.load(on_load, None, page.restored(), api_visibility="private")
+        loaded = demo.load(**named(on_load, outputs=page.named()), api_visibility="private")
         loaded.then(
             partial(load_model, service), common.model, info, api_visibility="private", show_progress="hidden",
             **lanes.LOAD,
@@ -353,27 +298,29 @@ def _model_and_fields(service: Service, choices: list[tuple[str, str]]) -> tuple
     return Common(model, task, rating, category, headline, review_fields), info
 
 
-def _tabs(service: Service, common: Common, info: gr.Markdown, notice: gr.Markdown) -> Page:
-    """The four tabs, and the state that follows which one is open."""
+def _tabs(service: Service, common: Common, info: gr.Markdown, notice: gr.Markdown, arena: Arena) -> Page:
+    """The tabs, and the state that follows which one is open."""
     active = gr.State("live")
     with gr.Tabs(elem_id="tabs") as tabs:
         with gr.Tab("Live completion", id="live") as live_tab:
             live.build(service, common)
         with gr.Tab("Generate", id="generate") as generate_tab:
-            prompt, widgets, samples, extra = generate.build(service, common)
+            generated = generate.build(service, common)
         with gr.Tab("Compare", id="compare") as compare_tab:
             compared = compare.build(service, common)
             reported = report.build(service, common, compared)
         with gr.Tab("Fine-tune", id="changes") as changes_tab:
-            changed = changes.build(service, common, extra["first_sample"])
+            changed = changes.build(service, common, generated.boxes[0])
+        with gr.Tab("Arena", id="arena"):
+            arena_tab.build(arena, common)
     tabs_named = ((live_tab, "live"), (generate_tab, "generate"), (compare_tab, "compare"), (changes_tab, "changes"))
     for tab, name in tabs_named:
         tab.select(partial(str, name), None, active, api_visibility="private", queue=False)
     return Page(
-        common, info, notice, tabs, active, prompt, samples, widgets, extra["examples"], compared, reported,
+        common, info, notice, tabs, active, generated, compared, reported,
         gr.Number(0, visible="hidden", elem_id="rep-autorun"),  # not a State: the page's script reads it
-        extra["branch"], extra["branch_row"], extra["inspect"], gr.Number(0, visible="hidden", elem_id="gen-autorun"),
-        changed, gr.Number(0, visible="hidden", elem_id="chg-autorun"),
+        gr.Number(0, visible="hidden", elem_id="gen-autorun"), changed,
+        gr.Number(0, visible="hidden", elem_id="chg-autorun"),
     )  # fmt: skip
 
 
@@ -387,15 +334,14 @@ def _help() -> None:
 def _model_events(service: Service, page: Page) -> None:
     """Choosing a task shows the fields the model reads for it; choosing a model loads it with its defaults."""
     common = page.common
-    fields = [common.review_fields, common.rating, common.category, common.headline]
+    read = {"task": common.task, "model": common.model, "category": common.category}
     common.task.input(
-        partial(review_fields_for, service), [common.task, common.model, common.category], fields,
+        **named(review_fields_for, service, **read, outputs=page.only("review_fields", "rating", "category", "headline")),
         api_visibility="private",
     )  # fmt: skip
     common.model.input(
-        partial(switch_model, service),
-        [common.model, common.task, common.category],
-        [common.task, *fields, *page.widgets.as_list(), page.examples],
+        **named(switch_model, service, model=common.model, task=common.task, category=common.category,
+                outputs=page.only(*SWITCHED)),
         api_visibility="private",
     ).then(
         partial(load_model, service), common.model, page.info, api_visibility="private", show_progress="full",
@@ -404,51 +350,13 @@ def _model_events(service: Service, page: Page) -> None:
 
 
 def _share_row(service: Service, page: Page) -> None:
-    """The share button and the link it writes (and copies) for the open tab."""
-    with gr.Row(elem_id="share-row"):
-        share = gr.Button("Copy share link", size="sm", elem_id="share", scale=0)
-        link = gr.Textbox(
-            label="Share link (reproduces the generate tab, or the compare tab while it is open)",
-            elem_id="share-link",
-            buttons=["copy"],
-            scale=4,
-        )
-    c = page.common
-    shared = [c.model, c.task, c.rating, c.category, c.headline]
-    generate_inputs = [page.prompt, page.samples, page.branch, *page.widgets.as_list()]
-
-    def on_share(tab: str, report: int, headline_chars: int, text: str, *values) -> str:
-        fields, rest = values[: len(shared)], values[len(shared) :]
-        if tab == "changes":
-            return changes_query(service, *fields, text)
-        if tab == "compare":
-            compared = rest[len(generate_inputs) :]
-            return compare_query(service, *fields, *compared, report=report, headline_chars=headline_chars)
-        model, task, rating, category, headline = fields
-        prompt, samples, branch, *settings = rest[: len(generate_inputs)]
-        return share_query(service, model, task, prompt, rating, category, headline, samples, branch, *settings)
-
-    share.click(
-        on_share,
-        [
-            page.active,
-            page.report.ran,
-            page.report.headline_chars,
-            page.changed.text,
-            *shared,
-            *generate_inputs,
-            *page.compared.as_list(),
-        ],  # fmt: skip
-        link,
-        api_visibility="private",
-    ).then(
-        None,
-        link,
-        link,
-        js="(query) => { const url = window.location.origin + window.location.pathname + query;"
-        " navigator.clipboard?.writeText(url).catch(() => {}); return url; }",
-        api_visibility="private",
-    )
+    """The share button, reading what the open tab's link needs (links.share_link)."""
+    g = page.generated
+    links.share_row(
+        service, tab=page.active, fields=page.common.fields, prompt=g.prompt, samples=g.samples, branch=g.branch,
+        settings=Group(g.settings), compared=page.compared.values, report=page.report.ran,
+        headline_chars=page.report.headline_chars, text=page.changed.text,
+    )  # fmt: skip
 
 
 def launch_options(demo: gr.Blocks) -> dict:

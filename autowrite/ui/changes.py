@@ -12,12 +12,11 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from autowrite import inputs
 from autowrite.changes import Changes, TokenChange, WordChange
 from autowrite.service import Service, UserError
 from autowrite.ui import lanes
-from autowrite.ui.calls import bound, caller_of, paced
-from autowrite.ui.common import Common
+from autowrite.ui.calls import caller_of, named, paced
+from autowrite.ui.common import Common, RequestFields
 from autowrite.ui.inspector import shown_token
 from autowrite.ui.refusals import log_refusal
 
@@ -35,11 +34,7 @@ INTRO = (
 def changes_view(
     service: Service,
     text: str,
-    model: str,
-    task: str,
-    rating: int,
-    category: str,
-    headline: str,
+    fields: RequestFields,
     request: gr.Request,
     progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio finds the progress bar by this default
 ) -> Iterator[str]:
@@ -49,9 +44,7 @@ def changes_view(
     A text it cannot score replaces what was shown with why, in the same place.
     """
     try:
-        asked = inputs.parse_request(
-            service, model, task, text, rating, category, headline, text_name="text", caller=caller_of(request)
-        )
+        asked = fields.parse(service, text, text_name="text", caller=caller_of(request))
         base, parts = service.scoring(asked)
         for part in paced(parts):
             if isinstance(part, Changes):
@@ -125,9 +118,8 @@ def build(service: Service, common: Common, generated: gr.Textbox) -> ChangesWid
         take = gr.Button("Use the generate tab's text", elem_id="chg-from-gen")
     view = gr.HTML(elem_id="chg-out", padding=False)
     take.click(lambda value: value, generated, text, api_visibility="private", queue=False)
-    fields = [common.model, common.task, common.rating, common.category, common.headline]
     gr.on(
-        [run.click, text.submit], bound(changes_view, service), [text, *fields], view,
+        [run.click, text.submit], **named(changes_view, service, text=text, fields=common.fields), outputs=view,
         api_visibility="private", show_progress="minimal", **lanes.GENERATE,
     )  # fmt: skip
     return ChangesWidgets(text, run)

@@ -5,12 +5,17 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
+from gradio.blocks import Block
+from gradio.components import Component
 
 from autowrite import inputs
 from autowrite.formats import CATEGORIES, Task
+from autowrite.service import Request, Service
 from autowrite.settings import BOUNDS, FIELDS, SamplingSettings
+from autowrite.ui.calls import Group
 from autowrite.ui.refusals import refused
 
 # CommonMark's backslash escapes, less the three that become HTML entities instead.
@@ -19,6 +24,29 @@ _MARKDOWN_PUNCTUATION = re.compile(r"[!\"#$%'()*+,\-./:;=?@\[\\\]^_`{|}~]")
 TASKS = [("Review", Task.REVIEW.value), ("Ad", Task.AD.value), ("Free text", Task.FREE.value)]
 # An ad's first category choice: its prompt then names none, as the ads whose source names none.
 ANY_CATEGORY = ("Any category", "")
+
+
+@dataclass(frozen=True)
+class RequestFields:
+    """What a request is about, as the page or an API call sends it, before autowrite.inputs checks it.
+
+    model: a name as the dropdown shows it (empty: the default); task: review, ad or free
+    (empty: the model's own); rating, category and headline: a review's (an ad reads the
+    category alone). Empty values mean their defaults.
+    """
+
+    model: Any = None
+    task: Any = None
+    rating: Any = None
+    category: Any = None
+    headline: Any = None
+
+    def parse(self, service: Service, text: Any, *, text_name: str = "prompt", caller: str = "") -> Request:
+        """The request these fields and a text make, for a caller; the first bad value raises InputError, named."""
+        return inputs.parse_request(
+            service, self.model, self.task, text, self.rating, self.category, self.headline, text_name=text_name,
+            caller=caller,
+        )  # fmt: skip
 
 
 @dataclass
@@ -32,91 +60,77 @@ class Common:
     headline: gr.Textbox
     review_fields: gr.Row  # the fields a model trained here reads: stars, category, headline
 
+    @property
+    def fields(self) -> Group:
+        """The widgets a request's fields come from, read as one RequestFields."""
+        widgets = {"model": self.model, "task": self.task, "rating": self.rating, "category": self.category}
+        return Group({**widgets, "headline": self.headline}, RequestFields)
 
-@dataclass
-class SettingsWidgets:
-    """One set of sampling controls, in the order of SamplingSettings' fields."""
+    def named(self) -> dict[str, Block]:
+        """The widgets by name, as restore() and switch_model() fill them."""
+        return {**self.fields.widgets, "review_fields": self.review_fields}
 
-    temperature: gr.Slider
-    top_k: gr.Slider
-    top_p: gr.Slider
-    repetition_penalty: gr.Slider
-    max_new_tokens: gr.Slider
-    do_sample: gr.Checkbox
-    seed: gr.Number
-    min_p: gr.Slider
-    no_repeat_ngram_size: gr.Slider
-    rating_guidance: gr.Slider
 
-    def as_list(self) -> list:
-        """The widgets in field order, for event inputs and outputs."""
-        return [getattr(self, name) for name in FIELDS]
+@dataclass(frozen=True)
+class Control:
+    """How the page shows one sampling setting: its label, a line saying what it does, and its widget."""
+
+    label: str
+    info: str
+    step: float = 1  # a slider's
+    kind: str = "slider"  # or "checkbox" (on or off), or "number" (a value typed, as a seed)
+
+
+# Each setting's control, in the order the page shows them. Each info line says in words what
+# the setting does and which value turns it off; docs/help.md, under "What do these mean?" on
+# the page, says more. A setting of SamplingSettings needs a line here to have a widget:
+# everything else (share links, the page's events, restoring a link) follows its name.
+CONTROLS = {
+    "temperature": Control("Temperature", "Below 1: safer, likelier words; above 1: more varied", 0.05),
+    "top_k": Control("Top-k", "Draw only among the k likeliest tokens (0 = off)"),
+    "top_p": Control("Top-p", "Draw only among the likeliest tokens that add up to this probability (1 = off)", 0.01),
+    "min_p": Control("Min-p", "Drop tokens less likely than this fraction of the likeliest one (0 = off)", 0.01),
+    "repetition_penalty": Control(
+        "Repetition penalty", "Make tokens already in the text less likely (1 = off)", 0.05
+    ),
+    "no_repeat_ngram_size": Control(
+        "No repeated n-grams", "Never write the same run of this many tokens twice (0 = off)"
+    ),
+    "rating_guidance": Control(
+        "Rating guidance", "Reviews: push the text toward the stars asked, away from the opposite (1 = off)", 0.1
+    ),
+    "max_new_tokens": Control("Max new tokens", "Length limit; a token is a word or a piece of one"),
+    "do_sample": Control(
+        "Sample (off: greedy, always the likeliest token)", "Draw each token at random from what the settings leave",
+        kind="checkbox",
+    ),
+    "seed": Control("Seed", "The same model, prompt, settings and seed write the same text", kind="number"),
+}  # fmt: skip
 
 
 def settings_widgets(
     defaults: SamplingSettings, *, with_length_and_seed: bool = True, prefix: str = ""
-) -> SettingsWidgets:
-    """Sliders for each setting, bounded as the settings are."""
-
-    def slider(name: str, label: str, step: float, info: str) -> gr.Slider:
-        bound = BOUNDS[name]
-        return gr.Slider(
-            bound.low,
-            bound.high,
-            value=getattr(defaults, name),
-            step=step,
-            label=label,
-            info=info,
-            elem_id=f"{prefix}{name}",
-        )
-
-    # Each info line says in words what the setting does and which value turns it off;
-    # docs/help.md, under "What do these mean?" on the page, says more.
-    temperature = slider("temperature", "Temperature", 0.05, "Below 1: safer, likelier words; above 1: more varied")
-    top_k = slider("top_k", "Top-k", 1, "Draw only among the k likeliest tokens (0 = off)")
-    top_p = slider(
-        "top_p", "Top-p", 0.01, "Draw only among the likeliest tokens that add up to this probability (1 = off)"
-    )
-    min_p = slider("min_p", "Min-p", 0.01, "Drop tokens less likely than this fraction of the likeliest one (0 = off)")
-    repetition_penalty = slider(
-        "repetition_penalty", "Repetition penalty", 0.05, "Make tokens already in the text less likely (1 = off)"
-    )
-    no_repeat = slider(
-        "no_repeat_ngram_size", "No repeated n-grams", 1, "Never write the same run of this many tokens twice (0 = off)"
-    )
-    guidance = slider(
-        "rating_guidance",
-        "Rating guidance",
-        0.1,
-        "Reviews: push the text toward the stars asked, away from the opposite (1 = off)",
-    )
-    max_new_tokens = slider("max_new_tokens", "Max new tokens", 1, "Length limit; a token is a word or a piece of one")
-    do_sample = gr.Checkbox(
-        value=defaults.do_sample,
-        label="Sample (off: greedy, always the likeliest token)",
-        info="Draw each token at random from what the settings leave",
-        elem_id=f"{prefix}do_sample",
-    )
-    seed = gr.Number(
-        value=defaults.seed,
-        label="Seed",
-        info="The same model, prompt, settings and seed write the same text",
-        precision=0,
-        minimum=0,
-        maximum=BOUNDS["seed"].high,
-        elem_id=f"{prefix}seed",
-    )
-    if not with_length_and_seed:
-        max_new_tokens.visible = False
-        seed.visible = False
-    return SettingsWidgets(
-        temperature, top_k, top_p, repetition_penalty, max_new_tokens, do_sample, seed, min_p, no_repeat, guidance
-    )
+) -> dict[str, Component]:
+    """A control for each setting (CONTROLS), by setting name, bounded as the settings are."""
+    missing = set(FIELDS) - set(CONTROLS)
+    if missing:
+        raise ValueError(f"no control for the setting(s) {', '.join(sorted(missing))}: add them to CONTROLS")
+    widgets = {name: _control(name, control, getattr(defaults, name), prefix) for name, control in CONTROLS.items()}
+    if not with_length_and_seed:  # a compare column's: its length and seed are every column's
+        for name in set(FIELDS) - set(inputs.COLUMN_FIELDS):
+            widgets[name].visible = False
+    return widgets
 
 
-def settings_updates(settings: SamplingSettings) -> list:
-    """Values for a SettingsWidgets list, in field order."""
-    return [getattr(settings, name) for name in FIELDS]
+def _control(name: str, control: Control, value: Any, prefix: str) -> Component:
+    """One setting's widget, starting at value."""
+    shared = {"value": value, "label": control.label, "info": control.info, "elem_id": f"{prefix}{name}"}
+    if control.kind == "checkbox":
+        return gr.Checkbox(**shared)
+    bound = BOUNDS[name]
+    if control.kind == "number":
+        return gr.Number(precision=0, minimum=bound.low, maximum=bound.high, **shared)
+    return gr.Slider(bound.low, bound.high, step=control.step, **shared)
 
 
 def as_text(value: object) -> str:
@@ -160,8 +174,8 @@ def category_choices(task: str) -> list[tuple[str, str]]:
     return [ANY_CATEGORY, *named] if task == Task.AD.value else named
 
 
-def task_fields(task: str, prompt_format: str = "autowrite", category: str = "") -> list:
-    """Updates for the fields row, stars, category and headline: those the model reads for the task.
+def task_fields(task: str, prompt_format: str = "autowrite", category: str = "") -> dict[str, Any]:
+    """Updates for the fields row, stars, category and headline, by Common's names: those the model reads for the task.
 
     The category's choices are the task's; a category they lack (an ad's any, for a review)
     shows the task's default instead.
@@ -170,12 +184,12 @@ def task_fields(task: str, prompt_format: str = "autowrite", category: str = "")
     if category not in [value for _, value in choices]:
         category = inputs.parse_category(None, Task(task))
     review = reads_review_fields(task, prompt_format)
-    return [
-        gr.update(visible=reads_category(task, prompt_format)),
-        gr.update(visible=review),
-        gr.Dropdown(choices=choices, value=category),
-        gr.update(visible=review),
-    ]
+    return {
+        "review_fields": gr.update(visible=reads_category(task, prompt_format)),
+        "rating": gr.update(visible=review),
+        "category": gr.Dropdown(choices=choices, value=category),
+        "headline": gr.update(visible=review),
+    }
 
 
 def review_field_widgets(task: str, prompt_format: str) -> tuple[gr.Slider, gr.Dropdown, gr.Textbox]:

@@ -5,20 +5,21 @@ from __future__ import annotations
 import html
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
+from gradio.components import Component
 
 from autowrite import inputs
 from autowrite.backends.base import Sample
 from autowrite.service import MAX_SAMPLES, Output, Service, UserError
-from autowrite.settings import BOUNDS, FIELDS, shown
+from autowrite.settings import BOUNDS, shown
 from autowrite.ui import lanes
-from autowrite.ui.calls import bound, caller_of
-from autowrite.ui.common import Common, SettingsWidgets, settings_widgets, warning_lines
+from autowrite.ui.calls import Group, caller_of, named
+from autowrite.ui.common import Common, RequestFields, settings_widgets, warning_lines
 from autowrite.ui.inspector import NO_STEPS, tokens_html
 from autowrite.ui.refusals import log_refusal
 
-SEED = FIELDS.index("seed")
 GO, RUNNING = "Generate", "Generating…"
 
 
@@ -28,24 +29,19 @@ def generate_stream(
     samples: int,
     inspect: bool,
     branch: str,
-    model: str,
-    task: str,
-    rating: int,
-    category: str,
-    headline: str,
+    fields: RequestFields,
+    settings: dict[str, Any],
     request: gr.Request,
-    *settings,
-) -> Iterator[tuple]:
-    """Stream every sample into its box, after the prompt; warnings go to the line below. Settings in SettingsWidgets' order.
+) -> Iterator[dict]:
+    """Stream every sample into its box (boxes), after the prompt; warnings go to the line below. Settings by name.
 
     With inspect, the finished texts show token by token instead (autowrite.ui.inspector);
     a branch ("step:token,...") writes those tokens by hand, as its link does. A request the
     app cannot serve empties the boxes and says why on the warnings line, once.
     """
     try:
-        asked, chosen = inputs.parse_page(
-            service, model, task, prompt, rating, category, headline, settings, caller=caller_of(request)
-        )
+        asked = fields.parse(service, prompt, caller=caller_of(request))
+        chosen = service.settings(asked.model, **settings)
         samples = inputs.parse_samples(samples)
         forced = inputs.parse_branch(branch, chosen.max_new_tokens)
         _load(service, asked.model)
@@ -63,7 +59,7 @@ def _load(service: Service, model: str) -> None:
         raise UserError(f"{model} cannot be loaded now; the note beside the model says why.") from None
 
 
-def _outputs(outputs: Iterator[Output], prompt: str, inspect: bool) -> Iterator[tuple]:
+def _outputs(outputs: Iterator[Output], prompt: str, inspect: bool) -> Iterator[dict]:
     """The boxes, token views and warnings after each step, and the token views at the end."""
     output = None
     for output in outputs:
@@ -72,7 +68,7 @@ def _outputs(outputs: Iterator[Output], prompt: str, inspect: bool) -> Iterator[
         yield _shown(output, prompt, True)
 
 
-def _shown(output: Output, prompt: str, tokens: bool) -> tuple:
+def _shown(output: Output, prompt: str, tokens: bool) -> dict:
     """Updates for the sample boxes (the prompt as typed, then the model's text), their token views and the warnings line."""
     count = len(output.samples)
     boxes = [gr.update(value=prompt + t, visible=not tokens) for t in output.texts]
@@ -82,13 +78,14 @@ def _shown(output: Output, prompt: str, tokens: bool) -> tuple:
         else [gr.update(visible=False)] * count
     )
     hidden = MAX_SAMPLES - count
-    return (
-        *boxes, *[gr.update(value="", visible=False)] * hidden, *views, *[gr.update(visible=False)] * hidden,
-        warning_lines(output.warnings),
-    )  # fmt: skip
+    return {
+        "boxes": [*boxes, *[gr.update(value="", visible=False)] * hidden],
+        "views": [*views, *[gr.update(visible=False)] * hidden],
+        "warnings": warning_lines(output.warnings),
+    }
 
 
-def _failed(error: UserError) -> tuple:
+def _failed(error: UserError) -> dict:
     """Updates that empty the sample boxes and say, on the warnings line, why nothing was written."""
     log_refusal(error)
     return _shown(Output([Sample("")], [str(error)]), "", False)
@@ -106,33 +103,28 @@ def branch_stream(
     branch: str,
     prompt: str,
     samples: int,
-    model: str,
-    task: str,
-    rating: int,
-    category: str,
-    headline: str,
+    fields: RequestFields,
+    settings: dict[str, Any],
     request: gr.Request,
-    *settings,
-) -> Iterator[tuple]:
+) -> Iterator[dict]:
     """Continue sample k from a token chosen in its inspector ("k:step:token"), with the page's settings.
 
     The page's seed becomes the sample's (seed + k) and it writes one sample, so the share
-    link reproduces the branch. Tokens chosen by hand before that step stay; those after
-    it belonged to the old continuation.
+    link reproduces the branch (its seed, samples, branch and branch_row outputs). Tokens
+    chosen by hand before that step stay; those after it belonged to the old continuation.
     """
-    settings = list(settings)
     try:
         k, step, token = _click(click, inputs.parse_samples(samples))
-        seed = inputs.parse_whole("seed", settings[SEED], 0, BOUNDS["seed"].high, 0)
+        seed = inputs.parse_whole("seed", settings["seed"], 0, BOUNDS["seed"].high, 0)
         kept = {s: t for s, t in inputs.parse_branch(branch, BOUNDS["max_new_tokens"].high).items() if s < step}
     except UserError as error:
-        yield (*[gr.update()] * 4, *_failed(error))
+        yield _failed(error)
         return
-    settings[SEED] = (seed + k) % 2**31
+    settings = {**settings, "seed": (seed + k) % 2**31}
     forced = inputs.branch_text({**kept, step: token})
-    fields = (model, task, rating, category, headline)
-    for update in generate_stream(service, prompt, 1, True, forced, *fields, request, *settings):
-        yield (settings[SEED], 1, forced, gr.update(visible=True), *update)
+    shown = {"seed": settings["seed"], "samples": 1, "branch": forced, "branch_row": gr.update(visible=True)}
+    for update in generate_stream(service, prompt, 1, True, forced, fields, settings, request):
+        yield {**shown, **update}
 
 
 def _running() -> dict:
@@ -153,24 +145,24 @@ def _click(value: str, samples: int) -> tuple[int, int, int]:
     return int(parts[0]), int(parts[1]), int(parts[2])
 
 
-def build(service: Service, common: Common) -> tuple[gr.Textbox, SettingsWidgets, gr.Slider, dict]:
-    """The tab's widgets and events; returns what share links and the model switch update."""
+def build(service: Service, common: Common) -> GenerateWidgets:
+    """The tab's widgets and events; returns them, for share links, the model switch and the fine-tune tab."""
     w = _widgets(service)
-    page = [w.prompt, w.samples, w.inspect, w.branch, common.model, common.task, common.rating, common.category,
-            common.headline, *w.settings.as_list()]  # fmt: skip
-    outputs = [*w.boxes, *w.views, w.warnings]
+    asked = {"prompt": w.prompt, "samples": w.samples, "fields": common.fields, "settings": Group(w.settings)}
+    shown = {"boxes": w.boxes, "views": w.views, "warnings": w.warnings}
     w.examples.click(lambda value: value[0], w.examples, w.prompt, api_visibility="private")
     # The button says a generation runs from the click (not only once the generate lane takes
     # it) until the stream ends, fails or is stopped.
     started = gr.on([w.go.click, w.prompt.submit], _running, None, w.go, api_visibility="private", queue=False)
     run = started.then(
-        bound(generate_stream, service), page, outputs, api_visibility="private", **lanes.GENERATE,
-        show_progress="minimal",
+        **named(generate_stream, service, **asked, inspect=w.inspect, branch=w.branch, outputs=shown),
+        api_visibility="private", **lanes.GENERATE, show_progress="minimal",
     )  # fmt: skip
+    branch_shown = {"seed": w.settings["seed"], "samples": w.samples, "branch": w.branch, "branch_row": w.branch_row}
     branched = w.branch_go.click(_running, None, w.go, api_visibility="private", queue=False).then(
-        bound(branch_stream, service), [w.branch_click, w.branch, w.prompt, w.samples, *page[4:]],
-        [w.settings.seed, w.samples, w.branch, w.branch_row, *outputs], api_visibility="private", **lanes.GENERATE,
-        show_progress="minimal",
+        **named(branch_stream, service, **asked, click=w.branch_click, branch=w.branch,
+                outputs={**branch_shown, **shown}),
+        api_visibility="private", **lanes.GENERATE, show_progress="minimal",
     )  # fmt: skip
     for event in (run, branched):
         event.then(_ready, None, w.go, api_visibility="private", queue=False)
@@ -185,18 +177,7 @@ def build(service: Service, common: Common) -> tuple[gr.Textbox, SettingsWidgets
         )
     # Cancelling closes the generator between two tokens, so the model stops computing.
     w.stop.click(_ready, None, w.go, cancels=[run, branched], api_visibility="private", queue=False)
-    return (
-        w.prompt,
-        w.settings,
-        w.samples,
-        {
-            "examples": w.examples,
-            "branch": w.branch,
-            "branch_row": w.branch_row,
-            "inspect": w.inspect,
-            "first_sample": w.boxes[0],
-        },
-    )
+    return w
 
 
 @dataclass
@@ -215,7 +196,7 @@ class GenerateWidgets:
     views: list[gr.HTML]  # each sample token by token, when inspected
     warnings: gr.Markdown
     samples: gr.Slider
-    settings: SettingsWidgets
+    settings: dict[str, Component]  # the sampling controls, by setting name
     branch_click: gr.Textbox  # where the page's script puts an inspector click: "sample:step:token"
     branch_go: gr.Button
 

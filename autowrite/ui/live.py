@@ -5,15 +5,14 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
-from functools import partial
 
 import gradio as gr
 
-from autowrite import inputs
 from autowrite.backends.base import Word
 from autowrite.service import Service, UserError
 from autowrite.ui import lanes
-from autowrite.ui.common import Common, as_text
+from autowrite.ui.calls import named
+from autowrite.ui.common import Common, RequestFields, as_text
 
 WORD_BUTTONS = 5
 # Why twice the chips: the model's likeliest candidates are often punctuation (after "wife":
@@ -39,10 +38,8 @@ _SCHEDULE_GHOST_JS = f"""() => {{
 }}"""
 
 
-def live_suggest(
-    service: Service, text: str, model: str, task: str, rating: int, category: str, headline: str
-) -> tuple:
-    """Next words for the text so far: word buttons, the preview without ghost, status line, and the words' state.
+def live_suggest(service: Service, text: str, fields: RequestFields) -> dict:
+    """Next words for the text so far, by output name: word buttons, the ghost cleared, status line, and the words' state.
 
     The words come from one model call (finish=False): the best word is finished to its
     end only when that position is already computed, which the ghost continuation of a
@@ -52,18 +49,15 @@ def live_suggest(
     """
     try:
         result = service.suggest(
-            inputs.parse_request(service, model, task, text, rating, category, headline, text_name="text"),
-            count=WORDS_ASKED,
-            ghost_tokens=0,
-            finish=False,
+            fields.parse(service, text, text_name="text"), count=WORDS_ASKED, ghost_tokens=0, finish=False
         )
     except UserError as error:
-        return (
-            *[gr.update(visible=False)] * WORD_BUTTONS,
-            _ghost_html(text, ""),
-            f"⚠️ {as_text(error)}",
-            {"words": [], "text": text or ""},
-        )
+        return {
+            "buttons": [gr.update(visible=False)] * WORD_BUTTONS,
+            "ghost": _ghost_html(text, ""),
+            "status": f"⚠️ {as_text(error)}",
+            "words": {"words": [], "text": text or ""},
+        }
     shown = words_only(result.words)[:WORD_BUTTONS]
     # A typed word that is most likely finished ("lids") is offered the words after it.
     after_word = bool(shown) and all(w.append.startswith(" ") for w in shown)
@@ -72,23 +66,23 @@ def live_suggest(
     if not shown:
         status += ": no likely words"
     words = {"words": [w.append for w in shown], "text": text or ""}
-    return (*_buttons(shown), _ghost_html(text, ""), status, words)
+    return {"buttons": _buttons(shown), "ghost": _ghost_html(text, ""), "status": status, "words": words}
 
 
-def live_ghost(service: Service, text: str, model: str, task: str, rating: int, category: str, headline: str) -> tuple:
-    """The ghost continuation for the text so far, after its words are shown, and the ghost's state.
+def live_ghost(service: Service, text: str, fields: RequestFields) -> dict:
+    """The ghost continuation for the text so far, after its words are shown, and the ghost's state (ghost_made).
 
     The ghost has a state of its own, apart from the words': a ghost can arrive after a
     newer keystroke's words, and must not put its older words back under the buttons.
     """
     try:
         result = service.suggest(
-            inputs.parse_request(service, model, task, text, rating, category, headline, text_name="text"),
+            fields.parse(service, text, text_name="text"),
             count=WORDS_ASKED,  # the same candidates as the words': the ghost continues their best
         )
-    except UserError:
-        return _ghost_html(text, ""), {"ghost": "", "text": text or ""}  # live_suggest shows the message
-    return _ghost_html(text, result.ghost), {"ghost": result.ghost, "text": text or ""}
+    except UserError:  # live_suggest says why
+        return {"ghost": _ghost_html(text, ""), "ghost_made": {"ghost": "", "text": text or ""}}
+    return {"ghost": _ghost_html(text, result.ghost), "ghost_made": {"ghost": result.ghost, "text": text or ""}}
 
 
 def words_only(words: list[Word]) -> list[Word]:
@@ -203,21 +197,14 @@ def _widgets() -> LiveWidgets:
 
 
 def _events(service: Service, common: Common, w: LiveWidgets) -> None:
-    fields = [common.model, common.task, common.rating, common.category, common.headline]
     quiet = dict(show_progress="hidden", api_visibility="private")
+    words = {"buttons": w.buttons, "ghost": w.ghost, "status": w.status, "words": w.words}
     refresh = dict(
-        fn=partial(live_suggest, service),
-        inputs=[w.text, *fields],
-        outputs=[*w.buttons, w.ghost, w.status, w.words],
-        **quiet,
-        **lanes.SUGGEST,
+        **named(live_suggest, service, text=w.text, fields=common.fields, outputs=words), **quiet, **lanes.SUGGEST
     )
+    ghost = {"ghost": w.ghost, "ghost_made": w.ghost_made}
     then_ghost = dict(
-        fn=partial(live_ghost, service),
-        inputs=[w.text, *fields],
-        outputs=[w.ghost, w.ghost_made],
-        **quiet,
-        **lanes.GHOST,
+        **named(live_ghost, service, text=w.text, fields=common.fields, outputs=ghost), **quiet, **lanes.GHOST
     )
     # The timer first: Gradio runs an event's listeners one after another, waiting on each
     # one's call, and under load a timer started after the words' call fires a second ghost
@@ -229,8 +216,10 @@ def _events(service: Service, common: Common, w: LiveWidgets) -> None:
     # The words again (remembered by then, no model call) so that the ghost lands after
     # them: the words' event clears the ghost of the text before.
     w.ghost_trigger.click(trigger_mode="always_last", **refresh).then(**then_ghost)
-    for field in fields:
+    for field in common.fields.widgets.values():
         field.input(trigger_mode="always_last", **refresh).then(**then_ghost)
     for i, button in enumerate(w.buttons):
-        button.click(partial(insert_word, i), [w.text, w.words], w.text, **quiet).then(**refresh).then(**then_ghost)
-    w.accept.click(accept_ghost, [w.text, w.ghost_made], w.text, **quiet).then(**refresh).then(**then_ghost)
+        taken = named(insert_word, i, text=w.text, words=w.words)
+        button.click(**taken, outputs=w.text, **quiet).then(**refresh).then(**then_ghost)
+    accepted = named(accept_ghost, text=w.text, ghost=w.ghost_made)
+    w.accept.click(**accepted, outputs=w.text, **quiet).then(**refresh).then(**then_ghost)

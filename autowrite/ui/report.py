@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import html
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import gradio as gr
+from gradio.blocks import Block
 
 # Figure, not pyplot: no global state, so requests can draw at once from several threads.
 from matplotlib.figure import Figure
@@ -15,12 +17,12 @@ from autowrite import inputs
 from autowrite.backends.base import Sample
 from autowrite.formats import Task
 from autowrite.report import HEADLINE_CHARS, Asked, ColumnReport, report_columns, report_words
-from autowrite.service import MAX_COLUMNS, MAX_REPORT_SEEDS, Service, UserError, Variant
+from autowrite.service import MAX_COLUMNS, MAX_REPORT_SEEDS, Output, Service, UserError, Variant
 from autowrite.settings import SettingsError
 from autowrite.ui import lanes
-from autowrite.ui.calls import bound, caller_of, paced
-from autowrite.ui.common import Common, as_text, page_error
-from autowrite.ui.compare import CompareWidgets, column_variants
+from autowrite.ui.calls import caller_of, named, paced
+from autowrite.ui.common import Common, RequestFields, as_text, page_error
+from autowrite.ui.compare import CompareValues, CompareWidgets, column_variants
 
 # The columns before the figures: which column, its model and preset, and how many of its
 # seeds the figures cover.
@@ -31,9 +33,6 @@ LEADING_WIDTHS = ["4%", "20%", "12%", "7%"]
 # Why a status line and partial tables every PARTIAL_S: Stop closes the report at a yield and a
 # closed generator cannot yield again, so what finished must already be on the page by then.
 PARTIAL_S = 1.0
-# The results report_stream fills before the column boxes: table, legend, plot, samples, the
-# reports and seeds states, the status line and the running state.
-RESULTS = 8
 
 
 @dataclass(frozen=True)
@@ -80,6 +79,11 @@ class ReportWidgets:
     reports: gr.State  # the report shown (Shown), for showing a clicked row's samples
     ran: gr.State  # the seeds of the report shown (0: none), for the share link
     running: gr.State  # (done, total) while a report runs, for the line Stop writes; None when none runs
+
+    def results(self) -> dict[str, Block]:
+        """What report_stream fills besides the column boxes, by output name."""
+        names = ("table", "legend", "plot", "samples", "reports", "ran", "status", "running")
+        return {name: getattr(self, name) for name in names}
 
 
 @dataclass
@@ -195,6 +199,11 @@ class Run:
         """The length limit every column shares."""
         return int(self.variants[0].settings.max_new_tokens)
 
+    @property
+    def seed(self) -> int:
+        """The seed of every column's first sample."""
+        return int(self.variants[0].settings.seed)
+
     def reports(self, samples: list[Sample], part_way: bool) -> list[ColumnReport]:
         """Each column's report: part-way, over the samples finished so far."""
         limit = self.limit if part_way else None
@@ -210,21 +219,13 @@ class Run:
 
 def report_stream(
     service: Service,
-    prompt: str,
-    columns: int,
-    seed: int,
-    max_new_tokens: int,
-    model: str,
-    task: str,
-    rating: int,
-    category: str,
-    headline: str,
+    compared: CompareValues,
+    fields: RequestFields,
     seeds: int,
     headline_chars: int,
     progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio finds the progress bar by this default
     request: gr.Request = None,
-    *column_values,
-):
+) -> Iterator[dict]:
     """Run every shown column over the seeds: the table so far every PARTIAL_S, and at the end the plot.
 
     Each column's box shows its first seed's text, as Compare would write it. While it runs it
@@ -232,39 +233,49 @@ def report_stream(
     samples finished by the last yield, and the Stop button's line says how many.
     """
     try:
-        asked = inputs.parse_request(
-            service, model, task, prompt, rating, category, headline, caller=caller_of(request)
-        )
-        count = inputs.parse_seeds(seeds)
-        goal = Asked(asked.task, asked.rating, asked.category, inputs.parse_headline_chars(headline_chars))
-        pickers, own = column_values[:MAX_COLUMNS], column_values[MAX_COLUMNS:]
-        variants = column_variants(service, asked.model, seed, max_new_tokens, columns, own)
-        failures, outputs = service.report(asked, variants, count)
-        run = Run(variants, [(v.model, p) for v, p in zip(variants, pickers, strict=False)], count, goal,
-                  {v.model: service.probe(v.model) for v in variants}, failures)  # fmt: skip
-        tokens = len(variants) * count * int(max_new_tokens)
-        desc = f"{len(variants)} columns x {count} seeds"
+        run, outputs = _start(service, compared, fields, seeds, headline_chars, request)
+        tokens = len(run.variants) * run.seeds * run.limit
+        desc = f"{len(run.variants)} columns x {run.seeds} seeds"
         progress(0, desc=desc)
         samples, shown = [], 0.0
         for output in paced(outputs):
             samples = output.samples
             progress(min(1.0, sum(max(s.tokens, len(report_words(s.text))) for s in samples) / tokens), desc=desc)
             if time.monotonic() - shown < PARTIAL_S:
-                yield (*[gr.skip()] * RESULTS, *run.first_texts(samples), *[gr.skip()] * (2 * MAX_COLUMNS))
+                yield {"texts": run.first_texts(samples)}
                 continue
             first, shown = not shown, time.monotonic()
             yield _partial(run, samples, first)
     except (UserError, SettingsError) as error:
         raise page_error(error) from None
     reports = run.reports(samples, part_way=False)
-    shown = Shown(reports, int(variants[0].settings.seed))
-    yield (
-        table(reports, goal.task, count), legend(goal.task), plot(reports), samples_view(shown, 0), shown, count,
-        _done_line(run), None, *run.first_texts(samples), *[gr.skip()] * (2 * MAX_COLUMNS),
-    )  # fmt: skip
+    yield {
+        "table": table(reports, run.goal.task, run.seeds), "legend": legend(run.goal.task), "plot": plot(reports),
+        "samples": samples_view(Shown(reports, run.seed), 0), "reports": Shown(reports, run.seed), "ran": run.seeds,
+        "status": _done_line(run), "running": None, "texts": run.first_texts(samples),
+    }  # fmt: skip
 
 
-def _partial(run: Run, samples: list[Sample], first: bool) -> tuple:
+def _start(
+    service: Service,
+    compared: CompareValues,
+    fields: RequestFields,
+    seeds: int,
+    headline_chars: int,
+    request: gr.Request | None,
+) -> tuple[Run, Iterator[Output]]:
+    """The report asked, checked, and the stream of its samples."""
+    asked = fields.parse(service, compared.prompt, caller=caller_of(request))
+    count = inputs.parse_seeds(seeds)
+    goal = Asked(asked.task, asked.rating, asked.category, inputs.parse_headline_chars(headline_chars))
+    variants = column_variants(service, asked.model, compared)
+    failures, outputs = service.report(asked, variants, count)
+    labels = [(v.model, column.preset) for v, column in zip(variants, compared.shown, strict=True)]
+    probes = {v.model: service.probe(v.model) for v in variants}
+    return Run(variants, labels, count, goal, probes, failures), outputs
+
+
+def _partial(run: Run, samples: list[Sample], first: bool) -> dict:
     """The table over the samples finished so far, the line saying how many, and the column boxes.
 
     The first also clears what an earlier report or compare left: the plot, the read samples,
@@ -273,17 +284,17 @@ def _partial(run: Run, samples: list[Sample], first: bool) -> tuple:
     reports = run.reports(samples, part_way=True)
     done = sum(len(r.samples) for r in reports)
     line = f"Running: {done} of {run.total} samples written."
-    shown = Shown(reports, int(run.variants[0].settings.seed))
     task = run.goal.task
+    shown = {"table": table(reports, task, run.seeds), "reports": Shown(reports, run.seed), "status": line,
+             "running": (done, run.total)}  # fmt: skip
     if not first:
-        return (table(reports, task, run.seeds), gr.skip(), gr.skip(), gr.skip(), shown, gr.skip(), line,
-                (done, run.total), *run.first_texts(samples), *[gr.skip()] * (2 * MAX_COLUMNS))  # fmt: skip
-    notes = [_failure_note(run.failures.get(c, "")) for c in range(MAX_COLUMNS)]
-    return (
-        table(reports, task, run.seeds), legend(task), None, "", shown, 0, line, (done, run.total),
-        *[gr.update(value=t, visible=True) for t in run.first_texts(samples)],
-        *[gr.update(visible=False)] * MAX_COLUMNS, *notes,
-    )  # fmt: skip
+        return {**shown, "texts": run.first_texts(samples)}
+    return {
+        **shown, "legend": legend(task), "plot": None, "samples": "", "ran": 0,
+        "texts": [gr.update(value=t, visible=True) for t in run.first_texts(samples)],
+        "tokens": [gr.update(visible=False)] * MAX_COLUMNS,
+        "views": [_failure_note(run.failures.get(c, "")) for c in range(MAX_COLUMNS)],
+    }  # fmt: skip
 
 
 def _failure_note(error: str) -> str:
@@ -314,17 +325,9 @@ def build(service: Service, common: Common, compared: CompareWidgets) -> ReportW
         "its samples."
     )
     widgets = _widgets(service.entry(service.default_name).task)
-    page_fields = [common.model, common.task, common.rating, common.category, common.headline]
     event = widgets.run.click(
-        bound(report_stream, service),
-        [
-            compared.prompt, compared.columns, compared.seed, compared.length, *page_fields, widgets.seeds,
-            widgets.headline_chars, *compared.pickers, *compared.column_inputs(),
-        ],
-        [
-            widgets.table, widgets.legend, widgets.plot, widgets.samples, widgets.reports, widgets.ran,
-            widgets.status, widgets.running, *compared.texts, *compared.tokens, *compared.views,
-        ],
+        **named(report_stream, service, compared=compared.values, fields=common.fields, seeds=widgets.seeds,
+                headline_chars=widgets.headline_chars, outputs={**widgets.results(), **compared.shown()}),
         api_visibility="private",
         show_progress="full",
         show_progress_on=[widgets.status],  # the table and the column boxes fill in while it runs
