@@ -83,7 +83,8 @@ def tiny_config(tmp_path: Path, base: Path, data: list[Path], **changes):
 
     values = dict(
         task="review",
-        data=[str(p) for p in data],
+        # One entry: the files split together, so a few hundred reviews give one even split.
+        data=[[str(p) for p in data]],
         output_dir=str(tmp_path / "out"),
         run_dir=str(tmp_path / "run"),
         base_model=str(base),
