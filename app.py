@@ -8,6 +8,9 @@ import os
 from functools import partial
 from pathlib import Path
 
+from autowrite.arena.pairs import Arena
+from autowrite.arena.schema import database_url, default_data_dir
+from autowrite.arena.votes import Store
 from autowrite.backends.remote import api_base
 from autowrite.catalog import CATALOG_PATH, load_catalog
 from autowrite.loading import BACKENDS, ModelCache, fast_backend_available, load_entry, remote_entry
@@ -28,6 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     serving.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
     _model_flags(parser)
     _remote_flags(parser)
+    _vote_flags(parser)
     # The API key comes from the environment only: a flag would show it in the process list.
     parser.set_defaults(remote_api_key=os.environ.get("AUTOWRITE_REMOTE_API_KEY") or None)
     return parser.parse_args(argv)
@@ -83,6 +87,23 @@ def _remote_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _vote_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("arena votes")
+    # On a Space, the folder is its persistent storage (/data), so votes outlive a restart.
+    group.add_argument(
+        "--data-dir",
+        type=Path,
+        default=os.environ.get("AUTOWRITE_DATA_DIR") or default_data_dir(),
+        help="the folder of the arena's SQLite database (arena.sqlite3)",
+    )
+    group.add_argument(
+        "--votes-url",
+        default=os.environ.get("AUTOWRITE_VOTES_URL") or None,
+        help="a database URL for the arena's votes instead (postgresql://user:password@host/db), "
+        "for several replicas sharing one store",
+    )
+
+
 def main(args: argparse.Namespace) -> None:
     """Build the service and the page, then serve until interrupted."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -107,7 +128,10 @@ def main(args: argparse.Namespace) -> None:
     )
     if not args.no_preload:
         service.load(service.default_name)
-    demo = build_demo(service)
+    store = Store(database_url(args.data_dir, args.votes_url))
+    store.migrate()  # an unreachable database or a newer schema fails here, at start, not at the first vote
+    logging.getLogger("autowrite").info("Arena votes kept in %s", store.describe())
+    demo = build_demo(service, arena=Arena(service, store))
     lanes.enable_queue(demo)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_options(demo))
 

@@ -7,7 +7,7 @@ import pytest
 pytestmark = pytest.mark.browser
 
 WIDTH, HEIGHT = 420, 800
-TABS = ["Live completion", "Generate", "Compare", "Fine-tune"]
+TABS = ["Live completion", "Generate", "Compare", "Fine-tune", "Arena"]
 # Where an element's top lies on the page, however far the page has scrolled (the live text
 # box takes the focus on opening, which can scroll it).
 PAGE_TOP = "(e) => e.getBoundingClientRect().top + window.scrollY"
