@@ -6,7 +6,6 @@ import json
 import shutil
 import socket
 import threading
-import time
 import urllib.request
 
 import pytest
@@ -91,12 +90,67 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_client_that_disconnects_mid_stream_stops_the_generation(tiny_gpt2_dir, tiny_gptneo_dir):
+class Watched:
+    """A service's streams and its model's forward passes, seen from the test (wrappers, not counters in the app).
+
+    ended: how each stream ended, "finished" or "closed" (its consumer stopped reading);
+    passes: each logits_many call's sequences, and whether a stream had been closed by then.
+    A stream waits after its pause_after-th output until resume is set, so the test decides
+    what happens while it waits.
+    """
+
+    def __init__(self, service: Service, monkeypatch, pause_after: int) -> None:
+        from autowrite.backends.transformers import TransformersBackend
+
+        self.ended: list[str] = []
+        self.closed, self.resume = threading.Event(), threading.Event()
+        self.passes: list[tuple[bool, list[list[int]]]] = []
+        stream, logits_many = service.stream, TransformersBackend.logits_many
+
+        def watched_stream(*args, **kwargs):
+            how = "closed"
+            try:
+                for count, output in enumerate(stream(*args, **kwargs), 1):
+                    yield output
+                    if count == pause_after:
+                        self.resume.wait(timeout=60)  # a safety net: the test sets it at once
+                how = "finished"
+            finally:
+                self.ended.append(how)
+                self.closed.set()
+
+        def watched_logits(backend, sequences):
+            self.passes.append((self.closed.is_set(), [list(s) for s in sequences]))
+            return logits_many(backend, sequences)
+
+        monkeypatch.setattr(service, "stream", watched_stream)
+        monkeypatch.setattr(TransformersBackend, "logits_many", watched_logits)
+
+    def passes_of(self, prefix: list[int], after_close: bool) -> int:
+        """The forward passes of texts that start with prefix, before or after a stream was closed."""
+        return sum(
+            1
+            for closed, sequences in self.passes
+            if closed == after_close and any(s[: len(prefix)] == prefix for s in sequences)
+        )
+
+
+def _call(url: str, data: list) -> str:
+    """A generate call by name: its event id."""
+    request = urllib.request.Request(url, json.dumps({"data": data}).encode(), {"Content-Type": "application/json"})
+    return json.loads(urllib.request.urlopen(request, timeout=30).read())["event_id"]
+
+
+def test_client_that_disconnects_mid_stream_stops_the_generation(tiny_gpt2_dir, tiny_gptneo_dir, monkeypatch):
     from autowrite.ui.app import build_demo, launch_options
     from tests.conftest import make_tiny_service
 
     service = make_tiny_service(tiny_gpt2_dir, tiny_gptneo_dir)
     backend = service.load("tiny-gpt2").backend
+    prefix = backend.encode(service.prompt(service.entry("tiny-gpt2"), Request(model="tiny-gpt2", text="The battery")))
+    # The stream waits after its third text until the client has left, so the rest of it
+    # (about 95 tokens) can only be written after; the server must close it instead.
+    watched = Watched(service, monkeypatch, pause_after=3)
     demo = build_demo(service)
     demo.queue(max_size=8)
     port = _free_port()
@@ -104,33 +158,26 @@ def test_client_that_disconnects_mid_stream_stops_the_generation(tiny_gpt2_dir, 
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options(demo))
     try:
         url = f"http://127.0.0.1:{port}/gradio_api/call/generate"
-        data = ["The battery", "tiny-gpt2", 1.0, 0, 1.0, 1.0, 512, True, 1, "", 5, "Electronics", ""]
-        request = urllib.request.Request(url, json.dumps({"data": data}).encode(), {"Content-Type": "application/json"})
-        before = backend.tokens_computed
-        event_id = json.loads(urllib.request.urlopen(request, timeout=30).read())["event_id"]
+        # 100 tokens: within the tiny model's 128 positions, prompt included.
+        event_id = _call(url, ["The battery", "tiny-gpt2", 1.0, 0, 1.0, 1.0, 100, True, 1, "", 5, "Electronics", ""])
         stream = urllib.request.urlopen(f"{url}/{event_id}", timeout=30)
-        seen = 0
+        events = []
         for raw in stream:
-            seen += raw.startswith(b"data:")
-            if seen >= 3:
+            if raw.startswith(b"event:"):
+                events.append(raw[len(b"event:") :].strip().decode())
+            if len(events) == 3:
                 break
         stream.close()  # the person closed the tab
-        time.sleep(1.0)
-        settled = backend.tokens_computed
-        time.sleep(1.5)
-        assert backend.tokens_computed == settled, "the generation went on after the client left"
-        assert settled - before < 400, "the generation ran to its end: the test proves nothing"
-        # The slot is free: a new request completes.
-        request = urllib.request.Request(
-            url,
-            json.dumps(
-                {"data": ["Next", "tiny-gpt2", None, None, None, None, 4, False, 1, "", 5, "Electronics", ""]}
-            ).encode(),
-            {"Content-Type": "application/json"},
-        )
-        event_id = json.loads(urllib.request.urlopen(request, timeout=30).read())["event_id"]
+        watched.resume.set()
+        assert events == ["generating"] * 3, events  # texts were streaming, not an error: else this proves nothing
+        assert watched.closed.wait(timeout=60)  # a safety net: the stream ends, closed or finished
+        assert watched.ended == ["closed"], "the generation went on to its end after the client left"
+        assert watched.passes_of(prefix, after_close=False) > 0  # the text's passes are seen
+        # The slot is free: a new request completes, and the closed text took no pass beside it.
+        event_id = _call(url, ["Next", "tiny-gpt2", None, None, None, None, 4, False, 1, "", 5, "Electronics", ""])
         body = urllib.request.urlopen(f"{url}/{event_id}", timeout=30).read().decode()
         assert "event: complete" in body
+        assert watched.passes_of(prefix, after_close=True) == 0
     finally:
         demo.close()
 
