@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import queue
 from urllib.parse import quote
 
 import gradio as gr
@@ -91,17 +91,60 @@ def test_api_endpoints_with_gradio_client(app_url):
     assert client.predict(prompt="Still", model="tiny-gpt2", max_new_tokens=3, api_name="/generate")
 
 
-def _settled(page, selector: str, quiet_s: float = 2.0, limit_s: float = 60.0) -> str:
-    """The value of a streamed text box once it has stopped changing."""
-    value, since, start = None, time.monotonic(), time.monotonic()
-    while time.monotonic() - start < limit_s:
-        current = page.locator(selector).input_value()
-        if current != value:
-            value, since = current, time.monotonic()
-        elif time.monotonic() - since >= quiet_s:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"{selector} kept changing for {limit_s} s")
+class Ends:
+    """Each stream of a service method as it ends, with its last texts: a test-side wrapper, for waiting on it."""
+
+    def __init__(self, monkeypatch, service, name: str) -> None:
+        self._ended: queue.Queue[list[str]] = queue.Queue()
+        method = getattr(service, name)
+
+        def watched(*args, **kwargs):
+            result = method(*args, **kwargs)
+            if name == "compare":  # the columns, then their stream
+                shown, outputs = result
+                return shown, self._watched(outputs)
+            return self._watched(result)
+
+        monkeypatch.setattr(service, name, watched)
+
+    def _watched(self, outputs):
+        last = None
+        try:
+            for last in outputs:
+                yield last
+        finally:
+            self._ended.put(last.texts if last is not None else [])
+
+    def next(self) -> list[str]:
+        """The last texts of the next stream to end."""
+        return self._ended.get(timeout=60)  # a safety net: the tiny models write in about a second
+
+
+# The Generate button says Generating… and takes no click from a click until the stream's end.
+GENERATE_READY = (
+    "() => { const b = document.querySelector('#generate');"
+    " return b && b.innerText.trim() === 'Generate' && !b.disabled; }"
+)
+
+
+def _generated(page, ends: Ends) -> list[str]:
+    """Click Generate and wait for its texts: the stream's end on the server, then the button back on the page."""
+    page.click("#generate")
+    texts = ends.next()
+    page.wait_for_function(GENERATE_READY, timeout=30_000)
+    return texts
+
+
+def _compared(page, ends: Ends, columns: int) -> list[str]:
+    """Click Compare and wait for its texts: the stream's end on the server, then each column showing its text."""
+    page.click("#compare")
+    texts = ends.next()
+    page.wait_for_function(
+        "(want) => want.every((text, i) => document.querySelector(`#cmp-out-${i} textarea`)?.value === text)",
+        arg=texts[:columns],
+        timeout=30_000,
+    )
+    return texts
 
 
 # The ghost shows inside the text box, in the mirror laid over it (tests/test_ghost_page.py).
@@ -177,8 +220,9 @@ def test_ghost_waits_for_a_pause_in_typing(app_url, browser, monkeypatch):
 
 
 @pytest.mark.browser
-def test_share_link_restores_the_page(app_url, browser):
-    url, _ = app_url
+def test_share_link_restores_the_page(app_url, browser, monkeypatch):
+    url, service = app_url
+    ends = Ends(monkeypatch, service, "stream")
     page = browser.new_page()
     page.goto(
         url + "?model=tiny-gpt2&prompt=" + quote("Sony TV") + "&temperature=0.5&top_k=7&top_p=9&seed=99&samples=2"
@@ -192,27 +236,30 @@ def test_share_link_restores_the_page(app_url, browser):
     assert page.locator("#top_p input[type=number]").input_value() == "0.9"  # the card default, not 9
     assert page.locator("#seed input").input_value() == "99"
     assert "top_p must be between 0.05 and 1" in page.locator("#notice").inner_text()
-    page.click("#generate")
-    page.wait_for_function("document.querySelector('#sample-1 textarea')?.value?.length > 0", timeout=30_000)
-    first = _settled(page, "#sample-0 textarea")
-    assert first
+    texts = _generated(page, ends)
+    first = page.locator("#sample-0 textarea").input_value()
+    assert len(texts) == 2 and first == "Sony TV" + texts[0] and page.locator("#sample-1 textarea").input_value()
     page.close()
     # The same link gives the same text again.
     again = browser.new_page()
     again.goto(url + "?model=tiny-gpt2&prompt=" + quote("Sony TV") + "&temperature=0.5&top_k=7&seed=99&samples=2")
     again.get_by_role("tab", name="Generate").click()
-    again.wait_for_function("document.querySelector('#gen-prompt textarea').value === 'Sony TV'", timeout=20_000)
-    time.sleep(0.5)
-    again.click("#generate")
-    again.wait_for_function("document.querySelector('#sample-0 textarea')?.value?.length > 0", timeout=30_000)
-    assert _settled(again, "#sample-0 textarea") == first
+    # The link's values are all in the page (one update brings them) before Generate reads them.
+    again.wait_for_function(
+        "document.querySelector('#gen-prompt textarea').value === 'Sony TV'"
+        " && document.querySelector('#seed input').value === '99'",
+        timeout=20_000,
+    )
+    assert _generated(again, ends) == texts
+    assert again.locator("#sample-0 textarea").input_value() == first
     again.close()
 
 
 @pytest.mark.browser
-def test_compare_link_restores_the_columns_and_reproduces_them(app_url, browser):
+def test_compare_link_restores_the_columns_and_reproduces_them(app_url, browser, monkeypatch):
     """A compare link opens the compare tab with its columns; the share button there links them again."""
-    url, _ = app_url
+    url, service = app_url
+    ends = Ends(monkeypatch, service, "compare")
     query = "?tab=compare&model=tiny-gpt2&prompt=" + quote("Sony TV") + "&presets=Greedy,Precise&c2_temperature=0.6"
     page = browser.new_page()
     page.goto(url + query + "&seed=3&max_new_tokens=12")
@@ -224,9 +271,8 @@ def test_compare_link_restores_the_columns_and_reproduces_them(app_url, browser)
     assert page.locator("#cmp-length input[type=number]").input_value() == "12"
     page.click("#cmp1-settings .label-wrap")  # the second column's settings, folded away at first
     assert page.locator("#cmp1-temperature input[type=number]").input_value() == "0.6"
-    page.click("#compare")
-    page.wait_for_function("document.querySelector('#cmp-out-1 textarea')?.value?.length > 0", timeout=30_000)
-    texts = [_settled(page, f"#cmp-out-{i} textarea") for i in range(2)]
+    texts = _compared(page, ends, 2)
+    assert len(texts) == 2 and all(texts)
     page.click("#share")
     page.wait_for_function("document.querySelector('#share-link textarea').value.includes('tab=compare')")
     link = page.locator("#share-link textarea").input_value()
@@ -234,11 +280,12 @@ def test_compare_link_restores_the_columns_and_reproduces_them(app_url, browser)
     page.close()
     again = browser.new_page()
     again.goto(link)
-    again.wait_for_function("document.querySelector('#cmp-prompt textarea')?.value === 'Sony TV'", timeout=20_000)
-    time.sleep(0.5)
-    again.click("#compare")
-    again.wait_for_function("document.querySelector('#cmp-out-1 textarea')?.value?.length > 0", timeout=30_000)
-    assert [_settled(again, f"#cmp-out-{i} textarea") for i in range(2)] == texts
+    again.wait_for_function(
+        "document.querySelector('#cmp-prompt textarea')?.value === 'Sony TV'"
+        " && document.querySelector('#cmp-seed input')?.value === '3'",
+        timeout=20_000,
+    )
+    assert _compared(again, ends, 2) == texts
     # On the generate tab, the same button links the generate tab.
     again.get_by_role("tab", name="Generate").click()
     again.click("#share")
@@ -251,6 +298,7 @@ def test_compare_link_restores_the_columns_and_reproduces_them(app_url, browser)
 def test_an_ad_names_the_category_chosen_for_it(app_url, browser, monkeypatch):
     """The category dropdown offers every category; an ad's starts at any, and a chosen one leads its prompt and link."""
     url, service = app_url
+    ends = Ends(monkeypatch, service, "stream")
     prompts: list[str] = []  # those written from; the live tab's words follow every field too (typing=True)
     prompt = service.prompt
 
@@ -276,9 +324,7 @@ def test_an_ad_names_the_category_chosen_for_it(app_url, browser, monkeypatch):
 
     def written() -> str:
         prompts.clear()
-        page.click("#generate")
-        page.wait_for_function("document.querySelector('#sample-0 textarea')?.value?.length > 'Chrome'.length")
-        _settled(page, "#sample-0 textarea")
+        _generated(page, ends)
         return prompts[0]
 
     assert written() == "Ad: Chrome"
