@@ -43,9 +43,11 @@ class LocalModel:
     ) -> Iterator[tuple[list[Sample], list[str]]]:
         """Decode one text per variant; a prompt that leaves no room or a token the model lacks fails here."""
         longest = max(v.max_new_tokens for v in variants)
+        generation = self.backend.for_generation()
         try:
-            prepared = decode.prepare_prompt(self.backend.for_generation(), prompt, longest)
-            contrasting = decode.prepare_prompt(self.backend, contrast, longest).ids if contrast is not None else None
+            prepared = decode.prepare_prompt(generation, prompt, longest)
+            # The contrast decodes beside the prompt, so it keeps its end within the same room.
+            contrasting = decode.prepare_prompt(generation, contrast, longest).ids if contrast is not None else None
             decode.check_forced(self.backend, forced)
         except ValueError as error:
             raise BackendError(str(error)) from None

@@ -405,6 +405,8 @@ class LlamaCppBackend(Backend):
 
     def _assign(self, sequences: list[list[int]]) -> list[tuple[int, list[int], int]]:
         """Choose a distinct slot per sequence and prepare its cache; returns (slot, ids, keep)."""
+        if not self._shared_buffer:
+            return self._assign_packed(sequences)
         taken: set[int] = set()
         # Positions whose keys and values are really in the cache: a slot given to a sequence
         # in this same batch holds only what it kept; the rest is computed by the batch.
@@ -430,16 +432,10 @@ class LlamaCppBackend(Backend):
             exact = self._slots[best] == ids and best in self._last_logits
             keep = min(shared[best], len(ids) - 1)
             copy_len = min(shared[source], len(ids) - 1)
-            if copy_len > keep and self._shared_buffer:
+            if copy_len > keep:
                 # Another slot holds a longer prefix: copy its cache instead of recomputing.
                 self._ctx.kv_cache_seq_rm(best, 0, -1)
                 self._ctx.kv_cache_seq_cp(source, best, 0, copy_len)
-                keep = copy_len
-            elif copy_len > keep and valid[source] == len(self._slots[source]):
-                # Buffers of their own copy whole (llama.cpp aborts on a partial copy between
-                # them): take the source's buffer, then drop what it holds past the prefix.
-                self._ctx.kv_cache_seq_cp(source, best, -1, -1)
-                self._ctx.kv_cache_seq_rm(best, copy_len, -1)
                 keep = copy_len
             elif not exact:
                 self._ctx.kv_cache_seq_rm(best, keep, -1)
@@ -451,6 +447,61 @@ class LlamaCppBackend(Backend):
             taken.add(best)
             plan.append((best, ids, keep))
         return plan
+
+    def _assign_packed(self, sequences: list[list[int]]) -> list[tuple[int, list[int], int]]:
+        """Slots 0 to n-1 for the n sequences of a call on buffers of their own, so that they decode in one pass.
+
+        With a buffer per sequence, llama.cpp (0.3.36) splits a batch into passes of sequences
+        whose ids follow each other by one in batch order, and each pass reads all the weights
+        again: a step of two texts in slots 0 and 2, or a guided text's two prompts in slots 1
+        and 0, cost two steps. _run_plan writes the batch in slot order, so slots 0 to n-1 are
+        one pass. A sequence one token past what its slot holds keeps that slot when it is
+        below n; every other sequence takes the next free slot below n, with the longest prefix
+        any slot holds copied in (a text above n moves down when one below it has ended).
+        """
+        count = len(sequences)
+        valid = [len(slot) for slot in self._slots]  # every slot's buffer holds its whole sequence
+        slots: list[int | None] = [None] * count
+        kept: set[int] = set()
+        for index, ids in enumerate(sequences):
+            grown = self._grown_slot(ids, kept, valid)
+            if grown is not None and grown < count:
+                slots[index] = grown
+                kept.add(grown)
+        free = iter(sorted(set(range(count)) - kept))
+        plan = []
+        for index, ids in enumerate(sequences):
+            self._clock += 1
+            slot = slots[index]
+            keep = len(ids) - 1 if slot is not None else self._fill(slot := next(free), ids, valid)
+            self._slots[slot] = ids
+            valid[slot] = keep
+            self._last_used[slot] = self._clock
+            plan.append((slot, ids, keep))
+        return plan
+
+    def _fill(self, slot: int, ids: list[int], valid: list[int]) -> int:
+        """Prepare slot's buffer for ids from the longest prefix any slot holds; the positions kept.
+
+        valid: the positions each buffer holds, which is also all a copy of it takes (a slot
+        given to a sequence earlier in this call holds only what it kept).
+        """
+        shared = [min(common_prefix_length(held, ids), valid[i]) for i, held in enumerate(self._slots)]
+        source = max(range(self._sequences), key=lambda i: (shared[i], i == slot))
+        # Exactly this sequence was evaluated last: its logits are kept and nothing is computed.
+        exact = shared[source] == len(ids) and self._slots[source] == ids and source in self._last_logits
+        keep = len(ids) if exact else min(shared[source], len(ids) - 1)
+        if source != slot and keep > min(shared[slot], len(ids) - 1):
+            # Buffers of their own copy whole (llama.cpp aborts on a partial copy between them):
+            # take the source's buffer, then drop what it holds past the prefix.
+            self._ctx.kv_cache_seq_cp(source, slot, -1, -1)
+            self._ctx.kv_cache_seq_rm(slot, keep, -1)
+            if exact:
+                self._last_logits[slot] = self._last_logits[source]
+            return keep
+        keep = len(ids) if exact and source == slot else min(shared[slot], len(ids) - 1)
+        self._ctx.kv_cache_seq_rm(slot, keep, -1)
+        return keep
 
     def _size_threads(self) -> None:
         """All cores, except while people type (a keystroke in the last second) beside other requests: then one.
@@ -518,7 +569,8 @@ class LlamaCppBackend(Backend):
             self._drop(min(idle, key=lambda i: self._last_used[i]))
 
     def _run_plan(self, plan: list[tuple[int, list[int], int]]) -> list[torch.Tensor]:
-        pending = [(slot, ids, keep) for slot, ids, keep in plan if keep < len(ids)]
+        # In slot order: with buffers of their own, consecutive slots decode in one pass (_assign_packed).
+        pending = sorted((entry for entry in plan if entry[2] < len(entry[1])), key=lambda entry: entry[0])
         cursor = {slot: keep for slot, _, keep in pending}
         results: dict[int, torch.Tensor] = {}
         while pending:
