@@ -20,14 +20,15 @@ from autowrite.service import UserError
 from autowrite.settings import PRESET_NAMES
 from autowrite.ui import arena_api, lanes
 from autowrite.ui import leaderboard as board_ui
-from autowrite.ui.calls import bound, caller_of, paced
-from autowrite.ui.common import Common, as_text, page_error
+from autowrite.ui.calls import caller_of, named, paced
+from autowrite.ui.common import Common, RequestFields, as_text, page_error
 from autowrite.ui.share import ARENA_FIELDS
 
 # Each choice's button label and its key; N asks for the next pair.
 CHOICES = (("a", "A is better", "A"), ("b", "B is better", "B"), ("tie", "Tie", "T"), ("both_bad", "Both bad", "X"))
 NEXT_KEY = "N"
 HIDDEN = "*Who wrote this shows after your vote.*"
+WRITING = "Writing both samples…"
 ASK_VOTE = "Which is better? Press **A** or **B**, **T** for a tie, **X** if both are bad."
 # The link to the arena as restricted, written in the page: this page's address and the restriction.
 LINK_JS = f"""(model, preset) => {{
@@ -70,63 +71,68 @@ class ArenaWidgets:
     board: board_ui.BoardWidgets
     link: gr.Textbox  # the link that opens the arena on the same restriction
 
-    def pair_outputs(self) -> list:
-        """What arena_stream fills, in its order."""
-        return [self.asked, *self.texts, *self.names, self.status, self.pair, *self.votes]
+    def named(self) -> dict:
+        """The widgets a pair and its vote fill, by name."""
+        return {"asked": self.asked, "texts": self.texts, "names": self.names, "status": self.status,
+                "pair": self.pair, "votes": self.votes}  # fmt: skip
 
 
 def arena_stream(
-    arena: Arena,
-    model: str,
-    preset: str,
-    prompt: str,
-    task: str,
-    rating: int,
-    category: str,
-    headline: str,
-    request: gr.Request,
-) -> Iterator[list]:
-    """Write a new pair: its prompt, the two texts as they stream, then the vote buttons."""
+    arena: Arena, only_model: str, only_preset: str, prompt: str, fields: RequestFields, request: gr.Request
+) -> Iterator[dict]:
+    """Write a new pair: its prompt, the two texts as they stream, then the vote buttons (ArenaWidgets.named())."""
     try:
-        asked = inputs.parse_asked(arena, model, preset, prompt, task, rating, category, headline, None)
+        asked = inputs.parse_asked(
+            arena, only_model, only_preset, prompt, fields.task, fields.rating, fields.category, fields.headline, None
+        )
         drawn, written = arena.pair(asked, caller_of(request))
         about = f"**Prompt:** {as_text(drawn.prompt.describe())}"
-        voting = [gr.update(interactive=False)] * len(CHOICES)
-        yield [about, "", "", HIDDEN, HIDDEN, "Writing both samples…", None, *voting]
+        yield {"asked": about, "texts": ["", ""], "names": [HIDDEN] * 2, "status": WRITING, "pair": None,
+               "votes": _voting(False)}  # fmt: skip
         for part in paced(written):
-            status, pair = (ASK_VOTE, drawn.id) if part.done else ("Writing both samples…", None)
-            yield [about, *part.texts, HIDDEN, HIDDEN, status, pair, *[gr.update(interactive=part.done)] * len(CHOICES)]
+            status, pair = (ASK_VOTE, drawn.id) if part.done else (WRITING, None)
+            yield {"texts": part.texts, "status": status, "pair": pair, "votes": _voting(part.done)}
     except UserError as error:
         raise page_error(error) from None
 
 
-def cast_vote(arena: Arena, choice: str, pair_id: str | None, request: gr.Request) -> list:
+def _voting(open_: bool) -> list:
+    return [gr.update(interactive=open_)] * len(CHOICES)
+
+
+def cast_vote(arena: Arena, choice: str, pair: str | None, request: gr.Request) -> dict:
     """Count the vote, then name who wrote each side; the buttons wait for the next pair."""
-    if not pair_id:
+    if not pair:
         raise gr.Error("There is no pair to vote on: press New pair (N) first.", print_exception=False)
     try:
-        record = arena.vote(pair_id, choice, caller_of(request))
+        record = arena.vote(pair, choice, caller_of(request))
     except UserError as error:
         raise page_error(error) from None
-    label = dict((key, text) for key, text, _ in CHOICES)[choice]
-    names = [f"Written by **{as_text(c.name)}**" for c in (record.a, record.b)]
-    status = f"Your vote: **{label}**. Press **N** for the next pair."
-    return [*names, status, None, *[gr.update(interactive=False)] * len(CHOICES)]
+    label = {key: text for key, text, _ in CHOICES}[choice]
+    return {
+        "names": [f"Written by **{as_text(c.name)}**" for c in (record.a, record.b)],
+        "status": f"Your vote: **{label}**. Press **{NEXT_KEY}** for the next pair.",
+        "pair": None,
+        "votes": _voting(False),
+    }
 
 
-def board_for(arena: Arena, model: str, preset: str) -> list:
-    """The leaderboard's parts for the arena as restricted on the page."""
+def board_for(arena: Arena, only_model: str, only_preset: str) -> dict:
+    """The leaderboard's parts (BoardWidgets.named()) for the arena as restricted on the page."""
     try:
-        return board_ui.board_view(arena, inputs.parse_restriction(arena, model, preset))
+        return board_ui.board_view(arena, inputs.parse_restriction(arena, only_model, only_preset))
     except UserError as error:
         raise page_error(error) from None
 
 
-def from_link(arena: Arena, request: gr.Request) -> list:
+def from_link(arena: Arena, request: gr.Request) -> dict:
     """The restriction a link asks for; a model or preset the arena does not offer is left open."""
     params = dict(request.query_params) if request else {}
     model, preset = (params.get(name, "") for name in ARENA_FIELDS)
-    return [model if model in arena.models else "", preset if preset in PRESET_NAMES else ""]
+    return {
+        "only_model": model if model in arena.models else "",
+        "only_preset": preset if preset in PRESET_NAMES else "",
+    }
 
 
 def build(arena: Arena, common: Common) -> ArenaWidgets:
@@ -174,23 +180,20 @@ def _controls(arena: Arena) -> ArenaWidgets:
 
 
 def _events(arena: Arena, common: Common, w: ArenaWidgets) -> None:
-    fields = [common.task, common.rating, common.category, common.headline]
+    restriction = {"only_model": w.model, "only_preset": w.preset}  # "model" is the page's, in common.fields
     w.next.click(
-        bound(arena_stream, arena), [w.model, w.preset, w.prompt, *fields], w.pair_outputs(),
+        **named(arena_stream, arena, **restriction, prompt=w.prompt, fields=common.fields, outputs=w.named()),
         api_visibility="private", show_progress="minimal", **lanes.GENERATE,
     )  # fmt: skip
-    refreshed = dict(fn=bound(board_for, arena), inputs=[w.model, w.preset], outputs=w.board.outputs(),
-                     api_visibility="private", show_progress="hidden")  # fmt: skip
+    refreshed = {**named(board_for, arena, **restriction, outputs=w.board.named()), "show_progress": "hidden"}
     for button, (choice, _, _) in zip(w.votes, CHOICES, strict=True):
-        button.click(
-            bound(cast_vote, arena, choice), w.pair, [*w.names, w.status, w.pair, *w.votes], api_visibility="private",
-            **arena_api.VOTE,
-        ).success(**refreshed)  # fmt: skip
-    w.board.refresh.click(**refreshed)
-    for restriction in (w.model, w.preset):
-        restriction.input(**refreshed)
-    for restriction in (w.model, w.preset):
-        restriction.input(None, [w.model, w.preset], w.link, js=LINK_JS, api_visibility="private")
-    loaded = gr.on(None, bound(from_link, arena), None, [w.model, w.preset], api_visibility="private")
-    loaded.then(**refreshed)
+        voted = named(cast_vote, arena, choice, pair=w.pair, outputs=w.named())
+        button.click(**voted, api_visibility="private", **arena_api.VOTE).success(**refreshed, api_visibility="private")
+    w.board.refresh.click(**refreshed, api_visibility="private")
+    for widget in (w.model, w.preset):
+        widget.input(**refreshed, api_visibility="private")
+        widget.input(None, [w.model, w.preset], w.link, js=LINK_JS, api_visibility="private")
+    linked = named(from_link, arena, outputs=restriction)
+    loaded = gr.on(None, **linked, api_visibility="private")
+    loaded.then(**refreshed, api_visibility="private")
     loaded.then(None, [w.model, w.preset], w.link, js=LINK_JS, api_visibility="private")

@@ -35,9 +35,9 @@ class BoardWidgets:
     csv: gr.DownloadButton
     json: gr.DownloadButton
 
-    def outputs(self) -> list:
-        """What board_view fills, in its order."""
-        return [self.summary, self.table, self.plot, self.csv, self.json]
+    def named(self) -> dict:
+        """What board_view fills, by name."""
+        return {"summary": self.summary, "table": self.table, "plot": self.plot, "csv": self.csv, "json": self.json}
 
 
 def rows(board: Board) -> list[list]:
@@ -94,12 +94,13 @@ def exports(board: Board, restriction: Restriction) -> tuple[str, str]:
     return paths[0], paths[1]
 
 
-def board_view(arena: Arena, restriction: Restriction) -> list:
-    """BoardWidgets.outputs() for the arena's restriction."""
+def board_view(arena: Arena, restriction: Restriction) -> dict:
+    """BoardWidgets.named()'s values for the arena's restriction."""
     board = arena.board(restriction)
     csv_path, json_path = exports(board, restriction)
     figure = plot(board)
-    return [summary(board, restriction), rows(board), gr.Plot(figure, visible=figure is not None), csv_path, json_path]
+    return {"summary": summary(board, restriction), "table": rows(board),
+            "plot": gr.Plot(figure, visible=figure is not None), "csv": csv_path, "json": json_path}  # fmt: skip
 
 
 def build() -> BoardWidgets:
