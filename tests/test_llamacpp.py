@@ -140,10 +140,11 @@ def test_generations_started_by_different_people_share_steps_and_equal_solo_runs
 
     The first request runs long while a dozen short ones come and go, so slots are reused
     (their cells freed) under it: in one shared key/value buffer its later tokens then land
-    in freed cells below its earlier ones, and its text parts from its solo run.
+    in freed cells below its earlier ones, and its text parts from its solo run. Each
+    request starts once the one before has taken its first step, so each joins a batch
+    that is running.
     """
     import threading
-    import time
 
     texts = held_out_texts(12)
     requests = [
@@ -165,15 +166,21 @@ def test_generations_started_by_different_people_share_steps_and_equal_solo_runs
     batcher = decoding.batcher_for(fast)
     steps = batcher.steps
     together = [None] * len(requests)
+    stepped = [threading.Event() for _ in requests]
 
     def run(i: int) -> None:
         prompt, variants = requests[i]
-        together[i] = decoding.last(decoding.stream_many(fast, fast.encode(prompt), variants))
+        try:
+            for texts in decoding.stream_many(fast, fast.encode(prompt), variants):
+                together[i] = texts
+                stepped[i].set()
+        finally:
+            stepped[i].set()  # a request that fails lets the next one start, and the comparison says why
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(requests))]
-    for thread in threads:
+    for thread, first_step in zip(threads, stepped, strict=True):
         thread.start()
-        time.sleep(0.05)
+        assert first_step.wait(timeout=120)  # a safety net: a step takes milliseconds
     for thread in threads:
         thread.join()
     assert together == solo
@@ -208,6 +215,7 @@ def _queued_while_held(backend, calls):
             thread.start()
         deadline = time.monotonic() + 30
         # The first call is taken for a batch of its own; the rest wait together behind it.
+        # Nothing signals a call joining the queue, so the queue is read until the deadline.
         while len(backend._queue.calls) < len(calls) - 1 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert len(backend._queue.calls) == len(calls) - 1
