@@ -29,7 +29,7 @@ def tuned_app(tiny_gpt2_dir, tiny_gptneo_dir, tiny_adapter_dir):  # noqa: F811 -
 
 
 @pytest.mark.browser
-def test_a_link_scores_its_text_and_the_share_button_links_it_back(tuned_app, browser):
+def test_a_link_scores_its_text_and_the_share_button_links_it_back(tuned_app, browser, tmp_path):
     page = browser.new_page(viewport={"width": 1280, "height": 1400})
     query = {"tab": "changes", "model": "tiny-gpt2-tuned", "mode": "review", "rating": "1", "prompt": TEXT}
     page.goto(tuned_app + "?" + urlencode(query))
@@ -43,7 +43,7 @@ def test_a_link_scores_its_text_and_the_share_button_links_it_back(tuned_app, br
     first.hover()
     assert "fine-tuned" in first.locator(".aw-alts").inner_text()
     assert "Made likelier" in out.inner_text() and "Made less likely" in out.inner_text()
-    page.screenshot(path="/tmp/autowrite-changes.png")
+    page.screenshot(path=tmp_path / "changes.png")
     page.click("#share")
     page.wait_for_function("document.querySelector('#share-link textarea').value.includes('tab=changes')")
     link = page.locator("#share-link textarea").input_value()

@@ -10,7 +10,7 @@ LINK = {"model": "tiny-gptneo", "mode": "review", "rating": "1", "category": "Bo
 
 
 @pytest.mark.browser
-def test_a_link_guides_a_review_and_a_three_star_one_says_why_not(app_url, browser):
+def test_a_link_guides_a_review_and_a_three_star_one_says_why_not(app_url, browser, tmp_path):
     url, service = app_url
     page = browser.new_page(viewport={"width": 1280, "height": 1400})
     page.goto(url + "?" + urlencode({**LINK, "tab": "generate", "rating_guidance": "2.5"}))
@@ -19,7 +19,7 @@ def test_a_link_guides_a_review_and_a_three_star_one_says_why_not(app_url, brows
     page.wait_for_function("document.querySelector('#sample-0 textarea')?.value.length > 0", timeout=30_000)
     page.wait_for_timeout(500)
     assert not page.locator("#gen-warnings").inner_text().strip()
-    page.screenshot(path="/tmp/autowrite-guidance.png")
+    page.screenshot(path=tmp_path / "guidance.png")
     page.goto(url + "?" + urlencode({**LINK, "tab": "generate", "rating": "3", "rating_guidance": "2"}))
     page.wait_for_function("document.querySelector('#rating_guidance input[type=number]')?.value === '2'")
     page.click("#generate")

@@ -17,7 +17,7 @@ def _inspected(page) -> list[str]:
 
 
 @pytest.mark.browser
-def test_hover_and_keys_show_the_alternatives(app_url, browser):
+def test_hover_and_keys_show_the_alternatives(app_url, browser, tmp_path):
     url, _ = app_url
     page = browser.new_page(viewport={"width": 1280, "height": 1400})
     page.goto(url + "?" + urlencode(LINK))
@@ -31,7 +31,7 @@ def test_hover_and_keys_show_the_alternatives(app_url, browser):
     rows = alternatives.locator("tbody tr")
     assert rows.count() >= 10 and alternatives.locator("tr.aw-chosen").count() == 1
     assert "Model" in alternatives.inner_text() and "After settings" in alternatives.inner_text()
-    page.screenshot(path="/tmp/autowrite-inspector-hover.png")
+    page.screenshot(path=tmp_path / "inspector-hover.png")
 
     page.mouse.move(0, 0)
     first.focus()  # the keyboard: one tab stop per text, arrows inside it
@@ -48,7 +48,7 @@ def test_hover_and_keys_show_the_alternatives(app_url, browser):
 
 
 @pytest.mark.browser
-def test_a_click_on_an_alternative_branches_and_its_link_reproduces_it(app_url, browser):
+def test_a_click_on_an_alternative_branches_and_its_link_reproduces_it(app_url, browser, tmp_path):
     url, _ = app_url
     page = browser.new_page(viewport={"width": 1280, "height": 1400})
     page.goto(url + "?" + urlencode({**LINK, "samples": "2"}))
@@ -72,7 +72,7 @@ def test_a_click_on_an_alternative_branches_and_its_link_reproduces_it(app_url, 
     assert chosen_text.replace("␣", " ").replace("↵", "\n") == branched[2]
     assert page.locator("#seed input").input_value() == "4"  # tiny-gpt2's card seed 3, plus sample 1
     assert branched != original
-    page.screenshot(path="/tmp/autowrite-inspector-branch.png")
+    page.screenshot(path=tmp_path / "inspector-branch.png")
 
     page.click("#share")
     page.wait_for_function("document.querySelector('#share-link textarea').value.includes('branch=')")

@@ -21,7 +21,7 @@ BOX = "document.querySelector('#cmp-out-{} textarea')?.value"
 
 
 @pytest.mark.browser
-def test_a_report_link_runs_the_report_and_a_row_shows_its_samples(app_url, browser):
+def test_a_report_link_runs_the_report_and_a_row_shows_its_samples(app_url, browser, tmp_path):
     url, _ = app_url
     page = browser.new_page(viewport={"width": 1280, "height": 1600})
     page.goto(url + "?" + urlencode(LINK))
@@ -40,7 +40,7 @@ def test_a_report_link_runs_the_report_and_a_row_shows_its_samples(app_url, brow
     page.wait_for_function("document.querySelector('#rep-samples').innerText.includes('Column 2')", timeout=10_000)
     samples = page.locator("#rep-samples").inner_text()
     assert "tiny-gptneo" in samples and "seed 5" in samples  # three seeds from tiny-gpt2's card seed, 3
-    page.screenshot(path="/tmp/autowrite-report.png", full_page=True)
+    page.screenshot(path=tmp_path / "report.png", full_page=True)
 
     page.click("#compare")  # the same columns, one sample each: the second on its own model, the same texts
     page.wait_for_function("document.querySelector('#cmp-dist-1 table')", timeout=30_000)
@@ -56,7 +56,7 @@ def test_a_report_link_runs_the_report_and_a_row_shows_its_samples(app_url, brow
 
 
 @pytest.mark.browser
-def test_a_stopped_report_shows_what_finished_and_says_so(app_url, browser, monkeypatch):
+def test_a_stopped_report_shows_what_finished_and_says_so(app_url, browser, monkeypatch, tmp_path):
     from autowrite.backends.transformers import TransformersBackend
 
     original = TransformersBackend.logits_many
@@ -80,5 +80,5 @@ def test_a_stopped_report_shows_what_finished_and_says_so(app_url, browser, monk
     assert re.search(r"\d of 8", table)  # a column part-way: its figures over the seeds that finished
     assert re.search(r"-?\d\.\d\d", table)  # and figures, not only dashes
     assert "Error" not in page.locator("body").inner_text()
-    page.screenshot(path="/tmp/autowrite-report-stopped.png", full_page=True)
+    page.screenshot(path=tmp_path / "report-stopped.png", full_page=True)
     page.close()

@@ -139,7 +139,7 @@ def _watch_outside_requests(page) -> list[str]:
 
 
 @pytest.mark.browser
-def test_a_link_carrying_markup_shows_it_as_text_and_fetches_nothing(app_url, browser):
+def test_a_link_carrying_markup_shows_it_as_text_and_fetches_nothing(app_url, browser, tmp_path):
     url, _ = app_url
     page = browser.new_page()
     outside = _watch_outside_requests(page)
@@ -152,7 +152,7 @@ def test_a_link_carrying_markup_shows_it_as_text_and_fetches_nothing(app_url, br
         assert shown in text, text
     assert page.locator("form, input[type=password], img[src*=elsewhere], a[href*=elsewhere]").count() == 0
     assert page.locator("#notice .md [style]").count() == 0  # no styled block of the link's making
-    page.screenshot(path="/tmp/autowrite-hostile-link.png", full_page=True)
+    page.screenshot(path=tmp_path / "hostile-link.png", full_page=True)
     page.close()
     assert outside == [], outside
 
