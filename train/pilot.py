@@ -69,6 +69,7 @@ def train_variant(recipe: Path, variant: Variant, steps: int, folder: Path) -> P
         "max_steps": steps,
         "run_dir": str(folder / variant.name / "run"),
         "output_dir": str(out),
+        "state_dir": "",  # a variant's checkpoints are the pilot's own, not the recipe's run's
         "final_eval_examples": 0,
         "eval_steps": steps,
         "save_steps": max(steps // 4, 1),
