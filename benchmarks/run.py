@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 import urllib.request
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from autowrite import decode
 from autowrite.backends.llamacpp import cpu_count, on_compute_thread, one_openmp_team
 from autowrite.catalog import load_catalog
 from autowrite.formats import Task
-from autowrite.loading import cache_root, embedded_folder, embedded_gguf_path
+from autowrite.loading import cache_root, embedded_folder, embedded_gguf_path, embedded_tokenizer
 from autowrite.service import Request, Service, Variant
 from autowrite.settings import PRESET_NAMES, SamplingSettings, preset
 
@@ -455,24 +456,85 @@ def inspector(ours: Ours, config: Config) -> dict:
     return {"off_tokens_per_s": off, "on_tokens_per_s": on, "ratio": on / off, "runs": len(rates[True])}
 
 
-def guidance(ours: Ours, config: Config) -> dict:
-    """Time per token of a 1-star review with rating guidance (two prompts decoded together) and without.
+GUIDED_SEED = 5
+GUIDED_REQUEST = {"prompt": "", "mode": "review", "rating": 1, "category": "Electronics"}  # the API's names
 
-    Interleaved, same seed; guided samples run through the app's path (Service.stream), as
-    unguided ones do, so the figure includes the contrast prompt's prefill.
+
+def guidance(ours: Ours, config: Config) -> dict:
+    """Decode tokens/s of a 1-star review with rating guidance (two prompts decoded together) and without.
+
+    Interleaved, same seed, through the app's path (Service.stream, the StepBatcher); timed
+    from the first token to the last, as http_guidance() times the same review through the app.
     """
     request = Request(model=ours.model, task=Task.REVIEW, text="", rating=1, category="Electronics")
-    base = ours.service.entry(ours.model).defaults.replace(max_new_tokens=config.new_tokens, seed=5)
-    per_token: dict[float, list[float]] = {1.0: [], 2.0: []}
+    base = ours.service.entry(ours.model).defaults.replace(max_new_tokens=config.new_tokens, seed=GUIDED_SEED)
+    rates: dict[float, list[float]] = {2.0: [], 1.0: []}
+    texts: dict[float, str] = {}
     for _ in range(config.repeats):
-        for scale in per_token:
-            start = time.perf_counter()
-            output = decode.last(ours.service.stream(request, base.replace(rating_guidance=scale)))
-            if output.warnings:
-                raise BenchmarkError(f"guidance did not run: {output.warnings}")
-            per_token[scale].append((time.perf_counter() - start) / max(1, output.samples[0].tokens))
-    off, on = statistics.median(per_token[1.0]) * 1000, statistics.median(per_token[2.0]) * 1000
-    return {"off_ms_per_token": off, "on_ms_per_token": on, "ratio": on / off, "runs": len(per_token[2.0])}
+        for scale in rates:
+            stamps = []
+            for output in ours.service.stream(request, base.replace(rating_guidance=scale)):
+                if output.warnings:
+                    raise BenchmarkError(f"guidance did not run: {output.warnings}")
+                if output.samples[0].tokens:
+                    stamps.append((time.perf_counter(), output.samples[0].tokens))
+            rates[scale].append(_rate(stamps))
+            _same_text(texts, scale, output.texts[0])
+    return _guidance_figures(rates, texts)
+
+
+def http_guidance(url: str, model: str, encode, config: Config) -> dict:
+    """guidance() through the app: the same review from the generate endpoint over the REST protocol.
+
+    Tokens are counted by encoding the streamed texts. Any error event, a text that changes
+    between repeats or guidance that changes nothing raises BenchmarkError: no figure then.
+    """
+    from benchmarks.fairness import events, post
+    from benchmarks.load import Api, read_parameters
+
+    api = Api(url, read_parameters(url, ["generate"]))
+    rates: dict[float, list[float]] = {2.0: [], 1.0: []}
+    texts: dict[float, str] = {}
+    for _ in range(config.repeats):
+        for scale in rates:
+            values = {**GUIDED_REQUEST, "model": model, "max_new_tokens": config.new_tokens, "seed": GUIDED_SEED}
+            event_id = post(url, "generate", api.data("generate", {**values, "rating_guidance": scale}), None)
+            stamps, text, complete = [], "", False
+            with closing(events(url, "generate", event_id)) as stream:
+                for event, data in stream:
+                    if event == "error":
+                        raise BenchmarkError(f"generate with rating_guidance={scale}: {data}")
+                    if event in ("generating", "complete") and (text := json.loads(data)[0]):
+                        stamps.append((time.perf_counter(), len(encode(text))))
+                    if complete := event == "complete":
+                        break
+            if not complete or not stamps:
+                raise BenchmarkError(f"generate with rating_guidance={scale} ended without a text")
+            rates[scale].append(_rate(stamps))
+            _same_text(texts, scale, text)
+    return _guidance_figures(rates, texts)
+
+
+def _rate(stamps: list[tuple[float, int]]) -> float:
+    """Tokens per second from (time, tokens so far) at each streamed text, first to last."""
+    (start, first), (end, last) = stamps[0], stamps[-1]
+    if last <= first or end <= start:
+        raise BenchmarkError(f"too few tokens to time ({last}); ask for more new tokens")
+    return (last - first) / (end - start)
+
+
+def _same_text(texts: dict[float, str], scale: float, text: str) -> None:
+    """A seeded text must come out the same every repeat, or the repeats time different work."""
+    if texts.setdefault(scale, text) != text:
+        raise BenchmarkError(f"rating_guidance={scale} gave another text for the same seed")
+
+
+def _guidance_figures(rates: dict[float, list[float]], texts: dict[float, str]) -> dict:
+    if texts[2.0] == texts[1.0]:
+        raise BenchmarkError("rating guidance changed nothing: is the model a review checkpoint?")
+    on, off = statistics.median(rates[2.0]), statistics.median(rates[1.0])
+    # Time per token, guided over unguided: how much longer people wait for the same length.
+    return {"on_tokens_per_s": on, "off_tokens_per_s": off, "ratio": off / on, "runs": len(rates[2.0])}
 
 
 def _crowd(ours: Ours, settings: SamplingSettings, config: Config) -> dict[str, list[float]]:
@@ -539,12 +601,15 @@ def app_process(config: Config) -> dict:
                 break
             except OSError:
                 time.sleep(0.1)
+        if first is None:
+            raise BenchmarkError("the app gave no suggestion within 120 s of starting")
         latencies = rest_latencies(url, typing_trace(TRACE[: config.trace_chars], "letter")[: config.http_calls])
+        guided = http_guidance(url, load_catalog()[0].name, embedded_tokenizer().encode, config)
         rss = _rss_mb(app.pid)
     finally:
         app.terminate()
         app.wait(timeout=30)
-    return {"cold_start_to_first_suggestion_s": first, **latencies, "app_rss_mb": rss}
+    return {"cold_start_to_first_suggestion_s": first, **latencies, "guidance": guided, "app_rss_mb": rss}
 
 
 def rest_latencies(url: str, trace: list[str]) -> dict:
@@ -611,8 +676,35 @@ def _rss_mb(pid: int) -> float:
 
 
 def markdown(result: dict) -> str:
-    """The results as the README's table, with a line for each other figure."""
-    return "\n".join([*_engine_table(result), "", *_figure_lines(result)]) + "\n"
+    """The results as the README's table, the guidance table, and a line for each other figure."""
+    return "\n".join([*_engine_table(result), "", *_guidance_table(result), *_figure_lines(result)]) + "\n"
+
+
+def _guidance_table(result: dict) -> list[str]:
+    """Rating guidance's cost in process and through the app, when measured; then a blank line."""
+    rows = [
+        (label, figures)
+        for label, figures in (
+            ("in process (`Service.stream`)", result.get("guidance")),
+            ("through the app (HTTP API, `generate`)", result.get("app", {}).get("guidance")),
+        )
+        if figures
+    ]
+    if not rows:
+        return []
+    lines = [
+        "| 1-star review, rating guidance 2 against 1 | guided tokens/s | unguided tokens/s | time per token, guided / unguided |",
+        "|---|---|---|---|",
+    ]
+    for label, g in rows:
+        lines.append(f"| {label} | {g['on_tokens_per_s']:.1f} | {g['off_tokens_per_s']:.1f} | {g['ratio']:.2f}x |")
+    runs = rows[0][1]["runs"]
+    lines.append("")
+    lines.append(
+        f"Guidance: decode tokens/s from the first token to the last, medians of {runs} runs each, guided and "
+        "unguided interleaved with the same seed (two prompts decoded together when guided)."
+    )
+    return [*lines, ""]
 
 
 def _engine_table(result: dict) -> list[str]:
@@ -678,19 +770,13 @@ def _figure_lines(result: dict) -> list[str]:
 
 
 def _feature_lines(result: dict) -> list[str]:
-    """The inspector's and rating guidance's cost, when measured."""
+    """The inspector's cost, when measured (guidance's is _guidance_table)."""
     lines = []
     if inspected := result.get("inspector"):
         lines.append(
             f"Generation with the token inspector's steps kept: {inspected['on_tokens_per_s']:.1f} tokens/s against "
             f"{inspected['off_tokens_per_s']:.1f} without ({inspected['ratio']:.3f}x; medians of "
             f"{inspected['runs']} runs each, interleaved)."
-        )
-    if guided := result.get("guidance"):
-        lines.append(
-            f"A 1-star review with rating guidance (two prompts decoded together): {guided['on_ms_per_token']:.1f} ms "
-            f"per token against {guided['off_ms_per_token']:.1f} without ({guided['ratio']:.2f}x; medians of "
-            f"{guided['runs']} runs each, interleaved)."
         )
     return lines
 

@@ -38,3 +38,24 @@ def test_load_test_smoke(tmp_path):
     assert result["served"]["suggest"]["n"] >= 2
     assert (tmp_path / "load.md").read_text().startswith("2 users")
     assert result["sessionless_users"] == 1 and result["flood"] is None  # one REST user sends no session hash
+
+
+def test_guidance_through_the_app_times_both_ways_and_fails_loudly(tiny_gpt2_dir, tiny_gptneo_dir):
+    """The HTTP row pair: guided and unguided from the generate endpoint, or an error, never a wrong figure."""
+    from benchmarks.run import BenchmarkError, Config, _guidance_figures, http_guidance
+    from tests.conftest import launched, make_tiny_service
+
+    service = make_tiny_service(tiny_gpt2_dir, tiny_gptneo_dir)
+    encode = service.load("tiny-gptneo").backend.encode
+    config = Config(repeats=2, new_tokens=8)
+    with launched(service) as (url, _):
+        url = url.rstrip("/")
+        figures = http_guidance(url, "tiny-gptneo", encode, config)
+        assert figures["runs"] == 2 and figures["on_tokens_per_s"] > 0 and figures["off_tokens_per_s"] > 0
+        assert figures["ratio"] == pytest.approx(figures["off_tokens_per_s"] / figures["on_tokens_per_s"])
+        with pytest.raises(BenchmarkError, match="rating_guidance=2.0: .*The prompt is empty"):  # no review fields
+            http_guidance(url, "tiny-gpt2", encode, config)
+        with pytest.raises(BenchmarkError, match="rating_guidance=2.0: .*Unknown model"):
+            http_guidance(url, "no such model", encode, config)
+    with pytest.raises(BenchmarkError, match="changed nothing"):
+        _guidance_figures({2.0: [9.0], 1.0: [9.0]}, {2.0: "The same", 1.0: "The same"})
