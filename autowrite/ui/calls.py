@@ -6,8 +6,6 @@ list. Several widgets read as one value (a request's fields, a set of sampling s
 form a Group. A handler with named outputs returns a dict by output name, and what it
 leaves out stays as it is. Gradio finds a handler's gr.Request and gr.Progress parameters
 by their type hint and default, so named() keeps them in the signature Gradio reads.
-bound() binds a handler's leading arguments (the service) for an event wired by place, where
-one widget gives one argument.
 
 A generator handler can be stopped only between its yields (Gradio closes it there when its
 client leaves or presses Stop), so long work is drained through paced(), which yields often
@@ -35,24 +33,6 @@ T = TypeVar("T")
 # four updates a second from it.
 TICK_S = 0.25
 _NOTHING = object()
-
-
-def bound(handler: Callable, *leading: Any) -> Callable:
-    """handler with its leading arguments bound, its signature, type hints and generator-ness kept."""
-    if inspect.isgeneratorfunction(handler):
-
-        def call(*args: Any, **kwargs: Any) -> Iterator:
-            yield from handler(*leading, *args, **kwargs)
-
-    else:
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            return handler(*leading, *args, **kwargs)
-
-    functools.update_wrapper(call, handler)
-    signature = inspect.signature(handler)
-    call.__signature__ = signature.replace(parameters=list(signature.parameters.values())[len(leading) :])
-    return call
 
 
 @dataclass(frozen=True)
