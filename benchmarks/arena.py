@@ -23,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from sqlalchemy import insert
@@ -44,18 +45,28 @@ def contenders(count: int) -> list[Contender]:
     return [Contender(f"m{i // len(PRESET_NAMES)}", PRESET_NAMES[i % len(PRESET_NAMES)]) for i in range(count)]
 
 
-def simulated(names: list[Contender], count: int, seed: int) -> tuple[list[Battle], dict[Contender, float]]:
-    """Votes between random pairs from known strengths; a tie keeps each side's expected score at sigmoid(gap)."""
+def strengths(names: list[Contender], seed: int) -> dict[Contender, float]:
+    """Known strengths (logits) for the contenders, drawn from a standard normal."""
     rng = random.Random(seed)
-    strength = {c: rng.gauss(0, 1) for c in names}
+    return {c: rng.gauss(0, 1) for c in names}
+
+
+def simulated(strength: Mapping[Contender, float], count: int, seed: int, both_bad: float = 0.0) -> list[Battle]:
+    """Votes between random pairs from known strengths; a tie keeps each side's expected score at sigmoid(gap).
+
+    both_bad: the share of ties voted "both bad" (the fit reads both alike).
+    """
+    rng = random.Random(seed)
+    names = list(strength)
     battles = []
     for _ in range(count):
         a, b = rng.sample(names, 2)
         win = 1 / (1 + math.exp(strength[b] - strength[a]))
         tie = 0.6 * min(win, 1 - win)
         u = rng.random()
-        battles.append(Battle(a, b, "tie" if u < tie else "a" if u < tie + win - tie / 2 else "b"))
-    return battles, strength
+        choice = "tie" if u < tie else "a" if u < tie + win - tie / 2 else "b"
+        battles.append(Battle(a, b, "both_bad" if choice == "tie" and rng.random() < both_bad else choice))
+    return battles
 
 
 def spearman(board, strength: dict[Contender, float]) -> float:
@@ -69,7 +80,8 @@ def spearman(board, strength: dict[Contender, float]) -> float:
 
 def fit_times(count: int, votes_count: int, repeats: int) -> dict:
     """Seconds per standings() over simulated votes, and how well it ranks them."""
-    battles, strength = simulated(contenders(count), votes_count, seed=count)
+    strength = strengths(contenders(count), seed=count)
+    battles = simulated(strength, votes_count, seed=count)
     times, board = [], None
     for _ in range(repeats):
         start = time.perf_counter()
@@ -103,7 +115,8 @@ def stored(folder: Path, battles: list[Battle]) -> Store:
 
 def recompute_times(count: int, votes_count: int, repeats: int) -> dict:
     """Seconds per Arena.board() from a SQLite file: the votes read, the fit made (nothing cached)."""
-    battles, strength = simulated(contenders(count), votes_count, seed=count)
+    strength = strengths(contenders(count), seed=count)
+    battles = simulated(strength, votes_count, seed=count)
     with tempfile.TemporaryDirectory() as folder:
         store = stored(Path(folder), battles)
         times, board = [], None

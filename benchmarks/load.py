@@ -379,6 +379,8 @@ class Person:
         """A generation or, for a quarter of the people every other time, a compare, in its own thread."""
         self.generations += 1
         if self.voter:
+            if self.workers and self.workers[-1].is_alive():
+                return  # a person votes on one pair before asking for the next
             session = f"load-voter-{self.index}-{os.getpid()}"  # a tab's session: its pairs take its votes only
             rng = random.Random(self.index * 1000 + self.generations)
             args = (self.api, self.tally, session, BUSY_MARK, rng)

@@ -11,9 +11,11 @@ import gradio as gr
 import pytest
 from gradio_client import Client
 
+from autowrite.arena.contenders import Restriction
 from autowrite.arena.pairs import Arena, Asked
 from autowrite.arena.schema import database_url
 from autowrite.arena.votes import Store
+from autowrite.loading import ModelCache, load_entry
 from autowrite.service import Request, Variant
 from autowrite.settings import PRESET_NAMES, SamplingSettings
 from autowrite.ui import arena_api
@@ -158,3 +160,13 @@ def test_a_pair_still_being_written_takes_no_vote(tiny_gpt2_dir, tiny_gptneo_dir
     texts.close()  # a pair stopped part-way is never kept, so it never takes a vote
     with pytest.raises(Exception, match="no pair has this id"):
         arena.vote(stopped.id, "a", "me")
+
+
+def test_a_full_model_cache_keeps_the_arena_to_the_models_it_holds(tiny_gpt2_dir, tiny_gptneo_dir, tmp_path):
+    service = make_tiny_service(tiny_gpt2_dir, tiny_gptneo_dir)
+    service.cache = ModelCache(load_entry, max_models=1)
+    arena = Arena(service, Store(database_url(tmp_path)))
+    assert {c.model for c in arena.contenders()} == {"tiny-gpt2", "tiny-gptneo"}  # room for either
+    service.load("tiny-gpt2")
+    assert {c.model for c in arena.contenders()} == {"tiny-gpt2"}  # a pair would push it out
+    assert {c.model for c in arena.contenders(Restriction(model="tiny-gptneo"))} == {"tiny-gptneo"}

@@ -6,33 +6,19 @@ import csv
 import io
 import json
 import math
-import random
 
 from autowrite.arena.contenders import Contender
 from autowrite.arena.leaderboard import BASE, ELO, standings
 from autowrite.arena.votes import Battle
+from benchmarks.arena import simulated
 
 # Known strengths (logits), best last; a tie's chance is set so each side's expected score
 # stays sigmoid(gap), which is what counting a tie as half a win estimates.
 STRENGTHS = {Contender("m", name): value for name, value in zip("ABCDEF", (-1.0, -0.6, -0.2, 0.2, 0.6, 1.0))}
 
 
-def simulated(count: int, seed: int) -> list[Battle]:
-    rng = random.Random(seed)
-    names = list(STRENGTHS)
-    battles = []
-    for _ in range(count):
-        a, b = rng.sample(names, 2)
-        win = 1 / (1 + math.exp(STRENGTHS[b] - STRENGTHS[a]))
-        tie = 0.6 * min(win, 1 - win)
-        u = rng.random()
-        choice = "tie" if u < tie else "a" if u < tie + win - tie / 2 else "b"
-        battles.append(Battle(a, b, "both_bad" if choice == "tie" and rng.random() < 0.3 else choice))
-    return battles
-
-
 def test_a_known_ranking_is_recovered_within_its_intervals():
-    board = standings(simulated(3000, seed=11))
+    board = standings(simulated(STRENGTHS, 3000, seed=11, both_bad=0.3))
     assert board.votes == 3000
     assert [s.contender.preset for s in board.standings] == list("FEDCBA")
     mean = sum(STRENGTHS.values()) / len(STRENGTHS)
@@ -62,7 +48,7 @@ def test_a_contender_that_only_wins_stays_finite_and_uncertain():
 
 
 def test_the_same_votes_give_the_same_board_and_it_exports():
-    battles = simulated(400, seed=3)
+    battles = simulated(STRENGTHS, 400, seed=3)
     board = standings(battles)
     assert board == standings(battles)
     assert standings([]).standings == []

@@ -50,12 +50,8 @@ BOARD_SHARE = 4
 COUNTS_S = 5.0  # how long the draw's vote counts are reused; a few votes' lag moves no weight much
 
 
-class ArenaRefused(UserError):
-    """A pair or vote the arena refuses; reason is a short code, the message says why to a person."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+class ArenaRefused(Refused, UserError):
+    """A pair or vote the arena refuses, as the person asking is told: reason is a short code, the message says why."""
 
 
 @dataclass(frozen=True)
@@ -145,21 +141,29 @@ class Arena:
             )
         return restriction
 
-    def entries(self) -> dict[str, Entry]:
-        """The offered models whose weights are here (a Hub model only once it is in the local cache)."""
+    def entries(self, restriction: Restriction = Restriction()) -> dict[str, Entry]:
+        """The models that compete now: offered, their weights here, and held without pushing another out.
+
+        A Hub model competes once it is in the local cache. While the model cache is full, only
+        the models it holds compete (a restriction's own model always does): a pair never drops
+        a model that someone's generation may be using, and pairs do not reload models in turn.
+        """
         raw = self.service.entries
         here = [n for n in self.models if raw[n].source != "hub" or hub.is_cached(raw[n].repo, raw[n].revision)]
+        held, room = set(self.service.cache.names), self.service.cache.max_models - len(self.service.cache.names)
+        if room <= 0:
+            here = [n for n in here if n in held or n == restriction.model]
         return {name: self.service.entry(name) for name in here}
 
     def contenders(self, restriction: Restriction = Restriction()) -> list[Contender]:
         """Everyone who competes under the restriction now."""
-        return pool(list(self.entries().values()), self.checked(restriction))
+        return pool(list(self.entries(restriction).values()), self.checked(restriction))
 
     # --- pairs --------------------------------------------------------------------------
 
     def draw(self, asked: Asked) -> Drawn:
         """Two contenders, the prompt, the seed and a fresh id; ArenaRefused if no two can write it."""
-        entries = self.entries()
+        entries = self.entries(asked.restriction)
         contenders = pool(list(entries.values()), self.checked(asked.restriction))
         where = asked.restriction.describe()
         if len(contenders) < 2:
