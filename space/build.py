@@ -43,9 +43,13 @@ PROVIDED_BY = {
     # kept, since the Space's catalog carries two adapters and AUTOWRITE_BACKEND may pick transformers.
     "peft": "peft",
     "safetensors": "safetensors",
+    # The arena's votes (SQLite on the Space's storage) and its leaderboard's fit.
+    "scipy": "scipy",
+    "sqlalchemy": "sqlalchemy",
     "starlette": "gradio",  # Gradio's server underneath
     "torch": "torch",
     "transformers": "transformers",
+    "threadpoolctl": "threadpoolctl",
     "yaml": "pyyaml",
 }
 _REQUIREMENT = re.compile(r"(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?(?P<bounds>[^#;]*)")
