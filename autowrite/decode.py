@@ -326,7 +326,7 @@ class StepBatcher:
     cannot hold the steps while someone else's generation waits.
 
     The results do not depend on what runs beside them: llama.cpp computes each sequence's
-    logits the same, bit for bit, in any batch (tests/test_fast.py), and each request has
+    logits the same, bit for bit, in any batch (tests/test_llamacpp.py), and each request has
     its own random streams. The memory starts empty whenever the worker starts, as a
     generation alone starts (see forget()).
 

@@ -191,7 +191,7 @@ class LlamaCppBackend(Backend):
     """Next-token logits from llama.cpp with per-sequence prefix reuse and batched branches."""
 
     name = "llama.cpp"
-    batches_generations = True  # every sequence's logits are the same in any batch (tests/test_fast.py)
+    batches_generations = True  # every sequence's logits are the same in any batch (tests/test_llamacpp.py)
     batch_sequences = GENERATION_SEQUENCES
 
     def __init__(
