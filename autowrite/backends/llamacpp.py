@@ -452,9 +452,10 @@ class LlamaCppBackend(Backend):
         """Slots 0 to n-1 for the n sequences of a call on buffers of their own, so that they decode in one pass.
 
         With a buffer per sequence, llama.cpp (0.3.36) splits a batch into passes of sequences
-        whose ids follow each other by one in batch order, and each pass reads all the weights
-        again: a step of two texts in slots 0 and 2, or a guided text's two prompts in slots 1
-        and 0, cost two steps. _run_plan writes the batch in slot order, so slots 0 to n-1 are
+        whose ids follow each other by one in batch order, and each pass goes through every
+        layer again: two texts in slots 0 and 2, or a guided text's two prompts in slots 1 and
+        0, take two passes, and several rows in one pass cost less than in several (on CPU,
+        from three rows up). _run_plan writes the batch in slot order, so slots 0 to n-1 are
         one pass. A sequence one token past what its slot holds keeps that slot when it is
         below n; every other sequence takes the next free slot below n, with the longest prefix
         any slot holds copied in (a text above n moves down when one below it has ended).
