@@ -24,20 +24,34 @@ from train.recipe import read_training_config
 
 RESULTS = Path(__file__).parent / "results"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-OTHER_DOMAIN = SHARED / "reviews" / "gift_cards_2018" / "Gift_Cards_5.json.gz"  # no checkpoint trained on it
+# A domain the first review writer never trained on. A writer whose recipe reads this file
+# trained on it, so its gift cards are labelled as such, not as another domain.
+OTHER_DOMAIN = SHARED / "reviews" / "gift_cards_2018" / "Gift_Cards_5.json.gz"
 MAX_CHARS = 600  # each text's start: enough words to see the change, and minutes not hours for the run
+
+
+def _entries(root: Path, data: list) -> list:
+    """A recipe's data entries as paths: a file, or a list of files split together."""
+    return [[(root / p).resolve() for p in e] if isinstance(e, list) else (root / e).resolve() for e in data]
+
+
+def _flat(entries: list) -> list[Path]:
+    """Every file the entries name."""
+    return [p for e in entries for p in (e if isinstance(e, list) else [e])]
 
 
 def groups(entry_folder: Path, task: Task, count: int) -> dict[str, list[Record]]:
     """Held-in and unseen texts from the checkpoint's own recipe; for reviews, another domain too."""
     config = read_training_config(entry_folder)
     root = Path(__file__).resolve().parents[1]
-    paths = [(root / p).resolve() for p in config["data"]]
+    paths = _entries(root, config["data"])
     splits = load_and_prepare(paths, PrepareConfig(**config["prepare"]), report=lambda _: None)
     found = {"held in (training split)": splits.train[:count], "unseen (test split)": splits.test[:count]}
     if task is Task.REVIEW:
         records, _ = read_files([OTHER_DOMAIN])
-        found["another domain (gift cards)"] = [r for r in records if len(r.text) > 80][:count]
+        trained = OTHER_DOMAIN.resolve() in set(_flat(paths))
+        label = "gift cards (in its training data)" if trained else "another domain (gift cards)"
+        found[label] = [r for r in records if len(r.text) > 80][:count]
     return found
 
 

@@ -19,7 +19,7 @@ from unittest import mock
 from autowrite import service as service_module
 from autowrite.catalog import load_catalog
 from autowrite.decode import last
-from autowrite.formats import CATEGORIES, Task
+from autowrite.formats import Task
 from autowrite.report import as_asked, distinct, reads_positive, report_words
 from autowrite.service import Request, Service, Variant
 
@@ -37,6 +37,9 @@ RUNS = {
     "g=2, neutral 3": (2.0, NEUTRAL),
 }
 SHORT_WORDS = 10
+# The categories benchmarks/results/guidance.md was measured on, named rather than taken
+# from formats.CATEGORIES, whose order and length follow the data.
+CATEGORIES = ("Books", "Digital Music", "Electronics", "Gift Cards", "Home and Kitchen")
 
 
 def samples_for(service: Service, model: str, scale: float, contrast: dict, seeds: int) -> dict[int, list]:
@@ -45,7 +48,7 @@ def samples_for(service: Service, model: str, scale: float, contrast: dict, seed
     written: dict[int, list] = {rating: [] for rating in range(1, 6)}
     with mock.patch.object(service_module, "contrast_rating", contrast.get):
         for rating in written:
-            for category in CATEGORIES[:5]:
+            for category in CATEGORIES:
                 request = Request(model=model, task=Task.REVIEW, rating=rating, category=category)
                 _, outputs = service.report(request, [Variant(model, base.replace(seed=0))], seeds)
                 for sample in last(outputs).samples:
