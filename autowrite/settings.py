@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class SettingsError(ValueError):
@@ -37,7 +38,44 @@ BOUNDS: dict[str, Bound] = {
     "no_repeat_ngram_size": Bound(0, 10, int),
     # Why at most 5: past about 3 the reviews shrink to a word or two (docs/guidance.md).
     "rating_guidance": Bound(1.0, 5.0, float),  # 1.0 turns guidance off
+    # The samplers peers offer, named as llama.cpp's server names them (docs/samplers.md).
+    "typical_p": Bound(0.01, 1.0, float),  # 1.0 turns typical sampling off
+    # Probabilities as transformers takes them (text-generation-webui's sliders are in 1e-4); 0 is off.
+    "epsilon_cutoff": Bound(0.0, 0.1, float),
+    "eta_cutoff": Bound(0.0, 0.1, float),
+    "top_n_sigma": Bound(0.0, 5.0, float),  # 0 turns it off (llama.cpp: any value <= 0)
+    "xtc_probability": Bound(0.0, 1.0, float),  # 0 turns XTC off
+    "xtc_threshold": Bound(0.0, 0.5, float),  # above 0.5 llama.cpp turns XTC off, so it is no setting
+    "dry_multiplier": Bound(0.0, 5.0, float),  # 0 turns DRY off
+    "dry_base": Bound(1.0, 4.0, float),
+    "dry_allowed_length": Bound(1, 20, int),
+    # Why at most 8,192: more than any context the app loads; -1 is the whole text, as in llama.cpp.
+    "dry_penalty_last_n": Bound(-1, 8192, int),
+    "mirostat": Bound(0, 2, int),  # 0 off, 2 Mirostat v2; 1 (v1) is refused by name
+    "mirostat_tau": Bound(0.0, 10.0, float),
+    "mirostat_eta": Bound(0.0, 1.0, float),
 }
+
+
+class TextBound(NamedTuple):
+    """The accepted size of one text-valued setting: how many items, and how long each."""
+
+    items: int
+    chars: int
+
+
+# Why these: a list a person types, not a dictionary. 40 characters is llama.cpp's own cap on a
+# DRY sequence breaker; 32 words cover any ban list seen in peers' presets, and keep a step's
+# checks (one per word and prefix) far below a step's model time.
+TEXT_BOUNDS: dict[str, TextBound] = {
+    "dry_sequence_breakers": TextBound(16, 40),
+    "logit_bias": TextBound(32, 40),
+    "banned_words": TextBound(32, 40),
+}
+MAX_TEXT_CHARS = 4_000  # a text setting as sent, before it is split: above any list within TEXT_BOUNDS
+MAX_LOGIT_BIAS = 100.0  # OpenAI's and llama.cpp's range, -100 to 100
+# llama.cpp's default breakers: a new line, a colon, a quote and an asterisk end a repeat.
+DRY_BREAKERS = '"\\n", ":", "\\"", "*"'
 
 
 @dataclass(frozen=True)
@@ -63,6 +101,23 @@ class SamplingSettings:
     min_p: float = 0.0
     no_repeat_ngram_size: int = 0
     rating_guidance: float = 1.0
+    # The samplers peers offer (autowrite.sampling; docs/samplers.md), each off by default.
+    typical_p: float = 1.0
+    epsilon_cutoff: float = 0.0
+    eta_cutoff: float = 0.0
+    top_n_sigma: float = 0.0
+    xtc_probability: float = 0.0
+    xtc_threshold: float = 0.1
+    dry_multiplier: float = 0.0
+    dry_base: float = 1.75
+    dry_allowed_length: int = 2
+    dry_penalty_last_n: int = -1
+    dry_sequence_breakers: str = DRY_BREAKERS
+    mirostat: int = 0
+    mirostat_tau: float = 5.0
+    mirostat_eta: float = 0.1
+    logit_bias: str = ""
+    banned_words: str = ""
 
     def __post_init__(self) -> None:
         for name, bound in BOUNDS.items():
@@ -78,6 +133,25 @@ class SamplingSettings:
             object.__setattr__(self, name, bound.kind(value))
         if not isinstance(self.do_sample, bool):
             raise SettingsError(f"do_sample must be true or false, got {self.do_sample!r}")
+        if self.mirostat == 1:
+            raise SettingsError("mirostat 1 (Mirostat v1) is not offered; use 2 (Mirostat v2) or 0 (off)")
+        for name in TEXT_BOUNDS:  # kept as their canonical text, so links, widgets and JSON carry them as text
+            object.__setattr__(self, name, canonical_text(name, getattr(self, name)))
+
+    @property
+    def breakers(self) -> tuple[str, ...]:
+        """dry_sequence_breakers as strings."""
+        return parse_list("dry_sequence_breakers", self.dry_sequence_breakers)
+
+    @property
+    def banned(self) -> tuple[str, ...]:
+        """banned_words as words."""
+        return parse_list("banned_words", self.banned_words)
+
+    @property
+    def biases(self) -> tuple[tuple[str, float], ...]:
+        """logit_bias as (word, bias) pairs."""
+        return parse_biases(self.logit_bias)
 
     def replace(self, **changes: Any) -> SamplingSettings:
         """A copy with some settings changed, validated again."""
@@ -85,7 +159,7 @@ class SamplingSettings:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values keyed by setting name, as in URLs and API calls."""
-        return dataclasses.asdict(self)
+        return {name: getattr(self, name) for name in FIELDS}
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], base: SamplingSettings | None = None) -> SamplingSettings:
@@ -127,7 +201,125 @@ def parse_value(name: str, raw: Any) -> Any:
         if isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE:
             return raw.strip().lower() in _TRUE
         raise SettingsError(f"do_sample must be true or false, got {shown(raw)}")
+    if name in TEXT_BOUNDS:
+        return canonical_text(name, raw)
     bound = BOUNDS[name]
+    raw = parse_number(name, raw)
+    if bound.kind is int and raw == int(raw):
+        return int(raw)
+    return raw
+
+
+def canonical_text(name: str, raw: Any) -> str:
+    """A text setting (a string, or from JSON a list, or for logit_bias an object) as its one canonical text."""
+    if name == "logit_bias":
+        return bias_text(parse_biases(raw))
+    return list_text(parse_list(name, raw))
+
+
+def parse_list(name: str, raw: Any) -> tuple[str, ...]:
+    """A list of strings: a JSON list, quoted strings ('"\\n", ":"'), or plain words separated by commas."""
+    if isinstance(raw, (list, tuple)):
+        items = list(raw)
+    else:
+        text = _text_value(name, raw)
+        if text.startswith(("[", '"')):
+            items = _json(name, text if text.startswith("[") else f"[{text}]", 'a list such as "a", "b"', list)
+        else:
+            items = [item.strip() for item in text.split(",") if item.strip()]
+    bound = TEXT_BOUNDS[name]
+    if len(items) > bound.items:
+        raise SettingsError(f"{name} takes at most {bound.items} items, got {len(items)}")
+    for item in items:
+        _check_item(name, item, bound)
+    return tuple(items)
+
+
+def parse_biases(raw: Any) -> tuple[tuple[str, float], ...]:
+    """logit_bias: a JSON object or list of [word, bias] pairs, or text such as "great: 2, awful: -5"."""
+    name, bound = "logit_bias", TEXT_BOUNDS["logit_bias"]
+    if isinstance(raw, str):
+        text = _text_value(name, raw)
+        if text.startswith(("{", "[")):
+            raw = _json(name, text, 'an object such as {"great": 2}', (dict, list))
+        else:
+            raw = [_pair(item) for item in text.split(",") if item.strip()]
+    if isinstance(raw, Mapping):
+        raw = list(raw.items())
+    if not isinstance(raw, (list, tuple)):
+        raise SettingsError(f'logit_bias must be word: bias pairs such as "great: 2, awful: -5", got {shown(raw)}')
+    if len(raw) > bound.items:
+        raise SettingsError(f"logit_bias takes at most {bound.items} words, got {len(raw)}")
+    pairs = {}
+    for pair in raw:
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise SettingsError(f"logit_bias: each entry must be a word and a bias, got {shown(pair)}")
+        word, bias = pair
+        _check_item(name, word, bound)
+        bias = parse_number(f"logit_bias for {word!r}", bias)
+        if not -MAX_LOGIT_BIAS <= bias <= MAX_LOGIT_BIAS:
+            raise SettingsError(f"logit_bias for {word!r} must be between -100 and 100, got {bias!r}")
+        pairs[word] = float(bias)  # a word given twice keeps its last bias, as a JSON object would
+    return tuple(pairs.items())
+
+
+def _pair(item: str) -> tuple[str, str] | str:
+    word, colon, bias = item.rpartition(":")
+    return (word.strip(), bias) if colon and word.strip() else item  # not a pair: the check below names it
+
+
+def _text_value(name: str, raw: Any) -> str:
+    if raw is None:
+        return ""
+    if not isinstance(raw, str):
+        raise SettingsError(f"{name} must be text, got {shown(raw)}")
+    if len(raw) > MAX_TEXT_CHARS:
+        raise SettingsError(f"{name} is {len(raw):,} characters; the limit is {MAX_TEXT_CHARS:,}")
+    return raw.strip()
+
+
+def _json(name: str, text: str, example: str, kind: type | tuple[type, ...]) -> Any:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, kind):
+        raise SettingsError(f"{name} must be {example}; cannot read {shown(text)}")
+    return value
+
+
+def _check_item(name: str, item: Any, bound: TextBound) -> None:
+    if not isinstance(item, str) or not item:
+        raise SettingsError(f"{name}: each item must be a non-empty string, got {shown(item)}")
+    if len(item) > bound.chars:
+        raise SettingsError(f"{name}: {shown(item)} is longer than {bound.chars} characters")
+    try:
+        item.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate that JSON can carry
+        raise SettingsError(f"{name}: {shown(item)} holds invalid Unicode") from None
+
+
+def _plain(item: str) -> bool:
+    """Whether an item reads back from plain comma-separated text as it is."""
+    return item == item.strip() and item.isprintable() and not any(c in item for c in ',:"[]{}')
+
+
+def list_text(items: tuple[str, ...]) -> str:
+    """A list as parse_list reads it back: plain words with commas, or every item quoted when one needs it."""
+    if all(_plain(item) for item in items):
+        return ", ".join(items)
+    return ", ".join(json.dumps(item, ensure_ascii=False) for item in items)
+
+
+def bias_text(pairs: tuple[tuple[str, float], ...]) -> str:
+    """Biases as parse_biases reads them back: "word: bias, ...", or a JSON object when a word needs quoting."""
+    if all(_plain(word) for word, _ in pairs):
+        return ", ".join(f"{word}: {bias:g}" for word, bias in pairs)
+    return json.dumps(dict(pairs), ensure_ascii=False)
+
+
+def parse_number(name: str, raw: Any) -> float:
+    """A finite number, from a JSON number or text."""
     if isinstance(raw, str):
         try:
             raw = float(raw.strip())
@@ -137,8 +329,6 @@ def parse_value(name: str, raw: Any) -> Any:
         raise SettingsError(f"{name} must be a number, got {shown(raw)}")
     if isinstance(raw, float) and not math.isfinite(raw):  # NaN, inf, "inf", 1e999 in JSON
         raise SettingsError(f"{name} must be a finite number, got {raw!r}")
-    if bound.kind is int and raw == int(raw):
-        return int(raw)
     return raw
 
 
@@ -197,14 +387,6 @@ PRESET_NAMES: tuple[str, ...] = (
 )  # fmt: skip
 
 __all__ = [
-    "BOUNDS",
-    "FIELDS",
-    "PRESETS",
-    "PRESET_NAMES",
-    "SamplingSettings",
-    "SettingsError",
-    "guided",
-    "parse_value",
-    "preset",
-    "shown",
-]
+    "BOUNDS", "FIELDS", "PRESETS", "PRESET_NAMES", "TEXT_BOUNDS", "SamplingSettings", "SettingsError", "guided",
+    "parse_biases", "parse_list", "parse_value", "preset", "shown",
+]  # fmt: skip
