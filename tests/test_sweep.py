@@ -86,7 +86,16 @@ def test_a_band_holds_the_figure_and_narrows_when_the_seeds_agree():
     assert low <= mixed.figures["ended"] <= high and low < high
     same = sweep.point(1.0, SamplingSettings(), [SAMPLES[0]] * 3, asked, PROBE)
     assert same.bands["ended"] == (1.0, 1.0)
-    assert sweep.point(1.0, SamplingSettings(), SAMPLES, asked, PROBE).bands == mixed.bands  # seeded
+    assert same.bands["distinct_2"] == pytest.approx((same.figures["distinct_2"],) * 2)
+
+
+def test_a_shares_band_is_the_jackknife_standard_error_within_0_and_1():
+    # 1 of 4 ended: the jackknife's standard error of a share is sqrt(p(1-p)/(n-1)).
+    samples = [Sample("a b", ended=True)] + [Sample("c d")] * 3
+    at = sweep.point(1.0, SamplingSettings(), samples, Asked(Task.AD), None)
+    error = (0.25 * 0.75 / 3) ** 0.5
+    assert at.bands["ended"] == pytest.approx((0.0, 0.25 + 1.96 * error))  # the low end clipped at 0
+    assert sweep.point(1.0, SamplingSettings(), samples[:1], Asked(Task.AD), None).bands["ended"] is None
 
 
 def test_ads_have_a_headline_figure_and_no_stars():
