@@ -28,8 +28,14 @@ MAX_POINTS = 12
 # Why 128: as many samples as the largest report card (4 columns x 32 seeds), so a sweep
 # holds the machine no longer than a report may.
 MAX_SAMPLES = 128
-# The seed and the length set what every point shares; stepping them is not a sampler's trade-off.
-NOT_SWEPT = ("seed", "max_new_tokens")
+# The seed and the length set what every point shares, and mirostat is a switch between
+# samplers: stepping them is not a sampler's trade-off.
+NOT_SWEPT = ("seed", "max_new_tokens", "mirostat")
+# Settings that act only while another is on: sweeping them with it off would draw flat lines.
+NEEDS = {
+    "mirostat_tau": "mirostat", "mirostat_eta": "mirostat", "xtc_threshold": "xtc_probability",
+    "dry_base": "dry_multiplier", "dry_allowed_length": "dry_multiplier", "dry_penalty_last_n": "dry_multiplier",
+}  # fmt: skip
 SWEEPABLE: tuple[str, ...] = tuple(name for name in BOUNDS if name not in NOT_SWEPT)
 Z_95 = 1.96  # a normal 95% band: the figure plus or minus this many standard errors
 
@@ -92,6 +98,9 @@ class Sweep:
 
     def settings(self, base: SamplingSettings) -> list[SamplingSettings]:
         """The base settings at each point, sampled: the seeds, and so the bands, mean nothing greedy."""
+        switch = NEEDS.get(self.setting)
+        if switch and not getattr(base, switch):
+            raise SweepError(f"{self.setting} acts only while {switch} is on: turn {switch} on in column 1 first")
         return [base.replace(**{self.setting: value}, do_sample=True) for value in self.values()]
 
     def check_size(self, seeds: int) -> None:

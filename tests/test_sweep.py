@@ -45,6 +45,13 @@ def test_a_bad_sweep_is_refused_by_name(text, says):
     assert says in str(refused.value)
 
 
+def test_a_setting_that_acts_only_with_another_is_refused_while_that_one_is_off():
+    with pytest.raises(SweepError, match="xtc_threshold acts only while xtc_probability is on"):
+        Sweep("xtc_threshold", 0.05, 0.3, 4).settings(SamplingSettings())
+    on = Sweep("xtc_threshold", 0.05, 0.3, 4).settings(SamplingSettings(xtc_probability=0.5))
+    assert [s.xtc_threshold for s in on] == pytest.approx([0.05, 0.133333, 0.216667, 0.3])
+
+
 def test_a_sweep_larger_than_a_report_is_refused():
     Sweep("temperature", 0.2, 1.6, 8).check_size(16)
     with pytest.raises(SweepError, match="at most 128 samples"):
