@@ -146,11 +146,10 @@ def test_missing_logprobs_are_said_plainly():
 
 
 def test_compare_tab_shows_why_a_model_has_no_next_token_view(tiny_service, monkeypatch):
-    def no_logprobs(request, settings, top=10):  # the model's server gives none
-        with model_errors():
-            raise NoLogprobs(NO_LOGPROBS.format(base="http://tgi:8080/v1"))
+    def no_logprobs(prompt, settings, top=10):  # the model's server gives none
+        raise NoLogprobs(NO_LOGPROBS.format(base="http://tgi:8080/v1"))
 
-    monkeypatch.setattr(tiny_service, "distribution", no_logprobs)
+    monkeypatch.setattr(tiny_service.load("tiny-gpt2").model, "distribution", no_logprobs)
     shown, _ = tiny_service.compare(Request(model="tiny-gpt2", text="Hi"), [Variant("tiny-gpt2", SamplingSettings())])
     view = column_view(shown[0])
     assert "returned no log-probabilities" in view and "Generation still works" in view
