@@ -1,4 +1,4 @@
-"""Fair shares: admission by caller, and whose texts a model's decode steps take next."""
+"""Scheduling: one Capacity and its rules, admission by caller, whose texts a step takes next, who goes first."""
 
 from __future__ import annotations
 
@@ -7,7 +7,22 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from autowrite.scheduling import BUSY, OWN, Admission, Crowded, FairQueue, Share
+from autowrite.scheduling import (
+    BUSY,
+    CAPACITY,
+    MAX_JOBS,
+    OWN,
+    Admission,
+    Capacity,
+    CapacityError,
+    Crowded,
+    FairQueue,
+    Lanes,
+    Share,
+    Traffic,
+    Turns,
+    UrgentFirst,
+)
 
 
 @dataclass(eq=False)
@@ -113,3 +128,94 @@ def test_admission_is_safe_across_threads():
     for thread in threads:
         thread.join()
     assert admission.jobs() == 0
+
+
+def test_a_held_place_is_given_back_however_the_job_ends():
+    admission = Admission(limit=1, per_caller=1)
+    with pytest.raises(ValueError), admission.held("a"):
+        assert admission.jobs("a") == 1
+        raise ValueError("the job failed")
+    with admission.held("a"), pytest.raises(Crowded):
+        admission.enter("b")
+    assert admission.jobs() == 0
+
+
+def test_every_bound_is_derived_from_the_one_capacity():
+    from autowrite.backends.llamacpp import GENERATION_SEQUENCES, LlamaCppBackend
+    from autowrite.ui import lanes
+
+    # Eight admitted generations: eight sequences in every llama.cpp generation step.
+    assert MAX_JOBS == CAPACITY.max_jobs == CAPACITY.step_sequences == GENERATION_SEQUENCES
+    assert LlamaCppBackend.batch_sequences == CAPACITY.step_sequences
+    assert Admission().limit == CAPACITY.max_jobs and Admission().per_caller == CAPACITY.per_caller
+    lane_sizes = [
+        lane["concurrency_limit"] for lane in (lanes.SUGGEST, lanes.GHOST, lanes.GENERATE, lanes.LOAD, lanes.VOTE)
+    ]
+    assert lane_sizes == [16, 8, 16, 2, 4]
+    assert lanes.MAX_THREADS == CAPACITY.worker_threads >= CAPACITY.lanes.total() == sum(lane_sizes) + 2
+    assert CAPACITY.queue_size == lanes.QUEUE_SIZE
+
+
+@pytest.mark.parametrize(
+    ("changed", "rule"),
+    [
+        ({"worker_threads": 40}, "40 worker threads cannot run the lanes' 48 events"),
+        ({"lanes": Lanes(generate=8)}, "generate lane \\(8\\) must be wider than the 8 jobs"),
+        ({"step_sequences": 16}, "generate lane \\(16\\) must be wider than the 16 jobs"),
+        ({"per_caller": 9}, "per_caller must be between 1 and the 8 jobs"),
+        ({"reserve": 8}, "reserve must leave bulk work room"),
+        ({"lanes": Lanes(suggest=0)}, "suggest must be at least 1"),
+    ],
+)
+def test_a_capacity_that_breaks_a_rule_cannot_be_made(changed, rule):
+    with pytest.raises(CapacityError, match=rule):
+        Capacity(**changed)
+
+
+def test_compute_threads_drop_to_one_while_people_type_beside_other_requests(monkeypatch):
+    capacity = Capacity(cores=4)
+    traffic = Traffic()
+    assert capacity.compute_threads(traffic) == 4
+    with traffic.serving(keystroke=True):
+        assert capacity.compute_threads(traffic) == 4  # a keystroke alone keeps every core
+        with traffic.serving():
+            assert capacity.compute_threads(traffic, most=2) == 1
+    monkeypatch.setattr(traffic, "last_keystroke", -float("inf"))
+    with traffic.serving(), traffic.serving():
+        assert capacity.compute_threads(traffic, most=2) == 2
+
+
+def test_a_keystroke_in_progress_holds_back_generation_steps_until_it_ends():
+    turns = Turns()
+    released = []
+    with turns.keystroke():
+        waiter = threading.Thread(target=lambda: (turns.let_keystrokes_go(limit_s=30), released.append(True)))
+        waiter.start()
+        turns.let_keystrokes_go(limit_s=0)  # a limit: a generation step never waits longer
+        assert released == []
+    waiter.join(timeout=30)
+    assert released == [True]
+
+
+def test_an_urgent_call_runs_before_the_calls_queued_earlier():
+    worker = UrgentFirst("test-worker")
+    started, busy, order = threading.Event(), threading.Event(), []
+
+    def hold() -> None:
+        started.set()
+        busy.wait(30)
+
+    first = threading.Thread(target=worker.run, args=(hold, ()))
+    first.start()
+    assert started.wait(30)  # the worker is busy: what comes next queues
+    callers = []
+    for name in ("step 1", "step 2", "keystroke"):
+        callers.append(threading.Thread(target=worker.run, args=(order.append, (name,), name == "keystroke")))
+        callers[-1].start()
+        with worker._changed:
+            assert worker._changed.wait_for(lambda count=len(callers): len(worker._queue) == count, 30)
+    busy.set()
+    for thread in [first, *callers]:
+        thread.join(timeout=30)
+    assert order == ["keystroke", "step 1", "step 2"]
+    assert worker.run(lambda: worker.run(len, ("nested",)), ()) == 6  # a call from the worker runs at once

@@ -1,44 +1,22 @@
-"""Fair shares of the machine: how many jobs each caller may have, and whose texts decode next.
+"""Whose texts a model's decode step takes next: parts of generations, caller by caller.
 
 A caller is a browser session, or the client host of a REST call that sent no session
-(autowrite.ui.boundary.caller). Two bounds keep one caller from starving the rest:
-
-- Admission: at most `limit` heavy jobs (generate, tokens, compare, report, changes) run or
-  wait in the whole app, at most `per_caller` of them one caller's; the next is refused at
-  once, by name, so a backlog never fills the page's shared queue.
-- Steps: a model's decode step holds `width` sequences (backend.batch_sequences). Waiting
-  texts are taken caller by caller, the one with the fewest sequences running first, so a
-  newcomer goes before a caller who already runs many. Bulk work (a report's samples) is
-  admitted a text at a time, and one caller's bulk work leaves `reserve` sequences of every
-  step to others, so someone else's generation starts at the next step, not after a report.
+(autowrite.ui.boundary.caller). A model's decode step holds `width` sequences
+(backend.batch_sequences). Waiting texts are taken caller by caller, the one with the
+fewest sequences running first, so a newcomer goes before a caller who already runs many.
+Bulk work (a report's samples) is admitted a text at a time, and one caller's bulk work
+leaves `reserve` sequences of every step to others, so someone else's generation starts at
+the next step, not after a report.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-# Why 8: generations share decode steps of 8 sequences, so 8 jobs running or waiting keep
-# the steps full while a newcomer waits about one batch. Past that, demand the machine
-# cannot decode would queue without end, fill the page's shared queue and turn keystrokes
-# away too, so a job past the limit is refused at once, by name, and typing keeps being served.
-MAX_JOBS = 8
-# Why 2: a person may run a report while generating on another tab; a third job from one
-# caller is refused, so one caller holds at most a quarter of the app's jobs.
-PER_CALLER = 2
-# Why 2: one text with rating guidance decodes two sequences; two sequences of every step
-# kept from bulk work let another person's sample (guided or not) start at the next step.
-# A report alone runs 6 texts a step instead of 8, about 5% fewer tokens a second
-# (a step of 8 costs about 4 of one; benchmarks/run.py).
-RESERVE = 2
-BUSY = "The app is busy: {limit} generations are running or waiting. Try again in a few seconds."
-OWN = (
-    "You already have {limit} generations running or waiting, as many as one person may: "
-    "wait for one to finish (or stop it), then try again."
-)
+from autowrite.scheduling.capacity import CAPACITY
 
 
 @dataclass(frozen=True)
@@ -47,41 +25,6 @@ class Share:
 
     caller: str = ""  # "": the app's own work (benchmarks, tests), bounded only by the total
     bulk: bool = False
-
-
-class Crowded(RuntimeError):
-    """A job refused at admission; the message says why and what to do."""
-
-
-class Admission:
-    """At most `limit` jobs running or waiting, `per_caller` of them one caller's; one more is refused."""
-
-    def __init__(self, limit: int = MAX_JOBS, per_caller: int = PER_CALLER) -> None:
-        self.limit = limit
-        self.per_caller = per_caller
-        self._lock = threading.Lock()
-        self._jobs: Counter[str] = Counter()
-
-    def enter(self, caller: str = "") -> None:
-        """Take a job's place for the caller, or raise Crowded when there is none; leave() gives it back."""
-        with self._lock:
-            if caller and self._jobs[caller] >= self.per_caller:
-                raise Crowded(OWN.format(limit=self.per_caller))
-            if self._jobs.total() >= self.limit:
-                raise Crowded(BUSY.format(limit=self.limit))
-            self._jobs[caller] += 1
-
-    def leave(self, caller: str = "") -> None:
-        """Give back a place enter() took."""
-        with self._lock:
-            self._jobs[caller] -= 1
-            if self._jobs[caller] <= 0:
-                del self._jobs[caller]
-
-    def jobs(self, caller: str | None = None) -> int:
-        """Jobs running or waiting: all of them, or one caller's."""
-        with self._lock:
-            return self._jobs.total() if caller is None else self._jobs[caller]
 
 
 class Part(Protocol):
@@ -99,7 +42,7 @@ P = TypeVar("P", bound=Part)
 class FairQueue(Generic[P]):
     """Parts waiting for a model's decode steps, taken caller by caller (see the module's doc)."""
 
-    def __init__(self, width: int, reserve: int = RESERVE) -> None:
+    def __init__(self, width: int, reserve: int = CAPACITY.reserve) -> None:
         self.width = width
         self.reserve = min(reserve, width - 1)
         self._waiting: dict[str, deque[P]] = {}  # insertion order: the order callers came

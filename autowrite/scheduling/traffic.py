@@ -2,7 +2,7 @@
 
 One Traffic is shared by every backend of a process (the app makes it and hands it to
 each model it loads), because all of them share the same cores: the llama.cpp backend
-sizes its threads by what the whole process is doing.
+sizes its threads by what the whole process is doing (Capacity.compute_threads).
 """
 
 from __future__ import annotations
