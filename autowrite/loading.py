@@ -22,7 +22,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from autowrite.backends.base import Backend, Model
-from autowrite.backends.remote import RemoteClient, RemoteError, api_base, model_label
+from autowrite.remote import RemoteClient, RemoteError, api_base, model_label
 from autowrite.backends.transformers import TransformersBackend
 from autowrite.catalog import Entry
 from autowrite.decode import StepBatcher

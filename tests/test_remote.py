@@ -1,4 +1,4 @@
-"""The remote backend: the settings mapping, and a real llama.cpp server on loopback."""
+"""The remote model: the wire format's settings mapping, and a real llama.cpp server on loopback."""
 
 from __future__ import annotations
 
@@ -15,26 +15,22 @@ import httpx
 import pytest
 
 from app import parse_args
-from autowrite.backends.remote import (
-    MAX_LOGPROBS,
-    NO_LOGPROBS,
-    NoLogprobs,
-    RemoteClient,
-    RemoteError,
-    candidates,
-    completion_body,
-    error_message,
-    next_token_body,
-    next_words,
-    split_typed,
-    sse_events,
-    steps_of,
-    top_logprobs,
-)
 from autowrite.catalog import CatalogError, Entry, load_catalog
 from autowrite.decode import last
 from autowrite.formats import Task
 from autowrite.loading import ModelCache, embedded_gguf_path, load_entry, remote_entry
+from autowrite.remote import RemoteClient, candidates, next_words, split_typed, steps_of
+from autowrite.remote_wire import (
+    MAX_LOGPROBS,
+    NO_LOGPROBS,
+    NoLogprobs,
+    RemoteError,
+    completion_body,
+    error_message,
+    next_token_body,
+    sse_events,
+    top_logprobs,
+)
 from autowrite.service import Request, Service, Unavailable, UserError, Variant, model_errors
 from autowrite.settings import SamplingSettings, SettingsError
 from autowrite.ui.compare import column_view
