@@ -13,7 +13,7 @@ import json
 import math
 import queue
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 # Why httpx: Gradio already depends on it, so the remote client adds no package; and it
@@ -22,25 +22,10 @@ from typing import Any
 import httpx
 import torch
 
+from autowrite import remote_wire as wire
 from autowrite import sampling
 from autowrite.backends.base import MIN_PROBABILITY, Alternative, Candidate, Sample, Step, Suggestions, Word
-from autowrite.remote_wire import (
-    CONNECT_TIMEOUT,
-    INSPECT_TOP,
-    MAX_LOGPROBS,
-    RemoteError,
-    api_base,
-    completion_body,
-    first_choice,
-    model_label,
-    next_token_body,
-    refusal,
-    refuse_unsupported,
-    sse_events,
-    token_logprobs,
-    top_logprobs,
-    transport_failures,
-)
+from autowrite.remote_wire import INSPECT_TOP, MAX_LOGPROBS, RemoteError, api_base, model_label
 from autowrite.scheduling import Share
 from autowrite.settings import SamplingSettings
 from autowrite.suggest import _partial, _starts_word
@@ -101,7 +86,7 @@ def steps_of(logprobs: Any, settings: SamplingSettings) -> list[Step] | None:
     The server names tokens by their text, not their ids (-1 here), and sends the head of
     each distribution: the after-settings column is computed over that head (candidates()).
     """
-    pieces = token_logprobs(logprobs)
+    pieces = wire.token_logprobs(logprobs)
     if pieces is None:
         return None
     steps = []
@@ -198,6 +183,31 @@ def _collect(
         yield list(samples), list(warnings)
 
 
+def _pump(
+    stream_text: Callable[..., Iterator[tuple[str, str | None, list[Step] | None]]],
+    index: int,
+    prompt: str,
+    settings: SamplingSettings,
+    cancel: threading.Event,
+    updates: queue.Queue,
+    inspect: bool = False,
+) -> None:
+    """One variant's stream (RemoteClient.stream_text) onto the queue: (index, text, reason, None, steps)
+    per update, then (index, None, ...)."""
+    reason = None
+    try:
+        for text, reason, steps in stream_text(prompt, settings, cancel, inspect):
+            updates.put((index, text, reason, None, steps))
+    except RemoteError as error:
+        updates.put((index, None, "error", error, None))
+        return
+    except Exception as error:  # whatever it is, the reader must hear of it or it waits forever
+        failure = RemoteError(f"Reading the server's stream failed: {error!r}")
+        updates.put((index, None, "error", failure, None))
+        return
+    updates.put((index, None, reason, None, None))
+
+
 # --- the client ------------------------------------------------------------------------------
 
 
@@ -211,9 +221,10 @@ class RemoteClient:
     def __init__(self, url: str, model: str | None = None, api_key: str | None = None) -> None:
         self.base = api_base(url)
         self.model = model or None  # sent as "model" only when named: TGI reads it as a LoRA adapter id
+        self._kind: str | None = None  # which server it is (remote_wire.server_kind), once asked
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(
-            base_url=self.base, headers=headers, timeout=httpx.Timeout(GENERATE_TIMEOUT, connect=CONNECT_TIMEOUT)
+            base_url=self.base, headers=headers, timeout=httpx.Timeout(GENERATE_TIMEOUT, connect=wire.CONNECT_TIMEOUT)
         )
 
     def close(self) -> None:
@@ -221,14 +232,14 @@ class RemoteClient:
         self._http.close()
 
     def _check(self, response: httpx.Response) -> None:
-        error = refusal(self.base, response)
+        error = wire.refusal(self.base, response)
         if error is not None:
             raise error
 
     def _post(self, body: Mapping[str, Any], timeout: float) -> dict[str, Any]:
-        with transport_failures(self.base, timeout):
+        with wire.transport_failures(self.base, timeout):
             response = self._http.post(
-                "/completions", json=body, timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT)
+                "/completions", json=body, timeout=httpx.Timeout(timeout, connect=wire.CONNECT_TIMEOUT)
             )
             self._check(response)
             try:
@@ -238,11 +249,28 @@ class RemoteClient:
 
     def served_models(self, timeout: float = DISCOVERY_TIMEOUT) -> list[str]:
         """The model names the server lists at /v1/models."""
-        with transport_failures(self.base, timeout):
-            response = self._http.get("/models", timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT)))
+        with wire.transport_failures(self.base, timeout):
+            response = self._http.get(
+                "/models", timeout=httpx.Timeout(timeout, connect=min(timeout, wire.CONNECT_TIMEOUT))
+            )
             self._check(response)
             data = response.json().get("data") or []
         return [str(item["id"]) for item in data if isinstance(item, Mapping) and item.get("id")]
+
+    def kind(self) -> str:
+        """Which server this is (remote_wire.server_kind), asked the first time a request needs it."""
+        if self._kind is None:
+            with wire.transport_failures(self.base, DISCOVERY_TIMEOUT):
+                response = self._http.get("/models", timeout=DISCOVERY_TIMEOUT)
+            try:  # a server that lists no models, or not in JSON, is one the app does not know
+                self._kind = wire.server_kind(response.json()) if response.status_code < 400 else wire.OTHER
+            except json.JSONDecodeError:
+                self._kind = wire.OTHER
+        return self._kind
+
+    def _kind_for(self, variants: Sequence[SamplingSettings]) -> str:
+        """The server's kind where a variant asks for a sampler only some servers take; else no request."""
+        return self.kind() if any(wire.asks_beyond_openai(v) for v in variants) else wire.OTHER
 
     # --- generation ----------------------------------------------------------------------
 
@@ -256,19 +284,20 @@ class RemoteClient:
         Leaving the loop (a stop, or the caller closing the iterator) closes the response,
         and with it the connection, so the server stops generating.
         """
-        body = completion_body(prompt, settings, model=self.model, stream=True)
+        kind = self._kind_for([settings])
+        body = wire.completion_body(prompt, settings, model=self.model, stream=True, kind=kind)
         if inspect:
             body["logprobs"] = INSPECT_TOP
         text = ""
         with (
-            transport_failures(self.base, GENERATE_TIMEOUT),
+            wire.transport_failures(self.base, GENERATE_TIMEOUT),
             self._http.stream("POST", "/completions", json=body) as response,
         ):
             self._check(response)
-            for event in sse_events(response.iter_lines()):
+            for event in wire.sse_events(response.iter_lines()):
                 if stop is not None and stop.is_set():
                     return
-                choice = first_choice(event)
+                choice = wire.first_choice(event)
                 piece = choice.get("text") or ""
                 # TGI marks unfinished pieces with "", vLLM and llama.cpp with null.
                 reason = choice.get("finish_reason") or None
@@ -294,18 +323,19 @@ class RemoteClient:
         The samples carry no summed log-probability; with inspect, their tokens come with
         the server's log-probabilities for the inspector. One ended on its own when its
         finish_reason is "stop". A branch (forced) needs the draw's random stream and
-        guidance (contrast) two prompts per step: the server has neither.
+        guidance (contrast) two prompts per step: the server has neither. A sampler the
+        server does not take is refused by name (remote_wire.SAMPLERS).
 
         The requests run at once, one thread each, so a batching server (vLLM, TGI)
         computes the columns together; a server that runs one request at a time serves
         them in turn. A stop, or closing this iterator, ends every request.
         """
-        refuse_unsupported(variants, forced, contrast)
+        wire.refuse_unsupported(variants, forced, contrast, self._kind_for(variants))
         cancel = threading.Event()
         updates: queue.Queue[_Update] = queue.Queue()
         for index, settings in enumerate(variants):
             threading.Thread(
-                target=self._pump, args=(index, prompt, settings, cancel, updates, inspect), daemon=True,
+                target=_pump, args=(self.stream_text, index, prompt, settings, cancel, updates, inspect), daemon=True,
                 name=f"remote-{index}",
             ).start()  # fmt: skip
         try:
@@ -313,34 +343,11 @@ class RemoteClient:
         finally:
             cancel.set()
 
-    def _pump(
-        self,
-        index: int,
-        prompt: str,
-        settings: SamplingSettings,
-        cancel: threading.Event,
-        updates: queue.Queue,
-        inspect: bool = False,
-    ) -> None:
-        """One variant's stream onto the queue: (index, text, reason, None, steps) per update, then (index, None, ...)."""
-        reason = None
-        try:
-            for text, reason, steps in self.stream_text(prompt, settings, cancel, inspect):
-                updates.put((index, text, reason, None, steps))
-        except RemoteError as error:
-            updates.put((index, None, "error", error, None))
-            return
-        except Exception as error:  # whatever it is, the reader must hear of it or it waits forever
-            failure = RemoteError(f"Reading the server's stream failed: {error!r}")
-            updates.put((index, None, "error", failure, None))
-            return
-        updates.put((index, None, reason, None, None))
-
     # --- next token, suggestions ---------------------------------------------------------
 
     def next_token(self, prompt: str, top: int = MAX_LOGPROBS, timeout: float = SUGGEST_TIMEOUT) -> dict[str, float]:
         """The next token's likeliest alternatives after a prompt, token text to log-probability."""
-        return top_logprobs(self._post(next_token_body(prompt, top, model=self.model), timeout), self.base)
+        return wire.top_logprobs(self._post(wire.next_token_body(prompt, top, model=self.model), timeout), self.base)
 
     def distribution(self, prompt: str, settings: SamplingSettings, top: int = 10) -> list[Candidate]:
         """The most likely next tokens, with raw and setting-adjusted probabilities."""
@@ -349,8 +356,8 @@ class RemoteClient:
     def greedy(self, prompt: str, tokens: int, repetition_penalty: float = 1.2) -> str:
         """A short greedy continuation, up to the end of the line."""
         settings = SamplingSettings(do_sample=False, max_new_tokens=tokens, repetition_penalty=repetition_penalty)
-        body = {**completion_body(prompt, settings, model=self.model), "stop": ["\n"]}
-        return str(first_choice(self._post(body, SUGGEST_TIMEOUT)).get("text") or "").split("\n")[0]
+        body = {**wire.completion_body(prompt, settings, model=self.model), "stop": ["\n"]}
+        return str(wire.first_choice(self._post(body, SUGGEST_TIMEOUT)).get("text") or "").split("\n")[0]
 
     def suggest(
         self,

@@ -28,6 +28,32 @@ request instead (`completion_body`), to the field that means the same thing:
     no_repeat_ngram_size (refused above 0)               none of these servers offers an n-gram ban, so a
                                                          request that asks for one is refused by name
 
+The peers' samplers (SAMPLERS) go only to a server that takes them, and only while on (each
+is off at its default; the cuts also while greedy, as locally). Which server it is, the
+client reads once from the "owned_by" of its /v1/models answer (server_kind):
+
+    setting             llama.cpp's server      llama-cpp-python's server   vLLM
+    typical_p           typical_p               -                           -
+    epsilon_cutoff      -                       -                           -
+    eta_cutoff          -                       -                           -
+    top_n_sigma         top_n_sigma             -                           -
+    xtc_probability     xtc_probability,        -                           -
+                        xtc_threshold
+    dry_multiplier      dry_multiplier, dry_base, dry_allowed_length,       -
+                        dry_penalty_last_n, dry_sequence_breakers (a list)
+    mirostat            mirostat, mirostat_tau, mirostat_mode,              -
+                        mirostat_eta            mirostat_tau, mirostat_eta
+    logit_bias          logit_bias [[word,      logit_bias {word: bias},    - (token ids only)
+                        bias], ...]             logit_bias_type "tokens"
+    banned_words        - (its string bias      -                           bad_words
+                        bans every piece)
+
+A "-" is refused by name, as is every one of them on another server (TGI, ...). The two
+llama.cpp servers bias every token of a word's own spelling, where autowrite biases the tokens
+that spell its start; so a banned word, which there would ban its pieces everywhere (" fant"
+and "astic" for "fantastic"), is refused. vLLM bans a word's last token where the tokens
+before it spell the word, as autowrite does for every tokenization.
+
 The distribution view and live suggestions ask for the next token only (`max_tokens: 1`)
 with its `logprobs: N` most likely alternatives. vLLM and llama.cpp return them; TGI's
 completions route does not, and the app says so instead of showing an empty chart.
@@ -36,8 +62,9 @@ completions route does not, and the app says so instead of showing an empty char
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -81,6 +108,108 @@ class NoBranch(RemoteError, NotSupported):
     """A branch continues the draw's random stream, and a remote server's stream is its own."""
 
 
+class NoSampler(RemoteError, NotSupported):
+    """A sampler this kind of server does not take; a request asking for it is refused by name."""
+
+
+# --- which server: the samplers each takes beyond OpenAI's fields ----------------------------
+
+LLAMA_CPP = "llama.cpp's server"
+LLAMA_CPP_PYTHON = "llama-cpp-python's server"
+VLLM = "vLLM"
+OTHER = "not one the app knows (TGI, or another)"
+# What each names itself in its /v1/models answer's "owned_by".
+_OWNERS = {"llamacpp": LLAMA_CPP, "me": LLAMA_CPP_PYTHON, "vllm": VLLM}
+_OFF = SamplingSettings()  # every sampler off: each setting at its default
+
+Fields = Callable[[SamplingSettings], dict[str, Any]]
+
+
+def server_kind(models: Any) -> str:
+    """Which server answered /v1/models, from the "owned_by" of the models it lists; OTHER if none says."""
+    data = models.get("data") if isinstance(models, Mapping) else None
+    owners = {item.get("owned_by") for item in data or () if isinstance(item, Mapping)}
+    return next((kind for owner, kind in _OWNERS.items() if owner in owners), OTHER)
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """One of the peers' samplers as servers take it: the setting that turns it on, its name in a
+    refusal, and each server kind's request fields for it."""
+
+    setting: str
+    name: str
+    fields: Mapping[str, Fields] = field(default_factory=dict)
+    sampling_only: bool = True  # a cut of the sampled distribution: greedy ignores it, as locally
+
+    def on(self, settings: SamplingSettings) -> bool:
+        """Whether the settings ask for it: its setting off its default, and sampling where it is a cut."""
+        asked = getattr(settings, self.setting) != getattr(_OFF, self.setting)
+        return asked and (settings.do_sample or not self.sampling_only)
+
+    def refusal(self, kind: str) -> NoSampler:
+        """Why this server cannot take it, and which servers can."""
+        takers = " and ".join(self.fields) or "none of vLLM, TGI and llama.cpp's servers"
+        off = "empty" if isinstance(getattr(_OFF, self.setting), str) else f"{getattr(_OFF, self.setting):g}"
+        return NoSampler(
+            f"This model's server ({kind}) has no {self.name}: set {self.setting} to {off} for it "
+            f"({takers} {'offer' if ' and ' in takers else 'offers'} it)."
+        )
+
+
+def _mirostat(switch: str) -> Fields:
+    return lambda s: {switch: s.mirostat, "mirostat_tau": s.mirostat_tau, "mirostat_eta": s.mirostat_eta}
+
+
+def _dry(s: SamplingSettings) -> dict[str, Any]:
+    return {
+        "dry_multiplier": s.dry_multiplier, "dry_base": s.dry_base, "dry_allowed_length": s.dry_allowed_length,
+        "dry_penalty_last_n": s.dry_penalty_last_n, "dry_sequence_breakers": list(s.breakers),
+    }  # fmt: skip
+
+
+SAMPLERS: tuple[Sampler, ...] = (
+    Sampler("typical_p", "typical-p", {LLAMA_CPP: lambda s: {"typical_p": s.typical_p}}),
+    Sampler("epsilon_cutoff", "epsilon cutoff"),
+    Sampler("eta_cutoff", "eta cutoff"),
+    Sampler("top_n_sigma", "top-n-sigma", {LLAMA_CPP: lambda s: {"top_n_sigma": s.top_n_sigma}}),
+    Sampler(
+        "xtc_probability",
+        "XTC",
+        {LLAMA_CPP: lambda s: {"xtc_probability": s.xtc_probability, "xtc_threshold": s.xtc_threshold}},
+    ),  # fmt: skip
+    Sampler("dry_multiplier", "DRY", {LLAMA_CPP: _dry}, sampling_only=False),
+    Sampler("mirostat", "mirostat", {LLAMA_CPP: _mirostat("mirostat"), LLAMA_CPP_PYTHON: _mirostat("mirostat_mode")}),
+    Sampler(
+        "logit_bias",
+        "logit bias by word",
+        {
+            LLAMA_CPP: lambda s: {"logit_bias": [[word, bias] for word, bias in s.biases]},
+            LLAMA_CPP_PYTHON: lambda s: {"logit_bias": dict(s.biases), "logit_bias_type": "tokens"},
+        },
+        sampling_only=False,
+    ),  # fmt: skip
+    Sampler("banned_words", "ban on words", {VLLM: lambda s: {"bad_words": list(s.banned)}}, sampling_only=False),
+)
+
+
+def asks_beyond_openai(settings: SamplingSettings) -> bool:
+    """Whether the settings ask for a sampler that only some servers take (and so for the server's kind)."""
+    return any(sampler.on(settings) for sampler in SAMPLERS)
+
+
+def sampler_fields(settings: SamplingSettings, kind: str) -> dict[str, Any]:
+    """The request fields for the samplers the settings turn on, for this kind of server; NoSampler by name
+    for the first one it does not take."""
+    fields: dict[str, Any] = {}
+    for sampler in SAMPLERS:
+        if sampler.on(settings):
+            if kind not in sampler.fields:
+                raise sampler.refusal(kind)
+            fields.update(sampler.fields[kind](settings))
+    return fields
+
+
 # --- requests ------------------------------------------------------------------------------
 
 
@@ -94,9 +223,10 @@ def api_base(url: str) -> str:
 
 
 def completion_body(
-    prompt: str, settings: SamplingSettings, *, model: str | None = None, stream: bool = False
+    prompt: str, settings: SamplingSettings, *, model: str | None = None, stream: bool = False, kind: str = OTHER
 ) -> dict[str, Any]:
-    """The /v1/completions request that samples like the local engine with these settings."""
+    """The /v1/completions request that samples like the local engine with these settings, on this kind
+    of server (SAMPLERS: a sampler it does not take is refused by name)."""
     body: dict[str, Any] = {
         "prompt": prompt,
         "max_tokens": settings.max_new_tokens,
@@ -111,6 +241,7 @@ def completion_body(
     else:
         # No top_p: TGI refuses 1.0, and with temperature 0 no server reads it.
         body.update(temperature=0.0, top_k=1)
+    body.update(sampler_fields(settings, kind))
     if model:
         body["model"] = model
     return body
@@ -126,9 +257,9 @@ def next_token_body(prompt: str, top: int, *, model: str | None = None) -> dict[
 
 
 def refuse_unsupported(
-    variants: Sequence[SamplingSettings], forced: Mapping[int, int] | None, contrast: str | None
+    variants: Sequence[SamplingSettings], forced: Mapping[int, int] | None, contrast: str | None, kind: str = OTHER
 ) -> None:
-    """NotSupported, by name, for what a completions server cannot do."""
+    """NotSupported, by name, for what a completions server (of this kind) cannot do."""
     if forced:
         raise NoBranch(
             "This model runs on a remote server, whose random stream the app cannot continue: "
@@ -144,6 +275,8 @@ def refuse_unsupported(
             "This model's server has no n-gram ban: set no_repeat_ngram_size to 0 for it "
             "(vLLM, TGI and llama.cpp's server offer none)."
         )
+    for settings in variants:
+        sampler_fields(settings, kind)
 
 
 # --- answers -------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import socket
 import subprocess
@@ -21,13 +22,19 @@ from autowrite.formats import Task
 from autowrite.loading import ModelCache, embedded_gguf_path, load_entry, remote_entry
 from autowrite.remote import RemoteClient, candidates, next_words, split_typed, steps_of
 from autowrite.remote_wire import (
+    LLAMA_CPP,
+    LLAMA_CPP_PYTHON,
     MAX_LOGPROBS,
     NO_LOGPROBS,
+    OTHER,
+    VLLM,
     NoLogprobs,
+    NoSampler,
     RemoteError,
     completion_body,
     error_message,
     next_token_body,
+    server_kind,
     sse_events,
     top_logprobs,
 )
@@ -179,6 +186,133 @@ def test_next_words_extend_the_typed_letters():
     after_space = next_words(top, " ", "", min_probability=0.0)
     assert [w.word for w in after_space] == ["great", "good", "green", "gr"]
     assert after_space[0].append == "great"
+
+
+# --- the peers' samplers, on the servers that take them -------------------------------------
+
+PEERS = SamplingSettings(
+    typical_p=0.9, top_n_sigma=1.5, xtc_probability=0.5, xtc_threshold=0.2, dry_multiplier=0.8, dry_base=2.0,
+    dry_allowed_length=3, dry_penalty_last_n=64, dry_sequence_breakers='"\\n", "."', mirostat=2, mirostat_tau=4.0,
+    mirostat_eta=0.2, logit_bias="great: 2.5, bad: -5", seed=1,
+)  # fmt: skip
+PLAIN_FIELDS = set(completion_body("Hi", SamplingSettings()))
+
+
+def test_the_peers_samplers_reach_llama_cpps_server_by_its_own_names():
+    body = completion_body("Hi", PEERS, kind=LLAMA_CPP)
+    assert {k: v for k, v in body.items() if k not in PLAIN_FIELDS} == {
+        "typical_p": 0.9,
+        "top_n_sigma": 1.5,
+        "xtc_probability": 0.5,
+        "xtc_threshold": 0.2,
+        "dry_multiplier": 0.8,
+        "dry_base": 2.0,
+        "dry_allowed_length": 3,
+        "dry_penalty_last_n": 64,
+        "dry_sequence_breakers": ["\n", "."],
+        "mirostat": 2,
+        "mirostat_tau": 4.0,
+        "mirostat_eta": 0.2,
+        "logit_bias": [["great", 2.5], ["bad", -5.0]],
+    }
+
+
+def test_samplers_at_their_defaults_send_nothing_and_greedy_sends_no_cuts():
+    for kind in (LLAMA_CPP, LLAMA_CPP_PYTHON, VLLM, OTHER):
+        assert completion_body("Hi", SamplingSettings(), kind=kind) == completion_body("Hi", SamplingSettings())
+    # A parameter of a sampler that is off (XTC's threshold, DRY's base) turns nothing on.
+    assert set(completion_body("Hi", SamplingSettings(xtc_threshold=0.3, dry_base=3.0))) == PLAIN_FIELDS
+    # Greedy ignores the cuts, as locally, so no server is asked for them; DRY and biases still apply.
+    greedy = completion_body("Hi", PEERS.replace(do_sample=False), kind=LLAMA_CPP)
+    assert {k for k in greedy if k not in PLAIN_FIELDS} == {
+        "dry_multiplier", "dry_base", "dry_allowed_length", "dry_penalty_last_n", "dry_sequence_breakers", "logit_bias",
+    }  # fmt: skip
+    assert set(completion_body("Hi", SamplingSettings(do_sample=False, typical_p=0.5), kind=OTHER)) <= PLAIN_FIELDS
+
+
+def test_llama_cpp_pythons_server_takes_mirostat_and_biases_under_its_names():
+    body = completion_body("Hi", SamplingSettings(mirostat=2, logit_bias='{"great": 2}'), kind=LLAMA_CPP_PYTHON)
+    assert (body["mirostat_mode"], body["mirostat_tau"], body["mirostat_eta"]) == (2, 5.0, 0.1)
+    assert (body["logit_bias"], body["logit_bias_type"]) == ({"great": 2.0}, "tokens")
+    assert "mirostat" not in body
+
+
+@pytest.mark.parametrize(
+    ("kind", "settings", "message"),
+    [
+        (LLAMA_CPP, SamplingSettings(epsilon_cutoff=0.01), r"\(llama.cpp's server\) has no epsilon cutoff: set "
+         r"epsilon_cutoff to 0 for it \(none of vLLM, TGI and llama.cpp's servers offer it\)"),
+        (LLAMA_CPP, SamplingSettings(banned_words="fantastic"), "has no ban on words: set banned_words to empty for it "
+         r"\(vLLM offers it\)"),
+        (LLAMA_CPP_PYTHON, SamplingSettings(typical_p=0.9), "has no typical-p: set typical_p to 1"),
+        (VLLM, SamplingSettings(xtc_probability=0.5), r"\(vLLM\) has no XTC: set xtc_probability to 0 for it "
+         r"\(llama.cpp's server offers it\)"),
+        (VLLM, SamplingSettings(logit_bias="great: 2"), "has no logit bias by word: set logit_bias to empty"),
+        (OTHER, SamplingSettings(dry_multiplier=0.8), r"\(not one the app knows \(TGI, or another\)\) has no DRY"),
+        (OTHER, SamplingSettings(mirostat=2), "set mirostat to 0 for it"),
+    ],
+)  # fmt: skip
+def test_a_sampler_the_server_does_not_take_is_refused_by_name(kind, settings, message):
+    with pytest.raises(NoSampler, match=message):
+        completion_body("Hi", settings, kind=kind)
+    with pytest.raises(Unavailable, match=message), model_errors():
+        completion_body("Hi", settings, kind=kind)
+
+
+def test_vllm_bans_words_as_bad_words():
+    body = completion_body("Hi", SamplingSettings(banned_words='["fantastic", "great value"]'), kind=VLLM)
+    assert body["bad_words"] == ["fantastic", "great value"]
+
+
+@pytest.mark.parametrize(
+    ("answer", "kind"),
+    [
+        ({"data": [{"id": "model.gguf", "object": "model", "owned_by": "llamacpp"}]}, LLAMA_CPP),
+        ({"object": "list", "data": [{"id": "/models/x.gguf", "owned_by": "me"}]}, LLAMA_CPP_PYTHON),
+        ({"data": [{"id": "Qwen/Qwen2.5-0.5B", "owned_by": "vllm"}]}, VLLM),
+        ({"data": [{"id": "tgi", "owned_by": "Qwen/Qwen2.5-0.5B"}]}, OTHER),
+        ({"data": None}, OTHER),
+        ([], OTHER),
+    ],
+)
+def test_the_server_kind_is_read_from_owned_by(answer, kind):
+    assert server_kind(answer) == kind
+
+
+class FakeServer:
+    """A completions server in process (httpx's mock transport): its /v1/models owner, and the bodies it was sent."""
+
+    def __init__(self, owner: str) -> None:
+        self.owner, self.bodies, self.asked_models = owner, [], 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/models"):
+            self.asked_models += 1
+            return httpx.Response(200, json={"data": [{"id": "m", "owned_by": self.owner}]})
+        self.bodies.append(json.loads(request.content))
+        events = ['{"choices": [{"text": " fine", "finish_reason": null}]}', '{"choices": [{"text": "", '
+                  '"finish_reason": "length"}]}', "[DONE]"]  # fmt: skip
+        return httpx.Response(200, text="".join(f"data: {event}\n\n" for event in events))
+
+    def client(self) -> RemoteClient:
+        client = RemoteClient("http://fake:8000")
+        client._http = httpx.Client(base_url=client.base, transport=httpx.MockTransport(self))
+        return client
+
+
+def test_the_client_asks_the_servers_kind_once_and_only_when_a_sampler_needs_it():
+    vllm = FakeServer("vllm")
+    client = vllm.client()
+    assert last(client.stream_many("Hi", [SamplingSettings()]))[0][0].text == " fine"
+    assert vllm.asked_models == 0 and set(vllm.bodies[-1]) == PLAIN_FIELDS
+    banned = SamplingSettings(banned_words="awful")
+    assert last(client.stream_many("Hi", [banned, banned.replace(seed=2)]))[0][1].text == " fine"
+    assert vllm.asked_models == 1 and [b["bad_words"] for b in vllm.bodies[-2:]] == [["awful"], ["awful"]]
+    # Refused before any text is asked for: no column of the request starts.
+    sent = len(vllm.bodies)
+    with pytest.raises(Unavailable, match="has no XTC"), model_errors():
+        next(client.stream_many("Hi", [SamplingSettings(), SamplingSettings(xtc_probability=0.5)]))
+    assert len(vllm.bodies) == sent and vllm.asked_models == 1
 
 
 # --- integration: the app's caches and errors without a server ------------------------------
@@ -434,3 +568,13 @@ def test_the_inspector_reads_a_servers_tokens(remote_service):
         assert 0 < step.raw <= 1
     with pytest.raises(UserError, match="random stream"):
         last(remote_service.stream(Request(model=MODEL, text=PROMPT), settings, branch={1: 5}))
+
+
+def test_the_python_server_takes_mirostat_and_refuses_xtc_by_name(remote_service, server):
+    assert remote_service.load(MODEL).model.kind() == LLAMA_CPP_PYTHON
+    settings = remote_service.settings(MODEL, mirostat=2, seed=4, max_new_tokens=8)
+    assert remote_service.generate(Request(model=MODEL, text=PROMPT), settings).texts[0].strip()
+    requests = server.log_count("POST /v1/completions")
+    with pytest.raises(UserError, match=f"{LLAMA_CPP_PYTHON}\\) has no XTC: set xtc_probability to 0"):
+        remote_service.generate(Request(model=MODEL, text=PROMPT), settings.replace(xtc_probability=0.5))
+    assert server.log_count("POST /v1/completions") == requests
