@@ -25,6 +25,7 @@ from autowrite.outputs import CompareColumn, Output, Variant, scored
 from autowrite.prompting import DEFAULT_CATEGORY, GUIDANCE_OFF, MAX_PROMPT_CHARS, Request, clean_text, contrast_rating
 from autowrite.scheduling import MAX_JOBS, PER_CALLER, Admission, Share
 from autowrite.settings import SamplingSettings
+from autowrite.sweep import Sweep
 
 __all__ = [  # what callers import from here, wherever it is defined
     "DEFAULT_CATEGORY", "DEFAULT_MAX_DOWNLOAD_BYTES", "GUIDANCE_OFF", "MAX_COLUMNS", "MAX_GHOST_TOKENS",
@@ -194,6 +195,24 @@ class Service(Lookup):
         failures, texts, _ = jobs.columns_stream(partial(self._write, stop=stop, bulk=True), request, expanded)
         shown = {index // seeds: note for index, note in failures.items()}
         return shown, jobs.admitted_outputs(texts, self.admission, request.caller)
+
+    def sweep(
+        self, request: Request, base: Variant, swept: Sweep, seeds: int, stop: threading.Event | None = None
+    ) -> Iterator[Output]:
+        """base's model and settings with one setting stepped (autowrite.sweep), every point over the same seeds.
+
+        As the report's columns: point p's seed k is sample p * seeds + k, and every point
+        decodes together on the one model. A model that cannot write raises.
+        """
+        swept.check_size(seeds)
+        points = [Variant(base.model, settings) for settings in swept.settings(base.settings)]
+        expanded = [Variant(p.model, p.settings.replace(seed=(p.settings.seed + k) % 2**31)) for p in points
+                    for k in range(seeds)]  # fmt: skip
+        failures, texts, _ = jobs.columns_stream(partial(self._write, stop=stop, bulk=True), request, expanded)
+        if failures:
+            texts.close()
+            raise UserError(next(iter(failures.values())))
+        return jobs.admitted_outputs(texts, self.admission, request.caller)
 
     # --- one model's other views: next tokens, suggestions, a fine-tune's changes ---------
 

@@ -109,3 +109,24 @@ def test_ads_have_a_headline_figure_and_no_stars():
     at = sweep.point(0.5, SamplingSettings(), [Sample("Short ad", tokens=3, ended=True)], Asked(Task.AD), None)
     assert at.figures["within_headline"] == 1.0 and at.figures["read_as_asked"] is None
     assert at.figures["fit"] is None and at.bands["fit"] is None
+
+
+# --- through the service: one model, every point over the same seeds ----------------------
+
+
+def test_a_sweep_writes_each_point_over_the_seeds_as_generate_would(tiny_service):
+    from autowrite import decode
+    from autowrite.service import Request, Variant
+
+    request = Request(model="tiny-gpt2", text="Good")
+    base = Variant("tiny-gpt2", SamplingSettings(max_new_tokens=5, seed=11, do_sample=False))
+    swept = Sweep("temperature", 0.5, 1.5, 3)
+    texts = decode.last(tiny_service.sweep(request, base, swept, seeds=2)).texts
+    alone = [
+        tiny_service.generate(request, settings.replace(seed=11 + k)).texts[0]
+        for settings in swept.settings(base.settings)
+        for k in range(2)
+    ]
+    assert texts == alone and len(texts) == 6
+    with pytest.raises(SweepError, match="at most 128 samples"):
+        tiny_service.sweep(request, base, Sweep("temperature", 0.5, 1.5, 12), seeds=16)

@@ -20,7 +20,7 @@ from autowrite.catalog import Entry
 from autowrite.formats import Task
 from autowrite.service import Service, UserError
 from autowrite.settings import FIELDS
-from autowrite.ui import api, changes, compare, generate, lanes, links, live, report
+from autowrite.ui import api, changes, compare, generate, lanes, links, live, report, sweep
 from autowrite.ui import arena as arena_tab
 from autowrite.ui.boundary import Boundary
 from autowrite.ui.calls import Group, named
@@ -40,7 +40,7 @@ from autowrite.ui.theme import autowrite_theme
 ASSETS = Path(__file__).parent / "assets"
 # After a Hub model's name in the dropdown while the Hub cannot be reached and it is not in the cache.
 NEEDS_DOWNLOAD = " (needs download)"
-SCRIPTS = ("keys.js", "inspector.js")  # the page's own scripts, in the head
+SCRIPTS = ("keys.js", "inspector.js", "sweep.js")  # the page's own scripts, in the head
 # What each setting, figure and symbol means: shown in the page as well, since a Space has no
 # repository beside it to link to (space/build.py copies the file).
 HELP_PAGE = Path(__file__).resolve().parents[2] / "docs" / "help.md"
@@ -212,6 +212,7 @@ class Page:
     generated: generate.GenerateWidgets
     compared: compare.CompareWidgets
     report: report.ReportWidgets
+    swept: sweep.SweepWidgets
     autorun: gr.Number  # seeds of a report a link asks to run on opening (0: none)
     run_branch: gr.Number  # 1 when a link to a branch asks to write it on opening
     changed: changes.ChangesWidgets
@@ -309,6 +310,7 @@ def _tabs(service: Service, common: Common, info: gr.Markdown, notice: gr.Markdo
         with gr.Tab("Compare", id="compare") as compare_tab:
             compared = compare.build(service, common)
             reported = report.build(service, common, compared)
+            swept = sweep.build(service, common, compared, reported.headline_chars)
         with gr.Tab("Fine-tune", id="changes") as changes_tab:
             changed = changes.build(service, common, generated.boxes[0])
         with gr.Tab("Arena", id="arena"):
@@ -317,7 +319,7 @@ def _tabs(service: Service, common: Common, info: gr.Markdown, notice: gr.Markdo
     for tab, name in tabs_named:
         tab.select(partial(str, name), None, active, api_visibility="private", queue=False)
     return Page(
-        common, info, notice, tabs, active, generated, compared, reported,
+        common, info, notice, tabs, active, generated, compared, reported, swept,
         gr.Number(0, visible="hidden", elem_id="rep-autorun"),  # not a State: the page's script reads it
         gr.Number(0, visible="hidden", elem_id="gen-autorun"), changed,
         gr.Number(0, visible="hidden", elem_id="chg-autorun"),
