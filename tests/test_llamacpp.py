@@ -216,9 +216,9 @@ def _queued_while_held(backend, calls):
         deadline = time.monotonic() + 30
         # The first call is taken for a batch of its own; the rest wait together behind it.
         # Nothing signals a call joining the queue, so the queue is read until the deadline.
-        while len(backend._queue.calls) < len(calls) - 1 and time.monotonic() < deadline:
+        while len(backend._combiner._calls) < len(calls) - 1 and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert len(backend._queue.calls) == len(calls) - 1
+        assert len(backend._combiner._calls) == len(calls) - 1
     for thread in threads:
         thread.join(timeout=60)
     return results, errors
@@ -290,6 +290,7 @@ def test_typists_who_overfill_the_cache_together_are_served_one_by_one(monkeypat
     import random
 
     import autowrite.backends.llamacpp as llamacpp
+    from autowrite.backends.combine import Call
 
     # Three texts of 200 tokens in 512 cells: together they cannot fit, each alone can (with
     # the real 8,192 cells, four people typing near the 2,040-token words limit).
@@ -297,8 +298,8 @@ def test_typists_who_overfill_the_cache_together_are_served_one_by_one(monkeypat
     backend = LlamaCppBackend(embedded_gguf_path(), embedded_tokenizer(), context_length=256)
     rng = random.Random(1)
     texts = [[rng.randrange(1000, 20000) for _ in range(200)] for _ in range(3)]
-    calls = [llamacpp._Call([ids]) for ids in texts]
-    backend._serve(calls)  # as _combined serves the keystrokes that queued during one decode
+    calls = [Call([ids]) for ids in texts]
+    backend._combiner.serve(calls)  # as the combiner serves the keystrokes that queued during one decode
     assert [c.error for c in calls] == [None] * 3
     solo = LlamaCppBackend(embedded_gguf_path(), embedded_tokenizer(), context_length=256)
     for ids, call in zip(texts, calls, strict=True):
@@ -401,7 +402,7 @@ def test_threads_drop_to_one_while_people_type_beside_other_requests(fast, monke
     """llama.cpp keeps every core for one request or generations alone; typing among others gets one."""
     from llama_cpp import llama_cpp
 
-    from autowrite.backends.llamacpp import cpu_count
+    from autowrite.scheduling import CAPACITY
 
     ids = fast.encode("The lid cracked after")
 
@@ -411,12 +412,12 @@ def test_threads_drop_to_one_while_people_type_beside_other_requests(fast, monke
         return llama_cpp.llama_n_threads(fast._ctx.ctx)
 
     with fast.traffic.serving(keystroke=True):
-        assert threads_used() == cpu_count()
+        assert threads_used() == CAPACITY.cores
         with fast.traffic.serving():  # a generation beside the keystroke
             assert threads_used() == 1
     with fast.traffic.serving(), fast.traffic.serving():  # two generations while someone typed a moment ago
         assert threads_used() == 1
     monkeypatch.setattr(fast.traffic, "last_keystroke", -float("inf"))
     with fast.traffic.serving(), fast.traffic.serving():  # two generations, nobody typing
-        assert threads_used() == cpu_count()
-    assert threads_used() == cpu_count()
+        assert threads_used() == CAPACITY.cores
+    assert threads_used() == CAPACITY.cores

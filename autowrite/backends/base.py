@@ -13,15 +13,14 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
 
-from autowrite.scheduling import Share
+from autowrite.scheduling import KEYSTROKE_PRIORITY_S, Share, Traffic, Turns
 from autowrite.settings import SamplingSettings
-from autowrite.traffic import Traffic
 
 
 class BackendError(RuntimeError):
@@ -32,10 +31,6 @@ class NotSupported(BackendError):
     """Something this backend does not offer (no log-probabilities from TGI); the rest still works."""
 
 
-# Why 0.1 s: a keystroke's suggestions take a few to a few tens of milliseconds; a generation
-# waits at most this long per token for them, so a crowd of typists slows generations to
-# ~10 tokens/s at worst but never stops them.
-KEYSTROKE_PRIORITY_S = 0.1
 # Why 1%: rarer words are mostly tokenizer accidents ("Greturn") that distract more than help.
 MIN_PROBABILITY = 0.01
 
@@ -113,19 +108,11 @@ class Sample:
     steps: tuple[Step, ...] | None = None  # token by token, when inspected; None otherwise
 
 
-class _Turns:
-    """How many live suggestions wait for or hold a model, and a condition to wait on."""
-
-    def __init__(self) -> None:
-        self.changed = threading.Condition()
-        self.waiting = 0
-
-
 class Backend(ABC):
     """Next-token logits with prefix reuse, plus the tokenizer; thread-safe."""
 
     name: str = "backend"
-    # Whether concurrent generations should decode as one batch (decode.StepBatcher): for a backend
+    # Whether concurrent generations should decode as one batch (autowrite.batcher.StepBatcher): for a backend
     # whose logits_many costs about one sequence's time for many, and whose results do not
     # depend on what runs beside them.
     batches_generations: bool = False
@@ -141,32 +128,23 @@ class Backend(ABC):
         # A holder rather than the list: the copies for_generation() makes on the same weights
         # share it, so the vocabulary is decoded once whichever of them asks first.
         self._vocabulary: list[list[str]] = []
-        self._turns = _Turns()  # shared with any sibling backend on the same weights
+        self._turns = Turns()  # shared with any sibling backend on the same weights
         # The process's requests in flight; shared by every backend the app loads.
         self.traffic = traffic or Traffic()
 
-    @contextmanager
-    def keystroke(self) -> Iterator[None]:
+    def keystroke(self) -> AbstractContextManager[None]:
         """Mark a live suggestion in progress: generation steps and ghosts let it go first.
 
         A generation takes the lock one token at a time and would otherwise win it back at
-        once, so a keystroke could wait several tokens behind it (see yield_to_keystrokes).
+        once, so a keystroke could wait several tokens behind it (autowrite.scheduling.keystrokes).
         The model is not held for the whole suggestion: its calls take the lock one by one,
-        so a backend can serve several people's keystrokes in one batch (backends/llamacpp.py).
+        so a backend can serve several people's keystrokes in one batch (backends/combine.py).
         """
-        with self._turns.changed:
-            self._turns.waiting += 1
-        try:
-            yield
-        finally:
-            with self._turns.changed:
-                self._turns.waiting -= 1
-                self._turns.changed.notify_all()
+        return self._turns.keystroke()
 
     def yield_to_keystrokes(self, limit_s: float = KEYSTROKE_PRIORITY_S) -> None:
         """Wait (at most limit_s) while live suggestions wait for or hold the model."""
-        with self._turns.changed:
-            self._turns.changed.wait_for(lambda: self._turns.waiting == 0, timeout=limit_s)
+        self._turns.let_keystrokes_go(limit_s)
 
     @abstractmethod
     def encode(self, text: str) -> list[int]:
@@ -211,16 +189,6 @@ class Backend(ABC):
     @abstractmethod
     def nbytes(self) -> int:
         """Memory the model's weights take, for the model cache's budget."""
-
-
-def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
-    """How many leading ids two sequences share."""
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 class Model(Protocol):

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import torch
 
-from autowrite.backends.base import Backend, common_prefix_length
-from autowrite.traffic import Traffic
-
-
-@dataclass
-class _Slot:
-    """One remembered sequence: its ids, its key/value cache and the logits after it."""
-
-    ids: list[int] = field(default_factory=list)
-    cache: object | None = None
-    logits: torch.Tensor | None = None
+from autowrite.backends.base import Backend
+from autowrite.backends.slots import SlotTable, place_one
+from autowrite.scheduling import Traffic
 
 
 def _truncate(cache, length: int) -> None:
@@ -46,10 +37,9 @@ class TransformersBackend(Backend):
         self.start_ids = [start] if start is not None else []
         # Why several slots: two people typing at once would otherwise evict each other's
         # prefix on every keystroke. Four keeps memory small for a 135M model.
-        self._slots = [_Slot() for _ in range(max_slots)]
+        self._slot_count = max_slots
+        self.forget()
         self.batch_sequences = max_slots  # a generation's variants each keep a slot (for_generation)
-        self._clock = 0
-        self._last_used = [0] * max_slots
         self.tokens_computed = 0  # positions run through the model; tests read it to see reuse
         # A generation's variants each keep a slot (for_generation); a typist's candidate words
         # share the typist's slot, so that one keystroke does not evict the other typists.
@@ -70,9 +60,11 @@ class TransformersBackend(Backend):
         return self.tokenizer.decode(list(ids), skip_special_tokens=True, clean_up_tokenization_spaces=False)
 
     def forget(self) -> None:
+        """New slots: their ids (the planner's table), key/value caches and the logits after each."""
         with self.lock:
-            self._slots = [_Slot() for _ in self._slots]
-            self._last_used = [0] * len(self._slots)
+            self._table = SlotTable(self._slot_count)
+            self._caches: list[object | None] = [None] * self._slot_count
+            self._answers: list[torch.Tensor | None] = [None] * self._slot_count
 
     def for_generation(self) -> TransformersBackend:
         """The same model with caches of its own, for one generation.
@@ -105,36 +97,23 @@ class TransformersBackend(Backend):
             return [self._logits(list(s), taken) for s in sequences]
 
     def _logits(self, ids: list[int], taken: set[int]) -> torch.Tensor:
-        """Logits after ids from the slot sharing most of them, skipping the slots in taken."""
-        slots = self._slots
-        shared = [common_prefix_length(slot.ids, ids) for slot in slots]
-        self._clock += 1
-        for i, (slot, n) in enumerate(zip(slots, shared, strict=True)):
-            if n == len(ids) == len(slot.ids) and slot.logits is not None:
-                self._last_used[i] = self._clock
-                return slot.logits  # the same sequence again, in this call or an earlier one
-        free = [i for i in range(len(slots)) if i not in taken] or list(range(len(slots)))
-        oldest = min(free, key=lambda i: self._last_used[i])
-        best = max(free, key=lambda i: (shared[i], self._last_used[i]))
-        source = max(range(len(slots)), key=lambda i: (shared[i], self._last_used[i]))
-        keep = min(shared[source], len(ids) - 1)
-        if keep == 0:
-            index, cache = oldest, None
-        elif shared[best] >= shared[source]:
-            index, cache = best, slots[best].cache  # extend it, or cut it back to what it shares
+        """Logits after ids from the slot sharing most of them, skipping the slots in taken (autowrite.backends.slots)."""
+        answered = {i for i, answer in enumerate(self._answers) if answer is not None}
+        placement = place_one(self._table, ids, taken, answered)
+        index, keep = placement.slot, placement.keep
+        if keep == len(ids):
+            return self._answers[index]
+        if placement.source is not None:
+            cache = copy.deepcopy(self._caches[placement.source])  # the source's sequence needs its own
         else:
-            # The longest prefix is in a slot already used in this call: copy it rather than
-            # cut back a cache that its sequence needs on the next step.
-            index, cache = oldest, copy.deepcopy(slots[source].cache)
+            cache = self._caches[index] if keep else None  # extend it, or cut it back to what it shares
         if cache is not None:
             _truncate(cache, keep)
         else:
             keep = 0
-        taken.add(index)
-        self._last_used[index] = self._clock
         new = torch.tensor([ids[keep:]], dtype=torch.long)
         out = self.model(input_ids=new, past_key_values=cache, use_cache=True)
         self.tokens_computed += new.shape[1]
-        slot = slots[index]
-        slot.ids, slot.cache, slot.logits = ids, out.past_key_values, out.logits[0, -1].float()
-        return slot.logits
+        self._table.hold(index, ids)
+        self._caches[index], self._answers[index] = out.past_key_values, out.logits[0, -1].float()
+        return self._answers[index]
