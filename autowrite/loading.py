@@ -22,14 +22,14 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from autowrite.backends.base import Backend, Model
-from autowrite.remote import RemoteClient, RemoteError, api_base, model_label
 from autowrite.backends.transformers import TransformersBackend
+from autowrite.batcher import StepBatcher
 from autowrite.catalog import Entry
-from autowrite.decode import StepBatcher
 from autowrite.formats import Task
 from autowrite.gguf_merge import partial_path
 from autowrite.local import LocalModel
-from autowrite.traffic import Traffic
+from autowrite.remote import RemoteClient, RemoteError, api_base, model_label
+from autowrite.scheduling import Traffic
 
 log = logging.getLogger(__name__)
 

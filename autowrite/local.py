@@ -12,7 +12,8 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from autowrite import decode
 from autowrite.backends.base import MIN_PROBABILITY, Backend, BackendError, Candidate, Sample, Suggestions
-from autowrite.decode import Prepared, StepBatcher
+from autowrite.batcher import StepBatcher
+from autowrite.decode import Prepared
 from autowrite.scheduling import Share
 from autowrite.settings import SamplingSettings
 from autowrite.suggest import suggest

@@ -13,10 +13,11 @@ from collections.abc import Iterator, Sequence
 
 from autowrite import decode
 from autowrite.backends.base import Backend
-from autowrite.decode import StepBatcher, _Texts, distribution, last, prepare_prompt
+from autowrite.batcher import StepBatcher
+from autowrite.decode import Texts, distribution, last, prepare_prompt
 from autowrite.settings import SamplingSettings
 
-__all__ = ["StepBatcher", "_Texts", "batcher_for", "distribution", "generate", "last", "prepare_prompt", "stream"]
+__all__ = ["StepBatcher", "Texts", "batcher_for", "distribution", "generate", "last", "prepare_prompt", "stream"]
 
 _BATCHERS: weakref.WeakKeyDictionary[Backend, StepBatcher] = weakref.WeakKeyDictionary()
 

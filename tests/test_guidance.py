@@ -9,6 +9,7 @@ import pytest
 
 from autowrite import decode, sampling
 from autowrite.backends.transformers import TransformersBackend
+from autowrite.batcher import StepBatcher
 from autowrite.formats import Task
 from autowrite.service import Request, contrast_rating
 from autowrite.settings import SamplingSettings, SettingsError
@@ -82,7 +83,7 @@ def _recorded(tiny_backend, width: int = 4, step_s: float = 0.002) -> tuple[Tran
 def test_a_guided_texts_two_sequences_share_every_step_beside_other_texts(tiny_backend):
     """Its prompt and the contrast join a step together (waiting for room for both) and never part."""
     backend, steps = _recorded(tiny_backend, width=4)
-    batcher = decode.StepBatcher(backend)
+    batcher = StepBatcher(backend)
     asked, contrast = backend.encode("Rating: 1/5\nReview:"), backend.encode("Rating: 5/5\nReview:")
     guided = SETTINGS.replace(rating_guidance=2.0, max_new_tokens=30, top_k=0, top_p=1.0)
     options = decode.Options(contrast_ids=contrast)
@@ -247,7 +248,7 @@ def test_llama_cpp_decodes_sequences_in_one_pass_only_in_consecutive_slots(fast)
 def test_every_generation_step_is_one_llama_cpp_pass_as_texts_come_and_go(fast):
     """Guided and unguided texts join and leave the steps; each step still reads the weights once."""
     generation = fast.for_generation()
-    batcher = decode.StepBatcher(generation)
+    batcher = StepBatcher(generation)
     asked = fast.encode("Category: Books\nRating: 1/5\nTitle:\nReview:")
     contrast = fast.encode("Category: Books\nRating: 5/5\nTitle:\nReview:")
     guided = SETTINGS.replace(rating_guidance=2.0, max_new_tokens=16)
@@ -278,7 +279,7 @@ def test_a_guided_prompt_too_long_keeps_its_end_like_its_contrast(fast):
     """The contrast decodes beside the prompt on the generation context, within the same room."""
     from autowrite.local import LocalModel
 
-    model = LocalModel(fast, decode.StepBatcher(fast.for_generation()))
+    model = LocalModel(fast, StepBatcher(fast.for_generation()))
     body = "The sound is clear and the bass is deep. " * 120  # past the 1,024 positions of a generation
     settings = SamplingSettings(do_sample=False, max_new_tokens=4, rating_guidance=2.0)
     *_, (samples, warnings) = model.stream_many(
