@@ -34,7 +34,7 @@ MAX_MODEL_CHARS = 200  # a catalog name or an owner/name repo id
 # A compare column's own settings; the seed and the length are the same for every column.
 COLUMN_FIELDS = (
     "temperature", "top_k", "top_p", "repetition_penalty", "do_sample", "min_p", "no_repeat_ngram_size",
-    "rating_guidance",
+    "rating_guidance", *FIELDS[FIELDS.index("typical_p") :],
 )  # fmt: skip
 COMPARE_MAX_TOKENS = 200  # the compare tab's length slider; more would hold four decodes for minutes
 COMPARE_TOKENS = 60  # the compare tab's default length

@@ -14,16 +14,24 @@ from autowrite import inputs
 from autowrite.formats import CATEGORIES, Task
 from autowrite.service import Request
 
+# The samplers added after rating_guidance, in the order generate and tokens take them.
+SAMPLERS = [
+    "typical_p", "epsilon_cutoff", "eta_cutoff", "top_n_sigma", "xtc_probability", "xtc_threshold", "dry_multiplier",
+    "dry_base", "dry_allowed_length", "dry_penalty_last_n", "dry_sequence_breakers", "mirostat", "mirostat_tau",
+    "mirostat_eta", "logit_bias", "banned_words",
+]  # fmt: skip
 # Each endpoint's parameters in order, as a REST call sends them.
 PARAMETERS = {
     "suggest": ["text", "model", "mode", "rating", "category", "headline", "ghost_tokens"],
     "generate": [
         "prompt", "model", "temperature", "top_k", "top_p", "repetition_penalty", "max_new_tokens", "do_sample",
         "seed", "mode", "rating", "category", "headline", "min_p", "no_repeat_ngram_size", "branch", "rating_guidance",
+        *SAMPLERS,
     ],
     "tokens": [
         "prompt", "model", "temperature", "top_k", "top_p", "repetition_penalty", "max_new_tokens", "do_sample",
         "seed", "mode", "rating", "category", "headline", "min_p", "no_repeat_ngram_size", "branch", "rating_guidance",
+        *SAMPLERS,
     ],
     "compare": [
         "prompt", "model", "presets", "seed", "max_new_tokens", "mode", "rating", "category", "headline", "columns",
@@ -145,6 +153,13 @@ def test_any_json_gets_a_result_or_a_named_error(app_url, name, data):
         ),
         ("tokens", ["x", "tiny-gpt2", *[None] * 13, "1:999999"], "branch: token 999999 at step 1 is not in this"),
         ("generate", ["x", "tiny-gpt2", *[None] * 14, 0.5], "rating_guidance must be between 1 and 5"),
+        ("generate", ["x", "tiny-gpt2", *[None] * 15, 0.0], "typical_p must be between 0.01 and 1"),
+        ("generate", ["x", "tiny-gpt2", *[None] * 26, 1], "mirostat 1 (Mirostat v1) is not offered; use 2"),
+        ("tokens", ["x", "tiny-gpt2", *[None] * 25, '"\\n'], "dry_sequence_breakers must be a list such as"),
+        ("generate", ["x", "tiny-gpt2", *[None] * 29, "great 2"], "logit_bias: each entry must be a word and a bias"),
+        ("generate", ["x", "tiny-gpt2", *[None] * 29, {"great": 1e999}], "logit_bias for 'great' must be a finite"),
+        ("generate", ["x", "tiny-gpt2", *[None] * 30, ["x" * 41]], "banned_words: 'xxxxx"),
+        ("compare", ["x", "tiny-gpt2", ["Greedy"], *[None] * 6, [{"mirostat": 1}]], "columns[0]: mirostat 1"),
     ],
 )
 def test_bad_values_are_named(app_url, name, values, message):
@@ -267,3 +282,16 @@ def test_sessions_are_bounded(tiny_gpt2_dir, tiny_gptneo_dir, monkeypatch):
         assert len(demo.state_holder.session_data) == 5
     finally:
         demo.close()
+
+
+def test_the_new_samplers_reach_generate_and_the_compare_columns(app_url):
+    url, service = app_url
+    values = ["The battery", "tiny-gpt2", *[None] * 15, 0.9, *[None] * 10, 2, 3.0]  # typical_p, then mirostat v2
+    kind, text = rest_call(url, "generate", body_of(values))
+    chosen = service.settings("tiny-gpt2", typical_p=0.9, mirostat=2, mirostat_tau=3.0)
+    expected = service.generate(Request(model="tiny-gpt2", text="The battery"), chosen)
+    assert kind == "complete" and text[0] == expected.texts[0]
+    own = {"xtc_probability": 0.5, "xtc_threshold": 0.05, "top_n_sigma": 1.5}
+    kind, answer = rest_call(url, "compare", body_of(["The battery", "tiny-gpt2", ["Creative"], *[None] * 6, [own]]))
+    assert kind == "complete"
+    assert {name: answer[0][0]["settings"][name] for name in own} == own

@@ -225,3 +225,42 @@ def test_every_link_names_its_tab_even_with_an_empty_prompt(tiny_service):
     assert query.startswith("?tab=generate&") and "prompt=" not in query
     restored = from_query(tiny_service, dict(parse_qsl(query[1:])))
     assert (restored.tab, restored.branch, restored.prompt) == ("generate", "2:45", "")
+
+
+def test_a_link_carries_each_new_sampler_and_leaves_out_those_off(tiny_service):
+    from autowrite.ui.share import Column
+
+    chosen = SamplingSettings(
+        typical_p=0.9, top_n_sigma=1.5, xtc_probability=0.5, dry_multiplier=0.8, dry_sequence_breakers='"\\n", "*"',
+        mirostat=2, logit_bias="great: 2", banned_words='awful, "a, b"',
+    )  # fmt: skip
+    query = to_query(PageState("tiny-gpt2", Task.FREE, "Sony TV", chosen))
+    assert "epsilon_cutoff" not in query and "eta_cutoff" not in query  # off, so left out
+    assert from_query(tiny_service, dict(parse_qsl(query[1:]))).settings == chosen
+    columns = [
+        Column("Creative", chosen.replace(max_new_tokens=60)),
+        Column("Greedy", SamplingSettings(max_new_tokens=60)),
+    ]
+    state = PageState(
+        "tiny-gpt2", Task.FREE, "Sony TV", chosen.replace(max_new_tokens=60), tab="compare", columns=columns
+    )
+    query = to_query(state)
+    assert "c1_banned_words" in query and "c2_banned_words" not in query
+    restored = from_query(tiny_service, dict(parse_qsl(query[1:])))
+    assert [c.settings for c in restored.columns] == [c.settings for c in columns]
+
+
+def test_a_link_without_a_new_sampler_has_it_off_whatever_the_card_says(tiny_service, monkeypatch):
+    import dataclasses
+
+    entry = tiny_service.entry("tiny-gpt2")
+    card = dataclasses.replace(entry, defaults=entry.defaults.replace(dry_multiplier=0.8, banned_words="x"))
+    monkeypatch.setattr(tiny_service, "entry", lambda name=None: card)
+    state = from_query(tiny_service, {"model": "tiny-gpt2", "temperature": "0.7", "prompt": "Hi"})
+    assert state.settings.dry_multiplier == 0.0 and state.settings.banned_words == ""
+
+
+def test_a_bad_text_setting_in_a_link_falls_back_with_a_notice(tiny_service):
+    state = from_query(tiny_service, {"prompt": "Hi", "banned_words": "<b>" * 20, "logit_bias": "<i>x</i>: 2"})
+    assert state.settings.banned_words == "" and state.settings.logit_bias == "<i>x</i>: 2"
+    assert len(state.notices) == 1 and "banned_words" in state.notices[0]

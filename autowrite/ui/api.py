@@ -27,7 +27,7 @@ from autowrite.changes import Changes
 from autowrite.formats import CATEGORIES
 from autowrite.report import Asked, report_columns
 from autowrite.service import CompareColumn, Request, Service, UserError, Variant
-from autowrite.settings import SamplingSettings, SettingsError
+from autowrite.settings import FIELDS, SamplingSettings, SettingsError
 from autowrite.ui import lanes
 from autowrite.ui.calls import caller_of, paced
 from autowrite.ui.common import RequestFields
@@ -89,60 +89,48 @@ def generate(
     no_repeat_ngram_size: int | None = None,
     branch: str | None = None,
     rating_guidance: float | None = None,
+    typical_p: float | None = None,
+    epsilon_cutoff: float | None = None,
+    eta_cutoff: float | None = None,
+    top_n_sigma: float | None = None,
+    xtc_probability: float | None = None,
+    xtc_threshold: float | None = None,
+    dry_multiplier: float | None = None,
+    dry_base: float | None = None,
+    dry_allowed_length: int | None = None,
+    dry_penalty_last_n: int | None = None,
+    dry_sequence_breakers: str | list[str] | None = None,
+    mirostat: int | None = None,
+    mirostat_tau: float | None = None,
+    mirostat_eta: float | None = None,
+    logit_bias: str | dict | list | None = None,
+    banned_words: str | list[str] | None = None,
 ) -> Iterator[str]:
     """Stream the generated text (the continuation only); the last message is the whole text.
 
     branch: tokens chosen by hand, "12:345,20:77" (step 12, counting from 0, writes token id
     345, ...), as a branch link's; the random stream goes on as drawn, so the text is the
     one the token inspector's branch showed. rating_guidance (reviews; 1 = off) steers
-    the text toward the stars asked. category: a review's, or an ad's (left out, none). min_p, no_repeat_ngram_size, branch and
-    rating_guidance come last so that calls made before they existed keep their meaning.
+    the text toward the stars asked. category: a review's, or an ad's (left out, none).
+    The samplers from typical_p on are named as llama.cpp's server names them
+    (docs/samplers.md); logit_bias is text ("great: 2, awful: -5") or an object, banned_words
+    and dry_sequence_breakers text ("word, other") or a list. Parameters come in the order
+    they were added, so calls made before one existed keep their meaning.
     """
-    request, chosen = _generation(
-        service, caller, prompt, RequestFields(model, mode, rating, category, headline), temperature=temperature,
-        top_k=top_k, top_p=top_p, repetition_penalty=repetition_penalty, max_new_tokens=max_new_tokens,
-        do_sample=do_sample, seed=seed, min_p=min_p, no_repeat_ngram_size=no_repeat_ngram_size,
-        rating_guidance=rating_guidance,
-    )  # fmt: skip
-    forced = inputs.parse_branch(branch, chosen.max_new_tokens)
+    request, chosen, forced = _generation(service, caller, locals())
     for output in service.stream(request, chosen, branch=forced):
         yield output.texts[0]
 
 
-def tokens(
-    service: Service,
-    caller: str,
-    prompt: str | None = None,
-    model: str | None = None,
-    temperature: float | None = None,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    repetition_penalty: float | None = None,
-    max_new_tokens: int | None = None,
-    do_sample: bool | None = None,
-    seed: int | None = None,
-    mode: str | None = None,
-    rating: int | None = None,
-    category: Category | None = None,
-    headline: str | None = None,
-    min_p: float | None = None,
-    no_repeat_ngram_size: int | None = None,
-    branch: str | None = None,
-    rating_guidance: float | None = None,
-) -> Iterator[dict]:
+def tokens(service: Service, caller: str, *values: Any) -> Iterator[dict]:
     """generate's text token by token: each token's probability under the model and after the
     settings, and the 10 likeliest tokens at its place ("chosen" marks the one written).
 
-    A model whose server gives no probabilities answers the text with "tokens": null and a note.
-    The answer streams: each message is the text so far, the last one the whole.
+    The parameters are generate's. A model whose server gives no probabilities answers the
+    text with "tokens": null and a note. The answer streams: each message is the text so
+    far, the last one the whole.
     """
-    request, chosen = _generation(
-        service, caller, prompt, RequestFields(model, mode, rating, category, headline), temperature=temperature,
-        top_k=top_k, top_p=top_p, repetition_penalty=repetition_penalty, max_new_tokens=max_new_tokens,
-        do_sample=do_sample, seed=seed, min_p=min_p, no_repeat_ngram_size=no_repeat_ngram_size,
-        rating_guidance=rating_guidance,
-    )  # fmt: skip
-    forced = inputs.parse_branch(branch, chosen.max_new_tokens)
+    request, chosen, forced = _generation(service, caller, _GENERATE.bind(service, caller, *values).arguments)
     for output in paced(service.stream(request, chosen, inspect=True, branch=forced)):
         sample = output.samples[0]
         if sample.steps is None:
@@ -151,12 +139,18 @@ def tokens(
             yield {"text": sample.text, "tokens": [_step(step) for step in sample.steps]}
 
 
-def _generation(
-    service: Service, caller: str, prompt: Any, fields: RequestFields, **settings: Any
-) -> tuple[Request, SamplingSettings]:
-    """generate's and tokens' shared parameters, checked: the request and its settings."""
-    request = fields.parse(service, prompt, caller=caller)
-    return request, service.settings(request.model, **settings)
+# tokens takes generate's parameters: one list, the API's documentation for both.
+_GENERATE = inspect.signature(generate)
+tokens.__signature__ = _GENERATE.replace(return_annotation="Iterator[dict]")
+tokens.__annotations__ = {**generate.__annotations__, "return": "Iterator[dict]"}
+
+
+def _generation(service: Service, caller: str, given: dict[str, Any]) -> tuple[Request, SamplingSettings, dict]:
+    """generate's and tokens' parameters, by name, checked: the request, its settings and its branch."""
+    fields = RequestFields(*(given.get(name) for name in ("model", "mode", "rating", "category", "headline")))
+    request = fields.parse(service, given.get("prompt"), caller=caller)
+    chosen = service.settings(request.model, **{name: given.get(name) for name in FIELDS})
+    return request, chosen, inputs.parse_branch(given.get("branch"), chosen.max_new_tokens)
 
 
 def _step(step: Step) -> dict:

@@ -78,7 +78,9 @@ class Control:
     label: str
     info: str
     step: float = 1  # a slider's
-    kind: str = "slider"  # or "checkbox" (on or off), or "number" (a value typed, as a seed)
+    # or "checkbox" (on or off), "number" (a value typed, as a seed), "text" (a list typed), "mirostat"
+    kind: str = "slider"
+    more: bool = False  # shown under "More samplers", closed at first: the page stays simple for newcomers
 
 
 # Each setting's control, in the order the page shows them. Each info line says in words what
@@ -105,6 +107,23 @@ CONTROLS = {
         kind="checkbox",
     ),
     "seed": Control("Seed", "The same model, prompt, settings and seed write the same text", kind="number"),
+    # The samplers peers offer (docs/samplers.md), in the order they act.
+    "logit_bias": Control("Logit bias", "Words made likelier or less likely, as great: 2, awful: -5", kind="text", more=True),
+    "banned_words": Control("Banned words", "Never written, however split into tokens: word, other word", kind="text", more=True),
+    "dry_multiplier": Control("DRY multiplier", "Penalize a token that would extend a repeated run (0 = off)", 0.05, more=True),
+    "dry_base": Control("DRY base", "How fast the penalty grows with the run's length", 0.05, more=True),
+    "dry_allowed_length": Control("DRY allowed length", "Runs up to this many tokens go unpenalized", more=True),
+    "dry_penalty_last_n": Control("DRY range", "How many last tokens to scan (-1 = the whole text)", more=True),
+    "dry_sequence_breakers": Control("DRY sequence breakers", 'Text that ends a run, quoted: "\\n", ":"', kind="text", more=True),
+    "top_n_sigma": Control("Top-n-sigma", "Keep tokens within n standard deviations of the top logit (0 = off)", 0.05, more=True),
+    "typical_p": Control("Typical-p", "Keep the tokens nearest the expected surprise, up to this probability (1 = off)", 0.01, more=True),
+    "epsilon_cutoff": Control("Epsilon cutoff", "Drop tokens less likely than this probability (0 = off)", 0.0001, more=True),
+    "eta_cutoff": Control("Eta cutoff", "Epsilon's floor, lowered when the model is unsure (0 = off)", 0.0001, more=True),
+    "xtc_probability": Control("XTC probability", "How often to drop the top choices but the least likely of them (0 = off)", 0.01, more=True),
+    "xtc_threshold": Control("XTC threshold", "A choice is a top one when at least this likely", 0.01, more=True),
+    "mirostat": Control("Mirostat", "Aim each token at a target surprise, in place of top-k, top-p and the cuts", kind="mirostat", more=True),
+    "mirostat_tau": Control("Mirostat tau", "The target surprise in bits: higher, more varied", 0.1, more=True),
+    "mirostat_eta": Control("Mirostat eta", "How fast mirostat corrects toward the target", 0.01, more=True),
 }  # fmt: skip
 
 
@@ -115,7 +134,9 @@ def settings_widgets(
     missing = set(FIELDS) - set(CONTROLS)
     if missing:
         raise ValueError(f"no control for the setting(s) {', '.join(sorted(missing))}: add them to CONTROLS")
-    widgets = {name: _control(name, control, getattr(defaults, name), prefix) for name, control in CONTROLS.items()}
+    widgets = {n: _control(n, c, getattr(defaults, n), prefix) for n, c in CONTROLS.items() if not c.more}
+    with gr.Accordion("More samplers", open=False, elem_id=f"{prefix}more-samplers"):
+        widgets.update({n: _control(n, c, getattr(defaults, n), prefix) for n, c in CONTROLS.items() if c.more})
     if not with_length_and_seed:  # a compare column's: its length and seed are every column's
         for name in set(FIELDS) - set(inputs.COLUMN_FIELDS):
             widgets[name].visible = False
@@ -127,6 +148,10 @@ def _control(name: str, control: Control, value: Any, prefix: str) -> Component:
     shared = {"value": value, "label": control.label, "info": control.info, "elem_id": f"{prefix}{name}"}
     if control.kind == "checkbox":
         return gr.Checkbox(**shared)
+    if control.kind == "text":  # a value, never markup: the page shows it as typed
+        return gr.Textbox(max_lines=1, **shared)
+    if control.kind == "mirostat":  # 1 (v1) is refused by name, so the page offers off and v2
+        return gr.Radio([("Off", 0), ("Mirostat v2", 2)], **shared)
     bound = BOUNDS[name]
     if control.kind == "number":
         return gr.Number(precision=0, minimum=bound.low, maximum=bound.high, **shared)

@@ -40,6 +40,10 @@ FIRST_TAB = "live"
 # app made without tab=, still shared, and links written by hand). The fields every tab reads
 # (model, mode, rating, ...) name no tab.
 GENERATE_VALUES = frozenset({"prompt", "prompt_z", "samples", "branch", *FIELDS})
+# The samplers added after rating guidance: a link leaves out each one at its default (off), so
+# links stay short, and a link that carries settings but not one of them means its default.
+SAMPLER_FIELDS = FIELDS[FIELDS.index("typical_p") :]
+_DEFAULTS = SamplingSettings()
 # Why 2,000: a link this short survives mail clients, chat apps and proxies as it is; a
 # longer prompt goes into the link compressed (prompt_z), which keeps an 8,000-character
 # prompt of any script within MAX_LINK_CHARS.
@@ -136,9 +140,10 @@ def _values(state: PageState) -> dict[str, object]:
             if column.model and column.model != state.model:
                 values[column_model_parameter(index)] = column.model
             for name, parameter in zip(COLUMN_FIELDS, column_parameters(index)):
-                values[parameter] = _text(getattr(column.settings, name))
+                if not _at_default(name, getattr(column.settings, name)):
+                    values[parameter] = _text(getattr(column.settings, name))
     else:
-        values.update({name: _text(value) for name, value in state.settings.as_dict().items()})
+        values.update({name: _text(v) for name, v in state.settings.as_dict().items() if not _at_default(name, v)})
         if state.samples != 1:
             values["samples"] = state.samples
         values["branch"] = state.branch
@@ -168,6 +173,11 @@ def unpack(value: str) -> str:
         raise InputError(problem) from None
 
 
+def _at_default(name: str, value: object) -> bool:
+    """Whether a link leaves the setting out: a sampler of SAMPLER_FIELDS at its default."""
+    return name in SAMPLER_FIELDS and value == getattr(_DEFAULTS, name)
+
+
 def _text(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
@@ -192,8 +202,9 @@ def from_query(service: Service, params: Mapping[str, str]) -> PageState:
     task = _lenient(
         notices, lambda: inputs.parse_task(params.get("mode"), entry.task), entry.task, "using " + entry.task
     )
+    given = {k: v for k, v in params.items() if k in FIELDS}
     settings, setting_notices = SamplingSettings.lenient(
-        _unguided_if_older({k: v for k, v in params.items() if k in FIELDS}), base=entry.defaults
+        _unguided_if_older(given), base=_left_out(given, entry.defaults)
     )
     notices += setting_notices
     tab = _tab(params, notices)
@@ -265,6 +276,13 @@ def _unguided_if_older(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def _left_out(given: Mapping[str, Any], base: SamplingSettings) -> SamplingSettings:
+    """The base for a link's settings: a link that carries settings leaves out a sampler at its default (off)."""
+    if not given:
+        return base
+    return base.replace(**{name: getattr(_DEFAULTS, name) for name in SAMPLER_FIELDS if name not in given})
+
+
 def _branch(params: Mapping[str, str], settings: SamplingSettings, notices: list[str]) -> str:
     """The generate tab's tokens chosen by hand, within its length; one that cannot be read is left out."""
     return _lenient(
@@ -313,8 +331,8 @@ def _columns(
         model = _column_model(service, params.get(column_model_parameter(index)), page_model, index, notices)
         base = preset(name, service.entry(model).defaults, shared.max_new_tokens, shared.seed)
         own = {field: params.get(parameter) for field, parameter in zip(COLUMN_FIELDS, column_parameters(index))}
-        own = _unguided_if_older({k: v for k, v in own.items() if v is not None})
-        settings, column_notices = SamplingSettings.lenient(own, base=base)
+        own = {k: v for k, v in own.items() if v is not None}
+        settings, column_notices = SamplingSettings.lenient(_unguided_if_older(own), base=_left_out(own, base))
         notices += [f"Column {index}: {notice}" for notice in column_notices]
         columns.append(Column(name, settings, "" if model == page_model else model))
     return columns
