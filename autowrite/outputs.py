@@ -52,6 +52,13 @@ class CompareColumn:
     failed: bool = False
 
 
+def over_seeds(columns: Sequence[Variant], seeds: int) -> list[Variant]:
+    """Each column once per seed (its seed, seed + 1, ...): column c's seed k is the c * seeds + k-th."""
+    return [
+        Variant(c.model, c.settings.replace(seed=(c.settings.seed + k) % 2**31)) for c in columns for k in range(seeds)
+    ]
+
+
 def outputs(streamed: Iterator[tuple[list[Sample], list[str]]], notes: Sequence[str] = ()) -> Iterator[Output]:
     """Outputs from a model's stream, its failures as UserErrors; closing them closes the stream."""
     with model_errors(), closing(streamed):

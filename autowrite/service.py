@@ -21,7 +21,7 @@ from autowrite.errors import Busy, Unavailable, UserError, model_errors
 from autowrite.jobs import Opened, admitted
 from autowrite.loading import ModelCache
 from autowrite.lookup import DEFAULT_MAX_DOWNLOAD_BYTES, Lookup
-from autowrite.outputs import CompareColumn, Output, Variant, scored
+from autowrite.outputs import CompareColumn, Output, Variant, over_seeds, scored
 from autowrite.prompting import DEFAULT_CATEGORY, GUIDANCE_OFF, MAX_PROMPT_CHARS, Request, clean_text, contrast_rating
 from autowrite.scheduling import MAX_JOBS, PER_CALLER, Admission, Share
 from autowrite.settings import SamplingSettings
@@ -153,11 +153,7 @@ class Service(Lookup):
         failures, texts, opened = jobs.columns_stream(
             partial(self._write, stop=stop, inspect=inspect), request, columns
         )
-        shown = [
-            CompareColumn(c.model, c.settings, None, failures[i], failed=True) if i in failures
-            else _view(opened[c.model], c)
-            for i, c in enumerate(columns)
-        ]  # fmt: skip
+        shown = [_view(opened.get(c.model), c, failures.get(i)) for i, c in enumerate(columns)]
         return shown, jobs.admitted_outputs(texts, self.admission, request.caller)
 
     def side_by_side(
@@ -169,11 +165,7 @@ class Service(Lookup):
         no pair.
         """
         _check_columns(columns)
-        failures, texts, _ = jobs.columns_stream(partial(self._write, stop=stop), request, columns)
-        if failures:
-            texts.close()
-            raise UserError(next(iter(failures.values())))
-        return jobs.admitted_outputs(texts, self.admission, request.caller)
+        return self._whole(request, columns, stop)
 
     def report(
         self, request: Request, columns: Sequence[Variant], seeds: int, stop: threading.Event | None = None
@@ -184,17 +176,21 @@ class Service(Lookup):
         c * seeds + k. Columns on one model decode together, in parts as large as the
         backend's steps (autowrite.decode). Returns why each column that cannot write cannot.
         """
-        _check_columns(columns)
-        if not 1 <= seeds <= MAX_REPORT_SEEDS:
-            raise UserError(f"seeds must be between 1 and {MAX_REPORT_SEEDS}, got {seeds}")
-        expanded = [
-            Variant(c.model, c.settings.replace(seed=(c.settings.seed + k) % 2**31))
-            for c in columns
-            for k in range(seeds)
-        ]
-        failures, texts, _ = jobs.columns_stream(partial(self._write, stop=stop, bulk=True), request, expanded)
+        _check_columns(columns, seeds)
+        write = partial(self._write, stop=stop, bulk=True)
+        failures, texts, _ = jobs.columns_stream(write, request, over_seeds(columns, seeds))
         shown = {index // seeds: note for index, note in failures.items()}
         return shown, jobs.admitted_outputs(texts, self.admission, request.caller)
+
+    def _whole(
+        self, request: Request, columns: Sequence[Variant], stop: threading.Event | None, bulk: bool = False
+    ) -> Iterator[Output]:
+        """Every column written and admitted as one job; a column whose model cannot write fails them all."""
+        failures, texts, _ = jobs.columns_stream(partial(self._write, stop=stop, bulk=bulk), request, columns)
+        if failures:
+            texts.close()
+            raise UserError(next(iter(failures.values())))
+        return jobs.admitted_outputs(texts, self.admission, request.caller)
 
     def sweep(
         self, request: Request, base: Variant, swept: Sweep, seeds: int, stop: threading.Event | None = None
@@ -206,13 +202,7 @@ class Service(Lookup):
         """
         swept.check_size(seeds)
         points = [Variant(base.model, settings) for settings in swept.settings(base.settings)]
-        expanded = [Variant(p.model, p.settings.replace(seed=(p.settings.seed + k) % 2**31)) for p in points
-                    for k in range(seeds)]  # fmt: skip
-        failures, texts, _ = jobs.columns_stream(partial(self._write, stop=stop, bulk=True), request, expanded)
-        if failures:
-            texts.close()
-            raise UserError(next(iter(failures.values())))
-        return jobs.admitted_outputs(texts, self.admission, request.caller)
+        return self._whole(request, over_seeds(points, seeds), stop, bulk=True)
 
     # --- one model's other views: next tokens, suggestions, a fine-tune's changes ---------
 
@@ -226,12 +216,7 @@ class Service(Lookup):
         finish=False: the words from one model call; the best is extended to its word's end
         only through positions already computed (autowrite.suggest.suggest_words).
         """
-        if (
-            isinstance(ghost_tokens, bool)
-            or not isinstance(ghost_tokens, int)
-            or not 0 <= ghost_tokens <= MAX_GHOST_TOKENS
-        ):
-            raise UserError(f"ghost_tokens must be a whole number from 0 to {MAX_GHOST_TOKENS}, got {ghost_tokens!r}")
+        _check_ghost(ghost_tokens)
         loaded = self.load(request.model)
         text, context = prompting.typed(loaded.entry, request, self.prompt)
         with model_errors():
@@ -258,9 +243,11 @@ class Service(Lookup):
         return base.entry.name, jobs.admitted_outputs(parts, self.admission, request.caller)
 
 
-def _check_columns(columns: Sequence[Variant]) -> None:
+def _check_columns(columns: Sequence[Variant], seeds: int = 1) -> None:
     if not 1 <= len(columns) <= MAX_COLUMNS:
         raise UserError(f"between 1 and {MAX_COLUMNS} columns, got {len(columns)}")
+    if not 1 <= seeds <= MAX_REPORT_SEEDS:
+        raise UserError(f"seeds must be between 1 and {MAX_REPORT_SEEDS}, got {seeds}")
 
 
 def _next_tokens(opened: Opened, settings: SamplingSettings, top: int = 10) -> list[Candidate]:
@@ -270,8 +257,15 @@ def _next_tokens(opened: Opened, settings: SamplingSettings, top: int = 10) -> l
         return loaded.model.distribution(prompt, settings, top)
 
 
-def _view(opened: Opened, column: Variant) -> CompareColumn:
-    """A column's next-token view on its opened model, or why it has none."""
+def _check_ghost(ghost_tokens: int) -> None:
+    if isinstance(ghost_tokens, bool) or not isinstance(ghost_tokens, int) or not 0 <= ghost_tokens <= MAX_GHOST_TOKENS:
+        raise UserError(f"ghost_tokens must be a whole number from 0 to {MAX_GHOST_TOKENS}, got {ghost_tokens!r}")
+
+
+def _view(opened: Opened | None, column: Variant, failure: str | None = None) -> CompareColumn:
+    """A column's next-token view on its opened model, or why it has none; why it cannot write, if it cannot."""
+    if failure is not None:
+        return CompareColumn(column.model, column.settings, None, failure, failed=True)
     try:
         return CompareColumn(column.model, column.settings, _next_tokens(opened, column.settings))
     except Unavailable as error:
