@@ -357,6 +357,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Min-p alone, as its authors suggest: a higher temperature, the tail cut relative to the top token.
     "Min-p": {"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0, "min_p": 0.1, "repetition_penalty": 1.1},
     "Greedy, no repeats": {"do_sample": False, "repetition_penalty": 1.0, "no_repeat_ngram_size": 3},
+    # DRY's and XTC's authors' values, over min-p; DRY stands in for the repetition penalty.
+    "DRY + min-p": {"temperature": 1.0, "top_k": 0, "top_p": 1.0, "min_p": 0.05, "repetition_penalty": 1.0, "dry_multiplier": 0.8},
+    "XTC creative": {"temperature": 1.0, "top_k": 0, "top_p": 1.0, "min_p": 0.02, "repetition_penalty": 1.05, "xtc_probability": 0.5},
 }  # fmt: skip
 
 # How much harder "Guided stars" steers than the card: one step, so beside "Card defaults" the
@@ -383,7 +386,8 @@ def preset(name: str, card_defaults: SamplingSettings, max_new_tokens: int, seed
 
 # The compare tab's columns start as the first four.
 PRESET_NAMES: tuple[str, ...] = (
-    "Greedy", "Card defaults", "Creative", "Precise", "Min-p", "Greedy, no repeats", "Guided stars",
+    "Greedy", "Card defaults", "Creative", "Precise", "Min-p", "Greedy, no repeats", "Guided stars", "DRY + min-p",
+    "XTC creative",
 )  # fmt: skip
 
 __all__ = [
