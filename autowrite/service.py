@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
-from pathlib import Path
+from typing import Any
 
 from autowrite import decode, jobs, prompting
 from autowrite.backends.base import MIN_PROBABILITY, Candidate, Suggestions
@@ -19,7 +19,6 @@ from autowrite.catalog import Entry
 from autowrite.changes import Changes, scoring
 from autowrite.errors import Busy, Unavailable, UserError, model_errors
 from autowrite.jobs import Opened, admitted
-from autowrite.loading import ModelCache
 from autowrite.lookup import DEFAULT_MAX_DOWNLOAD_BYTES, Lookup
 from autowrite.outputs import CompareColumn, Output, Variant, over_seeds, scored
 from autowrite.prompting import DEFAULT_CATEGORY, GUIDANCE_OFF, MAX_PROMPT_CHARS, Request, clean_text, contrast_rating
@@ -49,19 +48,14 @@ class Service(Lookup):
         self,
         entries: Sequence[Entry],
         *,
-        cache: ModelCache | None = None,
-        allow_custom: bool = False,
-        models_dir: Path | None = None,
-        max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
-        read_hub_cards: bool = True,
         min_probability: float = MIN_PROBABILITY,
         max_generations: int = MAX_JOBS,
         per_caller: int = PER_CALLER,
+        **lookup: Any,
     ) -> None:
-        super().__init__(
-            entries, cache=cache, allow_custom=allow_custom, models_dir=models_dir,
-            max_download_bytes=max_download_bytes, read_hub_cards=read_hub_cards,
-        )  # fmt: skip
+        """lookup: how the models on offer are found (cache, allow_custom, models_dir, max_download_bytes,
+        read_hub_cards), as autowrite.lookup.Lookup takes them."""
+        super().__init__(entries, **lookup)
         self.admission = Admission(max_generations, per_caller)
         self.min_probability = min_probability
 
