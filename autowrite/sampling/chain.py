@@ -72,6 +72,8 @@ def _survivors(penalized: torch.Tensor, settings: SamplingSettings) -> tuple[tor
         # only the survivors are divided.
         kth = torch.topk(penalized, settings.top_k).values[-1]
         kept = (penalized >= kth).nonzero().squeeze(1)  # ties with the k-th stay, as in transformers
+        if settings.top_n_sigma > 0:  # it may leave fewer than k: the k-th is then -inf, tied with every cut token
+            kept = kept[torch.isfinite(penalized[kept])]
         total = None
     elif settings.typical_p < 1.0:
         # Typical sampling reads the whole distribution's entropy, so nothing is cut before it.
