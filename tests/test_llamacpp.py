@@ -290,7 +290,7 @@ def test_typists_who_overfill_the_cache_together_are_served_one_by_one(monkeypat
     import random
 
     import autowrite.backends.llamacpp as llamacpp
-    from autowrite.backends.combine import Call
+    from autowrite.backends.combine import CacheFull, Call
 
     # Three texts of 200 tokens in 512 cells: together they cannot fit, each alone can (with
     # the real 8,192 cells, four people typing near the 2,040-token words limit).
@@ -309,7 +309,7 @@ def test_typists_who_overfill_the_cache_together_are_served_one_by_one(monkeypat
         # tokens give a flat distribution, so the argmax is no test.
         assert torch.allclose(row.softmax(-1), alone.softmax(-1), atol=5e-3)
     # One call that cannot fit even alone says so.
-    with pytest.raises(llamacpp.CacheFull, match="512 cells"):
+    with pytest.raises(CacheFull, match="512 cells"):
         backend.logits_many(texts)
     assert backend.next_logits(texts[0]).shape == (backend.vocab_size,)  # and the backend still serves
 

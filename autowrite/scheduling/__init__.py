@@ -18,9 +18,9 @@ from autowrite.scheduling.fair import FairQueue, Part, Share
 from autowrite.scheduling.keystrokes import KEYSTROKE_PRIORITY_S, Turns, UrgentFirst
 from autowrite.scheduling.traffic import Traffic
 
+# The service's defaults for its Admission.
 MAX_JOBS = CAPACITY.max_jobs
 PER_CALLER = CAPACITY.per_caller
-RESERVE = CAPACITY.reserve
 
 __all__ = [
     "BUSY",
@@ -29,7 +29,6 @@ __all__ = [
     "MAX_JOBS",
     "OWN",
     "PER_CALLER",
-    "RESERVE",
     "Admission",
     "Capacity",
     "CapacityError",
