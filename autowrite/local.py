@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 
-from autowrite import decode
+from autowrite import decode, sampling
 from autowrite.backends.base import MIN_PROBABILITY, Backend, BackendError, Candidate, Sample, Suggestions
 from autowrite.batcher import StepBatcher
 from autowrite.decode import Prepared
@@ -52,6 +52,8 @@ class LocalModel:
             decode.check_forced(self.backend, forced)
         except ValueError as error:
             raise BackendError(str(error)) from None
+        # Banned words, logit bias and DRY compiled against this model's vocabulary, once per request.
+        variants = [sampling.resolve(v, self.backend.vocabulary, self.backend.encode) for v in variants]
         return self._steps(prepared, variants, stop, decode.Options(inspect, forced, contrasting, share))
 
     def _steps(
@@ -67,6 +69,7 @@ class LocalModel:
 
     def distribution(self, prompt: str, settings: SamplingSettings, top: int = 10) -> list[Candidate]:
         """The likeliest next tokens after the prompt, before and after the settings."""
+        settings = sampling.resolve(settings, self.backend.vocabulary, self.backend.encode)
         prepared = decode.prepare_prompt(self.backend, prompt, 1)
         return decode.distribution(self.backend, prepared.ids, settings, top)
 

@@ -117,3 +117,18 @@ def test_draw_follows_min_p():
 def test_new_settings_are_bounded(name, value):
     with pytest.raises(SettingsError, match=name):
         SamplingSettings(**{name: value})
+
+
+def test_words_and_dry_reach_a_local_model_through_the_service(tiny_service):
+    """Banned words, logit bias and DRY are compiled against the model's vocabulary on the way in."""
+    from autowrite.service import Request
+
+    request = Request(model="tiny-gpt2", text="The battery")
+    greedy = SamplingSettings(do_sample=False, repetition_penalty=1.0, max_new_tokens=12)
+    plain = tiny_service.generate(request, greedy).texts[0]
+    word = next(w for w in plain.split() if len(w) >= 2 and w.isalpha())
+    banned = tiny_service.generate(request, greedy.replace(banned_words=word)).texts[0]
+    assert word not in banned and banned != plain
+    assert tiny_service.generate(request, greedy.replace(dry_multiplier=0.8, logit_bias=f"{word}:-5")).texts[0]
+    candidates = tiny_service.distribution(request, greedy.replace(banned_words=word))
+    assert all(word not in c.token or c.adjusted == 0 for c in candidates)
