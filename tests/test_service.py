@@ -291,3 +291,29 @@ def test_a_guidance_note_only_where_someone_asked_for_guidance(tiny_service):
         assert tiny_service.generate(request, card).warnings == []
         asked = tiny_service.generate(request, card.replace(rating_guidance=3.0)).warnings
         assert len(asked) == 1 and asked[0].startswith("Rating guidance ") and "without it" in asked[0]
+
+
+def test_an_action_looks_its_model_up_once(tiny_service, monkeypatch):
+    """Each model of a request is resolved once and passed down: a compare's views read the models its columns opened."""
+    from autowrite.decode import last
+    from autowrite.service import Variant
+
+    asked: list[str] = []
+    entry = tiny_service.entry
+
+    def counted(name):
+        asked.append(name)
+        return entry(name)
+
+    monkeypatch.setattr(tiny_service, "entry", counted)
+    request = Request(model="tiny-gpt2", text="The battery")
+    columns = [Variant("tiny-gpt2", SamplingSettings(max_new_tokens=3, seed=s)) for s in (1, 2)]
+    columns.append(Variant("tiny-gptneo", SamplingSettings(max_new_tokens=3)))
+    views, outputs = tiny_service.compare(request, columns)
+    assert all(view.distribution for view in views) and len(last(outputs).texts) == 3
+    assert sorted(asked) == ["tiny-gpt2", "tiny-gptneo"]
+    asked.clear()
+    tiny_service.generate(request, SamplingSettings(max_new_tokens=3), samples=2)
+    tiny_service.suggest(request, ghost_tokens=2)
+    tiny_service.distribution(request, SamplingSettings())
+    assert asked == ["tiny-gpt2"] * 3
