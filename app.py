@@ -11,11 +11,11 @@ from pathlib import Path
 from autowrite.arena.pairs import Arena
 from autowrite.arena.schema import database_url, default_data_dir
 from autowrite.arena.votes import Store
-from autowrite.backends.remote import api_base
 from autowrite.catalog import CATALOG_PATH, load_catalog
 from autowrite.loading import BACKENDS, ModelCache, fast_backend_available, load_entry, remote_entry
+from autowrite.remote_wire import api_base
+from autowrite.scheduling import Traffic
 from autowrite.service import DEFAULT_MAX_DOWNLOAD_BYTES, Service
-from autowrite.traffic import Traffic
 from autowrite.ui import lanes
 from autowrite.ui.app import build_demo, launch_options
 
@@ -109,7 +109,7 @@ def main(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     entries = load_catalog(args.catalog)
     if args.backend != "transformers" and fast_backend_available():
-        from autowrite.backends.llamacpp import one_openmp_team
+        from autowrite.backends.compute import one_openmp_team
 
         one_openmp_team()  # llama.cpp's decodes go ~2.4x faster with one OpenMP team in the process
     if args.remote_url:

@@ -32,7 +32,7 @@ class Entry:
     task: Task
     repo: str = ""  # Hub repo id, for source hub
     path: str = ""  # folder, for source local (relative to checkpoints/)
-    url: str = ""  # an OpenAI-compatible completions server, for source remote (autowrite.backends.remote)
+    url: str = ""  # an OpenAI-compatible completions server, for source remote (autowrite.remote)
     # The name the server serves the model under, sent as "model" when set. vLLM needs it
     # only when it serves several models; TGI would read it as a LoRA adapter id.
     served_model: str = ""

@@ -305,12 +305,6 @@ def distribution(
     """The most likely next tokens, with raw and setting-adjusted probabilities."""
     logits = backend.next_logits(prompt_ids)
     raw = torch.softmax(logits.float(), dim=-1)
-    adjusted_logits = sampling.adjust(logits, settings, prompt_ids)
-    if settings.do_sample:
-        adjusted = torch.softmax(adjusted_logits, dim=-1)
-    else:
-        # Greedy puts all the mass on one token.
-        adjusted = torch.zeros_like(raw)
-        adjusted[int(torch.argmax(adjusted_logits))] = 1.0
+    adjusted = sampling.adjusted_probabilities(logits, settings, prompt_ids)
     order = torch.argsort(raw, descending=True)[:top].tolist()
     return [Candidate(backend.vocabulary[i], float(raw[i]), float(adjusted[i])) for i in order]

@@ -28,7 +28,7 @@ from autowrite.backends.base import MIN_PROBABILITY, Alternative, Candidate, Sam
 from autowrite.remote_wire import INSPECT_TOP, MAX_LOGPROBS, RemoteError, api_base, model_label
 from autowrite.scheduling import Share
 from autowrite.settings import SamplingSettings
-from autowrite.suggest import _partial, _starts_word
+from autowrite.suggest import partial_word, starts_word
 
 __all__ = [  # and from the wire, what loading a remote model needs beside the client
     "RemoteClient", "RemoteError", "api_base", "candidates", "model_label", "next_words", "split_typed", "steps_of",
@@ -71,12 +71,7 @@ def candidates(top: Mapping[str, float], settings: SamplingSettings, count: int 
     if not tokens:
         return []
     logprobs = torch.tensor([top[t] for t in tokens], dtype=torch.float32)
-    adjusted_logits = sampling.adjust(logprobs, settings.replace(repetition_penalty=1.0))
-    if settings.do_sample:
-        adjusted = torch.softmax(adjusted_logits, dim=-1)
-    else:
-        adjusted = torch.zeros_like(logprobs)
-        adjusted[int(torch.argmax(adjusted_logits))] = 1.0
+    adjusted = sampling.adjusted_probabilities(logprobs, settings.replace(repetition_penalty=1.0))
     return [Candidate(t, math.exp(top[t]), float(a)) for t, a in zip(tokens, adjusted)]
 
 
@@ -107,7 +102,7 @@ def split_typed(context: str, text: str) -> tuple[str, str, str]:
     "gre" + "at" after a space is an unlikely spelling.
     """
     full = context + text
-    partial = _partial(text)
+    partial = partial_word(text)
     cut = len(full) - len(partial)
     if cut > len(context) and full[cut - 1] == " ":
         cut -= 1
@@ -141,7 +136,7 @@ def next_words(
         append = token[len(remainder) :]
         if not token.startswith(remainder) or not append.strip():
             continue
-        if partial and _starts_word(append):
+        if partial and starts_word(append):
             continue  # the word being typed must go on, not end
         shown = (partial + append).strip()
         probability = min(probability / mass, 1.0)

@@ -35,7 +35,7 @@ class _Path:
     logprob: float
 
 
-def _starts_word(piece: str) -> bool:
+def starts_word(piece: str) -> bool:
     """Whether a token begins a new word (or is punctuation/space), ending the current one."""
     return not piece or not _WORD_CHAR.match(piece[0])
 
@@ -226,7 +226,7 @@ def _cover(
     return sorted(done, key=lambda p: -p.logprob)[:width], math.log(max(mass, 1e-12))
 
 
-def _partial(remainder: str) -> str:
+def partial_word(remainder: str) -> str:
     """The letters of the word being typed at the end of the remainder ("" after a space)."""
     match = re.search(r"[\w'’-]+$", remainder)
     return match.group(0) if match else ""
@@ -238,7 +238,7 @@ def _shown(paths: list[_Path], remainder: str) -> list[_Path]:
     After a space or punctuation a suggestion is a whole next word, not more space.
     """
     ordered = sorted(paths, key=lambda p: -p.logprob)
-    if not _partial(remainder):
+    if not partial_word(remainder):
         ordered = [p for p in ordered if p.text[len(remainder) :].strip()] or ordered
     return ordered
 
@@ -281,7 +281,7 @@ def _finish_words(
         for path, logits in zip(open_paths, logits_list):
             best = int(torch.argmax(logits))
             piece = backend.vocabulary[best]
-            if best == backend.eos_token_id or _starts_word(piece):
+            if best == backend.eos_token_id or starts_word(piece):
                 continue
             path.logprob += float(torch.log_softmax(logits.float(), dim=-1)[best])
             path.ids.append(best)
@@ -308,7 +308,7 @@ def suggest_words(
     _finish_words); it is extended only as far as positions already computed reach.
     """
     prefix, remainder = _split(backend, context, text)
-    partial = _partial(remainder)
+    partial = partial_word(remainder)
     paths, mass = _cover(backend, prefix, remainder, width=count * 2)
     paths = _finish_words(backend, prefix, _shown(paths, remainder)[:count], remainder, compute=finish)
     words, seen = [], set()

@@ -173,7 +173,7 @@ def lone_report(repeats: int = 3) -> dict:
     """A report alone (4 columns x 8 seeds x 60 tokens, review checkpoint, unguided) decoded as
     bulk work (a sample at a time, 2 sequences of each step kept for others) and in whole
     parts of 8, interleaved in one process; seconds each way, medians. The texts must agree."""
-    from autowrite.backends.llamacpp import one_openmp_team
+    from autowrite.backends.compute import one_openmp_team
     from autowrite.catalog import load_catalog
     from autowrite.decode import Options, last
     from autowrite.scheduling import Share

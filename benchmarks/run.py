@@ -29,10 +29,11 @@ from pathlib import Path
 import torch
 
 from autowrite import decode
-from autowrite.backends.llamacpp import cpu_count, on_compute_thread, one_openmp_team
+from autowrite.backends.compute import on_compute_thread, one_openmp_team
 from autowrite.catalog import load_catalog
 from autowrite.formats import Task
 from autowrite.loading import cache_root, embedded_folder, embedded_gguf_path, embedded_tokenizer
+from autowrite.scheduling.capacity import cpu_count
 from autowrite.service import Request, Service, Variant
 from autowrite.settings import PRESET_NAMES, SamplingSettings, preset
 
@@ -142,7 +143,7 @@ class Ours:
     def together(self, prompts: list[str], settings: SamplingSettings, shared_steps: bool) -> tuple[int, float]:
         """Generate from every prompt at once, one thread each, as that many people would.
 
-        shared_steps=False decodes without the model's decode.StepBatcher: each generation takes its own
+        shared_steps=False decodes without the model's batcher.StepBatcher: each generation takes its own
         turns at the model, and each one starting empties the generation cache (forget()), so
         those already running recompute their text. Returns the tokens generated and the wall time.
         """
@@ -216,14 +217,14 @@ class LlamaCppPython:
     def __init__(self, gguf: Path) -> None:
         from llama_cpp import Llama
 
-        from autowrite.backends.llamacpp import without_extra_buffers
+        from autowrite.backends.llama_patches import without_extra_buffers
 
-        # The same kernels as this project's backend (the AMX repacking crashes; see backends/llamacpp.py).
+        # The same kernels as this project's backend (the AMX repacking crashes; see backends/llama_patches.py).
         with without_extra_buffers():
             self.llm = Llama(model_path=str(gguf), n_ctx=2048, n_threads=cpu_count(), verbose=False)
 
     def stream(self, prompt: str, settings: SamplingSettings):
-        # On this project's compute thread (autowrite.backends.llamacpp._COMPUTE): decoding on another
+        # On this project's compute thread (autowrite.backends.compute._COMPUTE): decoding on another
         # thread would start a second OpenMP team and slow both engines.
         text = ""
         chunks = self.llm.create_completion(
@@ -287,7 +288,7 @@ def in_process(config: Config) -> dict:
     """Decode speed, keystroke latency and compare columns for all engines.
 
     The two llama.cpp engines run interleaved, as the app runs (torch single-threaded, every
-    decode on one thread: autowrite.backends.llamacpp.one_openmp_team). The transformers pipeline runs
+    decode on one thread: autowrite.backends.compute.one_openmp_team). The transformers pipeline runs
     after them with torch's own threads, since its teams would slow every later decode.
     """
     gguf, adapter = default_model()

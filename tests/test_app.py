@@ -13,7 +13,7 @@ from autowrite.service import Request
 from autowrite.ui.common import RequestFields
 
 
-def _no_logprobs(request, settings, top=10):
+def _no_logprobs(prompt, settings, top=10):
     from autowrite.service import Unavailable
 
     raise Unavailable("This server gives no log-probabilities.")
@@ -78,7 +78,7 @@ def test_api_endpoints_with_gradio_client(app_url):
         client.predict(prompt="x", model="tiny-gpt2", presets=["Greedy"], columns=[{"seed": 3}], api_name="/compare")
     # A server that gives no log-probabilities (TGI): the texts still come, each distribution null and why.
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(service, "distribution", _no_logprobs)
+        patch.setattr(service.load("tiny-gpt2").model, "distribution", _no_logprobs)
         bare = client.predict(prompt="The battery", model="tiny-gpt2", presets=["Greedy"], seed=1, api_name="/compare")
     assert bare[0]["text"] and bare[0]["distribution"] is None
     assert bare[0]["distribution_note"] == "This server gives no log-probabilities."
@@ -350,6 +350,7 @@ def test_an_ad_names_the_category_chosen_for_it(app_url, browser, monkeypatch):
 
 def test_the_compare_share_button_reads_the_shown_columns(tiny_service):
     from autowrite.inputs import COLUMN_FIELDS
+    from autowrite.settings import SamplingSettings
     from autowrite.ui.compare import ColumnValues, CompareValues
     from autowrite.ui.links import compare_query, share_link
 
@@ -358,8 +359,13 @@ def test_the_compare_share_button_reads_the_shown_columns(tiny_service):
     pickers = ["Card defaults", "Creative", "Precise", "Greedy"]
     models = ["", "tiny-gptneo", "", ""]  # column 2 on its own model
 
+    later = [getattr(SamplingSettings(), name) for name in COLUMN_FIELDS[8:]]  # the samplers after min-p's row
+
     def columns() -> list[ColumnValues]:
-        return [ColumnValues(p, m, dict(zip(COLUMN_FIELDS, o, strict=True))) for p, m, o in zip(pickers, models, own)]
+        return [
+            ColumnValues(p, m, dict(zip(COLUMN_FIELDS, [*o, *later], strict=True)))
+            for p, m, o in zip(pickers, models, own)
+        ]
 
     fields = RequestFields("tiny-gpt2", "ad", 5, "Books", "")
     query = compare_query(tiny_service, fields, CompareValues("Sony TV", 2, 9, 30, columns()))

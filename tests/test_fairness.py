@@ -1,7 +1,7 @@
 """One caller cannot starve the rest: reports share the steps, jobs are bounded by caller, dropped calls stop.
 
 These run the embedded model on llama.cpp, whose generations share decode steps
-(autowrite.decode.StepBatcher) as in the app.
+(autowrite.batcher.StepBatcher) as in the app.
 """
 
 from __future__ import annotations

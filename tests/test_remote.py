@@ -375,11 +375,11 @@ def test_catalog_offers_remote_entries(tmp_path):
 
 # `python -m llama_cpp.server`, with llama.cpp's weight repacking turned off while it loads:
 # on CPUs with AMX the repacked Q4_1 kernels crash the server on the first prompt (see
-# autowrite.backends.llamacpp.without_extra_buffers), and the Python server has no flag for it.
+# autowrite.backends.llama_patches.without_extra_buffers), and the Python server has no flag for it.
 LAUNCH = "\n".join(
     [
         "import runpy",
-        "from autowrite.backends.llamacpp import without_extra_buffers",
+        "from autowrite.backends.llama_patches import without_extra_buffers",
         "with without_extra_buffers():",
         "    runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)",
     ]

@@ -210,7 +210,7 @@ def test_a_report_refuses_seeds_out_of_range(tiny_service):
 
 def test_more_variants_than_a_step_holds_decode_in_parts_each_as_alone():
     from tests import decoding
-    from tests.test_engine import _BatchingBackend
+    from tests.test_batcher import _BatchingBackend
 
     backend = _BatchingBackend(step_s=0.0)
     prompt = backend.encode("Ten at once")

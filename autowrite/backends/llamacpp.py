@@ -27,13 +27,10 @@ from pathlib import Path
 import torch
 
 from autowrite.backends.combine import Combiner
-from autowrite.backends.compute import one_openmp_team as one_openmp_team
 from autowrite.backends.llama_context import BATCH, SlotContext
 from autowrite.backends.llama_patches import silence_llama_logs
-from autowrite.backends.llama_patches import without_extra_buffers as without_extra_buffers
 from autowrite.backends.slots import SlotTable
 from autowrite.scheduling import CAPACITY, Traffic
-from autowrite.scheduling import cpu_count as cpu_count
 
 # Why 48: up to ten suggestion branches at once, and room to keep many people's typing
 # prefixes warm. With 16 slots, sixteen people typing in turn evicted each other's

@@ -10,7 +10,16 @@ Banned words, logit bias and DRY need the model's vocabulary: resolve() compiles
 per request, and draw() refuses settings that need it and were not resolved.
 """
 
-from autowrite.sampling.chain import Draw, Stream, adjust, apply_penalties, choose, draw, make_generator
+from autowrite.sampling.chain import (
+    Draw,
+    Stream,
+    adjust,
+    adjusted_probabilities,
+    apply_penalties,
+    choose,
+    draw,
+    make_generator,
+)
 from autowrite.sampling.penalties import apply_repetition_penalty, guide, repeated_ngram_ends
 from autowrite.sampling.words import Lexicon, Resolved, needs_vocabulary, resolve
 
@@ -20,6 +29,7 @@ __all__ = [
     "Resolved",
     "Stream",
     "adjust",
+    "adjusted_probabilities",
     "apply_penalties",
     "apply_repetition_penalty",
     "choose",

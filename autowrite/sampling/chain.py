@@ -56,6 +56,18 @@ def adjust(logits: torch.Tensor, settings: SamplingSettings, previous: Sequence[
     return adjusted
 
 
+def adjusted_probabilities(
+    logits: torch.Tensor, settings: SamplingSettings, previous: Sequence[int] = ()
+) -> torch.Tensor:
+    """Each token's chance after the settings (adjust, then softmax); greedy puts all the mass on one token."""
+    adjusted = adjust(logits, settings, previous)
+    if settings.do_sample:
+        return torch.softmax(adjusted, dim=-1)
+    chosen = torch.zeros_like(adjusted)
+    chosen[int(torch.argmax(adjusted))] = 1.0
+    return chosen
+
+
 def _sigma(logits: torch.Tensor, settings: SamplingSettings) -> torch.Tensor:
     return filters.top_n_sigma(logits, settings.top_n_sigma) if settings.top_n_sigma > 0 else logits
 

@@ -25,9 +25,9 @@ from autowrite.ui.calls import paced
 Category = Literal[CATEGORIES]
 Preset = Literal[PRESET_NAMES]
 Vote = Literal["A", "B", "tie", "both_bad"]
-# Why a lane of 4: a vote is one short transaction, and must not wait behind generations or
-# page loads; 4 keeps the lanes within lanes.MAX_THREADS worker threads.
-VOTE = {"concurrency_id": "vote", "concurrency_limit": 4}
+# A vote's own lane (scheduling.Capacity sizes it): one short transaction that must not wait
+# behind generations or page loads.
+VOTE = lanes.VOTE
 
 
 def arena_pair(
