@@ -28,6 +28,8 @@ MAX_POINTS = 12
 # Why 128: as many samples as the largest report card (4 columns x 32 seeds), so a sweep
 # holds the machine no longer than a report may.
 MAX_SAMPLES = 128
+SEEDS = 8  # per point, unless a person or a link asks for others
+MAX_SEEDS = MAX_SAMPLES // MIN_POINTS
 # The seed and the length set what every point shares, and mirostat is a switch between
 # samplers: stepping them is not a sampler's trade-off.
 NOT_SWEPT = ("seed", "max_new_tokens", "mirostat")

@@ -130,3 +130,25 @@ def test_a_sweep_writes_each_point_over_the_seeds_as_generate_would(tiny_service
     assert texts == alone and len(texts) == 6
     with pytest.raises(SweepError, match="at most 128 samples"):
         tiny_service.sweep(request, base, Sweep("temperature", 0.5, 1.5, 12), seeds=16)
+
+
+# --- links: a sweep in the compare tab's link, checked where it enters ---------------------
+
+
+def test_a_compare_link_carries_its_sweep_and_a_bad_one_falls_back(tiny_service):
+    from urllib.parse import parse_qsl
+
+    from autowrite.ui.share import from_query, to_query
+
+    query = "tab=compare&model=tiny-gpt2&prompt=Hi&presets=Greedy&sweep=min_p:0:0.3:4&sweep_seeds=3"
+    state = from_query(tiny_service, dict(parse_qsl(query)))
+    assert (state.sweep, state.sweep_seeds, state.notices) == ("min_p:0:0.3:4", 3, [])
+    again = to_query(state)
+    assert "sweep=min_p%3A0%3A0.3%3A4&sweep_seeds=3" in again
+    assert from_query(tiny_service, dict(parse_qsl(again[1:]))).sweep == "min_p:0:0.3:4"
+    bad = from_query(tiny_service, {"tab": "compare", "model": "tiny-gpt2", "sweep": "<b>:0:1:4", "sweep_seeds": "99"})
+    assert bad.sweep == "" and bad.sweep_seeds == 8
+    assert any("'<b>'" in n and "running none" in n for n in bad.notices)
+    assert any("sweep_seeds must be a whole number from 1 to 64" in n for n in bad.notices)
+    too_big = from_query(tiny_service, {"tab": "compare", "sweep": "temperature:0.2:1.6:12", "sweep_seeds": "16"})
+    assert too_big.sweep == "" and any("at most 128 samples" in n for n in too_big.notices)

@@ -241,7 +241,7 @@ def compare(
     The answer streams: each message has the texts so far, the last one the whole texts.
     """
     fields = RequestFields(model, mode, rating, category, headline)
-    request, names, variants = _columns(service, caller, prompt, fields, presets, columns, seed, max_new_tokens)
+    request, names, variants = asked_columns(service, caller, prompt, fields, presets, columns, seed, max_new_tokens)
     shown, outputs = service.compare(request, variants)
     for output in paced(outputs):
         yield [
@@ -276,7 +276,7 @@ def report(
     Messages before the last are empty lists while the samples are written.
     """
     fields = RequestFields(model, mode, rating, category, headline)
-    request, names, variants = _columns(service, caller, prompt, fields, presets, columns, seed, max_new_tokens)
+    request, names, variants = asked_columns(service, caller, prompt, fields, presets, columns, seed, max_new_tokens)
     count = inputs.parse_seeds(seeds)
     asked = Asked(request.task, request.rating, request.category, inputs.parse_headline_chars(headline_chars))
     failures, outputs = service.report(request, variants, count)
@@ -289,7 +289,7 @@ def report(
     yield [r.as_dict() for r in report_columns(labelled, samples, count, asked, probes, failures)]
 
 
-def _columns(
+def asked_columns(
     service: Service,
     caller: str,
     prompt: Any,
@@ -299,7 +299,7 @@ def _columns(
     seed: Any,
     max_new_tokens: Any,
 ) -> tuple[Request, list[str], list[Variant]]:
-    """compare's and report's shared parameters, checked: the request, the presets and each column."""
+    """compare's, report's and sweep's shared parameters, checked: the request, the presets and each column."""
     request = fields.parse(service, prompt, caller=caller)
     names = inputs.parse_presets(presets)
     own = inputs.parse_columns(columns, len(names))

@@ -20,7 +20,7 @@ from autowrite.catalog import Entry
 from autowrite.formats import Task
 from autowrite.service import Service, UserError
 from autowrite.settings import FIELDS
-from autowrite.ui import api, changes, compare, generate, lanes, links, live, report, sweep
+from autowrite.ui import api, changes, compare, generate, lanes, links, live, report, sweep, sweep_api
 from autowrite.ui import arena as arena_tab
 from autowrite.ui.boundary import Boundary
 from autowrite.ui.calls import Group, named
@@ -64,6 +64,7 @@ def _click_when_shown_js(selector: str) -> str:
 _RUN_LINKED_REPORT_JS = _click_when_shown_js("#rep-run")
 _RUN_LINKED_BRANCH_JS = _click_when_shown_js("#generate")
 _RUN_LINKED_CHANGES_JS = _click_when_shown_js("#chg-run")
+_RUN_LINKED_SWEEP_JS = _click_when_shown_js("#sweep-run")
 
 
 def model_info(service: Service, model: str) -> str:
@@ -196,6 +197,10 @@ def _restored_tabs(state: PageState) -> dict[str, Any]:
         values["inspect"] = True
     if state.report:
         values["seeds"] = state.report
+    if state.sweep:
+        setting, low, high, points = state.sweep.split(":")
+        values.update(sweep_setting=setting, sweep_low=float(low), sweep_high=float(high), sweep_points=int(points),
+                      sweep_seeds=state.sweep_seeds, sweep_autorun=1)  # fmt: skip
     values["changes_text" if state.tab == "changes" else "prompt"] = state.prompt
     return values
 
@@ -227,6 +232,7 @@ class Page:
             "branch": g.branch, "branch_row": g.branch_row, "run_branch": self.run_branch,
             **self.compared.named(), **{compare.block_name(index): block for index, block in shown},
             "seeds": self.report.seeds, "headline_chars": self.report.headline_chars, "autorun": self.autorun,
+            **self.swept.named(),
             "changes_text": self.changed.text, "run_changes": self.run_changes,
         }  # fmt: skip
 
@@ -254,6 +260,7 @@ def build_demo(service: Service, arena: Arena | None = None) -> gr.Blocks:
         _help()
         _share_row(service, page)
         api.register(service)
+        sweep_api.register(service)
         _model_events(service, page)
 
         def on_load(request: gr.Request) -> dict[str, Any]:
@@ -270,6 +277,7 @@ def build_demo(service: Service, arena: Arena | None = None) -> gr.Blocks:
         loaded.then(None, page.autorun, None, js=_RUN_LINKED_REPORT_JS, api_visibility="private")
         loaded.then(None, page.run_branch, None, js=_RUN_LINKED_BRANCH_JS, api_visibility="private")
         loaded.then(None, page.run_changes, None, js=_RUN_LINKED_CHANGES_JS, api_visibility="private")
+        loaded.then(None, page.swept.autorun, None, js=_RUN_LINKED_SWEEP_JS, api_visibility="private")
     return demo
 
 
@@ -357,7 +365,7 @@ def _share_row(service: Service, page: Page) -> None:
     links.share_row(
         service, tab=page.active, fields=page.common.fields, prompt=g.prompt, samples=g.samples, branch=g.branch,
         settings=Group(g.settings), compared=page.compared.values, report=page.report.ran,
-        headline_chars=page.report.headline_chars, text=page.changed.text,
+        headline_chars=page.report.headline_chars, text=page.changed.text, swept=page.swept.drawn,
     )  # fmt: skip
 
 

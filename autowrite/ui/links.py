@@ -13,6 +13,7 @@ from autowrite.ui import compare
 from autowrite.ui.calls import Group, named
 from autowrite.ui.common import RequestFields, page_error
 from autowrite.ui.share import PageState, to_query
+from autowrite.ui.sweep import Drawn
 
 # Client side: the link is the page's address with the query, copied as it is shown.
 _COPY_JS = (
@@ -41,14 +42,16 @@ def compare_query(
     compared: compare.CompareValues,
     report: int = 0,
     headline_chars: int | None = None,
+    swept: Drawn | None = None,
 ) -> str:
-    """The query string that reproduces the compare tab's columns, and its report over `report` seeds if any."""
+    """The query string that reproduces the compare tab's columns, its report over `report` seeds and its sweep, if any."""
     request = fields.parse(service, compared.prompt)
     shown = compare.link_columns(service, fields.model, compared)
     state = PageState(
         request.model, request.task, request.text, shown[0].settings, request.rating, request.category,
         request.headline, tab="compare", columns=shown, report=int(report or 0),
         headline_chars=inputs.parse_headline_chars(headline_chars),
+        **({"sweep": swept.spec, "sweep_seeds": swept.seeds} if swept else {}),
     )  # fmt: skip
     return to_query(state)
 
@@ -76,6 +79,7 @@ def share_link(
     report: int,
     headline_chars: int,
     text: str,
+    swept: Drawn | None = None,
 ) -> str:
     """The query string for the open tab: the fine-tune tab's, the compare tab's (with its report), else the generate tab's.
 
@@ -85,7 +89,7 @@ def share_link(
         if tab == "changes":
             return changes_query(service, fields, text)
         if tab == "compare":
-            return compare_query(service, fields, compared, report=report, headline_chars=headline_chars)
+            return compare_query(service, fields, compared, report, headline_chars, swept)
         return share_query(service, fields, prompt, samples, branch, settings)
     except UserError as error:
         raise page_error(error) from None

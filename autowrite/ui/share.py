@@ -24,6 +24,9 @@ from autowrite.inputs import COLUMN_FIELDS, COMPARE_MAX_TOKENS, InputError
 from autowrite.report import HEADLINE_CHARS
 from autowrite.service import MAX_COLUMNS, MAX_PROMPT_CHARS, MAX_REPORT_SEEDS, Service, UserError
 from autowrite.settings import FIELDS, PRESET_NAMES, SamplingSettings, SettingsError, preset, shown
+from autowrite.sweep import MAX_SEEDS as MAX_SWEEP_SEEDS
+from autowrite.sweep import SEEDS as SWEEP_SEEDS
+from autowrite.sweep import Sweep
 
 # An arena link's restriction (autowrite.ui.arena reads them): one model, or one preset.
 ARENA_FIELDS = ("arena_model", "arena_preset")
@@ -31,7 +34,7 @@ ARENA_FIELDS = ("arena_model", "arena_preset")
 # task is published as `mode`, the name links and the API have always used.
 PAGE_FIELDS = (
     "tab", "model", "mode", "prompt", "prompt_z", "rating", "category", "headline", "samples", "presets", "report",
-    "headline_chars", "branch", *ARENA_FIELDS,
+    "headline_chars", "branch", "sweep", "sweep_seeds", *ARENA_FIELDS,
 )  # fmt: skip
 TABS = ("generate", "compare", "changes", "arena")
 # The tab a link that names none and carries nothing for one opens: the page's first.
@@ -97,6 +100,8 @@ class PageState:
     report: int = 0  # the seeds of a report the compare tab runs on opening (0: none)
     headline_chars: int = HEADLINE_CHARS  # the report's length limit for ads
     branch: str = ""  # the generate tab's tokens chosen by hand ("12:345,..."; inputs.parse_branch)
+    sweep: str = ""  # a sweep the compare tab runs on opening (SETTING:LOW:HIGH:POINTS; "": none)
+    sweep_seeds: int = SWEEP_SEEDS
     notices: list[str] = field(default_factory=list)
 
 
@@ -134,8 +139,12 @@ def _values(state: PageState) -> dict[str, object]:
         values["presets"] = ",".join(column.preset for column in state.columns)
         if state.report:
             values["report"] = state.report
-            if state.headline_chars != HEADLINE_CHARS:
-                values["headline_chars"] = state.headline_chars
+        if (state.report or state.sweep) and state.headline_chars != HEADLINE_CHARS:
+            values["headline_chars"] = state.headline_chars
+        if state.sweep:
+            values["sweep"] = state.sweep
+            if state.sweep_seeds != SWEEP_SEEDS:
+                values["sweep_seeds"] = state.sweep_seeds
         for index, column in enumerate(state.columns, 1):
             if column.model and column.model != state.model:
                 values[column_model_parameter(index)] = column.model
@@ -209,12 +218,13 @@ def from_query(service: Service, params: Mapping[str, str]) -> PageState:
     notices += setting_notices
     tab = _tab(params, notices)
     columns: list[Column] = []
-    report, headline_chars = 0, HEADLINE_CHARS
+    report, headline_chars, sweep, sweep_seeds = 0, HEADLINE_CHARS, "", SWEEP_SEEDS
     branch = _branch(params, settings, notices) if tab == "generate" else ""
     if tab == "compare":
         settings = _compare_length(settings, notices)
         columns = _columns(service, params, entry.name, settings, notices)
         report, headline_chars = _report(params, notices)
+        sweep, sweep_seeds = _sweep(params, notices)
     unknown = set(params) - known_parameters()
     if unknown:
         notices.append(f"Ignored unknown parameter(s): {', '.join(shown(name) for name in sorted(unknown)[:5])}.")
@@ -232,6 +242,8 @@ def from_query(service: Service, params: Mapping[str, str]) -> PageState:
         report=report,
         headline_chars=headline_chars,
         branch=branch,
+        sweep=sweep,
+        sweep_seeds=sweep_seeds,
         notices=notices,
     )
 
@@ -348,6 +360,23 @@ def _column_model(service: Service, value: Any, page_model: str, index: int, not
         page_model,
         f"column {index} uses {page_model}",
     )
+
+
+def _sweep(params: Mapping[str, str], notices: list[str]) -> tuple[str, int]:
+    """The sweep a compare link asks to run (SETTING:LOW:HIGH:POINTS; "": none) and its seeds per point."""
+    seeds = _lenient(
+        notices, lambda: inputs.parse_whole("sweep_seeds", params.get("sweep_seeds"), 1, MAX_SWEEP_SEEDS, SWEEP_SEEDS),
+        SWEEP_SEEDS, f"using {SWEEP_SEEDS}",
+    )  # fmt: skip
+    if not params.get("sweep"):
+        return "", seeds
+
+    def checked() -> str:
+        swept = Sweep.parse(params["sweep"])
+        swept.check_size(seeds)
+        return swept.text()
+
+    return _lenient(notices, checked, "", "running none"), seeds
 
 
 def _report(params: Mapping[str, str], notices: list[str]) -> tuple[int, int]:

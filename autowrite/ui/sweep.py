@@ -19,7 +19,7 @@ from autowrite.probe import ToneProbe
 from autowrite.report import Asked, finished
 from autowrite.service import Output, Service, UserError
 from autowrite.settings import BOUNDS, SamplingSettings, SettingsError
-from autowrite.sweep import MAX_POINTS, MAX_SAMPLES, SWEEPABLE, Point, Sweep, point
+from autowrite.sweep import MAX_POINTS, MAX_SEEDS, SEEDS, SWEEPABLE, Point, Sweep, point
 from autowrite.ui import lanes
 from autowrite.ui.calls import caller_of, named, paced
 from autowrite.ui.common import Common, RequestFields, page_error
@@ -31,9 +31,6 @@ RANGES: dict[str, tuple[float, float]] = {
     "temperature": (0.2, 1.6), "top_k": (5, 100), "top_p": (0.5, 1.0), "min_p": (0.0, 0.3),
     "repetition_penalty": (1.0, 1.6), "no_repeat_ngram_size": (0, 6), "rating_guidance": (1.0, 3.0),
 }  # fmt: skip
-DEFAULT = "temperature:0.2:1.6:8"
-SEEDS = 8
-MAX_SEEDS = MAX_SAMPLES // 2  # two points at least
 # Why a new plot every 2 s at most: Stop closes the sweep at a yield, so what finished must be
 # on the page by then; an SVG plot takes about a tenth of a second to draw.
 PARTIAL_S = 2.0
@@ -41,11 +38,13 @@ PARTIAL_S = 2.0
 
 @dataclass
 class Drawn:
-    """A sweep on the page: its setting, points and first seed, for a clicked point's samples."""
+    """A sweep on the page: its points and first seed (a clicked point's samples), and for its link, what ran."""
 
     setting: str
     points: list[Point]
     seed: int
+    spec: str  # SETTING:LOW:HIGH:POINTS
+    seeds: int
 
 
 @dataclass
@@ -67,6 +66,12 @@ class SweepWidgets:
     go: gr.Button
     drawn: gr.State  # the sweep shown (Drawn)
     running: gr.State  # (done, total) while a sweep runs, for the line Stop writes
+    autorun: gr.Number  # 1 when a link asks to run its sweep on opening (the page's script reads it)
+
+    def named(self) -> dict:
+        """The widgets a link fills in, by name (restore())."""
+        return {"sweep_setting": self.setting, "sweep_low": self.low, "sweep_high": self.high,
+                "sweep_points": self.points, "sweep_seeds": self.seeds, "sweep_autorun": self.autorun}  # fmt: skip
 
     def results(self) -> dict:
         names = ("status", "plot", "table", "samples", "drawn", "running")
@@ -148,7 +153,7 @@ def _shown(run: Run, points: list[Point], total: int, done: bool) -> dict:
     """The plot, table and status line over the points so far; at the end, the first point's samples."""
     written = sum(len(p.samples) for p in points)
     headers, rows = table_rows(points)
-    drawn = Drawn(run.swept.setting, points, run.base.seed)
+    drawn = Drawn(run.swept.setting, points, run.base.seed, run.swept.text(), run.seeds)
     line = (
         f"{written} samples: {len(points)} points x {run.seeds} seeds of {run.swept.setting}. "
         "Click a point or a row to read its samples."
@@ -239,5 +244,5 @@ def _widgets() -> SweepWidgets:
     go = gr.Button("Show point", visible="hidden", elem_id="sweep-go")
     return SweepWidgets(
         setting, low_, high_, points, seeds, run, stop, status, plot, table, samples, click, go, gr.State(None),
-        gr.State(None),
+        gr.State(None), gr.Number(0, visible="hidden", elem_id="sweep-autorun"),
     )  # fmt: skip
