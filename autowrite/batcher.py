@@ -79,7 +79,6 @@ class StepBatcher:
         self._waiting: FairQueue[_Request] = FairQueue(backend.batch_sequences)
         self._running: list[_Request] = []
         self._working = False
-        self.steps = 0  # logits_many calls; tests read it to see that requests shared steps
 
     def stream(
         self,
@@ -199,7 +198,6 @@ class StepBatcher:
                     self._running.remove(request)
                     request.put(error)
             return
-        self.steps += 1
         start = 0
         for request, sequences in zip(running, wanted, strict=True):
             try:

@@ -96,11 +96,11 @@ def tiny_gptneo_dir(tmp_path_factory, tiny_tokenizer_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_backend(tiny_gpt2_dir):
-    """The reference backend on the tiny GPT-2."""
-    from autowrite.backends.transformers import TransformersBackend
+    """The reference backend on the tiny GPT-2, counting the positions it computes (tokens_computed)."""
     from autowrite.loading import load_pretrained
+    from tests.decoding import CountingTransformersBackend
 
-    return TransformersBackend(*load_pretrained(tiny_gpt2_dir))
+    return CountingTransformersBackend(*load_pretrained(tiny_gpt2_dir))
 
 
 def make_tiny_service(gpt2_dir: Path, gptneo_dir: Path):

@@ -41,7 +41,7 @@ class _BatchingBackend(Backend):
 
     def logits_many(self, sequences):
         with self.lock:
-            time.sleep(self.step_s)
+            time.sleep(self.step_s)  # a step's own work, so that requests started meanwhile join it
             if self.fail_next:
                 self.fail_next = False
                 raise RuntimeError("the model failed")
@@ -60,16 +60,26 @@ class _BatchingBackend(Backend):
         return 0
 
 
-def _in_threads(calls):
-    results = [None] * len(calls)
+def _in_threads(streams):
+    """Read each stream on a thread of its own; the last thing each yielded.
 
-    def run(i, call):
-        results[i] = call()
+    Each starts once the one before has taken its first step, so later requests join steps
+    already under way.
+    """
+    results = [None] * len(streams)
+    stepped = [threading.Event() for _ in streams]
 
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
+    def run(i, stream):
+        try:
+            for results[i] in stream():
+                stepped[i].set()
+        finally:
+            stepped[i].set()  # a stream that fails lets the next one start, and the comparison says why
+
+    threads = [threading.Thread(target=run, args=(i, stream)) for i, stream in enumerate(streams)]
+    for thread, first_step in zip(threads, stepped, strict=True):
         thread.start()
-        time.sleep(0.01)  # staggered: later requests join steps already under way
+        assert first_step.wait(timeout=60)  # a safety net: a step takes milliseconds
     for thread in threads:
         thread.join()
     return results
@@ -84,7 +94,7 @@ def test_concurrent_generations_share_steps_and_equal_their_solo_texts():
     ]
     solo = [decoding.generate(backend, backend.encode(p), s) for p, s in requests]
     backend.batches.clear()
-    together = _in_threads([lambda p=p, s=s: decoding.generate(backend, backend.encode(p), s) for p, s in requests])
+    together = _in_threads([lambda p=p, s=s: decoding.stream(backend, backend.encode(p), s) for p, s in requests])
     assert together == solo
     assert max(backend.batches) == 3  # all three in one step at some point
     assert len(backend.batches) < 12 + 20 + 8  # fewer steps than tokens
@@ -96,8 +106,8 @@ def test_requests_that_do_not_fit_wait_their_turn():
     prompt = backend.encode("Four columns")
     results = _in_threads(
         [
-            lambda: decoding.last(decoding.stream_many(backend, prompt, columns)),
-            lambda: decoding.generate(backend, prompt, SamplingSettings(seed=9, max_new_tokens=5)),
+            lambda: decoding.stream_many(backend, prompt, columns),
+            lambda: decoding.stream(backend, prompt, SamplingSettings(seed=9, max_new_tokens=5)),
         ]
     )
     assert max(backend.batches) == 4  # never more sequences than the backend holds

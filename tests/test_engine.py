@@ -133,7 +133,7 @@ def test_prefix_is_not_recomputed(tiny_backend):
 
 
 def test_asking_a_text_again_keeps_its_slot_from_eviction(tiny_backend):
-    backend = TransformersBackend(tiny_backend.model, tiny_backend.tokenizer, max_slots=2)
+    backend = decoding.CountingTransformersBackend(tiny_backend.model, tiny_backend.tokenizer, max_slots=2)
     first, second, third = (backend.encode(t) for t in ("One person types", "Two people type", "Zebra crossing"))
     backend.next_logits(first)
     backend.next_logits(second)
@@ -173,7 +173,7 @@ def test_a_generations_samples_each_keep_a_cache_and_equal_their_solo_texts(tiny
     for variant, text in zip(variants, texts, strict=True):
         assert decoding.generate(tiny_backend, prompt, variant) == text
     # A typist's candidate words still share the typist's slot: the other slots stay.
-    typist = TransformersBackend(tiny_backend.model, tiny_backend.tokenizer)
+    typist = decoding.CountingTransformersBackend(tiny_backend.model, tiny_backend.tokenizer)
     other = typist.encode("Another person types here")
     typist.next_logits(other)
     typist.logits_many([prompt + typist.encode(word) for word in (" is", " was", " looks", " seems", " has")])
@@ -226,7 +226,7 @@ def test_distribution_raw_and_adjusted(tiny_backend):
 
 
 class _SlowBackend(Backend):
-    """A model that takes 30 ms per step and records who ran when."""
+    """A model that takes 30 ms per step, records who ran when, and says when its first step is done."""
 
     context_length = 64
     eos_token_id = None
@@ -235,6 +235,7 @@ class _SlowBackend(Backend):
     def __init__(self) -> None:
         super().__init__()
         self.events: list[str] = []
+        self.stepped = threading.Event()
 
     def encode(self, text: str) -> list[int]:
         return [1] * len(text)
@@ -244,8 +245,9 @@ class _SlowBackend(Backend):
 
     def next_logits(self, ids) -> torch.Tensor:
         with self.lock:
-            time.sleep(0.03)
+            time.sleep(0.03)  # a step's own work
             self.events.append("generation step")
+            self.stepped.set()
             return torch.zeros(8)
 
     @property
@@ -262,8 +264,7 @@ def test_waiting_keystrokes_go_before_the_next_generation_step():
     settings = SamplingSettings(do_sample=False, max_new_tokens=20)
     worker = threading.Thread(target=lambda: decoding.last(decoding.stream(backend, [1, 2], settings)))
     worker.start()
-    while not backend.events:
-        time.sleep(0.001)
+    assert backend.stepped.wait(timeout=60)  # a safety net: the generation is under way
     together = threading.Barrier(4)  # three keystrokes under way at once, and this thread
 
     def keystroke() -> None:

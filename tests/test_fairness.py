@@ -17,6 +17,7 @@ from autowrite.scheduling import Share
 from autowrite.service import Busy, Request, Service, Variant
 from autowrite.settings import SamplingSettings
 from tests.conftest import launched
+from tests.decoding import CountedSteps, count_steps
 
 pytest.importorskip("llama_cpp")
 
@@ -37,6 +38,11 @@ def service():
 
 def _batcher(service: Service):
     return service.load(service.default_name).model.batcher
+
+
+def _steps(service: Service) -> CountedSteps:
+    """The model's batcher's step counter (tests.decoding.count_steps)."""
+    return count_steps(_batcher(service))
 
 
 def _start(outputs, ready: threading.Event | None = None):
@@ -62,7 +68,7 @@ def _report(service: Service, caller: str, stop: threading.Event):
 def test_another_callers_generation_starts_at_the_next_step_while_one_caller_floods_reports(service):
     """Ten maximal reports from one session: two run, eight are refused by name, and another
     session's generation gets its first token within two decode steps, its text as alone."""
-    batcher = _batcher(service)
+    batcher, counted = _batcher(service), _steps(service)
     request = Request(model=service.default_name, text="The battery", caller="someone")
     settings = service.settings(None, max_new_tokens=12, seed=5)
     alone = service.generate(request, settings).texts[0]
@@ -85,9 +91,9 @@ def test_another_callers_generation_starts_at_the_next_step_while_one_caller_flo
         assert running.wait(30)
         stream = service.stream(request, settings)
         next(stream)  # the empty texts before the first step
-        asked_at = batcher.steps
+        asked_at = counted.steps
         first = next(stream)
-        assert batcher.steps - asked_at <= 2, "the generation waited behind the reports"
+        assert counted.steps - asked_at <= 2, "the generation waited behind the reports"
         assert first.texts[0]
         assert [*stream][-1].texts[0] == alone
     finally:
@@ -131,7 +137,7 @@ def test_bulk_work_leaves_two_sequences_of_each_step_to_others(service):
 
 def test_a_dropped_report_stops_its_steps(service):
     """A REST client asks for a maximal report and leaves after its first message."""
-    batcher = _batcher(service)
+    batcher, counted = _batcher(service), _steps(service)
     with launched(service, max_size=16) as (root, _):
         url = f"{root}gradio_api/call/report"
         body = {"data": ["This blender", None, ["Greedy", "Card defaults", "Creative", "Precise"], 1, LONG]}
@@ -142,8 +148,8 @@ def test_a_dropped_report_stops_its_steps(service):
         for line in stream:
             if line.startswith(b"event: generating"):
                 break
-        started = batcher.steps
+        started = counted.steps
         stream.close()  # the client leaves
         assert batcher.wait_idle(5), "the report went on after its client left"
-        assert batcher.steps - started < REPORT_COLUMNS * REPORT_SEEDS * LONG // 8 // 4
+        assert counted.steps - started < REPORT_COLUMNS * REPORT_SEEDS * LONG // 8 // 4
         assert service.admission.jobs() == 0

@@ -6,6 +6,7 @@ import gzip
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,7 @@ def reference():
 
 @pytest.fixture(scope="module")
 def fast():
-    return LlamaCppBackend(embedded_gguf_path(), embedded_tokenizer())
+    return decoding.CountingLlamaCppBackend(embedded_gguf_path(), embedded_tokenizer())
 
 
 def _agreement(fast_backend, model, tokenizer, texts) -> float:
@@ -144,8 +145,6 @@ def test_generations_started_by_different_people_share_steps_and_equal_solo_runs
     request starts once the one before has taken its first step, so each joins a batch
     that is running.
     """
-    import threading
-
     texts = held_out_texts(12)
     requests = [
         (
@@ -163,8 +162,8 @@ def test_generations_started_by_different_people_share_steps_and_equal_solo_runs
         settings = SamplingSettings(seed=10 + i, max_new_tokens=6 + i % 4, temperature=1.2, top_k=0)
         requests.append((text[: 40 + 7 * i], [settings]))
     solo = [decoding.last(decoding.stream_many(fast, fast.encode(p), vs)) for p, vs in requests]
-    batcher = decoding.batcher_for(fast)
-    steps = batcher.steps
+    counted = decoding.count_steps(decoding.batcher_for(fast))
+    steps = counted.steps
     together = [None] * len(requests)
     stepped = [threading.Event() for _ in requests]
 
@@ -185,7 +184,7 @@ def test_generations_started_by_different_people_share_steps_and_equal_solo_runs
         thread.join()
     assert together == solo
     tokens = sum(v.max_new_tokens for _, vs in requests for v in vs)
-    assert batcher.steps - steps < tokens / 2
+    assert counted.steps - steps < tokens / 2
 
 
 def test_logits_many_of_branches_match_single_calls(fast):
@@ -196,12 +195,23 @@ def test_logits_many_of_branches_match_single_calls(fast):
         assert torch.allclose(logits, fast.next_logits(prefix + branch), atol=1e-3)
 
 
+class _Queue(list):
+    """A combiner's queue of calls that says when one joins it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.joined = threading.Condition()
+
+    def append(self, call) -> None:
+        super().append(call)
+        with self.joined:
+            self.joined.notify_all()
+
+
 def _queued_while_held(backend, calls):
     """Run calls to logits_many on threads while the model is held, so they queue up."""
-    import threading
-    import time
-
     results, errors = [None] * len(calls), [None] * len(calls)
+    queue = backend._combiner._calls = _Queue()
 
     def one(i):
         try:
@@ -213,19 +223,16 @@ def _queued_while_held(backend, calls):
     with backend.lock:
         for thread in threads:
             thread.start()
-        deadline = time.monotonic() + 30
         # The first call is taken for a batch of its own; the rest wait together behind it.
-        # Nothing signals a call joining the queue, so the queue is read until the deadline.
-        while len(backend._combiner._calls) < len(calls) - 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert len(backend._combiner._calls) == len(calls) - 1
+        with queue.joined:
+            assert queue.joined.wait_for(lambda: len(queue) == len(calls) - 1, timeout=30), len(queue)
     for thread in threads:
         thread.join(timeout=60)
     return results, errors
 
 
 def test_people_typing_at_once_share_decodes():
-    backend = LlamaCppBackend(embedded_gguf_path(), embedded_tokenizer())
+    backend = decoding.CountingLlamaCppBackend(embedded_gguf_path(), embedded_tokenizer())
     texts = ["The blender is loud but", "This album is", "I gave the book to my", "Battery life is great and", "Nice"]
     calls = [[backend.encode(t), backend.encode(t + " really")] for t in texts]
     before = backend.decode_calls
@@ -266,7 +273,7 @@ def test_a_full_typing_cache_drops_the_least_recently_used_texts(monkeypatch):
     # A cache of 512 cells for texts of 200 tokens: the third text finds no room unless old
     # texts make way (with the real 8,192 cells, five people typing long reviews).
     monkeypatch.setattr(llamacpp, "CACHE_POSITIONS", 512)
-    backend = LlamaCppBackend(embedded_gguf_path(), embedded_tokenizer(), context_length=256)
+    backend = decoding.CountingLlamaCppBackend(embedded_gguf_path(), embedded_tokenizer(), context_length=256)
     rng = random.Random(0)
     texts = [[rng.randrange(1000, 20000) for _ in range(200)] for _ in range(6)]
     logits = [backend.next_logits(ids) for ids in texts]

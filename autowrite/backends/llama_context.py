@@ -36,8 +36,6 @@ class SlotContext(Backend):
     _n_vocab: int
     _table: SlotTable
     _last_logits: dict[int, torch.Tensor]
-    tokens_computed: int  # positions run through the model; tests read it to see reuse
-    decode_calls: int  # llama_decode calls; tests read it to see batching
 
     def forget(self) -> None:
         """Empty the key/value cache and the slots.
@@ -171,8 +169,6 @@ class SlotContext(Backend):
                 cursor[slot] = end
             self._ctx_threads = set_threads(self._ctx.ctx, self.traffic, self._threads, self._ctx_threads)
             self._decode(protected={slot for slot, _, _ in plan})
-            self.decode_calls += 1
-            self.tokens_computed += batch.n_tokens
             for slot, index in finishing:
                 pointer = self._ctx.get_logits_ith(index)
                 logits = torch.from_numpy(np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)).copy())

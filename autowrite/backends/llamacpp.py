@@ -132,8 +132,6 @@ class LlamaCppBackend(SlotContext):
         self._combiner = Combiner(sequences, self._compute_locked)
         self._table = SlotTable(sequences)
         self._last_logits: dict[int, torch.Tensor] = {}
-        self.tokens_computed = 0  # positions run through the model; tests read it to see reuse
-        self.decode_calls = 0  # llama_decode calls; tests read it to see batching
 
     def for_generation(self) -> LlamaCppBackend:
         """The same weights with a second context: generations start from forget() (a shared

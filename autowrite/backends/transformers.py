@@ -40,7 +40,6 @@ class TransformersBackend(Backend):
         self._slot_count = max_slots
         self.forget()
         self.batch_sequences = max_slots  # a generation's variants each keep a slot (for_generation)
-        self.tokens_computed = 0  # positions run through the model; tests read it to see reuse
         # A generation's variants each keep a slot (for_generation); a typist's candidate words
         # share the typist's slot, so that one keystroke does not evict the other typists.
         self._slot_per_sequence = False
@@ -76,7 +75,6 @@ class TransformersBackend(Backend):
         """
         sibling = copy.copy(self)
         sibling.forget()  # new slot lists on the sibling; this backend's stay as they are
-        sibling.tokens_computed = 0
         sibling._slot_per_sequence = True
         return sibling
 
@@ -113,7 +111,6 @@ class TransformersBackend(Backend):
             keep = 0
         new = torch.tensor([ids[keep:]], dtype=torch.long)
         out = self.model(input_ids=new, past_key_values=cache, use_cache=True)
-        self.tokens_computed += new.shape[1]
         self._table.hold(index, ids)
         self._caches[index], self._answers[index] = out.past_key_values, out.logits[0, -1].float()
         return self._answers[index]
