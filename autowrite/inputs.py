@@ -27,15 +27,14 @@ from autowrite.service import (
     Service,
     UserError,
 )
-from autowrite.settings import FIELDS, PRESET_NAMES, SamplingSettings, shown
+from autowrite.settings import FIELDS, PRESET_NAMES, shown
 
 MAX_HEADLINE_CHARS = 200  # a headline is one line; the checkpoints saw titles under 200 characters
 MAX_MODEL_CHARS = 200  # a catalog name or an owner/name repo id
-# A compare column's own settings; the seed and the length are the same for every column.
-COLUMN_FIELDS = (
-    "temperature", "top_k", "top_p", "repetition_penalty", "do_sample", "min_p", "no_repeat_ngram_size",
-    "rating_guidance", *FIELDS[FIELDS.index("typical_p") :],
-)  # fmt: skip
+# A compare column's own settings: every setting but the seed and the length, which are the
+# same for every column; in FIELDS order, as the links and the API name them. A new setting
+# joins the columns with no change here.
+COLUMN_FIELDS = tuple(name for name in FIELDS if name not in ("seed", "max_new_tokens"))
 COMPARE_MAX_TOKENS = 200  # the compare tab's length slider; more would hold four decodes for minutes
 COMPARE_TOKENS = 60  # the compare tab's default length
 REPORT_SEEDS = 8  # the report card's default number of seeds
@@ -253,19 +252,3 @@ def parse_request(
         headline=parse_text("headline", headline, MAX_HEADLINE_CHARS),
         caller=caller,
     )
-
-
-def parse_page(
-    service: Service,
-    model: Any,
-    task: Any,
-    text: Any,
-    rating: Any,
-    category: Any,
-    headline: Any,
-    settings: Sequence,
-    caller: str = "",
-) -> tuple[Request, SamplingSettings]:
-    """The request and its settings from the page's widgets: the settings' values come in FIELDS order."""
-    request = parse_request(service, model, task, text, rating, category, headline, caller=caller)
-    return request, service.settings(request.model, **dict(zip(FIELDS, settings, strict=True)))
