@@ -47,6 +47,7 @@ client reads once from the "owned_by" of its /v1/models answer (server_kind):
                         bias], ...]             logit_bias_type "tokens"
     banned_words        - (its string bias      -                           bad_words
                         bans every piece)
+    samplers            samplers (a list)       -                           -
 
 A "-" is refused by name, as is every one of them on another server (TGI, ...). The two
 llama.cpp servers bias every token of a word's own spelling, where autowrite biases the tokens
@@ -190,6 +191,8 @@ SAMPLERS: tuple[Sampler, ...] = (
         sampling_only=False,
     ),  # fmt: skip
     Sampler("banned_words", "ban on words", {VLLM: lambda s: {"bad_words": list(s.banned)}}, sampling_only=False),
+    # The penalties and DRY first, as they always act here: llama.cpp runs only what the list names.
+    Sampler("samplers", "sampler order", {LLAMA_CPP: lambda s: {"samplers": ["penalties", "dry", *s.order]}}),
 )
 
 

@@ -31,7 +31,13 @@ TEXT_BOUNDS: dict[str, TextBound] = {
     "dry_sequence_breakers": TextBound(16, 40),
     "logit_bias": TextBound(32, 40),
     "banned_words": TextBound(32, 40),
+    "samplers": TextBound(12, 12),
 }
+# The cuts a sampler order may name, as llama.cpp's server names them (its "samplers" field),
+# plus epsilon and eta, which are transformers'. "penalties" and "dry" are taken and do
+# nothing where they stand: here they always act first, on the whole vocabulary.
+ORDERED = ("top_n_sigma", "top_k", "typ_p", "top_p", "min_p", "epsilon", "eta", "xtc", "temperature")
+ALWAYS_FIRST = ("penalties", "dry")
 MAX_TEXT_CHARS = 4_000  # a text setting as sent, before it is split: above any list within TEXT_BOUNDS
 MAX_LOGIT_BIAS = 100.0  # OpenAI's and llama.cpp's range, -100 to 100
 # llama.cpp's default breakers: a new line, a colon, a quote and an asterisk end a repeat.
@@ -42,7 +48,20 @@ def canonical_text(name: str, raw: Any) -> str:
     """A text setting (a string, or from JSON a list, or for logit_bias an object) as its one canonical text."""
     if name == "logit_bias":
         return bias_text(parse_biases(raw))
-    return list_text(parse_list(name, raw))
+    items = parse_list(name, raw)
+    if name == "samplers":
+        check_order(items)
+    return list_text(items)
+
+
+def check_order(items: tuple[str, ...]) -> None:
+    """A sampler order names each cut at most once, from ORDERED (or ALWAYS_FIRST)."""
+    unknown = [item for item in items if item not in ORDERED + ALWAYS_FIRST]
+    if unknown:
+        raise SettingsError(f"samplers: no sampler {shown(unknown[0])}; the order takes {', '.join(ORDERED)}")
+    twice = sorted({item for item in items if items.count(item) > 1})
+    if twice:
+        raise SettingsError(f"samplers: {twice[0]} is named twice")
 
 
 def parse_list(name: str, raw: Any) -> tuple[str, ...]:

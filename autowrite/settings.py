@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from autowrite.setting_values import (
+    ALWAYS_FIRST,
     DRY_BREAKERS,
     TEXT_BOUNDS,
     SettingsError,
@@ -103,6 +104,9 @@ class SamplingSettings:
     mirostat_eta: float = 0.1
     logit_bias: str = ""
     banned_words: str = ""
+    # The cuts' order, as llama.cpp's server takes it ("top_k, top_p, min_p, temperature");
+    # empty: the built-in order (docs/samplers.md). Only the cuts it names act.
+    samplers: str = ""
 
     def __post_init__(self) -> None:
         for name, bound in BOUNDS.items():
@@ -132,6 +136,11 @@ class SamplingSettings:
     def banned(self) -> tuple[str, ...]:
         """banned_words as words."""
         return parse_list("banned_words", self.banned_words)
+
+    @property
+    def order(self) -> tuple[str, ...]:
+        """samplers as names, without those that always act first; () for the built-in order."""
+        return tuple(name for name in parse_list("samplers", self.samplers) if name not in ALWAYS_FIRST)
 
     @property
     def biases(self) -> tuple[tuple[str, float], ...]:

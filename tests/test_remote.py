@@ -193,7 +193,7 @@ def test_next_words_extend_the_typed_letters():
 PEERS = SamplingSettings(
     typical_p=0.9, top_n_sigma=1.5, xtc_probability=0.5, xtc_threshold=0.2, dry_multiplier=0.8, dry_base=2.0,
     dry_allowed_length=3, dry_penalty_last_n=64, dry_sequence_breakers='"\\n", "."', mirostat=2, mirostat_tau=4.0,
-    mirostat_eta=0.2, logit_bias="great: 2.5, bad: -5", seed=1,
+    mirostat_eta=0.2, logit_bias="great: 2.5, bad: -5", samplers="dry, top_k, top_p, temperature", seed=1,
 )  # fmt: skip
 PLAIN_FIELDS = set(completion_body("Hi", SamplingSettings()))
 
@@ -214,6 +214,7 @@ def test_the_peers_samplers_reach_llama_cpps_server_by_its_own_names():
         "mirostat_tau": 4.0,
         "mirostat_eta": 0.2,
         "logit_bias": [["great", 2.5], ["bad", -5.0]],
+        "samplers": ["penalties", "dry", "top_k", "top_p", "temperature"],  # they act first here, wherever named
     }
 
 
@@ -250,6 +251,7 @@ def test_llama_cpp_pythons_server_takes_mirostat_and_biases_under_its_names():
         (VLLM, SamplingSettings(logit_bias="great: 2"), "has no logit bias by word: set logit_bias to empty"),
         (OTHER, SamplingSettings(dry_multiplier=0.8), r"\(not one the app knows \(TGI, or another\)\) has no DRY"),
         (OTHER, SamplingSettings(mirostat=2), "set mirostat to 0 for it"),
+        (VLLM, SamplingSettings(samplers="top_k, temperature"), "has no sampler order: set samplers to empty"),
     ],
 )  # fmt: skip
 def test_a_sampler_the_server_does_not_take_is_refused_by_name(kind, settings, message):

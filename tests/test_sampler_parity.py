@@ -283,3 +283,68 @@ def test_unresolved_settings_that_need_the_vocabulary_are_refused():
     with pytest.raises(ValueError, match="need the model's vocabulary"):
         sampling.draw(torch.zeros(10), SamplingSettings(banned_words="x"), [], sampling.make_generator(0))
     assert math.isfinite(float(sampling.adjust(torch.zeros(10), SamplingSettings(banned_words="x"))[0]))
+
+
+# --- a named order (the samplers setting) --------------------------------------------------
+
+BUILT_IN = "top_n_sigma, temperature, top_k, typ_p, top_p, min_p, epsilon, eta, xtc"
+MIXED = SamplingSettings(temperature=0.7, top_k=40, top_p=0.9, min_p=0.05, repetition_penalty=1.0)
+
+
+def llama_chain(*samplers):
+    chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+    for sampler in samplers:
+        llama_cpp.llama_sampler_chain_add(chain, sampler)
+    return chain
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize(
+    "changes", [{}, {"typical_p": 0.8}, {"top_n_sigma": 1.5}, {"epsilon_cutoff": 3e-4, "eta_cutoff": 1e-3}]
+)
+def test_the_built_in_order_named_keeps_what_the_built_in_chain_keeps(size, changes):
+    settings = MIXED.replace(**changes)
+    for seed in range(3):
+        logits = random_logits(size, seed)
+        ours = sampling.adjust(logits, settings.replace(samplers=BUILT_IN))
+        built_in = sampling.adjust(logits, settings)
+        assert kept(ours) == kept(built_in)
+        assert torch.allclose(torch.softmax(ours, -1), torch.softmax(built_in, -1), atol=1e-6)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_llama_cpps_default_order_keeps_and_weighs_what_its_chain_does(size):
+    """Temperature last, as llama.cpp's server orders it: top-p and min-p read the unscaled distribution."""
+    settings = MIXED.replace(samplers="top_k, typ_p, top_p, min_p, temperature", typical_p=0.95)
+    for seed in range(3):
+        logits = random_logits(size, seed)
+        chain = llama_chain(
+            llama_sampler(llama_cpp.llama_sampler_init_top_k, settings.top_k),
+            llama_sampler(llama_cpp.llama_sampler_init_typical, settings.typical_p, 1),
+            llama_sampler(llama_cpp.llama_sampler_init_top_p, settings.top_p, 1),
+            llama_sampler(llama_cpp.llama_sampler_init_min_p, settings.min_p, 1),
+            llama_sampler(llama_cpp.llama_sampler_init_temp, settings.temperature),
+        )
+        theirs, _ = llama_apply(chain, logits)
+        llama_cpp.llama_sampler_free(chain)
+        ours = sampling.adjust(logits, settings)
+        assert kept(ours) == kept(theirs)
+        assert torch.allclose(torch.softmax(ours, -1), torch.softmax(theirs, -1), atol=1e-5)
+
+
+def test_only_the_named_cuts_act_and_the_order_changes_what_survives():
+    logits = random_logits(600, 4)
+    without_top_p = sampling.adjust(logits, MIXED.replace(samplers="top_k, temperature"))
+    assert kept(without_top_p) == kept(sampling.adjust(logits, MIXED.replace(top_p=1.0, min_p=0.0)))
+    hot = MIXED.replace(temperature=1.8, top_k=0, top_p=1.0, min_p=0.1)
+    before = kept(sampling.adjust(logits, hot.replace(samplers="temperature, min_p")))
+    after = kept(sampling.adjust(logits, hot.replace(samplers="min_p, temperature")))
+    assert before > after  # min-p on the flattened distribution keeps more
+
+
+def test_a_named_order_draws_from_the_stream_as_the_built_in_chain_does():
+    logits = random_logits(49152, 2)
+    for seed in range(5):
+        named = sampling.draw(logits, MIXED.replace(samplers=BUILT_IN), (), sampling.make_generator(seed))
+        built_in = sampling.draw(logits, MIXED, (), sampling.make_generator(seed))
+        assert named.token == built_in.token

@@ -132,3 +132,21 @@ def test_words_and_dry_reach_a_local_model_through_the_service(tiny_service):
     assert tiny_service.generate(request, greedy.replace(dry_multiplier=0.8, logit_bias=f"{word}:-5")).texts[0]
     candidates = tiny_service.distribution(request, greedy.replace(banned_words=word))
     assert all(word not in c.token or c.adjusted == 0 for c in candidates)
+
+
+def test_a_named_sampler_order_reaches_the_model_and_its_link(tiny_service):
+    """Only the named cuts act: top-k then temperature writes what the built-in chain writes without top-p."""
+    from urllib.parse import parse_qsl
+
+    from autowrite.service import Request
+    from autowrite.ui.share import PageState, from_query, to_query
+
+    request = Request(model="tiny-gpt2", text="The battery")
+    settings = SamplingSettings(top_k=20, top_p=0.5, min_p=0.2, max_new_tokens=8, seed=3)
+    named = tiny_service.generate(request, settings.replace(samplers="top_k, temperature")).texts[0]
+    assert named == tiny_service.generate(request, settings.replace(top_p=1.0, min_p=0.0)).texts[0]
+    query = to_query(PageState("tiny-gpt2", request.task, "Hi", settings.replace(samplers=["min_p", "temperature"])))
+    assert "samplers=min_p%2C+temperature" in query
+    assert from_query(tiny_service, dict(parse_qsl(query[1:]))).settings.order == ("min_p", "temperature")
+    bad = from_query(tiny_service, {"model": "tiny-gpt2", "samplers": "top_k, nonsense"})
+    assert bad.settings.samplers == "" and any("no sampler 'nonsense'" in n for n in bad.notices)

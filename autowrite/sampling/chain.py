@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from autowrite.sampling import filters
+from autowrite.sampling import filters, order
 from autowrite.sampling.dry import dry_penalize
 from autowrite.sampling.penalties import apply_repetition_penalty, repeated_ngram_ends
 from autowrite.sampling.words import Lexicon, lexicon_of
@@ -49,6 +49,8 @@ def adjust(logits: torch.Tensor, settings: SamplingSettings, previous: Sequence[
         return logits
     if settings.mirostat:
         kept, scores = _mirostat_candidates(logits, settings, 2 * settings.mirostat_tau)
+    elif settings.samplers:
+        kept, scores = order.survivors(logits, settings, None)
     else:
         kept, scores = _survivors(_sigma(logits, settings), settings)
     adjusted = torch.full_like(logits, float("-inf"))
@@ -172,6 +174,8 @@ def draw(logits: torch.Tensor, settings: SamplingSettings, previous: Sequence[in
         return Draw(int(torch.argmax(penalized)))
     if settings.mirostat:
         return _mirostat_draw(penalized, settings, stream)
+    if settings.samplers:  # a named order: every cut in its place, XTC's coin where XTC stands
+        return _race(*order.survivors(penalized, settings, stream.generator), stream.generator)
     kept, scores = _survivors(_sigma(penalized, settings), settings)
     if settings.xtc_probability > 0 and len(kept) > 1:
         coin = float(torch.rand(1, generator=stream.generator))

@@ -105,6 +105,7 @@ def generate(
     mirostat_eta: float | None = None,
     logit_bias: str | dict | list | None = None,
     banned_words: str | list[str] | None = None,
+    samplers: str | list[str] | None = None,
 ) -> Iterator[str]:
     """Stream the generated text (the continuation only); the last message is the whole text.
 
@@ -113,8 +114,8 @@ def generate(
     one the token inspector's branch showed. rating_guidance (reviews; 1 = off) steers
     the text toward the stars asked. category: a review's, or an ad's (left out, none).
     The samplers from typical_p on are named as llama.cpp's server names them
-    (docs/samplers.md); logit_bias is text ("great: 2, awful: -5") or an object, banned_words
-    and dry_sequence_breakers text ("word, other") or a list. Parameters come in the order
+    (docs/samplers.md); logit_bias is text ("great: 2, awful: -5") or an object, banned_words,
+    dry_sequence_breakers and samplers (the cuts' order) text ("word, other") or a list. Parameters come in the order
     they were added, so calls made before one existed keep their meaning.
     """
     request, chosen, forced = _generation(service, caller, locals())

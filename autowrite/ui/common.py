@@ -124,6 +124,7 @@ CONTROLS = {
     "mirostat": Control("Mirostat", "Aim each token at a target surprise, in place of top-k, top-p and the cuts", kind="mirostat", more=True),
     "mirostat_tau": Control("Mirostat tau", "The target surprise in bits: higher, more varied", 0.1, more=True),
     "mirostat_eta": Control("Mirostat eta", "How fast mirostat corrects toward the target", 0.01, more=True),
+    "samplers": Control("Sampler order", "The cuts in the order they act, as llama.cpp names them: top_k, top_p, min_p, temperature (empty: the built-in order)", kind="text", more=True),
 }  # fmt: skip
 
 
