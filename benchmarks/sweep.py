@@ -23,11 +23,11 @@ from autowrite.formats import Task
 from autowrite.report import Asked
 from autowrite.service import Request, Service, Variant
 from autowrite.sweep import Point, Sweep, plotted, point
-from autowrite.ui.sweep_plot import figure_cell
+from autowrite.ui.sweep_plot import figure_cell, plot_svg
 
 RESULTS = Path(__file__).parent / "results"
 SWEEPS = ("temperature:0.2:1.6:8", "min_p:0:0.3:7")
-RATING, CATEGORY = 1, "Pet Supplies"
+RATING, CATEGORY = 1, "Home and Kitchen"
 
 
 class BenchmarkError(RuntimeError):
@@ -83,15 +83,11 @@ def rows(points: list[Point]) -> dict:
 
 def markdown(model: str, timing: dict, sweeps: dict[str, list[Point]], command: str) -> str:
     lines = [
-        "# Sweeps", "", f"`{command}` on {model}: its card's settings, {RATING}-star {CATEGORY} reviews, seed 42 on.",
-        "", "## Speed", "",
-        f"{timing['sweep']}, {timing['seeds']} seeds, {timing['tokens_each']} tokens each ({timing['samples']} "
-        f"samples), medians of {timing['repeats']}, interleaved, same texts:", "",
-        "| how | seconds |", "|---|---:|",
-        f"| one sweep, shared batches | {timing['shared_batches_s']:.1f} |",
-        f"| the same samples one at a time | {timing['one_at_a_time_s']:.1f} |",
-        f"| ratio | {timing['ratio']:.2f}x |",
-    ]  # fmt: skip
+        "# Sweeps",
+        "",
+        f"`{command}` on {model}: its card's settings, {RATING}-star {CATEGORY} reviews, seed 42 on.",
+    ]
+    lines += _speed(timing) if timing else ["", "(Speed not measured: --repeats 0.)"]
     for text, points in sweeps.items():
         figures = plotted(points)
         lines += ["", f"## {text}", "", "Each figure with its 95% band over the seeds (jackknife).", ""]
@@ -102,10 +98,22 @@ def markdown(model: str, timing: dict, sweeps: dict[str, list[Point]], command: 
     return "\n".join(lines) + "\n"
 
 
+def _speed(timing: dict) -> list[str]:
+    return [
+        "", "## Speed", "",
+        f"{timing['sweep']}, {timing['seeds']} seeds, {timing['tokens_each']} tokens each ({timing['samples']} "
+        f"samples), medians of {timing['repeats']}, interleaved, same texts:", "",
+        "| how | seconds |", "|---|---:|",
+        f"| one sweep, shared batches | {timing['shared_batches_s']:.1f} |",
+        f"| the same samples one at a time | {timing['one_at_a_time_s']:.1f} |",
+        f"| ratio | {timing['ratio']:.2f}x |",
+    ]  # fmt: skip
+
+
 def main(arguments: argparse.Namespace) -> str:
     service = Service(load_catalog(), read_hub_cards=False)
     model = review_model(service)
-    timing = speed(service, model, arguments.seeds, arguments.tokens, arguments.repeats)
+    timing = speed(service, model, arguments.seeds, arguments.tokens, arguments.repeats) if arguments.repeats else {}
     print(json.dumps(timing), flush=True)
     sweeps = {text: run_sweep(service, model, Sweep.parse(text), arguments.seeds, arguments.tokens) for text in SWEEPS}
     command = f"python -m benchmarks.sweep --repeats {arguments.repeats} --seeds {arguments.seeds} " \
@@ -115,12 +123,15 @@ def main(arguments: argparse.Namespace) -> str:
     (RESULTS / "sweep.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     text = markdown(model, timing, sweeps, command)
     (RESULTS / "sweep.md").write_text(text, encoding="utf-8")
+    for spec, points in sweeps.items():  # the plots as the page draws them
+        name = spec.split(":")[0]
+        (RESULTS / f"sweep_{name}.html").write_text(plot_svg(points, name), encoding="utf-8")
     return text
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3, help="timed passes of each way (medians)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed passes of each way (medians); 0: no timing")
     parser.add_argument("--seeds", type=int, default=8, help="seeds per point")
     parser.add_argument("--tokens", type=int, default=60, help="new tokens per sample")
     print(main(parser.parse_args()))
