@@ -123,9 +123,11 @@ def main(arguments: argparse.Namespace) -> str:
     (RESULTS / "sweep.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     text = markdown(model, timing, sweeps, command)
     (RESULTS / "sweep.md").write_text(text, encoding="utf-8")
-    for spec, points in sweeps.items():  # the plots as the page draws them
-        name = spec.split(":")[0]
-        (RESULTS / f"sweep_{name}.html").write_text(plot_svg(points, name), encoding="utf-8")
+    if arguments.plots:  # the plots as the page draws them (docs/images/sweep.png is the first's)
+        arguments.plots.mkdir(parents=True, exist_ok=True)
+        for spec, points in sweeps.items():
+            name = spec.split(":")[0]
+            (arguments.plots / f"sweep_{name}.html").write_text(plot_svg(points, name), encoding="utf-8")
     return text
 
 
@@ -134,4 +136,5 @@ if __name__ == "__main__":
     parser.add_argument("--repeats", type=int, default=3, help="timed passes of each way (medians); 0: no timing")
     parser.add_argument("--seeds", type=int, default=8, help="seeds per point")
     parser.add_argument("--tokens", type=int, default=60, help="new tokens per sample")
+    parser.add_argument("--plots", type=Path, default=None, help="a folder for each sweep's plot, as an HTML page")
     print(main(parser.parse_args()))
