@@ -39,6 +39,7 @@ ROWS = {
     "mirostat v2 (tau 5)": {"mirostat": 2},
     "logit bias, 3 words": {"logit_bias": "great: 2, awful: -5, love: 1"},
     "banned words, 3 words": {"banned_words": "delicious, amazing, great"},
+    "a named order (llama.cpp's default)": {"samplers": "top_k, typ_p, top_p, min_p, xtc, temperature"},
 }
 
 
