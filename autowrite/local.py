@@ -16,7 +16,7 @@ from autowrite.batcher import StepBatcher
 from autowrite.decode import Prepared
 from autowrite.scheduling import Share
 from autowrite.settings import SamplingSettings
-from autowrite.suggest import suggest
+from autowrite.suggest import forget, suggest
 
 
 class LocalModel:
@@ -30,6 +30,12 @@ class LocalModel:
     def nbytes(self) -> int:
         """Memory the model's weights take."""
         return self.backend.nbytes
+
+    def forget(self) -> None:
+        """Drop every computed position (the suggestions' memo and the backend's caches): what comes next
+        starts cold, as after loading."""
+        forget(self.backend)
+        self.backend.forget()
 
     def stream_many(
         self,

@@ -175,6 +175,11 @@ def memo(backend: Backend) -> _Memo:
     return _MEMOS[backend]
 
 
+def forget(backend: Backend) -> None:
+    """Drop the suggestion logits remembered for a backend, so the next keystroke computes afresh."""
+    memo(backend).clear()
+
+
 def _logits(backend: Backend, prefix: Sequence[int], branches: Sequence[Sequence[int]]) -> list[torch.Tensor]:
     return memo(backend).logits_many(backend, [[*prefix, *branch] for branch in branches])
 

@@ -42,7 +42,8 @@ def test_load_test_smoke(tmp_path):
 
 def test_guidance_through_the_app_times_both_ways_and_fails_loudly(tiny_gpt2_dir, tiny_gptneo_dir):
     """The HTTP row pair: guided and unguided from the generate endpoint, or an error, never a wrong figure."""
-    from benchmarks.run import BenchmarkError, Config, _guidance_figures, http_guidance
+    from benchmarks.scenarios.guided import guidance_figures, http_guidance
+    from benchmarks.timing import BenchmarkError, Config
     from tests.conftest import launched, make_tiny_service
 
     service = make_tiny_service(tiny_gpt2_dir, tiny_gptneo_dir)
@@ -58,4 +59,4 @@ def test_guidance_through_the_app_times_both_ways_and_fails_loudly(tiny_gpt2_dir
         with pytest.raises(BenchmarkError, match="rating_guidance=2.0: .*Unknown model"):
             http_guidance(url, "no such model", encode, config)
     with pytest.raises(BenchmarkError, match="changed nothing"):
-        _guidance_figures({2.0: [9.0], 1.0: [9.0]}, {2.0: "The same", 1.0: "The same"})
+        guidance_figures({2.0: [9.0], 1.0: [9.0]}, {2.0: "The same", 1.0: "The same"})
