@@ -172,7 +172,9 @@ def main(
     torch.set_num_threads(config.threads or default_threads())
     set_seed(config.seed)
     run_dir = Path(config.run_dir)
-    state_dir = Path(config.state_dir) if config.state_dir else None
+    # The recipe's state folder is its own run's: a run moved elsewhere (--run-dir runs/my-toys)
+    # must not overwrite the state another machine resumes the recipe's run from.
+    state_dir = Path(config.state_dir) if config.state_dir and Path(config.state_dir).name == run_dir.name else None
     if resume and state_dir is not None and not _last_checkpoint(run_dir):
         resume_state.restore(state_dir, run_dir)
     checkpoint = _last_checkpoint(run_dir)

@@ -44,20 +44,20 @@ def typical(scores: torch.Tensor, mass: float) -> torch.Tensor:
     return shifted <= ranked[last]
 
 
-def epsilon(scores: torch.Tensor, cutoff: float) -> torch.Tensor:
+def epsilon(scores: torch.Tensor, cutoff: float, top: torch.Tensor | None = None) -> torch.Tensor:
     """Which candidates an epsilon cutoff keeps: probability at least `cutoff`, and the likeliest always
-    (transformers' EpsilonLogitsWarper)."""
+    (transformers' EpsilonLogitsWarper). top: the likeliest's score, when the scores are not sorted."""
     p = torch.softmax(scores, dim=-1)
-    return (p >= cutoff) | (scores >= scores[0])
+    return (p >= cutoff) | (scores >= (scores[0] if top is None else top))
 
 
-def eta(scores: torch.Tensor, cutoff: float) -> torch.Tensor:
+def eta(scores: torch.Tensor, cutoff: float, top: torch.Tensor | None = None) -> torch.Tensor:
     """Which candidates an eta cutoff keeps: the epsilon cut at min(cutoff, sqrt(cutoff) * exp(-entropy))
-    (transformers' EtaLogitsWarper)."""
+    (transformers' EtaLogitsWarper). top: the likeliest's score, when the scores are not sorted."""
     log_p = torch.log_softmax(scores, dim=-1)
     entropy = -(log_p * log_p.exp()).nansum()
     floor = torch.minimum(torch.tensor(cutoff), math.sqrt(cutoff) * torch.exp(-entropy))
-    return (log_p.exp() >= floor) | (scores >= scores[0])
+    return (log_p.exp() >= floor) | (scores >= (scores[0] if top is None else top))
 
 
 def xtc(scores: torch.Tensor, threshold: float) -> int:

@@ -22,14 +22,31 @@ Candidates = tuple[torch.Tensor, torch.Tensor]  # token ids, likeliest first, an
 
 def survivors(penalized: torch.Tensor, settings: SamplingSettings, generator: torch.Generator | None) -> Candidates:
     """The tokens the named cuts leave, likeliest first, and their scores. generator None: XTC's coin is
-    not drawn (a view of one step, as adjust() shows it); else it comes from the text's stream where XTC stands."""
-    scores, kept = torch.sort(penalized, descending=True, stable=True)
-    finite = torch.isfinite(scores)
-    kept, scores = kept[finite], scores[finite]
+    not drawn (a view of one step, as adjust() shows it); else it comes from the text's stream where XTC stands.
+
+    The candidates stay in id order between cuts, and only a cut that reads an order (top-p,
+    XTC) sorts them, once they are few: sorting all 49,152 tokens at every step would cost more
+    than the rest of the draw. The survivors are sorted at the end as the built-in chain sorts
+    them (likeliest first, ties in id order), so the seeded race reads them the same way.
+    """
+    finite = torch.isfinite(penalized)
+    kept = finite.nonzero().squeeze(1)
+    scores = penalized[kept]
     for name in settings.order:
         if len(kept) > 1 or name == "temperature":
             kept, scores = _CUTS[name](kept, scores, settings, generator)
-    return kept, scores
+    return _likeliest_first(kept, scores)
+
+
+def _likeliest_first(kept: torch.Tensor, scores: torch.Tensor) -> Candidates:
+    """Candidates in id order, sorted likeliest first; ties keep their id order."""
+    scores, order = torch.sort(scores, descending=True, stable=True)
+    return kept[order], scores
+
+
+def _in_id_order(kept: torch.Tensor, scores: torch.Tensor) -> Candidates:
+    order = torch.argsort(kept)
+    return kept[order], scores[order]
 
 
 def _masked(kept: torch.Tensor, scores: torch.Tensor, keep: torch.Tensor) -> Candidates:
@@ -43,7 +60,8 @@ def _temperature(kept, scores, settings, _generator) -> Candidates:
 def _top_k(kept, scores, settings, _generator) -> Candidates:
     if not 0 < settings.top_k < len(scores):
         return kept, scores
-    return _masked(kept, scores, scores >= scores[settings.top_k - 1])  # ties with the k-th stay
+    kth = torch.topk(scores, settings.top_k).values[-1]
+    return _masked(kept, scores, scores >= kth)  # ties with the k-th stay
 
 
 def _top_n_sigma(kept, scores, settings, _generator) -> Candidates:
@@ -58,39 +76,48 @@ def _typical(kept, scores, settings, _generator) -> Candidates:
     )
 
 
-def _top_p(kept, scores, settings, _generator) -> Candidates:
+def _top_p(kept, scores, settings, _generator, first: int = 256) -> Candidates:
     if settings.top_p >= 1.0:
         return kept, scores
-    probabilities = torch.softmax(scores, dim=-1)
+    total = torch.logsumexp(scores, 0)
+    if first < len(scores):  # the nucleus nearly always lies within the likeliest few hundred
+        values, places = torch.topk(scores, first)
+        if float(torch.exp(values - total).sum()) >= settings.top_p:
+            kept, scores = _in_id_order(kept[places], values)
+    kept, scores = _likeliest_first(kept, scores)
+    probabilities = torch.exp(scores - total)
     keep = (probabilities.cumsum(dim=-1) - probabilities) < settings.top_p  # the first always stays
     keep[0] = True
-    return _masked(kept, scores, keep)
+    return _in_id_order(kept[keep], scores[keep])
 
 
 def _min_p(kept, scores, settings, _generator) -> Candidates:
     if settings.min_p <= 0:
         return kept, scores
-    return _masked(kept, scores, scores >= scores[0] + math.log(settings.min_p))
+    return _masked(kept, scores, scores >= scores.max() + math.log(settings.min_p))
 
 
 def _epsilon(kept, scores, settings, _generator) -> Candidates:
     if settings.epsilon_cutoff <= 0:
         return kept, scores
-    return _masked(kept, scores, filters.epsilon(scores, settings.epsilon_cutoff))
+    return _masked(kept, scores, filters.epsilon(scores, settings.epsilon_cutoff, scores.max()))
 
 
 def _eta(kept, scores, settings, _generator) -> Candidates:
-    return (
-        _masked(kept, scores, filters.eta(scores, settings.eta_cutoff)) if settings.eta_cutoff > 0 else (kept, scores)
-    )
+    if settings.eta_cutoff <= 0:
+        return kept, scores
+    return _masked(kept, scores, filters.eta(scores, settings.eta_cutoff, scores.max()))
 
 
 def _xtc(kept, scores, settings, generator) -> Candidates:
     if settings.xtc_probability <= 0 or generator is None:
         return kept, scores
     coin = float(torch.rand(1, generator=generator))
-    start = filters.xtc(scores, settings.xtc_threshold) if coin <= settings.xtc_probability else 0
-    return kept[start:], scores[start:]
+    if coin > settings.xtc_probability:
+        return kept, scores
+    kept, scores = _likeliest_first(kept, scores)
+    start = filters.xtc(scores, settings.xtc_threshold)
+    return _in_id_order(kept[start:], scores[start:])
 
 
 Cut = Callable[[torch.Tensor, torch.Tensor, SamplingSettings, "torch.Generator | None"], Candidates]

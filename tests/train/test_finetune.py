@@ -219,7 +219,11 @@ def test_interrupted_run_resumes_from_its_saved_step(tmp_path, tiny_llama_dir, r
     stats = json.loads((Path(interrupted.output_dir) / "training_stats.json").read_text())
     assert stats["stats"]["tokens_seen"] == tokens[-1] and stats["stats"]["elapsed_s"] >= seconds[-1]
 
-    straight = main(tiny_config(tmp_path / "b", tiny_llama_dir, review_subset, **changes))
+    # The same recipe run elsewhere (another --run-dir) leaves the recipe's state alone.
+    elsewhere = dict(state_dir=str(state_dir), run_dir=str(tmp_path / "b" / "elsewhere"))
+    straight = main(tiny_config(tmp_path / "b", tiny_llama_dir, review_subset, **elsewhere, **changes))
+    assert sorted(p.name for p in state_dir.glob("checkpoint-*")) == ["checkpoint-4"]
+    assert (state_dir / "checkpoint-4" / "trainer_state.json").stat().st_mtime < straight.output_dir.stat().st_mtime
     a = load_file(Path(interrupted.output_dir) / "adapter_model.safetensors")
     b = load_file(straight.output_dir / "adapter_model.safetensors")
     assert tokens[-1] == [h["num_tokens"] for h in straight.log_history if "loss" in h][-1]
@@ -233,7 +237,7 @@ def test_interrupted_run_resumes_from_its_saved_step(tmp_path, tiny_llama_dir, r
 def test_a_run_goes_on_on_another_machine_from_its_state_dir(tmp_path, tiny_llama_dir, review_subset):
     """The state git holds (no run_dir, no data) is enough to resume exactly."""
     changes = dict(max_steps=4, save_steps=2, eval_steps=4, lora_dropout=0.0, precision="fp32")
-    state_dir = tmp_path / "repo" / "train" / "state" / "tiny"
+    state_dir = tmp_path / "repo" / "train" / "state" / "run"  # the run of that name: tiny_config's run_dir
     interrupted = tiny_config(tmp_path / "a", tiny_llama_dir, review_subset, state_dir=str(state_dir), **changes)
     with pytest.raises(KeyboardInterrupt):
         main(interrupted, callbacks=[_Interrupt()])
