@@ -29,7 +29,7 @@ from autowrite.arena.contenders import Contender
 from autowrite.arena.leaderboard import Board, Standing
 from autowrite.ui.leaderboard import plot
 from benchmarks import arena_screens, arena_voters
-from benchmarks.load import Api, read_parameters
+from benchmarks.rest import Api, read_parameters
 from benchmarks.server import free_port, offline_models, start_app
 
 RESULTS = Path(__file__).resolve().parent / "results"
