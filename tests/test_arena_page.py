@@ -12,7 +12,7 @@ NAME = "document.querySelector('#arena-name-{}').innerText"
 
 
 @pytest.mark.browser
-def test_a_vote_by_key_reveals_the_names_and_counts_on_the_leaderboard(app_url, browser):
+def test_a_vote_by_key_reveals_the_names_and_counts_on_the_leaderboard(app_url, browser, tmp_path):
     url, _ = app_url
     page = browser.new_page(viewport={"width": 1280, "height": 1600})
     page.goto(url + "?" + urlencode({"tab": "arena", "arena_model": "tiny-gpt2"}))
@@ -47,5 +47,5 @@ def test_a_vote_by_key_reveals_the_names_and_counts_on_the_leaderboard(app_url, 
     page.keyboard.type("nab")
     assert page.locator("#arena-prompt textarea").input_value() == "nab"
     assert page.locator("#arena-vote-a").is_disabled()
-    page.screenshot(path="/tmp/autowrite-arena.png", full_page=True)
+    page.screenshot(path=tmp_path / "arena.png", full_page=True)
     page.close()

@@ -6,6 +6,8 @@ from urllib.parse import urlencode
 
 import pytest
 
+from tests.test_first_use_page import RAN_AND_READY_JS, WATCH_BUTTON_JS
+
 LINK = {"model": "tiny-gptneo", "mode": "review", "rating": "1", "category": "Books", "max_new_tokens": "6"}
 
 
@@ -15,9 +17,10 @@ def test_a_link_guides_a_review_and_a_three_star_one_says_why_not(app_url, brows
     page = browser.new_page(viewport={"width": 1280, "height": 1400})
     page.goto(url + "?" + urlencode({**LINK, "tab": "generate", "rating_guidance": "2.5"}))
     page.wait_for_function("document.querySelector('#rating_guidance input[type=number]')?.value === '2.5'")
+    page.evaluate(WATCH_BUTTON_JS)
     page.click("#generate")
-    page.wait_for_function("document.querySelector('#sample-0 textarea')?.value.length > 0", timeout=30_000)
-    page.wait_for_timeout(500)
+    page.wait_for_function(RAN_AND_READY_JS, timeout=30_000)  # the generation has ended: its warnings are in
+    assert page.evaluate("document.querySelector('#sample-0 textarea').value.length") > 0
     assert not page.locator("#gen-warnings").inner_text().strip()
     page.screenshot(path=tmp_path / "guidance.png")
     page.goto(url + "?" + urlencode({**LINK, "tab": "generate", "rating": "3", "rating_guidance": "2"}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from urllib.parse import urlencode
 
@@ -18,6 +19,22 @@ LINK = {
     "report": "3",
 }
 BOX = "document.querySelector('#cmp-out-{} textarea')?.value"
+# Gradio's progress on the status line is hidden: the report's event is no longer running.
+STATUS_IDLE = "!document.querySelector('#rep-status [data-testid=status-tracker]:not(.hide)')"
+
+
+def _ending(service, monkeypatch) -> threading.Event:
+    """An event set when a job leaves the service's admission (its stream closed) and none is left."""
+    ended = threading.Event()
+    leave = service.admission.leave
+
+    def left(caller: str = "") -> None:
+        leave(caller)
+        if service.admission.jobs() == 0:
+            ended.set()
+
+    monkeypatch.setattr(service.admission, "leave", left)
+    return ended
 
 
 @pytest.mark.browser
@@ -66,19 +83,24 @@ def test_a_stopped_report_shows_what_finished_and_says_so(app_url, browser, monk
         return original(self, sequences)
 
     monkeypatch.setattr(TransformersBackend, "logits_many", slow)
-    url, _ = app_url
+    url, service = app_url
+    ended = _ending(service, monkeypatch)
     page = browser.new_page(viewport={"width": 1280, "height": 1400})
     page.goto(url + "?" + urlencode({**LINK, "max_new_tokens": "60", "report": "8"}))
     running = "/Running: ([1-9][0-9]*) of 16/.exec(document.querySelector('#rep-status')?.innerText || '')"
     page.wait_for_function(f"({running} || [0, 0])[1] >= 4", timeout=60_000)
+    ended.clear()  # the report runs: the next time no job is left, its stream has closed
     page.click("#rep-stop")
     page.wait_for_function("document.querySelector('#rep-status').innerText.includes('Stopped after')")
-    page.wait_for_timeout(1500)  # time for anything the cancelled event would still show
+    # The report's stream is closed on the server, and its event is over on the page: nothing
+    # it yielded can still arrive.
+    assert ended.wait(timeout=60)  # a safety net: Stop closes the stream at its next step
+    page.wait_for_function(STATUS_IDLE)
     done = int(re.search(r"Stopped after (\d+) of 16 samples", page.locator("#rep-status").inner_text())[1])
     assert 4 <= done < 16
     table = page.locator("#rep-table").inner_text()
     assert re.search(r"\d of 8", table)  # a column part-way: its figures over the seeds that finished
     assert re.search(r"-?\d\.\d\d", table)  # and figures, not only dashes
-    assert "Error" not in page.locator("body").inner_text()
+    assert "Error" not in page.locator("body").inner_text(), page.locator("body").inner_text()[-1500:]
     page.screenshot(path=tmp_path / "report-stopped.png", full_page=True)
     page.close()

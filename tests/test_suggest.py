@@ -144,14 +144,19 @@ def test_words_without_finishing_take_one_model_call(tiny_backend, monkeypatch):
 
 def test_ghost_steps_wait_for_other_peoples_keystrokes(tiny_backend, monkeypatch):
     """A ghost's decodes let a keystroke in progress go first (here with a long patience)."""
-    import functools
     import threading
 
     memo(tiny_backend).clear()
-    # The real waiting logic, with a limit of 30 s instead of 0.1 s.
-    monkeypatch.setattr(
-        tiny_backend, "yield_to_keystrokes", functools.partial(type(tiny_backend).yield_to_keystrokes, tiny_backend, 30)
-    )
+    waiting, released, early = threading.Event(), threading.Event(), []
+
+    def patient(limit_s: float = 30) -> None:
+        """The real waiting logic, with a limit of 30 s instead of 0.1 s; says when it starts and if it ends early."""
+        waiting.set()
+        type(tiny_backend).yield_to_keystrokes(tiny_backend, 30)
+        if not released.is_set():
+            early.append("a step went before the keystroke ended")
+
+    monkeypatch.setattr(tiny_backend, "yield_to_keystrokes", patient)
     prefix, remainder, result, paths = suggest_words(tiny_backend, "The strap broke after a", min_probability=0.0)
     calls = _counting_calls(tiny_backend, monkeypatch)
     done = threading.Event()
@@ -162,7 +167,8 @@ def test_ghost_steps_wait_for_other_peoples_keystrokes(tiny_backend, monkeypatch
     )
     with tiny_backend.keystroke():
         worker.start()
-        assert not done.wait(0.5)
+        assert waiting.wait(30)  # a safety net: the ghost's first step comes at once, and waits
         assert calls == []  # still waiting for the keystroke
+        released.set()
     assert done.wait(30)
-    assert calls
+    assert calls and not early
