@@ -179,9 +179,7 @@ class FinetuneConfig:
         "runs/autowrite-model", "resumable trainer checkpoints, splits and logs: large, git-ignored, never published"
     )
     state_dir: str = option(
-        "",
-        "a folder git holds for the newest checkpoint's resume files (train/state.py), kept only for the run of "
-        "the same name (runs/reviews: train/state/reviews); empty: run_dir only",
+        "", "a folder git holds for the newest resume files (train/state.py), of the run of its name; empty: none"
     )
     base_model: str = option("embedded", "embedded, a local folder, or a Hub id")
     base_model_id: str = option("HuggingFaceTB/SmolLM2-135M-Instruct", "the Hub id the card names")
