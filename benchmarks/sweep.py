@@ -51,11 +51,16 @@ def run_sweep(service: Service, model: str, swept: Sweep, seeds: int, tokens: in
     ]
 
 
-def speed(service: Service, model: str, seeds: int, tokens: int, repeats: int) -> dict:
-    """The first sweep in shared batches against its samples one at a time, interleaved; medians and ratio."""
+def speed(service: Service, model: str, seeds: int, tokens: int, repeats: int, guidance: float | None) -> dict:
+    """The first sweep in shared batches against its samples one at a time, interleaved; medians and ratio.
+
+    guidance: the rating guidance to time with (None: the card's; a guided text decodes two sequences).
+    """
     swept = Sweep.parse(SWEEPS[0])
     request = Request(model=model, task=Task.REVIEW, text="", rating=RATING, category=CATEGORY)
-    base = Variant(model, service.entry(model).defaults.replace(max_new_tokens=tokens, seed=42))
+    card = service.entry(model).defaults
+    chosen = card.rating_guidance if guidance is None else guidance
+    base = Variant(model, card.replace(max_new_tokens=tokens, seed=42, rating_guidance=chosen))
     shared, alone = [], []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -73,7 +78,7 @@ def speed(service: Service, model: str, seeds: int, tokens: int, repeats: int) -
     return {
         "sweep": swept.text(), "seeds": seeds, "tokens_each": tokens, "samples": len(swept.values()) * seeds,
         "shared_batches_s": statistics.median(shared), "one_at_a_time_s": statistics.median(alone),
-        "ratio": statistics.median(alone) / statistics.median(shared), "repeats": repeats,
+        "ratio": statistics.median(alone) / statistics.median(shared), "repeats": repeats, "rating_guidance": chosen,
     }  # fmt: skip
 
 
@@ -102,7 +107,8 @@ def _speed(timing: dict) -> list[str]:
     return [
         "", "## Speed", "",
         f"{timing['sweep']}, {timing['seeds']} seeds, {timing['tokens_each']} tokens each ({timing['samples']} "
-        f"samples), medians of {timing['repeats']}, interleaved, same texts:", "",
+        f"samples), rating guidance {timing.get('rating_guidance', 2):g} (a guided text decodes two sequences), "
+        f"medians of {timing['repeats']}, interleaved, same texts:", "",
         "| how | seconds |", "|---|---:|",
         f"| one sweep, shared batches | {timing['shared_batches_s']:.1f} |",
         f"| the same samples one at a time | {timing['one_at_a_time_s']:.1f} |",
@@ -113,16 +119,21 @@ def _speed(timing: dict) -> list[str]:
 def main(arguments: argparse.Namespace) -> str:
     service = Service(load_catalog(), read_hub_cards=False)
     model = review_model(service)
-    timing = speed(service, model, arguments.seeds, arguments.tokens, arguments.repeats) if arguments.repeats else {}
+    timing = (
+        speed(service, model, arguments.seeds, arguments.tokens, arguments.repeats, arguments.guidance)
+        if arguments.repeats
+        else {}
+    )
     print(json.dumps(timing), flush=True)
     sweeps = {text: run_sweep(service, model, Sweep.parse(text), arguments.seeds, arguments.tokens) for text in SWEEPS}
     command = f"python -m benchmarks.sweep --repeats {arguments.repeats} --seeds {arguments.seeds} " \
-              f"--tokens {arguments.tokens}"  # fmt: skip
+              f"--tokens {arguments.tokens}" + (f" --guidance {arguments.guidance:g}" if arguments.guidance else "") \
+              + (f" --out {arguments.out}" if arguments.out != "sweep" else "")  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
     data = {"model": model, "speed": timing, "sweeps": {t: rows(p) for t, p in sweeps.items()}}
-    (RESULTS / "sweep.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    (RESULTS / f"{arguments.out}.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     text = markdown(model, timing, sweeps, command)
-    (RESULTS / "sweep.md").write_text(text, encoding="utf-8")
+    (RESULTS / f"{arguments.out}.md").write_text(text, encoding="utf-8")
     if arguments.plots:  # the plots as the page draws them (docs/images/sweep.png is the first's)
         arguments.plots.mkdir(parents=True, exist_ok=True)
         for spec, points in sweeps.items():
@@ -137,4 +148,6 @@ if __name__ == "__main__":
     parser.add_argument("--seeds", type=int, default=8, help="seeds per point")
     parser.add_argument("--tokens", type=int, default=60, help="new tokens per sample")
     parser.add_argument("--plots", type=Path, default=None, help="a folder for each sweep's plot, as an HTML page")
+    parser.add_argument("--guidance", type=float, default=None, help="time with this rating guidance (default: card's)")
+    parser.add_argument("--out", default="sweep", help="the results' name under benchmarks/results")
     print(main(parser.parse_args()))
