@@ -219,11 +219,7 @@ def test_interrupted_run_resumes_from_its_saved_step(tmp_path, tiny_llama_dir, r
     stats = json.loads((Path(interrupted.output_dir) / "training_stats.json").read_text())
     assert stats["stats"]["tokens_seen"] == tokens[-1] and stats["stats"]["elapsed_s"] >= seconds[-1]
 
-    # The same recipe run elsewhere (another --run-dir) leaves the recipe's state alone.
-    elsewhere = dict(state_dir=str(state_dir), run_dir=str(tmp_path / "b" / "elsewhere"))
-    straight = main(tiny_config(tmp_path / "b", tiny_llama_dir, review_subset, **elsewhere, **changes))
-    assert sorted(p.name for p in state_dir.glob("checkpoint-*")) == ["checkpoint-4"]
-    assert (state_dir / "checkpoint-4" / "trainer_state.json").stat().st_mtime < straight.output_dir.stat().st_mtime
+    straight = main(tiny_config(tmp_path / "b", tiny_llama_dir, review_subset, **changes))
     a = load_file(Path(interrupted.output_dir) / "adapter_model.safetensors")
     b = load_file(straight.output_dir / "adapter_model.safetensors")
     assert tokens[-1] == [h["num_tokens"] for h in straight.log_history if "loss" in h][-1]
@@ -257,7 +253,11 @@ def test_a_run_goes_on_on_another_machine_from_its_state_dir(tmp_path, tiny_llam
     resumed = main(interrupted, resume=True)
     assert resumed.resumed_from.endswith("checkpoint-2") and resumed.global_step == 4
     assert sorted(p.name for p in state_dir.glob("checkpoint-*")) == ["checkpoint-4"]
-    straight = main(tiny_config(tmp_path / "b", tiny_llama_dir, review_subset, **changes))
+    # The same recipe run elsewhere (another --run-dir) leaves the recipe's state alone.
+    elsewhere = dict(state_dir=str(state_dir), run_dir=str(tmp_path / "b" / "elsewhere"))
+    straight = main(tiny_config(tmp_path / "b", tiny_llama_dir, review_subset, **elsewhere, **changes))
+    assert sorted(p.name for p in state_dir.glob("checkpoint-*")) == ["checkpoint-4"]
+    assert (state_dir / "checkpoint-4" / "trainer_state.json").stat().st_mtime < straight.output_dir.stat().st_mtime
     a = load_file(Path(interrupted.output_dir) / "adapter_model.safetensors")
     b = load_file(straight.output_dir / "adapter_model.safetensors")
     for name in a:
