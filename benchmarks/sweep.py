@@ -4,7 +4,7 @@ The speed figure times one sweep (8 points x 8 seeds x 60 tokens by default) dec
 shared batches, as the app runs it, against the same samples generated one at a time,
 interleaved, in one process; both must give the same texts, or the figure would compare
 different work. Then each sweep in --sweeps runs once and its figures are written out.
-Writes benchmarks/results/sweep.md and .json.
+Writes benchmarks/results/sweep.md and .json (--out names them otherwise).
 
     python -m benchmarks.sweep [--repeats 3] [--seeds 8] [--tokens 60]
 """

@@ -32,7 +32,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "repetition_penalty": (1.0, 1.6), "no_repeat_ngram_size": (0, 6), "rating_guidance": (1.0, 3.0),
 }  # fmt: skip
 # Why a new plot every 2 s at most: Stop closes the sweep at a yield, so what finished must be
-# on the page by then; an SVG plot takes about a tenth of a second to draw.
+# on the page by then, and each partial redraws the whole SVG and table.
 PARTIAL_S = 2.0
 
 
@@ -132,7 +132,15 @@ def sweep_stream(
     yield _shown(run, run.points(samples, part_way=False), total, done=True)
 
 
-def _start(service, compared, fields, spec, seeds, headline_chars, request) -> tuple[Run, Iterator[Output]]:
+def _start(
+    service: Service,
+    compared: CompareValues,
+    fields: RequestFields,
+    spec: tuple[object, object, object, object],
+    seeds: int,
+    headline_chars: int,
+    request: gr.Request | None,
+) -> tuple[Run, Iterator[Output]]:
     """The sweep asked, checked, and the stream of its samples (point by point, seed by seed)."""
     asked = fields.parse(service, compared.prompt, caller=caller_of(request))
     swept = parse_sweep(*spec)
